@@ -1,0 +1,286 @@
+package message
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+)
+
+// FormatVersion is the version of the JSON encoding this release writes.
+// See the package documentation for the format and its versioning rules.
+const FormatVersion = 1
+
+// ErrMalformed is matched (with errors.Is) by every error that reports
+// encoded parts or messages that cannot be decoded.
+var ErrMalformed = errors.New("malformed message encoding")
+
+// ErrInvalid is matched (with errors.Is) by every error Validate returns.
+var ErrInvalid = errors.New("invalid message")
+
+// wirePart is the union of every known part's fields, so that a parts array
+// decodes in a single pass of encoding/json.
+type wirePart struct {
+	Type        string `json:"type"`
+	Text        string `json:"text,omitempty"`
+	Signature   string `json:"signature,omitempty"`
+	Redacted    bool   `json:"redacted,omitempty"`
+	URL         string `json:"url,omitempty"`
+	Detail      string `json:"detail,omitempty"`
+	MIMEType    string `json:"mime_type,omitempty"`
+	Data        []byte `json:"data,omitempty"`
+	ID          string `json:"id,omitempty"`
+	CallID      string `json:"call_id,omitempty"`
+	Name        string `json:"name,omitempty"`
+	Input       string `json:"input,omitempty"`
+	Content     string `json:"content,omitempty"`
+	Metadata    string `json:"metadata,omitempty"`
+	IsError     bool   `json:"is_error,omitempty"`
+	Synthesized bool   `json:"synthesized,omitempty"`
+}
+
+func toWire(p Part) (wirePart, error) {
+	switch v := p.(type) {
+	case Text:
+		return wirePart{Type: TypeText, Text: v.Text}, nil
+	case Reasoning:
+		return wirePart{Type: TypeReasoning, Text: v.Text, Signature: v.Signature, Redacted: v.Redacted}, nil
+	case ImageURL:
+		return wirePart{Type: TypeImageURL, URL: v.URL, Detail: v.Detail}, nil
+	case Binary:
+		return wirePart{Type: TypeBinary, MIMEType: v.MIMEType, Data: v.Data, Name: v.Name}, nil
+	case ToolCall:
+		return wirePart{Type: TypeToolCall, ID: v.ID, Name: v.Name, Input: string(v.Input), Synthesized: v.Synthesized}, nil
+	case ToolResult:
+		return wirePart{Type: TypeToolResult, CallID: v.CallID, Name: v.Name, Content: v.Content,
+			Metadata: string(v.Metadata), IsError: v.IsError, Synthesized: v.Synthesized}, nil
+	case nil:
+		return wirePart{}, fmt.Errorf("%w: nil part", ErrInvalid)
+	}
+	return wirePart{}, fmt.Errorf("%w: unsupported part type %T", ErrInvalid, p)
+}
+
+func (w *wirePart) part() (Part, bool) {
+	switch w.Type {
+	case TypeText:
+		return Text{Text: w.Text}, true
+	case TypeReasoning:
+		return Reasoning{Text: w.Text, Signature: w.Signature, Redacted: w.Redacted}, true
+	case TypeImageURL:
+		return ImageURL{URL: w.URL, Detail: w.Detail}, true
+	case TypeBinary:
+		return Binary{MIMEType: w.MIMEType, Data: nilIfEmpty(w.Data), Name: w.Name}, true
+	case TypeToolCall:
+		return ToolCall{ID: w.ID, Name: w.Name, Input: rawOrNil(w.Input), Synthesized: w.Synthesized}, true
+	case TypeToolResult:
+		return ToolResult{CallID: w.CallID, Name: w.Name, Content: w.Content,
+			Metadata: rawOrNil(w.Metadata), IsError: w.IsError, Synthesized: w.Synthesized}, true
+	}
+	return nil, false
+}
+
+func nilIfEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+func rawOrNil(s string) json.RawMessage {
+	if s == "" {
+		return nil
+	}
+	return json.RawMessage(s)
+}
+
+// MarshalParts encodes parts as a JSON array in the current format (see the
+// package documentation). A nil or empty slice encodes as []. Unknown parts
+// are written back byte for byte.
+func MarshalParts(parts []Part) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(64 * (len(parts) + 1))
+	if err := appendParts(&buf, parts); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func appendParts(buf *bytes.Buffer, parts []Part) error {
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	buf.WriteByte('[')
+	for i, p := range parts {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		if u, ok := p.(Unknown); ok {
+			if err := validUnknown(u); err != nil {
+				return fmt.Errorf("part %d: %w", i, err)
+			}
+			buf.Write(u.Raw)
+			continue
+		}
+		w, err := toWire(p)
+		if err != nil {
+			return fmt.Errorf("part %d: %w", i, err)
+		}
+		if err := enc.Encode(w); err != nil {
+			return fmt.Errorf("part %d: %w", i, err)
+		}
+		buf.Truncate(buf.Len() - 1) // Encode appends a newline
+	}
+	buf.WriteByte(']')
+	return nil
+}
+
+func validUnknown(u Unknown) error {
+	var probe struct {
+		Type *string `json:"type"`
+	}
+	if err := json.Unmarshal(u.Raw, &probe); err != nil {
+		return fmt.Errorf("%w: unknown part %q: raw JSON is not an object: %v", ErrInvalid, u.Type, err)
+	}
+	if probe.Type == nil || *probe.Type != u.Type {
+		return fmt.Errorf("%w: unknown part %q: raw JSON has a different type field", ErrInvalid, u.Type)
+	}
+	if isKnownType(u.Type) {
+		return fmt.Errorf("%w: unknown part uses the known type %q", ErrInvalid, u.Type)
+	}
+	return nil
+}
+
+func isKnownType(t string) bool {
+	switch t {
+	case TypeText, TypeReasoning, TypeImageURL, TypeBinary, TypeToolCall, TypeToolResult:
+		return true
+	}
+	return false
+}
+
+// UnmarshalParts decodes a parts array written by MarshalParts of this or
+// an earlier release. A part of a type this release does not know comes back
+// as an Unknown holding its exact bytes. Data that is not a parts array gives
+// an error matching ErrMalformed; it never panics.
+func UnmarshalParts(data []byte) ([]Part, error) {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || data[0] != '[' {
+		return nil, fmt.Errorf("%w: parts are not a JSON array", ErrMalformed)
+	}
+	var wire []wirePart
+	if err := json.Unmarshal(data, &wire); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	parts := make([]Part, len(wire))
+	var raws []json.RawMessage
+	for i := range wire {
+		if p, ok := wire[i].part(); ok {
+			parts[i] = p
+			continue
+		}
+		if wire[i].Type == "" {
+			return nil, fmt.Errorf("%w: part %d has no type", ErrMalformed, i)
+		}
+		if raws == nil { // rare: a part type from a later release
+			if err := json.Unmarshal(data, &raws); err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+			}
+		}
+		parts[i] = Unknown{Type: wire[i].Type, Raw: bytes.Clone(raws[i])}
+	}
+	return parts, nil
+}
+
+// wireMessage is the JSON form of a Message.
+type wireMessage struct {
+	ID        string          `json:"id"`
+	Role      Role            `json:"role"`
+	Parts     json.RawMessage `json:"parts"`
+	Model     string          `json:"model,omitempty"`
+	CreatedAt int64           `json:"created_at"`
+	Usage     *Usage          `json:"usage,omitempty"`
+}
+
+// MarshalJSON encodes m as a JSON object (see the package documentation).
+func (m Message) MarshalJSON() ([]byte, error) {
+	parts, err := MarshalParts(m.Parts)
+	if err != nil {
+		return nil, fmt.Errorf("message %q: %w", m.ID, err)
+	}
+	return json.Marshal(wireMessage{ID: m.ID, Role: m.Role, Parts: parts, Model: m.Model, CreatedAt: m.CreatedAt, Usage: m.Usage})
+}
+
+// UnmarshalJSON decodes a message written by MarshalJSON of this or an
+// earlier release.
+func (m *Message) UnmarshalJSON(data []byte) error {
+	var w wireMessage
+	if err := json.Unmarshal(data, &w); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	var parts []Part
+	if len(w.Parts) > 0 && !bytes.Equal(w.Parts, []byte("null")) {
+		p, err := UnmarshalParts(w.Parts)
+		if err != nil {
+			return fmt.Errorf("message %q: %w", w.ID, err)
+		}
+		parts = p
+	}
+	*m = Message{ID: w.ID, Role: w.Role, Parts: parts, Model: w.Model, CreatedAt: w.CreatedAt, Usage: w.Usage}
+	return nil
+}
+
+// MarshalUsage encodes u as JSON, or returns nil for a nil u. Stores use it
+// for a usage column.
+func MarshalUsage(u *Usage) ([]byte, error) {
+	if u == nil {
+		return nil, nil
+	}
+	return json.Marshal(u)
+}
+
+// UnmarshalUsage decodes what MarshalUsage wrote; empty data gives nil.
+func UnmarshalUsage(data []byte) (*Usage, error) {
+	if len(data) == 0 {
+		return nil, nil
+	}
+	var u Usage
+	if err := json.Unmarshal(data, &u); err != nil {
+		return nil, fmt.Errorf("%w: usage: %v", ErrMalformed, err)
+	}
+	return &u, nil
+}
+
+// Validate reports whether m can be stored and read back exactly: it has a
+// role, an ID of valid UTF-8 (if set), and every string of every part is
+// valid UTF-8 (JSON cannot carry other bytes; put them in a Binary part).
+// Errors match ErrInvalid.
+func (m Message) Validate() error {
+	if m.Role == "" {
+		return fmt.Errorf("%w: message %q has no role", ErrInvalid, m.ID)
+	}
+	if !utf8.ValidString(m.ID) || !utf8.ValidString(string(m.Role)) || !utf8.ValidString(m.Model) {
+		return fmt.Errorf("%w: message %q: id, role or model is not valid UTF-8", ErrInvalid, m.ID)
+	}
+	for i, p := range m.Parts {
+		if err := validatePart(p); err != nil {
+			return fmt.Errorf("message %q: part %d: %w", m.ID, i, err)
+		}
+	}
+	return nil
+}
+
+func validatePart(p Part) error {
+	if u, ok := p.(Unknown); ok {
+		return validUnknown(u)
+	}
+	w, err := toWire(p)
+	if err != nil {
+		return err
+	}
+	for _, s := range [...]string{w.Text, w.Signature, w.URL, w.Detail, w.MIMEType, w.ID, w.CallID, w.Name, w.Input, w.Content, w.Metadata} {
+		if !utf8.ValidString(s) {
+			return fmt.Errorf("%w: %s part holds text that is not valid UTF-8", ErrInvalid, w.Type)
+		}
+	}
+	return nil
+}
