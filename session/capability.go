@@ -142,3 +142,90 @@ func AsVersioned(s Session) (Versioned, error) {
 	}
 	return v, nil
 }
+
+// Highlight markers that Searcher puts around matched terms in
+// SearchHit.Snippet. They are control characters that message text rarely
+// holds, so a renderer can escape the snippet first and then replace them
+// (with <mark> in HTML, or a terminal colour).
+const (
+	HighlightStart = "\x02"
+	HighlightEnd   = "\x03"
+)
+
+// SearchQuery is a full-text search over message text.
+type SearchQuery struct {
+	// Text is the query: words that must all occur, in the store's
+	// full-text syntax reduced to plain words (stores quote each term, so
+	// user input cannot inject operators).
+	Text string
+	// Owner, when set, searches only that owner's sessions.
+	Owner string
+	// SessionID, when set, searches only that session.
+	SessionID string
+	// Limit caps the hits: 0 means DefaultListLimit; larger than
+	// MaxListLimit means MaxListLimit.
+	Limit int
+}
+
+// SearchHit is one message that matched, best first.
+type SearchHit struct {
+	SessionID string
+	MessageID string
+	// Seq is the message's position in its session.
+	Seq       int64
+	Role      message.Role
+	CreatedAt int64
+	// Snippet is an excerpt of the matching text, matched terms wrapped in
+	// HighlightStart and HighlightEnd.
+	Snippet string
+}
+
+// Searcher is a Store with full-text search over the text of messages (text,
+// reasoning and tool-result content). The index is kept in step with every
+// append, pop, clear and delete in the same transaction.
+type Searcher interface {
+	Search(ctx context.Context, q SearchQuery) ([]SearchHit, error)
+}
+
+// Search searches store, or returns an error matching ErrNotSupported when
+// store cannot search (for SQLite, a build without FTS5).
+func Search(ctx context.Context, store Store, q SearchQuery) ([]SearchHit, error) {
+	s, ok := store.(Searcher)
+	if !ok {
+		return nil, fmt.Errorf("session: search: %T: %w", store, ErrNotSupported)
+	}
+	return s.Search(ctx, q)
+}
+
+// DeleteReport says what a bulk deletion removed (or, for a dry run, would
+// remove).
+type DeleteReport struct {
+	// SessionIDs are the sessions deleted, in id order.
+	SessionIDs []string
+	// Messages is how many messages they held.
+	Messages int64
+}
+
+// OwnerEraser is a Store that deletes everything an owner has, sessions,
+// messages and search index, in one transaction: what a data-deletion
+// request needs.
+type OwnerEraser interface {
+	DeleteOwner(ctx context.Context, owner string) (DeleteReport, error)
+}
+
+// PruneQuery selects sessions for Pruner.Prune.
+type PruneQuery struct {
+	// UpdatedBefore (Unix nanoseconds) selects sessions last updated
+	// before it. It must be set.
+	UpdatedBefore int64
+	// Owner, when set, limits pruning to that owner.
+	Owner string
+	// DryRun reports what would be deleted and deletes nothing.
+	DryRun bool
+}
+
+// Pruner is a Store that deletes sessions idle since a given time: a
+// retention policy. Deletion is atomic.
+type Pruner interface {
+	Prune(ctx context.Context, q PruneQuery) (DeleteReport, error)
+}
