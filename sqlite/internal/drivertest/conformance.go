@@ -1,0 +1,5 @@
+package drivertest
+
+import "testing"
+
+func conformance(t *testing.T, d Driver) { t.Skip("pending") }

@@ -1,0 +1,5 @@
+package drivertest
+
+import "runtime"
+
+func runtimeStack(buf []byte) int { return runtime.Stack(buf, true) }

@@ -1,0 +1,56 @@
+package sqlite
+
+import "time"
+
+// Option configures a store. Options only record values; SessionStore
+// validates them and returns any error.
+type Option func(*storeOptions)
+
+type storeOptions struct {
+	prefix          string
+	busyTimeout     time.Duration
+	maxMessageBytes int
+	wal             bool
+}
+
+func defaultOptions() storeOptions {
+	return storeOptions{
+		busyTimeout:     10 * time.Second,
+		maxMessageBytes: 16 << 20,
+		wal:             true,
+	}
+}
+
+// WithTablePrefix sets a prefix for every table and index the store creates.
+// For example, WithTablePrefix("chat_") creates "chat_sessions" and
+// "chat_messages" instead of "sessions" and "messages". The prefix is spliced
+// into SQL, so it must be a plain identifier: ASCII letters, digits and
+// underscores, not starting with a digit, at most 40 bytes. SessionStore
+// refuses anything else before running any SQL. Several prefixes can share
+// one database file; each has its own schema version.
+func WithTablePrefix(prefix string) Option {
+	return func(o *storeOptions) { o.prefix = prefix }
+}
+
+// WithBusyTimeout sets how long a write waits for another connection or
+// process that holds SQLite's write lock before giving up. The store sets it
+// on the connection inside every transaction, whatever the DSN says. The
+// default is 10 seconds; it must be positive.
+func WithBusyTimeout(d time.Duration) Option {
+	return func(o *storeOptions) { o.busyTimeout = d }
+}
+
+// WithMaxMessageBytes sets the largest encoded message (its parts as JSON)
+// that AddMessages accepts; larger ones fail with session.ErrTooLarge. The
+// default is 16 MiB; it must be positive.
+func WithMaxMessageBytes(n int) Option {
+	return func(o *storeOptions) { o.maxMessageBytes = n }
+}
+
+// WithWAL sets whether SessionStore switches a file database to write-ahead
+// logging (journal_mode=WAL), which lets readers and the writer proceed at
+// once. It is on by default; WAL is a property of the file and persists.
+// Pass false to leave the journal mode as the caller set it.
+func WithWAL(on bool) Option {
+	return func(o *storeOptions) { o.wal = on }
+}

@@ -1,0 +1,160 @@
+package sqlite
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/convo-dev/convo/internal/sqlident"
+)
+
+// queries holds every SQL statement the store runs, built once from the
+// validated, quoted table names. Values are always bind parameters.
+type queries struct {
+	sessions, messages, migrations string // quoted names
+
+	busyTimeout string
+
+	// inserts caches insertSQL for small batches, without and with the
+	// version check.
+	inserts [2][preparedBatchSizes + 1]string
+
+	createMigrations string
+	lockMigrations   string
+	schemaVersion    string
+	recordMigration  string
+
+	exists     string
+	load       string
+	create     string
+	info       string
+	updateInfo string
+	deleteMsgs string
+	deleteSess string
+
+	// appends are built per batch size by insertSQL.
+	touchAfterInsert string
+	sessionState     string
+
+	lastN     string
+	all       string
+	popDelete string
+	popTouch  string
+	clearMsgs string
+	clearSess string
+}
+
+// maxInsertRows bounds the rows of one INSERT so the statement stays far
+// under SQLite's limit on bind parameters (32,766 since 3.32).
+const maxInsertRows = 256
+
+func newQueries(prefix string, busyTimeout time.Duration) *queries {
+	q := &queries{
+		sessions:   sqlident.Quote(prefix + "sessions"),
+		messages:   sqlident.Quote(prefix + "messages"),
+		migrations: sqlident.Quote(prefix + "schema_migrations"),
+	}
+	// PRAGMA takes no bind parameters; the value is an integer we format.
+	q.busyTimeout = fmt.Sprintf("PRAGMA busy_timeout = %d", busyTimeout.Milliseconds())
+	r := strings.NewReplacer("{{sessions}}", q.sessions, "{{messages}}", q.messages, "{{migrations}}", q.migrations)
+	b := func(s string) string { return r.Replace(s) }
+
+	q.createMigrations = b(`CREATE TABLE IF NOT EXISTS {{migrations}} (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL)`)
+	// A write that matches nothing still takes SQLite's write lock at its
+	// start, before any read, so the version read after it is current.
+	q.lockMigrations = b(`UPDATE {{migrations}} SET applied_at = applied_at WHERE version < 0`)
+	q.schemaVersion = b(`SELECT COALESCE(MAX(version), 0) FROM {{migrations}}`)
+	q.recordMigration = b(`INSERT INTO {{migrations}} (version, applied_at) VALUES (?, ?)`)
+
+	q.exists = b(`SELECT 1 FROM {{sessions}} WHERE id = ?`)
+	q.load = b(`SELECT incarnation FROM {{sessions}} WHERE id = ?`)
+	q.create = b(`INSERT INTO {{sessions}} (id, owner, title, metadata, created_at, updated_at, incarnation)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
+	q.info = b(`SELECT id, owner, title, metadata, created_at, updated_at, message_count, version FROM {{sessions}} WHERE id = ?`)
+	q.updateInfo = b(`UPDATE {{sessions}} SET title = COALESCE(?, title), metadata = CASE WHEN ? THEN ? ELSE metadata END,
+		updated_at = MAX(updated_at + 1, ?) WHERE id = ?`)
+	q.deleteMsgs = b(`DELETE FROM {{messages}} WHERE session_id = ?`)
+	q.deleteSess = b(`DELETE FROM {{sessions}} WHERE id = ?`)
+
+	q.touchAfterInsert = b(`UPDATE {{sessions}} SET next_seq = next_seq + ?, version = version + 1,
+		message_count = message_count + ?, updated_at = MAX(updated_at + 1, ?) WHERE id = ? AND incarnation = ?
+		RETURNING version`)
+	q.sessionState = b(`SELECT version FROM {{sessions}} WHERE id = ? AND incarnation = ?`)
+
+	const cols = `seq, id, role, parts, model, usage, created_at`
+	q.lastN = b(`SELECT ` + cols + ` FROM {{messages}} WHERE session_id = ? ORDER BY seq DESC LIMIT ?`)
+	q.all = b(`SELECT ` + cols + ` FROM {{messages}} WHERE session_id = ? ORDER BY seq`)
+	q.popDelete = b(`DELETE FROM {{messages}} WHERE session_id = ?1
+		AND seq = (SELECT MAX(seq) FROM {{messages}} WHERE session_id = ?1)
+		AND EXISTS (SELECT 1 FROM {{sessions}} WHERE id = ?1 AND incarnation = ?2)
+		RETURNING ` + cols)
+	q.popTouch = b(`UPDATE {{sessions}} SET version = version + 1, message_count = message_count - 1,
+		updated_at = MAX(updated_at + 1, ?) WHERE id = ? AND incarnation = ?`)
+	q.clearSess = b(`UPDATE {{sessions}} SET version = version + 1, message_count = 0,
+		updated_at = MAX(updated_at + 1, ?) WHERE id = ? AND incarnation = ?`)
+	q.clearMsgs = b(`DELETE FROM {{messages}} WHERE session_id = ?`)
+	for n := 1; n <= preparedBatchSizes; n++ {
+		q.inserts[0][n] = q.buildInsert(n, false)
+		q.inserts[1][n] = q.buildInsert(n, true)
+	}
+	return q
+}
+
+// insertSQL returns the statement that appends n messages to a session in
+// one step. It joins the session row, so that it inserts nothing when the
+// session is gone (or was re-created, or, with checkVersion, has moved on),
+// numbers the rows from the session's next_seq, and skips rows whose message
+// id the session already holds. Being a write, it takes the write lock
+// before it reads anything. Parameters: session id, incarnation, [version],
+// then per row: offset, id, role, parts, model, usage, created_at.
+func (q *queries) insertSQL(n int, checkVersion bool) string {
+	c := 0
+	if checkVersion {
+		c = 1
+	}
+	if n < len(q.inserts[c]) {
+		if s := q.inserts[c][n]; s != "" {
+			return s
+		}
+	}
+	return q.buildInsert(n, checkVersion)
+}
+
+func (q *queries) buildInsert(n int, checkVersion bool) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, `INSERT INTO %s (session_id, seq, id, role, parts, model, usage, created_at)
+SELECT s.id, s.next_seq + v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7
+FROM (VALUES `, q.messages)
+	p := 3 // ?1 session id, ?2 incarnation, ?3 version
+	if !checkVersion {
+		p = 2
+	}
+	for i := range n {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, "(?%d,?%d,?%d,?%d,?%d,?%d,?%d)", p+1, p+2, p+3, p+4, p+5, p+6, p+7)
+		p += 7
+	}
+	fmt.Fprintf(&sb, `) AS v JOIN %s AS s ON s.id = ?1 AND s.incarnation = ?2`, q.sessions)
+	if checkVersion {
+		sb.WriteString(` AND s.version = ?3`)
+	}
+	// "WHERE true" settles SQLite's parse of INSERT ... SELECT ... ON CONFLICT.
+	sb.WriteString(` WHERE true ORDER BY v.column1 ON CONFLICT (session_id, id) DO NOTHING`)
+	return sb.String()
+}
+
+// existingIDsSQL returns a query for which of n message ids a session holds.
+func (q *queries) existingIDsSQL(n int) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, `SELECT id FROM %s WHERE session_id = ? AND id IN (`, q.messages)
+	for i := range n {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteByte('?')
+	}
+	sb.WriteByte(')')
+	return sb.String()
+}

@@ -1,0 +1,339 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/convo-dev/convo/message"
+	"github.com/convo-dev/convo/session"
+)
+
+// sqliteSession is a handle on one session. It remembers the incarnation of
+// the session it was opened on, so that a handle from before a Delete (and a
+// re-Create of the same id) reports session.ErrNotFound instead of writing
+// into the new session.
+type sqliteSession struct {
+	s   *Store
+	id  string
+	inc int64
+}
+
+func (ss *sqliteSession) ID() string { return ss.id }
+
+func (ss *sqliteSession) GetMessages(ctx context.Context, limit *int) ([]message.Message, error) {
+	msgs, _, err := ss.snapshot(ctx, limit)
+	return msgs, wrap("get messages of", ss.id, err)
+}
+
+// Snapshot returns what GetMessages returns, together with the session's
+// version, read in one transaction.
+func (ss *sqliteSession) Snapshot(ctx context.Context, limit *int) ([]message.Message, int64, error) {
+	msgs, v, err := ss.snapshot(ctx, limit)
+	return msgs, v, wrap("snapshot", ss.id, err)
+}
+
+func (ss *sqliteSession) snapshot(ctx context.Context, limit *int) ([]message.Message, int64, error) {
+	var msgs []message.Message
+	var version int64
+	err := ss.s.read(ctx, func(tx *sql.Tx) error {
+		if err := ss.s.queryRow(ctx, tx, ss.s.q.sessionState, ss.id, ss.inc).Scan(&version); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return session.ErrNotFound
+			}
+			return err
+		}
+		var rows *sql.Rows
+		var err error
+		switch {
+		case limit == nil || *limit < 0:
+			rows, err = ss.s.query(ctx, tx, ss.s.q.all, ss.id)
+		case *limit == 0:
+			return nil
+		default:
+			rows, err = ss.s.query(ctx, tx, ss.s.q.lastN, ss.id, *limit)
+		}
+		if err != nil {
+			return err
+		}
+		msgs, err = ss.scanMessages(rows)
+		if err != nil {
+			return err
+		}
+		if limit != nil && *limit > 0 {
+			for i, j := 0, len(msgs)-1; i < j; i, j = i+1, j-1 {
+				msgs[i], msgs[j] = msgs[j], msgs[i]
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return msgs, version, nil
+}
+
+func (ss *sqliteSession) scanMessages(rows *sql.Rows) ([]message.Message, error) {
+	defer rows.Close()
+	var msgs []message.Message
+	var parts, usage sql.RawBytes // valid until the next Next: decoded at once
+	for rows.Next() {
+		var m message.Message
+		var seq int64
+		var role string
+		if err := rows.Scan(&seq, &m.ID, &role, &parts, &m.Model, &usage, &m.CreatedAt); err != nil {
+			return nil, err
+		}
+		if err := ss.decode(&m, seq, role, parts, usage); err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, rows.Err()
+}
+
+func (ss *sqliteSession) scanRow(r *sql.Row) (message.Message, error) {
+	var m message.Message
+	var seq int64
+	var role string
+	var parts, usage []byte
+	if err := r.Scan(&seq, &m.ID, &role, &parts, &m.Model, &usage, &m.CreatedAt); err != nil {
+		return m, err
+	}
+	return m, ss.decode(&m, seq, role, parts, usage)
+}
+
+func (ss *sqliteSession) decode(m *message.Message, seq int64, role string, parts, usage []byte) error {
+	m.Role = message.Role(role)
+	var err error
+	if m.Parts, err = message.UnmarshalParts(parts); err != nil {
+		return &session.CorruptError{SessionID: ss.id, Seq: seq, MessageID: m.ID, Err: err}
+	}
+	if m.Usage, err = message.UnmarshalUsage(usage); err != nil {
+		return &session.CorruptError{SessionID: ss.id, Seq: seq, MessageID: m.ID, Err: err}
+	}
+	return nil
+}
+
+func (ss *sqliteSession) AddMessages(ctx context.Context, msgs []message.Message) error {
+	_, err := ss.add(ctx, msgs, -1)
+	return wrap("append to", ss.id, err)
+}
+
+// AddMessagesAt appends msgs only if the session is still at version
+// expected, else fails with session.ErrConflict and stores nothing.
+func (ss *sqliteSession) AddMessagesAt(ctx context.Context, expected int64, msgs []message.Message) (int64, error) {
+	if expected < 0 {
+		return 0, wrap("append to", ss.id, fmt.Errorf("%w: negative expected version %d", session.ErrConflict, expected))
+	}
+	v, err := ss.add(ctx, msgs, expected)
+	return v, wrap("append to", ss.id, err)
+}
+
+type encoded struct {
+	parts []byte
+	usage []byte
+}
+
+// add appends msgs; expected < 0 means no version check. It returns the
+// session's version after the call.
+func (ss *sqliteSession) add(ctx context.Context, msgs []message.Message, expected int64) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	enc := make([]encoded, len(msgs))
+	now := time.Now().UnixNano()
+	for i := range msgs {
+		m := &msgs[i]
+		if err := m.Validate(); err != nil {
+			return 0, fmt.Errorf("%w: message %d: %v", session.ErrInvalidMessage, i, err)
+		}
+		p, err := message.MarshalParts(m.Parts)
+		if err != nil {
+			return 0, fmt.Errorf("%w: message %d: %v", session.ErrInvalidMessage, i, err)
+		}
+		if len(p) > ss.s.opts.maxMessageBytes {
+			return 0, fmt.Errorf("%w: message %d is %d bytes encoded, the limit is %d", session.ErrTooLarge, i, len(p), ss.s.opts.maxMessageBytes)
+		}
+		u, err := message.MarshalUsage(m.Usage)
+		if err != nil {
+			return 0, fmt.Errorf("%w: message %d usage: %v", session.ErrInvalidMessage, i, err)
+		}
+		enc[i] = encoded{parts: p, usage: u}
+	}
+	// Fill in ids and times in the caller's slice, so that a caller who
+	// lost the answer can retry with the very same messages.
+	for i := range msgs {
+		if msgs[i].ID == "" {
+			msgs[i].ID = message.NewID()
+		}
+		if msgs[i].CreatedAt == 0 {
+			msgs[i].CreatedAt = now
+		}
+	}
+	if len(msgs) == 0 {
+		if expected >= 0 {
+			// Still report a conflict or a missing session.
+			return ss.checkVersion(ctx, expected)
+		}
+		return 0, nil
+	}
+	var version int64
+	err := ss.s.write(ctx, func(tx *sql.Tx) error {
+		inserted := 0
+		for start := 0; start < len(msgs); start += maxInsertRows {
+			end := min(start+maxInsertRows, len(msgs))
+			n, err := ss.insertChunk(ctx, tx, msgs[start:end], enc[start:end], expected, inserted > 0)
+			if err != nil {
+				return err
+			}
+			if n == 0 && inserted == 0 && start == 0 {
+				// Nothing went in: every message is a duplicate, or the
+				// session is gone or has moved on. Tell which.
+				return ss.explainNoInsert(ctx, tx, msgs[start:end], expected)
+			}
+			inserted += n
+			var v int64
+			err = ss.s.queryRow(ctx, tx, ss.s.q.touchAfterInsert, end-start, n, time.Now().UnixNano(), ss.id, ss.inc).Scan(&v)
+			if err != nil {
+				return err
+			}
+			version = v
+		}
+		return nil
+	})
+	if errors.Is(err, errNoChange) {
+		return version, nil
+	}
+	return version, err
+}
+
+// errNoChange ends a write transaction that had nothing to do.
+var errNoChange = errors.New("no change")
+
+func (ss *sqliteSession) insertChunk(ctx context.Context, tx *sql.Tx, msgs []message.Message, enc []encoded, expected int64, laterChunk bool) (int, error) {
+	check := expected >= 0 && !laterChunk
+	args := make([]any, 0, 3+7*len(msgs))
+	args = append(args, ss.id, ss.inc)
+	if check {
+		args = append(args, expected)
+	}
+	for i := range msgs {
+		var usage any
+		if enc[i].usage != nil {
+			usage = string(enc[i].usage)
+		}
+		args = append(args, i, msgs[i].ID, string(msgs[i].Role), string(enc[i].parts), msgs[i].Model, usage, msgs[i].CreatedAt)
+	}
+	res, err := ss.s.exec(ctx, tx, ss.s.q.insertSQL(len(msgs), check), args...)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// explainNoInsert runs when a batch inserted nothing, inside its (write)
+// transaction.
+func (ss *sqliteSession) explainNoInsert(ctx context.Context, tx *sql.Tx, msgs []message.Message, expected int64) error {
+	var version int64
+	if err := ss.s.queryRow(ctx, tx, ss.s.q.sessionState, ss.id, ss.inc).Scan(&version); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return session.ErrNotFound
+		}
+		return err
+	}
+	ids := make([]any, 0, 1+len(msgs))
+	ids = append(ids, ss.id)
+	want := map[string]bool{}
+	for _, m := range msgs {
+		if !want[m.ID] {
+			want[m.ID] = true
+			ids = append(ids, m.ID)
+		}
+	}
+	rows, err := tx.QueryContext(ctx, ss.s.q.existingIDsSQL(len(ids)-1), ids...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	found := 0
+	for rows.Next() {
+		found++
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if found == len(want) {
+		return errNoChange // a retry of a stored call: success
+	}
+	if expected >= 0 && version != expected {
+		return fmt.Errorf("%w: expected version %d, session is at %d", session.ErrConflict, expected, version)
+	}
+	return fmt.Errorf("sqlite: internal error: insert of %d messages stored none", len(msgs))
+}
+
+func (ss *sqliteSession) checkVersion(ctx context.Context, expected int64) (int64, error) {
+	_, v, err := ss.snapshot(ctx, session.Limit(0))
+	if err != nil {
+		return 0, err
+	}
+	if v != expected {
+		return v, fmt.Errorf("%w: expected version %d, session is at %d", session.ErrConflict, expected, v)
+	}
+	return v, nil
+}
+
+// PopMessage removes and returns the newest message. A newest row that
+// cannot be decoded is reported with a *session.CorruptError and left in
+// place, like every failed call.
+func (ss *sqliteSession) PopMessage(ctx context.Context) (*message.Message, error) {
+	var popped *message.Message
+	err := ss.s.write(ctx, func(tx *sql.Tx) error {
+		m, err := ss.scanRow(tx.QueryRowContext(ctx, ss.s.q.popDelete, ss.id, ss.inc))
+		if errors.Is(err, sql.ErrNoRows) {
+			var v int64
+			err := ss.s.queryRow(ctx, tx, ss.s.q.sessionState, ss.id, ss.inc).Scan(&v)
+			if errors.Is(err, sql.ErrNoRows) {
+				return session.ErrNotFound
+			}
+			if err != nil {
+				return err
+			}
+			return errNoChange // empty
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, ss.s.q.popTouch, time.Now().UnixNano(), ss.id, ss.inc); err != nil {
+			return err
+		}
+		popped = &m
+		return nil
+	})
+	if errors.Is(err, errNoChange) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, wrap("pop from", ss.id, err)
+	}
+	return popped, nil
+}
+
+func (ss *sqliteSession) Clear(ctx context.Context) error {
+	return wrap("clear", ss.id, ss.s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, ss.s.q.clearSess, time.Now().UnixNano(), ss.id, ss.inc)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return session.ErrNotFound
+		}
+		_, err = tx.ExecContext(ctx, ss.s.q.clearMsgs, ss.id)
+		return err
+	}))
+}

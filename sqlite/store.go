@@ -1,0 +1,502 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/convo-dev/convo/internal/sqlident"
+	"github.com/convo-dev/convo/session"
+)
+
+// Store is a session store in a SQLite database. It is safe for concurrent
+// use by many goroutines, and many processes may use one database file at
+// once. Create one with SessionStore.
+type Store struct {
+	db    *sql.DB
+	opts  storeOptions
+	q     *queries
+	wlock chan struct{} // serialises this process's writers on db
+
+	stmts map[string]*sql.Stmt // prepared at Open, read-only afterwards
+}
+
+var (
+	_ session.Store     = (*Store)(nil)
+	_ session.Opener    = (*Store)(nil)
+	_ session.Describer = (*Store)(nil)
+	_ session.Lister    = (*Store)(nil)
+	_ session.Versioned = (*sqliteSession)(nil)
+)
+
+// writeLocks holds one write lock per *sql.DB, shared by every store on it
+// (stores with different prefixes share SQLite's single write lock too).
+var writeLocks sync.Map // *sql.DB -> chan struct{}
+
+// SessionStore returns a session store on db, creating its tables if they
+// do not exist and upgrading an older convo schema in place. db may come from
+// any SQLite driver for database/sql: modernc.org/sqlite, mattn/go-sqlite3 or
+// ncruces/go-sqlite3. The store does not depend on the DSN's settings for
+// safety: it sets busy_timeout inside every transaction and takes SQLite's
+// write lock with the first statement of every write.
+//
+// It fails before running any SQL if an option is invalid (a table prefix
+// that is not a plain identifier, a non-positive limit), and with
+// ErrSchemaTooNew if a newer convo has upgraded the database.
+func SessionStore(ctx context.Context, db *sql.DB, opts ...Option) (session.Store, error) {
+	return Open(ctx, db, opts...)
+}
+
+// Open is SessionStore returning the concrete *Store, for callers that want
+// its methods without type assertions.
+func Open(ctx context.Context, db *sql.DB, opts ...Option) (*Store, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if db == nil {
+		return nil, errors.New("sqlite: nil *sql.DB")
+	}
+	if err := sqlident.ValidatePrefix(o.prefix); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	if o.busyTimeout <= 0 {
+		return nil, fmt.Errorf("sqlite: busy timeout must be positive, got %v", o.busyTimeout)
+	}
+	if o.maxMessageBytes <= 0 {
+		return nil, fmt.Errorf("sqlite: max message bytes must be positive, got %d", o.maxMessageBytes)
+	}
+	lock, _ := writeLocks.LoadOrStore(db, make(chan struct{}, 1))
+	s := &Store{db: db, opts: o, q: newQueries(o.prefix, o.busyTimeout), wlock: lock.(chan struct{}), stmts: map[string]*sql.Stmt{}}
+	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.prepare(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// DB returns the database the store uses.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Prefix returns the table prefix.
+func (s *Store) Prefix() string { return s.opts.prefix }
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func (s *Store) setBusyTimeout(ctx context.Context, e execer) error {
+	_, err := e.ExecContext(ctx, s.q.busyTimeout)
+	return err
+}
+
+// write runs fn in a transaction that may write. Writers of this process
+// queue on a channel (so they do not spin in SQLite's busy handler against
+// each other), and every transaction sets busy_timeout so that writers of
+// other processes are waited for, whatever the DSN says. fn must make a write
+// its first statement, so the transaction holds the write lock before it
+// reads (a read first would leave a snapshot that SQLite refuses to upgrade,
+// with SQLITE_BUSY and no wait).
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+	select {
+	case s.wlock <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.wlock }()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer rollbackOnError(tx, &err)
+	if _, err := s.exec(ctx, tx, s.q.busyTimeout); err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// read runs fn in a read-only transaction, so that what it reads is one
+// consistent snapshot.
+func (s *Store) read(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// A read-only transaction has nothing to keep; end it whatever
+		// happened, with a context that cannot be cancelled.
+		if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) && err == nil {
+			err = rerr
+		}
+	}()
+	if _, err := s.exec(ctx, tx, s.q.busyTimeout); err != nil {
+		return err
+	}
+	return fn(tx)
+}
+
+// rollbackOnError rolls tx back when *errp is set. database/sql's Rollback
+// does not take a context, so a cancelled call still cleans up.
+func rollbackOnError(tx *sql.Tx, errp *error) {
+	if *errp != nil {
+		if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
+			*errp = errors.Join(*errp, fmt.Errorf("rollback: %w", rerr))
+		}
+	}
+}
+
+// preparedBatchSizes are the AddMessages batch sizes whose INSERT is
+// prepared when the store opens; other sizes are prepared by SQLite on each
+// call (a few microseconds more).
+const preparedBatchSizes = 8
+
+// prepare prepares the statements of the hot paths once. It runs before any
+// transaction of the store, so it works on a pool of one connection too.
+func (s *Store) prepare(ctx context.Context) error {
+	qs := []string{s.q.busyTimeout, s.q.sessionState, s.q.lastN, s.q.all, s.q.touchAfterInsert}
+	for n := 1; n <= preparedBatchSizes; n++ {
+		qs = append(qs, s.q.insertSQL(n, false), s.q.insertSQL(n, true))
+	}
+	for _, q := range qs {
+		st, err := s.db.PrepareContext(ctx, q)
+		if err != nil {
+			s.Close()
+			return fmt.Errorf("sqlite: prepare: %w", err)
+		}
+		s.stmts[q] = st
+	}
+	return nil
+}
+
+// exec runs query in tx, through its prepared statement when there is one.
+func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if st, ok := s.stmts[query]; ok {
+		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, query, args...)
+}
+
+func (s *Store) query(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
+	if st, ok := s.stmts[query]; ok {
+		return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return tx.QueryContext(ctx, query, args...)
+}
+
+func (s *Store) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	if st, ok := s.stmts[query]; ok {
+		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, query, args...)
+}
+
+// Close releases the store's prepared statements. It does not close the
+// database, which belongs to the caller.
+func (s *Store) Close() error {
+	var errs []error
+	for k, st := range s.stmts {
+		errs = append(errs, st.Close())
+		delete(s.stmts, k)
+	}
+	return errors.Join(errs...)
+}
+
+func newIncarnation() int64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return int64(binary.LittleEndian.Uint64(b[:]) >> 1)
+}
+
+func wrap(op, id string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("sqlite: %s %q: %w", op, id, err)
+}
+
+// Exists reports whether the session id exists.
+func (s *Store) Exists(ctx context.Context, id string) (bool, error) {
+	if err := session.ValidateID(id); err != nil {
+		return false, wrap("exists", id, err)
+	}
+	var found bool
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		var one int
+		err := tx.QueryRowContext(ctx, s.q.exists, id).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		found = err == nil
+		return err
+	})
+	return found, wrap("exists", id, err)
+}
+
+// Create makes a new, empty session, or fails with session.ErrExists.
+func (s *Store) Create(ctx context.Context, id string) (session.Session, error) {
+	return s.CreateWith(ctx, id, session.CreateOptions{})
+}
+
+// CreateWith is Create with an owner, title and metadata.
+func (s *Store) CreateWith(ctx context.Context, id string, o session.CreateOptions) (session.Session, error) {
+	if err := session.ValidateID(id); err != nil {
+		return nil, wrap("create", id, err)
+	}
+	meta, err := encodeMetadata(o.Metadata)
+	if err != nil {
+		return nil, wrap("create", id, err)
+	}
+	inc := newIncarnation()
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		now := time.Now().UnixNano()
+		res, err := tx.ExecContext(ctx, s.q.create, id, o.Owner, o.Title, meta, now, now, inc)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return session.ErrExists
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap("create", id, err)
+	}
+	return &sqliteSession{s: s, id: id, inc: inc}, nil
+}
+
+// Load opens an existing session, or fails with session.ErrNotFound.
+func (s *Store) Load(ctx context.Context, id string) (session.Session, error) {
+	if err := session.ValidateID(id); err != nil {
+		return nil, wrap("load", id, err)
+	}
+	var inc int64
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, s.q.load, id).Scan(&inc)
+		if errors.Is(err, sql.ErrNoRows) {
+			return session.ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return nil, wrap("load", id, err)
+	}
+	return &sqliteSession{s: s, id: id, inc: inc}, nil
+}
+
+// Open loads the session id, creating it first if it does not exist, in one
+// transaction: concurrent openers of a new id all get the same session.
+func (s *Store) Open(ctx context.Context, id string) (session.Session, error) {
+	if err := session.ValidateID(id); err != nil {
+		return nil, wrap("open", id, err)
+	}
+	var inc int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		now := time.Now().UnixNano()
+		if _, err := tx.ExecContext(ctx, s.q.create, id, "", "", nil, now, now, newIncarnation()); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, s.q.load, id).Scan(&inc)
+	})
+	if err != nil {
+		return nil, wrap("open", id, err)
+	}
+	return &sqliteSession{s: s, id: id, inc: inc}, nil
+}
+
+// Delete removes the session and its messages. Deleting a missing session is
+// not an error.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	if err := session.ValidateID(id); err != nil {
+		return wrap("delete", id, err)
+	}
+	return wrap("delete", id, s.write(ctx, func(tx *sql.Tx) error {
+		// Sessions first: a write that takes the lock; then the messages,
+		// explicitly (ON DELETE CASCADE works only where the connection has
+		// foreign_keys on, which the store cannot see).
+		if _, err := tx.ExecContext(ctx, s.q.deleteSess, id); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, s.q.deleteMsgs, id)
+		return err
+	}))
+}
+
+// Info describes the session, or fails with session.ErrNotFound.
+func (s *Store) Info(ctx context.Context, id string) (session.Info, error) {
+	if err := session.ValidateID(id); err != nil {
+		return session.Info{}, wrap("info", id, err)
+	}
+	var info session.Info
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		var err error
+		info, err = scanInfo(tx.QueryRowContext(ctx, s.q.info, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return session.ErrNotFound
+		}
+		return err
+	})
+	return info, wrap("info", id, err)
+}
+
+// UpdateInfo changes the session's title or metadata, or fails with
+// session.ErrNotFound.
+func (s *Store) UpdateInfo(ctx context.Context, id string, u session.InfoUpdate) error {
+	if err := session.ValidateID(id); err != nil {
+		return wrap("update info", id, err)
+	}
+	meta, err := encodeMetadata(u.Metadata)
+	if err != nil {
+		return wrap("update info", id, err)
+	}
+	return wrap("update info", id, s.write(ctx, func(tx *sql.Tx) error {
+		var title any
+		if u.Title != nil {
+			title = *u.Title
+		}
+		res, err := tx.ExecContext(ctx, s.q.updateInfo, title, u.Metadata != nil, meta, time.Now().UnixNano(), id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return session.ErrNotFound
+		}
+		return nil
+	}))
+}
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanInfo(r rowScanner) (session.Info, error) {
+	var info session.Info
+	var meta sql.NullString
+	if err := r.Scan(&info.ID, &info.Owner, &info.Title, &meta, &info.CreatedAt, &info.UpdatedAt, &info.MessageCount, &info.Version); err != nil {
+		return info, err
+	}
+	if meta.Valid && meta.String != "" {
+		if err := json.Unmarshal([]byte(meta.String), &info.Metadata); err != nil {
+			return info, fmt.Errorf("%w: session %q metadata: %v", session.ErrCorrupt, info.ID, err)
+		}
+		if len(info.Metadata) == 0 {
+			info.Metadata = nil
+		}
+	}
+	return info, nil
+}
+
+func encodeMetadata(m map[string]string) (any, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}
+
+// List lists sessions, newest activity first, with keyset pagination.
+func (s *Store) List(ctx context.Context, lq session.ListQuery) (session.ListPage, error) {
+	limit := lq.Limit
+	switch {
+	case limit <= 0:
+		limit = session.DefaultListLimit
+	case limit > session.MaxListLimit:
+		limit = session.MaxListLimit
+	}
+	var where []string
+	var args []any
+	if lq.Owner != "" {
+		where, args = append(where, "owner = ?"), append(args, lq.Owner)
+	}
+	if lq.IDPrefix != "" {
+		where = append(where, "id >= ? AND substr(id, 1, length(?)) = ?")
+		args = append(args, lq.IDPrefix, lq.IDPrefix, lq.IDPrefix)
+	}
+	if lq.UpdatedAfter != 0 {
+		where, args = append(where, "updated_at > ?"), append(args, lq.UpdatedAfter)
+	}
+	if lq.UpdatedBefore != 0 {
+		where, args = append(where, "updated_at < ?"), append(args, lq.UpdatedBefore)
+	}
+	if lq.Cursor != "" {
+		upd, id, err := decodeCursor(lq.Cursor)
+		if err != nil {
+			return session.ListPage{}, fmt.Errorf("sqlite: list: %w", err)
+		}
+		where = append(where, "(updated_at < ? OR (updated_at = ? AND id < ?))")
+		args = append(args, upd, upd, id)
+	}
+	query := `SELECT id, owner, title, metadata, created_at, updated_at, message_count, version FROM ` + s.q.sessions
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY updated_at DESC, id DESC LIMIT ?"
+	args = append(args, limit+1)
+
+	var page session.ListPage
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			info, err := scanInfo(rows)
+			if err != nil {
+				return err
+			}
+			page.Sessions = append(page.Sessions, info)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return session.ListPage{}, fmt.Errorf("sqlite: list: %w", err)
+	}
+	if len(page.Sessions) > limit {
+		page.Sessions = page.Sessions[:limit]
+		last := page.Sessions[limit-1]
+		page.Next = encodeCursor(last.UpdatedAt, last.ID)
+	}
+	return page, nil
+}
+
+// ErrBadCursor is matched by the error List returns for a cursor it did not
+// make.
+var ErrBadCursor = errors.New("invalid list cursor")
+
+func encodeCursor(updated int64, id string) string {
+	b, _ := json.Marshal([]any{updated, id})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(c string) (int64, string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return 0, "", fmt.Errorf("%w: %v", ErrBadCursor, err)
+	}
+	var v []json.RawMessage
+	var upd int64
+	var id string
+	if err := json.Unmarshal(b, &v); err != nil || len(v) != 2 ||
+		json.Unmarshal(v[0], &upd) != nil || json.Unmarshal(v[1], &id) != nil {
+		return 0, "", ErrBadCursor
+	}
+	return upd, id, nil
+}
