@@ -107,30 +107,27 @@ func MarshalParts(parts []Part) ([]byte, error) {
 }
 
 func appendParts(buf *bytes.Buffer, parts []Part) error {
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	buf.WriteByte('[')
+	b := buf.AvailableBuffer()
+	b = append(b, '[')
 	for i, p := range parts {
 		if i > 0 {
-			buf.WriteByte(',')
+			b = append(b, ',')
 		}
 		if u, ok := p.(Unknown); ok {
 			if err := validUnknown(u); err != nil {
 				return fmt.Errorf("part %d: %w", i, err)
 			}
-			buf.Write(u.Raw)
+			b = append(b, u.Raw...)
 			continue
 		}
 		w, err := toWire(p)
 		if err != nil {
 			return fmt.Errorf("part %d: %w", i, err)
 		}
-		if err := enc.Encode(w); err != nil {
-			return fmt.Errorf("part %d: %w", i, err)
-		}
-		buf.Truncate(buf.Len() - 1) // Encode appends a newline
+		b = appendWire(b, &w)
 	}
-	buf.WriteByte(']')
+	b = append(b, ']')
+	buf.Write(b)
 	return nil
 }
 

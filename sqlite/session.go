@@ -192,7 +192,9 @@ func (ss *sqliteSession) add(ctx context.Context, msgs []message.Message, expect
 			if n == 0 && inserted == 0 && start == 0 {
 				// Nothing went in: every message is a duplicate, or the
 				// session is gone or has moved on. Tell which.
-				return ss.explainNoInsert(ctx, tx, msgs[start:end], expected)
+				v, err := ss.explainNoInsert(ctx, tx, msgs[start:end], expected)
+				version = v
+				return err
 			}
 			inserted += n
 			var v int64
@@ -237,13 +239,12 @@ func (ss *sqliteSession) insertChunk(ctx context.Context, tx *sql.Tx, msgs []mes
 
 // explainNoInsert runs when a batch inserted nothing, inside its (write)
 // transaction.
-func (ss *sqliteSession) explainNoInsert(ctx context.Context, tx *sql.Tx, msgs []message.Message, expected int64) error {
-	var version int64
+func (ss *sqliteSession) explainNoInsert(ctx context.Context, tx *sql.Tx, msgs []message.Message, expected int64) (version int64, err error) {
 	if err := ss.s.queryRow(ctx, tx, ss.s.q.sessionState, ss.id, ss.inc).Scan(&version); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return session.ErrNotFound
+			return 0, session.ErrNotFound
 		}
-		return err
+		return 0, err
 	}
 	ids := make([]any, 0, 1+len(msgs))
 	ids = append(ids, ss.id)
@@ -256,7 +257,7 @@ func (ss *sqliteSession) explainNoInsert(ctx context.Context, tx *sql.Tx, msgs [
 	}
 	rows, err := tx.QueryContext(ctx, ss.s.q.existingIDsSQL(len(ids)-1), ids...)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer rows.Close()
 	found := 0
@@ -264,15 +265,15 @@ func (ss *sqliteSession) explainNoInsert(ctx context.Context, tx *sql.Tx, msgs [
 		found++
 	}
 	if err := rows.Err(); err != nil {
-		return err
+		return 0, err
 	}
 	if found == len(want) {
-		return errNoChange // a retry of a stored call: success
+		return version, errNoChange // a retry of a stored call: success
 	}
 	if expected >= 0 && version != expected {
-		return fmt.Errorf("%w: expected version %d, session is at %d", session.ErrConflict, expected, version)
+		return version, fmt.Errorf("%w: expected version %d, session is at %d", session.ErrConflict, expected, version)
 	}
-	return fmt.Errorf("sqlite: internal error: insert of %d messages stored none", len(msgs))
+	return version, fmt.Errorf("sqlite: internal error: insert of %d messages stored none", len(msgs))
 }
 
 func (ss *sqliteSession) checkVersion(ctx context.Context, expected int64) (int64, error) {

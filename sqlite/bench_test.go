@@ -1,0 +1,332 @@
+package sqlite_test
+
+// Benchmarks of the store against a raw-driver baseline measured in the same
+// run, interleaved operation by operation so that the machine's noise hits
+// both alike. Each reports ns per operation for the baseline and the store
+// and their ratio as custom metrics. Reproduce with
+//
+//	go test -run '^$' -bench . -benchtime 2000x -count 5 ./sqlite
+//
+// See docs/performance.md for the figures and the settings.
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/convo-dev/convo/message"
+	"github.com/convo-dev/convo/session"
+	"github.com/convo-dev/convo/sqlite"
+)
+
+// benchDSN is a file DSN for modernc with WAL and the given synchronous
+// level, as docs/performance.md recommends.
+func benchDSN(path, sync string) string {
+	return "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(" + sync + ")&_pragma=busy_timeout(10000)"
+}
+
+// benchTurn returns a 4-message turn of about 1 KB per message.
+func benchTurn(n int) []message.Message {
+	text := func(i int) string {
+		return fmt.Sprintf("turn %d message %d: ", n, i) + strings.Repeat("lorem ipsum dolor sit amet ", 36)
+	}
+	call := fmt.Sprintf("call_%d", n)
+	return []message.Message{
+		message.NewUserMessage(text(0)),
+		message.NewMessage(message.RoleAssistant, message.ToolCall{ID: call, Name: "search", Input: json.RawMessage(`{"query":"` + text(1) + `"}`)}),
+		message.NewMessage(message.RoleTool, message.ToolResult{CallID: call, Name: "search", Content: text(2)}),
+		message.NewAssistantMessage(text(3)),
+	}
+}
+
+type rawRow struct {
+	id, role string
+	parts    []byte
+	created  int64
+}
+
+// rawTurn is benchTurn's rows with parts already encoded: the baseline does
+// not pay for encoding, the store does.
+func rawTurn(n int) []rawRow {
+	msgs := benchTurn(n)
+	rows := make([]rawRow, len(msgs))
+	for i, m := range msgs {
+		p, err := message.MarshalParts(m.Parts)
+		if err != nil {
+			panic(err)
+		}
+		rows[i] = rawRow{id: m.ID, role: string(m.Role), parts: p, created: m.CreatedAt}
+	}
+	return rows
+}
+
+func BenchmarkAppendTurn(b *testing.B) {
+	for _, sync := range []string{"NORMAL", "FULL"} {
+		b.Run("synchronous="+sync, func(b *testing.B) {
+			ctx := context.Background()
+			dir := b.TempDir()
+			// Two files with the same schema: one written by the store, one
+			// by the raw driver, so that neither's growth slows the other.
+			storeDB, err := sql.Open("sqlite", benchDSN(filepath.Join(dir, "store.db"), sync))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer storeDB.Close()
+			rawDB, err := sql.Open("sqlite", benchDSN(filepath.Join(dir, "raw.db"), sync))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer rawDB.Close()
+			st, err := sqlite.SessionStore(ctx, storeDB)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := sqlite.SessionStore(ctx, rawDB); err != nil { // same schema
+				b.Fatal(err)
+			}
+			s, err := st.Create(ctx, "bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := rawDB.Exec(`INSERT INTO sessions (id, created_at, updated_at, incarnation) VALUES ('bench', 0, 0, 1)`); err != nil {
+				b.Fatal(err)
+			}
+			ins, err := rawDB.Prepare(`INSERT INTO messages (session_id, seq, id, role, parts, model, usage, created_at) VALUES (?, ?, ?, ?, ?, '', NULL, ?)`)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ins.Close()
+			turns := make([][]message.Message, b.N)
+			raws := make([][]rawRow, b.N)
+			for i := range b.N {
+				turns[i], raws[i] = benchTurn(i), rawTurn(i)
+			}
+			var rawT, storeT time.Duration
+			seq := 0
+			b.ResetTimer()
+			for i := range b.N {
+				t0 := time.Now()
+				tx, err := rawDB.Begin()
+				if err != nil {
+					b.Fatal(err)
+				}
+				txIns := tx.Stmt(ins)
+				for _, r := range raws[i] {
+					seq++
+					if _, err := txIns.Exec("bench", seq, r.id, r.role, r.parts, r.created); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := tx.Commit(); err != nil {
+					b.Fatal(err)
+				}
+				t1 := time.Now()
+				if err := s.AddMessages(ctx, turns[i]); err != nil {
+					b.Fatal(err)
+				}
+				t2 := time.Now()
+				rawT += t1.Sub(t0)
+				storeT += t2.Sub(t1)
+			}
+			b.StopTimer()
+			reportPair(b, rawT, storeT)
+		})
+	}
+}
+
+// reportPair reports the mean time per operation of the baseline and the
+// store, and the store's throughput as a fraction of the baseline's.
+func reportPair(b *testing.B, raw, store time.Duration) {
+	b.ReportMetric(float64(raw.Nanoseconds())/float64(b.N), "raw-ns/op")
+	b.ReportMetric(float64(store.Nanoseconds())/float64(b.N), "store-ns/op")
+	b.ReportMetric(float64(raw)/float64(store), "throughput-vs-raw")
+}
+
+// readFixture is a database with one 100,000-message session, one
+// 1,000-message session and 100 sessions of 100 messages, their rows
+// interleaved in the file as real traffic leaves them.
+type readFixture struct {
+	db *sql.DB
+	st session.Store
+}
+
+func newReadFixture(b *testing.B) *readFixture {
+	ctx := context.Background()
+	path := filepath.Join(b.TempDir(), "read.db")
+	db, err := sql.Open("sqlite", benchDSN(path, "NORMAL"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	st, err := sqlite.SessionStore(ctx, db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	big, err := st.Create(ctx, "big")
+	if err != nil {
+		b.Fatal(err)
+	}
+	mid, err := st.Create(ctx, "mid")
+	if err != nil {
+		b.Fatal(err)
+	}
+	small := make([]session.Session, 100)
+	for i := range small {
+		if small[i], err = st.Create(ctx, fmt.Sprintf("small-%03d", i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// 25 rounds: each adds 4,000 messages to big, 40 to mid and 4 to each
+	// small session.
+	for round := range 25 {
+		var batch []message.Message
+		for t := range 1000 {
+			batch = append(batch, benchTurn(round*1000+t)...)
+		}
+		if err := big.AddMessages(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+		var midBatch []message.Message
+		for t := range 10 {
+			midBatch = append(midBatch, benchTurn(t)...)
+		}
+		if err := mid.AddMessages(ctx, midBatch); err != nil {
+			b.Fatal(err)
+		}
+		for _, s := range small {
+			if err := s.AddMessages(ctx, benchTurn(round)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if _, err := db.Exec(`ANALYZE; PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		b.Fatal(err)
+	}
+	return &readFixture{db: db, st: st}
+}
+
+// BenchmarkLastN reads the last 20 messages of the 100,000-message session
+// and of a random 100-message session, alternately; the ratio is how much
+// longer the long session takes (1.0 = flat in session length).
+func BenchmarkLastN(b *testing.B) {
+	f := newReadFixture(b)
+	ctx := context.Background()
+	big, err := f.st.Load(ctx, "big")
+	if err != nil {
+		b.Fatal(err)
+	}
+	small := make([]session.Session, 100)
+	for i := range small {
+		if small[i], err = f.st.Load(ctx, fmt.Sprintf("small-%03d", i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	limit := session.Limit(20)
+	var bigT, smallT time.Duration
+	b.ResetTimer()
+	for range b.N {
+		s := small[rand.IntN(len(small))]
+		t0 := time.Now()
+		msgs, err := s.GetMessages(ctx, limit)
+		if err != nil || len(msgs) != 20 {
+			b.Fatal(len(msgs), err)
+		}
+		t1 := time.Now()
+		msgs, err = big.GetMessages(ctx, limit)
+		if err != nil || len(msgs) != 20 {
+			b.Fatal(len(msgs), err)
+		}
+		t2 := time.Now()
+		smallT += t1.Sub(t0)
+		bigT += t2.Sub(t1)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(smallT.Nanoseconds())/float64(b.N), "last20-of-100-ns/op")
+	b.ReportMetric(float64(bigT.Nanoseconds())/float64(b.N), "last20-of-100k-ns/op")
+	b.ReportMetric(float64(bigT)/float64(smallT), "100k-vs-100")
+}
+
+// rawPart is what an application reading the rows itself would decode the
+// parts into: the same fields, no interface values.
+type rawPart struct {
+	Type    string `json:"type"`
+	Text    string `json:"text,omitempty"`
+	ID      string `json:"id,omitempty"`
+	CallID  string `json:"call_id,omitempty"`
+	Name    string `json:"name,omitempty"`
+	Input   string `json:"input,omitempty"`
+	Content string `json:"content,omitempty"`
+}
+
+type rawMessage struct {
+	seq             int64
+	id, role, model string
+	parts           []rawPart
+	createdAt       int64
+}
+
+// BenchmarkReadSession reads the whole 1,000-message session through the
+// store and with a raw SELECT plus a JSON decode of each row's parts,
+// alternately.
+func BenchmarkReadSession(b *testing.B) {
+	f := newReadFixture(b)
+	ctx := context.Background()
+	mid, err := f.st.Load(ctx, "mid")
+	if err != nil {
+		b.Fatal(err)
+	}
+	q, err := f.db.Prepare(`SELECT seq, id, role, parts, model, created_at FROM messages WHERE session_id = ? ORDER BY seq`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer q.Close()
+	raw := func() int {
+		rows, err := q.Query("mid")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer rows.Close()
+		var out []rawMessage
+		for rows.Next() {
+			var m rawMessage
+			var parts []byte
+			if err := rows.Scan(&m.seq, &m.id, &m.role, &parts, &m.model, &m.createdAt); err != nil {
+				b.Fatal(err)
+			}
+			if err := json.Unmarshal(parts, &m.parts); err != nil {
+				b.Fatal(err)
+			}
+			out = append(out, m)
+		}
+		if err := rows.Err(); err != nil {
+			b.Fatal(err)
+		}
+		return len(out)
+	}
+	var rawT, storeT time.Duration
+	b.ResetTimer()
+	for range b.N {
+		t0 := time.Now()
+		if n := raw(); n != 1000 {
+			b.Fatal(n)
+		}
+		t1 := time.Now()
+		msgs, err := mid.GetMessages(ctx, nil)
+		if err != nil || len(msgs) != 1000 {
+			b.Fatal(len(msgs), err)
+		}
+		t2 := time.Now()
+		rawT += t1.Sub(t0)
+		storeT += t2.Sub(t1)
+	}
+	b.StopTimer()
+	reportPair(b, rawT, storeT)
+}
