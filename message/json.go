@@ -138,6 +138,9 @@ func validUnknown(u Unknown) error {
 	if err := json.Unmarshal(u.Raw, &probe); err != nil {
 		return fmt.Errorf("%w: unknown part %q: raw JSON is not an object: %v", ErrInvalid, u.Type, err)
 	}
+	if u.Type == "" {
+		return fmt.Errorf("%w: unknown part has no type", ErrInvalid)
+	}
 	if probe.Type == nil || *probe.Type != u.Type {
 		return fmt.Errorf("%w: unknown part %q: raw JSON has a different type field", ErrInvalid, u.Type)
 	}
@@ -166,7 +169,14 @@ func UnmarshalParts(data []byte) ([]Part, error) {
 	}
 	var wire []wirePart
 	if err := json.Unmarshal(data, &wire); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		var syntax *json.SyntaxError
+		if errors.As(err, &syntax) {
+			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		// Valid JSON that does not fit wirePart: a malformed known part,
+		// or an unknown part (from a later release) whose fields share a
+		// name, but not a type, with ours. Decode part by part.
+		return unmarshalPartsSlow(data)
 	}
 	parts := make([]Part, len(wire))
 	var raws []json.RawMessage
@@ -188,6 +198,37 @@ func UnmarshalParts(data []byte) ([]Part, error) {
 	return parts, nil
 }
 
+// unmarshalPartsSlow decodes a parts array one element at a time, so that
+// an unknown part is kept whatever its other fields hold.
+func unmarshalPartsSlow(data []byte) ([]Part, error) {
+	var raws []json.RawMessage
+	if err := json.Unmarshal(data, &raws); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	parts := make([]Part, len(raws))
+	for i, raw := range raws {
+		var probe struct {
+			Type *string `json:"type"`
+		}
+		if err := json.Unmarshal(raw, &probe); err != nil {
+			return nil, fmt.Errorf("%w: part %d: %v", ErrMalformed, i, err)
+		}
+		if probe.Type == nil || *probe.Type == "" {
+			return nil, fmt.Errorf("%w: part %d has no type", ErrMalformed, i)
+		}
+		if !isKnownType(*probe.Type) {
+			parts[i] = Unknown{Type: *probe.Type, Raw: bytes.Clone(raw)}
+			continue
+		}
+		var w wirePart
+		if err := json.Unmarshal(raw, &w); err != nil {
+			return nil, fmt.Errorf("%w: part %d: %v", ErrMalformed, i, err)
+		}
+		parts[i], _ = w.part()
+	}
+	return parts, nil
+}
+
 // wireMessage is the JSON form of a Message.
 type wireMessage struct {
 	ID        string          `json:"id"`
@@ -198,13 +239,39 @@ type wireMessage struct {
 	Usage     *Usage          `json:"usage,omitempty"`
 }
 
-// MarshalJSON encodes m as a JSON object (see the package documentation).
+// MarshalJSON encodes m as a JSON object (see the package documentation),
+// with the parts exactly as MarshalParts writes them. Note that
+// encoding/json compacts whatever a json.Marshaler returns, so json.Marshal
+// of a value holding messages drops the insignificant whitespace inside
+// Unknown parts; call MarshalJSON directly to keep them byte for byte.
 func (m Message) MarshalJSON() ([]byte, error) {
 	parts, err := MarshalParts(m.Parts)
 	if err != nil {
 		return nil, fmt.Errorf("message %q: %w", m.ID, err)
 	}
-	return json.Marshal(wireMessage{ID: m.ID, Role: m.Role, Parts: parts, Model: m.Model, CreatedAt: m.CreatedAt, Usage: m.Usage})
+	// json.Marshal would compact (and HTML-escape) the parts, changing the
+	// bytes of Unknown parts; splice them in as MarshalParts wrote them.
+	head, err := json.Marshal(struct {
+		ID   string `json:"id"`
+		Role Role   `json:"role"`
+	}{m.ID, m.Role})
+	if err != nil {
+		return nil, fmt.Errorf("message %q: %w", m.ID, err)
+	}
+	tail, err := json.Marshal(struct {
+		Model     string `json:"model,omitempty"`
+		CreatedAt int64  `json:"created_at"`
+		Usage     *Usage `json:"usage,omitempty"`
+	}{m.Model, m.CreatedAt, m.Usage})
+	if err != nil {
+		return nil, fmt.Errorf("message %q: %w", m.ID, err)
+	}
+	out := make([]byte, 0, len(head)+len(parts)+len(tail)+10)
+	out = append(out, head[:len(head)-1]...)
+	out = append(out, `,"parts":`...)
+	out = append(out, parts...)
+	out = append(out, ',')
+	return append(out, tail[1:]...), nil
 }
 
 // UnmarshalJSON decodes a message written by MarshalJSON of this or an

@@ -1,0 +1,745 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/convo-dev/convo/message"
+)
+
+// MemoryStore is a Store that keeps sessions in memory. It is the reference
+// implementation of the contract: it implements Store and every capability
+// (Opener, Describer, Lister, Searcher, OwnerEraser, Pruner), and its
+// sessions implement Versioned. It passes sessiontest.Run.
+//
+// It is safe for concurrent use. It has no size limit, so it never returns
+// ErrTooLarge. Nothing survives the process; use it in tests, examples and
+// short-lived programs.
+type MemoryStore struct {
+	mu       sync.RWMutex
+	sessions map[string]*memSession
+	nextInc  uint64 // incarnation counter: tells a re-created session from a deleted one
+}
+
+// Compile-time checks that MemoryStore implements the contract.
+var (
+	_ Store       = (*MemoryStore)(nil)
+	_ Opener      = (*MemoryStore)(nil)
+	_ Describer   = (*MemoryStore)(nil)
+	_ Lister      = (*MemoryStore)(nil)
+	_ Searcher    = (*MemoryStore)(nil)
+	_ OwnerEraser = (*MemoryStore)(nil)
+	_ Pruner      = (*MemoryStore)(nil)
+	_ Versioned   = (*memHandle)(nil)
+)
+
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore() *MemoryStore {
+	return &MemoryStore{sessions: make(map[string]*memSession)}
+}
+
+// memSession is the stored state of one session. Guarded by MemoryStore.mu.
+type memSession struct {
+	inc       uint64
+	owner     string
+	title     string
+	metadata  map[string]string
+	createdAt int64
+	updatedAt int64
+	version   int64
+	nextSeq   int64
+	msgs      []memMessage
+	ids       map[string]struct{}
+}
+
+type memMessage struct {
+	seq int64
+	msg message.Message
+}
+
+// touch advances updatedAt, strictly, even on a coarse clock.
+func (s *memSession) touch() {
+	now := time.Now().UnixNano()
+	if now <= s.updatedAt {
+		now = s.updatedAt + 1
+	}
+	s.updatedAt = now
+}
+
+func (s *memSession) info(id string) Info {
+	return Info{
+		ID:           id,
+		Owner:        s.owner,
+		Title:        s.title,
+		Metadata:     cloneMetadata(s.metadata),
+		CreatedAt:    s.createdAt,
+		UpdatedAt:    s.updatedAt,
+		MessageCount: int64(len(s.msgs)),
+		Version:      s.version,
+	}
+}
+
+func cloneMetadata(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return maps.Clone(m)
+}
+
+// Exists reports whether the session id exists. It fails with ErrInvalidID
+// for an invalid id.
+func (m *MemoryStore) Exists(ctx context.Context, id string) (bool, error) {
+	if err := check(ctx, id); err != nil {
+		return false, fmt.Errorf("memory: exists %q: %w", id, err)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	_, ok := m.sessions[id]
+	return ok, nil
+}
+
+// Create makes a new, empty session, or fails with ErrExists.
+func (m *MemoryStore) Create(ctx context.Context, id string) (Session, error) {
+	return m.CreateWith(ctx, id, CreateOptions{})
+}
+
+// CreateWith is Create with an owner, a title and metadata. It fails with
+// ErrExists if the id is taken.
+func (m *MemoryStore) CreateWith(ctx context.Context, id string, opts CreateOptions) (Session, error) {
+	if err := check(ctx, id); err != nil {
+		return nil, fmt.Errorf("memory: create %q: %w", id, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.sessions[id]; ok {
+		return nil, fmt.Errorf("memory: create %q: %w", id, ErrExists)
+	}
+	return m.createLocked(id, opts), nil
+}
+
+func (m *MemoryStore) createLocked(id string, opts CreateOptions) *memHandle {
+	m.nextInc++
+	now := time.Now().UnixNano()
+	s := &memSession{
+		inc:       m.nextInc,
+		owner:     opts.Owner,
+		title:     opts.Title,
+		metadata:  cloneMetadata(opts.Metadata),
+		createdAt: now,
+		updatedAt: now,
+		ids:       make(map[string]struct{}),
+	}
+	m.sessions[id] = s
+	return &memHandle{store: m, id: id, inc: s.inc}
+}
+
+// Load opens the session id, or fails with ErrNotFound.
+func (m *MemoryStore) Load(ctx context.Context, id string) (Session, error) {
+	if err := check(ctx, id); err != nil {
+		return nil, fmt.Errorf("memory: load %q: %w", id, err)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	s, ok := m.sessions[id]
+	if !ok {
+		return nil, fmt.Errorf("memory: load %q: %w", id, ErrNotFound)
+	}
+	return &memHandle{store: m, id: id, inc: s.inc}, nil
+}
+
+// Open loads the session id, creating it first if it does not exist, in one
+// atomic step.
+func (m *MemoryStore) Open(ctx context.Context, id string) (Session, error) {
+	if err := check(ctx, id); err != nil {
+		return nil, fmt.Errorf("memory: open %q: %w", id, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s, ok := m.sessions[id]; ok {
+		return &memHandle{store: m, id: id, inc: s.inc}, nil
+	}
+	return m.createLocked(id, CreateOptions{}), nil
+}
+
+// Delete removes the session and its messages. Deleting a missing session
+// is not an error.
+func (m *MemoryStore) Delete(ctx context.Context, id string) error {
+	if err := check(ctx, id); err != nil {
+		return fmt.Errorf("memory: delete %q: %w", id, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.sessions, id)
+	return nil
+}
+
+// Info describes the session id, or fails with ErrNotFound.
+func (m *MemoryStore) Info(ctx context.Context, id string) (Info, error) {
+	if err := check(ctx, id); err != nil {
+		return Info{}, fmt.Errorf("memory: info %q: %w", id, err)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	s, ok := m.sessions[id]
+	if !ok {
+		return Info{}, fmt.Errorf("memory: info %q: %w", id, ErrNotFound)
+	}
+	return s.info(id), nil
+}
+
+// UpdateInfo changes the title or metadata of the session id, or fails with
+// ErrNotFound. It advances UpdatedAt but not the version.
+func (m *MemoryStore) UpdateInfo(ctx context.Context, id string, u InfoUpdate) error {
+	if err := check(ctx, id); err != nil {
+		return fmt.Errorf("memory: update info %q: %w", id, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.sessions[id]
+	if !ok {
+		return fmt.Errorf("memory: update info %q: %w", id, ErrNotFound)
+	}
+	if u.Title != nil {
+		s.title = *u.Title
+	}
+	if u.Metadata != nil {
+		s.metadata = cloneMetadata(u.Metadata)
+	}
+	s.touch()
+	return nil
+}
+
+// List lists sessions newest-updated first (then by id descending), with
+// keyset pagination. A Cursor that List did not make gives an error.
+func (m *MemoryStore) List(ctx context.Context, q ListQuery) (ListPage, error) {
+	if err := ctx.Err(); err != nil {
+		return ListPage{}, fmt.Errorf("memory: list: %w", err)
+	}
+	var (
+		cur    bool
+		curAt  int64
+		curID  string
+		limit  = q.Limit
+		result ListPage
+	)
+	if q.Cursor != "" {
+		var err error
+		curAt, curID, err = decodeCursor(q.Cursor)
+		if err != nil {
+			return ListPage{}, fmt.Errorf("memory: list: %w", err)
+		}
+		cur = true
+	}
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
+	limit = min(limit, MaxListLimit)
+
+	m.mu.RLock()
+	rows := make([]Info, 0, len(m.sessions))
+	for id, s := range m.sessions {
+		switch {
+		case q.Owner != "" && s.owner != q.Owner,
+			!strings.HasPrefix(id, q.IDPrefix),
+			q.UpdatedAfter != 0 && s.updatedAt <= q.UpdatedAfter,
+			q.UpdatedBefore != 0 && s.updatedAt >= q.UpdatedBefore,
+			cur && !(s.updatedAt < curAt || s.updatedAt == curAt && id < curID):
+			continue
+		}
+		rows = append(rows, s.info(id))
+	}
+	m.mu.RUnlock()
+
+	slices.SortFunc(rows, func(a, b Info) int {
+		if a.UpdatedAt != b.UpdatedAt {
+			if a.UpdatedAt > b.UpdatedAt {
+				return -1
+			}
+			return 1
+		}
+		return -strings.Compare(a.ID, b.ID)
+	})
+	if len(rows) > limit {
+		rows = rows[:limit]
+		last := rows[limit-1]
+		result.Next = encodeCursor(last.UpdatedAt, last.ID)
+	}
+	result.Sessions = rows
+	return result, nil
+}
+
+func encodeCursor(at int64, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at, 10) + ":" + id))
+}
+
+var errCursor = errors.New("invalid cursor")
+
+func decodeCursor(c string) (int64, string, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return 0, "", errCursor
+	}
+	at, id, ok := strings.Cut(string(raw), ":")
+	if !ok {
+		return 0, "", errCursor
+	}
+	n, err := strconv.ParseInt(at, 10, 64)
+	if err != nil || ValidateID(id) != nil {
+		return 0, "", errCursor
+	}
+	return n, id, nil
+}
+
+// Search finds messages whose text, reasoning text or tool-result content
+// holds every word of q.Text, compared case-insensitively. Operator
+// characters in the query are ignored; a query with no words finds nothing.
+func (m *MemoryStore) Search(ctx context.Context, q SearchQuery) ([]SearchHit, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memory: search: %w", err)
+	}
+	if q.SessionID != "" {
+		if err := ValidateID(q.SessionID); err != nil {
+			return nil, fmt.Errorf("memory: search: %w", err)
+		}
+	}
+	terms := make(map[string]bool)
+	for _, w := range words(q.Text) {
+		terms[strings.ToLower(w.text)] = true
+	}
+	if len(terms) == 0 {
+		return nil, nil
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
+	limit = min(limit, MaxListLimit)
+
+	type scored struct {
+		hit   SearchHit
+		score int
+	}
+	var hits []scored
+	m.mu.RLock()
+	for id, s := range m.sessions {
+		if q.SessionID != "" && id != q.SessionID || q.Owner != "" && s.owner != q.Owner {
+			continue
+		}
+		for _, mm := range s.msgs {
+			text := searchableText(mm.msg)
+			score, found := 0, make(map[string]bool, len(terms))
+			for _, w := range words(text) {
+				if lw := strings.ToLower(w.text); terms[lw] {
+					found[lw] = true
+					score++
+				}
+			}
+			if len(found) < len(terms) {
+				continue
+			}
+			hits = append(hits, scored{score: score, hit: SearchHit{
+				SessionID: id,
+				MessageID: mm.msg.ID,
+				Seq:       mm.seq,
+				Role:      mm.msg.Role,
+				CreatedAt: mm.msg.CreatedAt,
+				Snippet:   snippet(text, terms),
+			}})
+		}
+	}
+	m.mu.RUnlock()
+	slices.SortFunc(hits, func(a, b scored) int {
+		if a.score != b.score {
+			return b.score - a.score
+		}
+		if c := strings.Compare(a.hit.SessionID, b.hit.SessionID); c != 0 {
+			return c
+		}
+		return int(a.hit.Seq - b.hit.Seq)
+	})
+	out := make([]SearchHit, 0, min(len(hits), limit))
+	for _, h := range hits[:min(len(hits), limit)] {
+		out = append(out, h.hit)
+	}
+	return out, nil
+}
+
+// searchableText is the text Search looks in: text parts, reasoning text and
+// tool-result content, joined by newlines.
+func searchableText(msg message.Message) string {
+	var b strings.Builder
+	add := func(s string) {
+		if s == "" {
+			return
+		}
+		if b.Len() > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(s)
+	}
+	for _, p := range msg.Parts {
+		switch v := p.(type) {
+		case message.Text:
+			add(v.Text)
+		case message.Reasoning:
+			add(v.Text)
+		case message.ToolResult:
+			add(v.Content)
+		}
+	}
+	return b.String()
+}
+
+type word struct {
+	start, end int
+	text       string
+}
+
+// words splits s into runs of letters, digits and combining marks.
+func words(s string) []word {
+	var out []word
+	start := -1
+	for i, r := range s {
+		in := unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.IsMark(r)
+		switch {
+		case in && start < 0:
+			start = i
+		case !in && start >= 0:
+			out = append(out, word{start, i, s[start:i]})
+			start = -1
+		}
+	}
+	if start >= 0 {
+		out = append(out, word{start, len(s), s[start:]})
+	}
+	return out
+}
+
+// snippet returns an excerpt of text around its first match, with every
+// matched word between HighlightStart and HighlightEnd.
+func snippet(text string, terms map[string]bool) string {
+	const before, width = 8, 240 // words of context before the match; bytes of excerpt
+	ws := words(text)
+	first := -1
+	for i, w := range ws {
+		if terms[strings.ToLower(w.text)] {
+			first = i
+			break
+		}
+	}
+	from, to := 0, len(text)
+	if first > before {
+		from = ws[first-before].start
+	}
+	if to-from > width {
+		to = from + width
+		if first >= 0 && ws[first].end > to {
+			to = ws[first].end
+		}
+		for to < len(text) && to > from && !isRuneStart(text[to]) {
+			to--
+		}
+	}
+	var b strings.Builder
+	if from > 0 {
+		b.WriteString("…")
+	}
+	pos := from
+	for _, w := range ws {
+		if w.start < from || w.end > to || !terms[strings.ToLower(w.text)] {
+			continue
+		}
+		b.WriteString(text[pos:w.start])
+		b.WriteString(HighlightStart)
+		b.WriteString(w.text)
+		b.WriteString(HighlightEnd)
+		pos = w.end
+	}
+	b.WriteString(text[pos:to])
+	if to < len(text) {
+		b.WriteString("…")
+	}
+	return b.String()
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// DeleteOwner deletes every session of owner, with its messages, in one
+// step, and reports what it deleted. An empty owner is refused: it would
+// erase every session that has no owner.
+func (m *MemoryStore) DeleteOwner(ctx context.Context, owner string) (DeleteReport, error) {
+	if err := ctx.Err(); err != nil {
+		return DeleteReport{}, fmt.Errorf("memory: delete owner %q: %w", owner, err)
+	}
+	if owner == "" {
+		return DeleteReport{}, fmt.Errorf("memory: delete owner: empty owner")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.deleteLocked(func(s *memSession) bool { return s.owner == owner }, false), nil
+}
+
+// Prune deletes the sessions last updated before q.UpdatedBefore (of
+// q.Owner, if set) in one step, and reports them. With q.DryRun it only
+// reports. A zero UpdatedBefore is refused.
+func (m *MemoryStore) Prune(ctx context.Context, q PruneQuery) (DeleteReport, error) {
+	if err := ctx.Err(); err != nil {
+		return DeleteReport{}, fmt.Errorf("memory: prune: %w", err)
+	}
+	if q.UpdatedBefore == 0 {
+		return DeleteReport{}, fmt.Errorf("memory: prune: UpdatedBefore is not set")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.deleteLocked(func(s *memSession) bool {
+		return s.updatedAt < q.UpdatedBefore && (q.Owner == "" || s.owner == q.Owner)
+	}, q.DryRun), nil
+}
+
+func (m *MemoryStore) deleteLocked(match func(*memSession) bool, dryRun bool) DeleteReport {
+	var r DeleteReport
+	for id, s := range m.sessions {
+		if match(s) {
+			r.SessionIDs = append(r.SessionIDs, id)
+			r.Messages += int64(len(s.msgs))
+		}
+	}
+	slices.Sort(r.SessionIDs)
+	if !dryRun {
+		for _, id := range r.SessionIDs {
+			delete(m.sessions, id)
+		}
+	}
+	return r
+}
+
+// memHandle is a Session of a MemoryStore. It stays bound to the incarnation
+// of the session it was made for: once that session is deleted, even if the
+// id is created again, every call fails with ErrNotFound.
+type memHandle struct {
+	store *MemoryStore
+	id    string
+	inc   uint64
+}
+
+// ID returns the session's id.
+func (h *memHandle) ID() string { return h.id }
+
+// lookup returns the stored session, or ErrNotFound. Call with store.mu held.
+func (h *memHandle) lookup() (*memSession, error) {
+	s, ok := h.store.sessions[h.id]
+	if !ok || s.inc != h.inc {
+		return nil, ErrNotFound
+	}
+	return s, nil
+}
+
+// GetMessages returns messages oldest first: all for a nil or negative
+// limit, none for 0, the last n for n.
+func (h *memHandle) GetMessages(ctx context.Context, limit *int) ([]message.Message, error) {
+	msgs, _, err := h.snapshot(ctx, limit)
+	if err != nil {
+		return nil, fmt.Errorf("memory: get messages of %q: %w", h.id, err)
+	}
+	return msgs, nil
+}
+
+// Snapshot returns what GetMessages returns and the session's version, read
+// atomically.
+func (h *memHandle) Snapshot(ctx context.Context, limit *int) ([]message.Message, int64, error) {
+	msgs, v, err := h.snapshot(ctx, limit)
+	if err != nil {
+		return nil, 0, fmt.Errorf("memory: snapshot of %q: %w", h.id, err)
+	}
+	return msgs, v, nil
+}
+
+func (h *memHandle) snapshot(ctx context.Context, limit *int) ([]message.Message, int64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	h.store.mu.RLock()
+	defer h.store.mu.RUnlock()
+	s, err := h.lookup()
+	if err != nil {
+		return nil, 0, err
+	}
+	stored := s.msgs
+	if limit != nil && *limit >= 0 && *limit < len(stored) {
+		stored = stored[len(stored)-*limit:]
+	}
+	out := make([]message.Message, len(stored))
+	for i, mm := range stored {
+		out[i] = cloneMessage(mm.msg)
+	}
+	return out, s.version, nil
+}
+
+// AddMessages appends msgs atomically, in order. It gives a message with an
+// empty ID a new one and one with a zero CreatedAt the current time, writing
+// both into msgs, and skips messages whose ID the session already holds.
+// An invalid message fails the whole call with ErrInvalidMessage.
+func (h *memHandle) AddMessages(ctx context.Context, msgs []message.Message) error {
+	if _, err := h.add(ctx, msgs, false, 0); err != nil {
+		return fmt.Errorf("memory: append to %q: %w", h.id, err)
+	}
+	return nil
+}
+
+// AddMessagesAt is AddMessages done only if the session is at version
+// expected; otherwise it stores nothing and fails with ErrConflict. A call
+// whose messages are all stored already succeeds whatever the version. It
+// returns the session's version after the call.
+func (h *memHandle) AddMessagesAt(ctx context.Context, expected int64, msgs []message.Message) (int64, error) {
+	v, err := h.add(ctx, msgs, true, expected)
+	if err != nil {
+		return 0, fmt.Errorf("memory: append to %q at version %d: %w", h.id, expected, err)
+	}
+	return v, nil
+}
+
+// add appends msgs; with versioned, only if the session is at expected.
+func (h *memHandle) add(ctx context.Context, msgs []message.Message, versioned bool, expected int64) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	for i := range msgs {
+		if err := msgs[i].Validate(); err != nil {
+			return 0, fmt.Errorf("%w: message %d: %w", ErrInvalidMessage, i, err)
+		}
+	}
+	now := time.Now().UnixNano()
+	for i := range msgs {
+		if msgs[i].ID == "" {
+			msgs[i].ID = message.NewID()
+		}
+		if msgs[i].CreatedAt == 0 {
+			msgs[i].CreatedAt = now
+		}
+	}
+	h.store.mu.Lock()
+	defer h.store.mu.Unlock()
+	s, err := h.lookup()
+	if err != nil {
+		return 0, err
+	}
+	seen := make(map[string]struct{}, len(msgs))
+	var fresh []message.Message
+	for _, msg := range msgs {
+		if _, ok := s.ids[msg.ID]; ok {
+			continue
+		}
+		if _, ok := seen[msg.ID]; ok {
+			continue
+		}
+		seen[msg.ID] = struct{}{}
+		fresh = append(fresh, msg)
+	}
+	if len(fresh) == 0 {
+		return s.version, nil
+	}
+	if versioned && expected != s.version {
+		return 0, fmt.Errorf("%w: session is at version %d", ErrConflict, s.version)
+	}
+	for _, msg := range fresh {
+		s.nextSeq++
+		s.msgs = append(s.msgs, memMessage{seq: s.nextSeq, msg: cloneMessage(msg)})
+		s.ids[msg.ID] = struct{}{}
+	}
+	s.version++
+	s.touch()
+	return s.version, nil
+}
+
+// PopMessage removes and returns the newest message, or nil, nil when the
+// session is empty.
+func (h *memHandle) PopMessage(ctx context.Context) (*message.Message, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memory: pop from %q: %w", h.id, err)
+	}
+	h.store.mu.Lock()
+	defer h.store.mu.Unlock()
+	s, err := h.lookup()
+	if err != nil {
+		return nil, fmt.Errorf("memory: pop from %q: %w", h.id, err)
+	}
+	if len(s.msgs) == 0 {
+		return nil, nil
+	}
+	last := s.msgs[len(s.msgs)-1]
+	s.msgs[len(s.msgs)-1] = memMessage{}
+	s.msgs = s.msgs[:len(s.msgs)-1]
+	delete(s.ids, last.msg.ID)
+	s.version++
+	s.touch()
+	return &last.msg, nil // the stored copy is no longer referenced
+}
+
+// Clear removes every message and keeps the session.
+func (h *memHandle) Clear(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memory: clear %q: %w", h.id, err)
+	}
+	h.store.mu.Lock()
+	defer h.store.mu.Unlock()
+	s, err := h.lookup()
+	if err != nil {
+		return fmt.Errorf("memory: clear %q: %w", h.id, err)
+	}
+	s.msgs = nil
+	s.ids = make(map[string]struct{})
+	s.version++
+	s.touch()
+	return nil
+}
+
+// check returns ctx's error or ValidateID's.
+func check(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return ValidateID(id)
+}
+
+func cloneMessage(m message.Message) message.Message {
+	if m.Parts != nil {
+		parts := make([]message.Part, len(m.Parts))
+		for i, p := range m.Parts {
+			parts[i] = clonePart(p)
+		}
+		m.Parts = parts
+	}
+	if m.Usage != nil {
+		u := *m.Usage
+		m.Usage = &u
+	}
+	return m
+}
+
+func clonePart(p message.Part) message.Part {
+	switch v := p.(type) {
+	case message.Binary:
+		v.Data = bytes.Clone(v.Data)
+		return v
+	case message.ToolCall:
+		v.Input = bytes.Clone(v.Input)
+		return v
+	case message.ToolResult:
+		v.Metadata = bytes.Clone(v.Metadata)
+		return v
+	case message.Unknown:
+		v.Raw = bytes.Clone(v.Raw)
+		return v
+	}
+	return p
+}

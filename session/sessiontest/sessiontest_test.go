@@ -1,0 +1,542 @@
+package sessiontest_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/convo-dev/convo/message"
+	"github.com/convo-dev/convo/session"
+	"github.com/convo-dev/convo/session/sessiontest"
+)
+
+// TestMemoryStore runs the suite against the reference store: it must pass.
+func TestMemoryStore(t *testing.T) {
+	sessiontest.Run(t, func(*testing.T) session.Store { return session.NewMemoryStore() })
+}
+
+// brokenEnv names, in a child process, the broken store to run the suite on.
+const brokenEnv = "SESSIONTEST_BROKEN_STORE"
+
+// A broken store breaks one rule of the contract. rule is the name of a
+// subtest that must fail, as "go test" prints it.
+type broken struct {
+	name  string
+	rule  string
+	store func() session.Store
+}
+
+var brokenStores = []broken{
+	{"non_atomic_append", "Atomicity/empty_role_middle_gives_ErrInvalidMessage_and_stores_nothing",
+		func() session.Store {
+			return wrapSessions(func(s session.Session) session.Session { return nonAtomic{s} })
+		}},
+	{"reversed_reads", "GetMessages/limit_nil_returns_all_oldest_first",
+		func() session.Store {
+			return wrapSessions(func(s session.Session) session.Session { return reversed{s} })
+		}},
+	{"limit_ignored", "GetMessages/limit_0_returns_none",
+		func() session.Store {
+			return wrapSessions(func(s session.Session) session.Session { return limitIgnored{s} })
+		}},
+	{"pop_returns_oldest", "PopMessage/returns_newest_and_removes_it",
+		func() session.Store {
+			return wrapSessions(func(s session.Session) session.Session { return popOldest{s} })
+		}},
+	{"plain_string_ErrExists", "Create/existing_id_gives_ErrExists",
+		func() session.Store { return plainExists{session.NewMemoryStore()} }},
+	{"load_of_missing_returns_empty_session", "Load/missing_id_gives_ErrNotFound",
+		func() session.Store { return loadCreates{session.NewMemoryStore()} }},
+	{"empty_id_accepted", "SessionIDs/empty_gives_ErrInvalidID",
+		func() session.Store { return emptyIDDefault{session.NewMemoryStore()} }},
+	{"context_ignored", "Cancel/AddMessages_gives_an_error_and_stores_nothing",
+		func() session.Store { return ctxIgnored{session.NewMemoryStore()} }},
+	{"duplicate_ids_stored_twice", "Retry/same_call_twice_stores_once",
+		func() session.Store {
+			return wrapSessions(func(s session.Session) session.Session { return duplicating{s} })
+		}},
+	{"ids_not_written_to_callers_slice", "MessageIDs/empty_ID_is_assigned_and_written_to_the_callers_slice",
+		func() session.Store {
+			return wrapSessions(func(s session.Session) session.Session { return copyingAppend{s} })
+		}},
+	{"AddMessagesAt_ignores_version", "Versioned/AddMessagesAt_stale_version_gives_ErrConflict_and_stores_nothing",
+		func() session.Store {
+			return wrapSessions(func(s session.Session) session.Session { return versionIgnored{s.(session.Versioned)} })
+		}},
+	{"deleted_handle_reopens_the_session", "Delete/deleted_session_handle_gives_ErrNotFound",
+		func() session.Store {
+			m := session.NewMemoryStore()
+			return sessionWrapper{m, func(s session.Session) session.Session { return reopening{s, m} }}
+		}},
+	{"CreatedAt_overwritten", "CreatedAt/set_value_is_kept_exactly",
+		func() session.Store {
+			return wrapSessions(func(s session.Session) session.Session { return restamping{s} })
+		}},
+	{"unknown_parts_dropped", "Content/unknown_part_kept_byte_for_byte",
+		func() session.Store {
+			return wrapSessions(func(s session.Session) session.Session { return droppingUnknown{s} })
+		}},
+	{"handle_follows_the_id_not_the_session", "Delete/old_handle_after_recreate_gives_ErrNotFound",
+		func() session.Store {
+			m := session.NewMemoryStore()
+			return sessionWrapper{m, func(s session.Session) session.Session { return byID{m, s.ID()} }}
+		}},
+	{"prune_dry_run_deletes", "Pruner/dry_run_reports_and_deletes_nothing",
+		func() session.Store { m := session.NewMemoryStore(); return dryRunDeletes{m} }},
+	{"erase_owner_erases_everyone", "OwnerEraser/deletes_exactly_the_owners_sessions_and_reports_them",
+		func() session.Store { m := session.NewMemoryStore(); return eraseAll{m} }},
+	{"list_pages_repeat_a_row", "Lister/pagination_with_limit_2_visits_every_session_once_in_order",
+		func() session.Store { m := session.NewMemoryStore(); return listRepeat{m, m} }},
+}
+
+// TestBrokenStoreChild runs the suite on the broken store named by
+// brokenEnv. It does nothing unless TestBrokenStoresFail started it.
+func TestBrokenStoreChild(t *testing.T) {
+	name := os.Getenv(brokenEnv)
+	if name == "" {
+		t.Skip("runs only in the child process of TestBrokenStoresFail")
+	}
+	i := slices.IndexFunc(brokenStores, func(b broken) bool { return b.name == name })
+	if i < 0 {
+		t.Fatalf("no broken store named %q", name)
+	}
+	sessiontest.Run(t, func(*testing.T) session.Store { return brokenStores[i].store() })
+}
+
+// TestBrokenStoresFail proves that the suite can fail: each broken store
+// must make it fail, at the rule the store breaks.
+func TestBrokenStoresFail(t *testing.T) {
+	if os.Getenv(brokenEnv) != "" {
+		t.Skip("already in a child process")
+	}
+	for _, b := range brokenStores {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestBrokenStoreChild$", "-test.count=1", "-test.timeout=4m")
+			cmd.Env = append(os.Environ(), brokenEnv+"="+b.name)
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			switch {
+			case err == nil:
+				t.Fatalf("the suite passed a store whose %s; want it to fail at %s\n%s", b.name, b.rule, out)
+			case !errors.As(err, &exit):
+				t.Fatalf("running the child: %v\n%s", err, out)
+			}
+			want := "--- FAIL: TestBrokenStoreChild/" + b.rule + " "
+			if !bytes.Contains(out, []byte(want)) {
+				t.Errorf("the suite failed (%v) but not at %s; failures:\n%s", err, b.rule, failLines(out))
+			}
+			if bytes.Contains(out, []byte("panic:")) {
+				t.Errorf("the suite panicked on the broken store:\n%s", out)
+			}
+		})
+	}
+}
+
+func failLines(out []byte) string {
+	var lines []string
+	for l := range strings.Lines(string(out)) {
+		if strings.Contains(l, "--- FAIL") {
+			lines = append(lines, strings.TrimSpace(l))
+		}
+	}
+	if len(lines) == 0 {
+		return string(out)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// sessionWrapper is a MemoryStore, seen only as a session.Store, whose
+// sessions are wrapped.
+type sessionWrapper struct {
+	session.Store
+	wrap func(session.Session) session.Session
+}
+
+func wrapSessions(wrap func(session.Session) session.Session) session.Store {
+	return sessionWrapper{session.NewMemoryStore(), wrap}
+}
+
+func (w sessionWrapper) Create(ctx context.Context, id string) (session.Session, error) {
+	s, err := w.Store.Create(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return w.wrap(s), nil
+}
+
+func (w sessionWrapper) Load(ctx context.Context, id string) (session.Session, error) {
+	s, err := w.Store.Load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return w.wrap(s), nil
+}
+
+// nonAtomic appends one message at a time: an invalid message leaves the
+// ones before it stored.
+type nonAtomic struct{ session.Session }
+
+func (s nonAtomic) AddMessages(ctx context.Context, msgs []message.Message) error {
+	for i := range msgs {
+		if err := s.Session.AddMessages(ctx, msgs[i:i+1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reversed reads newest first.
+type reversed struct{ session.Session }
+
+func (s reversed) GetMessages(ctx context.Context, limit *int) ([]message.Message, error) {
+	msgs, err := s.Session.GetMessages(ctx, limit)
+	slices.Reverse(msgs)
+	return msgs, err
+}
+
+// limitIgnored always returns every message.
+type limitIgnored struct{ session.Session }
+
+func (s limitIgnored) GetMessages(ctx context.Context, _ *int) ([]message.Message, error) {
+	return s.Session.GetMessages(ctx, nil)
+}
+
+// popOldest removes and returns the oldest message.
+type popOldest struct{ session.Session }
+
+func (s popOldest) PopMessage(ctx context.Context) (*message.Message, error) {
+	msgs, err := s.Session.GetMessages(ctx, nil)
+	if err != nil || len(msgs) == 0 {
+		return nil, err
+	}
+	if err := s.Session.Clear(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.Session.AddMessages(ctx, msgs[1:]); err != nil {
+		return nil, err
+	}
+	return &msgs[0], nil
+}
+
+// duplicating stores a message again when its ID is already held, under a
+// changed ID that reads back as the original.
+type duplicating struct{ session.Session }
+
+const dupMark = "~dup~"
+
+func (s duplicating) AddMessages(ctx context.Context, msgs []message.Message) error {
+	held, err := s.Session.GetMessages(ctx, nil)
+	if err != nil {
+		return err
+	}
+	seen := map[string]int{}
+	for _, m := range held {
+		seen[m.ID]++
+	}
+	stored := make([]message.Message, len(msgs))
+	for i := range msgs {
+		if msgs[i].ID == "" {
+			msgs[i].ID = message.NewID()
+		}
+		if msgs[i].CreatedAt == 0 {
+			msgs[i].CreatedAt = time.Now().UnixNano()
+		}
+		stored[i] = msgs[i]
+		if n := seen[msgs[i].ID]; n > 0 {
+			stored[i].ID = fmt.Sprintf("%s%s%d", msgs[i].ID, dupMark, n)
+		}
+		seen[msgs[i].ID]++
+	}
+	return s.Session.AddMessages(ctx, stored)
+}
+
+func (s duplicating) GetMessages(ctx context.Context, limit *int) ([]message.Message, error) {
+	msgs, err := s.Session.GetMessages(ctx, limit)
+	for i := range msgs {
+		msgs[i].ID, _, _ = strings.Cut(msgs[i].ID, dupMark)
+	}
+	return msgs, err
+}
+
+// copyingAppend appends a copy of the caller's slice, so assigned IDs and
+// times never reach the caller.
+type copyingAppend struct{ session.Session }
+
+func (s copyingAppend) AddMessages(ctx context.Context, msgs []message.Message) error {
+	return s.Session.AddMessages(ctx, slices.Clone(msgs))
+}
+
+// versionIgnored appends in AddMessagesAt whatever the version.
+type versionIgnored struct{ session.Versioned }
+
+func (s versionIgnored) AddMessagesAt(ctx context.Context, _ int64, msgs []message.Message) (int64, error) {
+	if err := s.Versioned.AddMessages(ctx, msgs); err != nil {
+		return 0, err
+	}
+	_, v, err := s.Versioned.Snapshot(ctx, session.Limit(0))
+	return v, err
+}
+
+// plainExists reports a taken id with a bare string error.
+type plainExists struct{ session.Store }
+
+func (s plainExists) Create(ctx context.Context, id string) (session.Session, error) {
+	sess, err := s.Store.Create(ctx, id)
+	if errors.Is(err, session.ErrExists) {
+		return nil, errors.New("exists")
+	}
+	return sess, err
+}
+
+// loadCreates returns a new empty session for a missing id.
+type loadCreates struct{ session.Store }
+
+func (s loadCreates) Load(ctx context.Context, id string) (session.Session, error) {
+	sess, err := s.Store.Load(ctx, id)
+	if errors.Is(err, session.ErrNotFound) {
+		return s.Store.Create(ctx, id)
+	}
+	return sess, err
+}
+
+// emptyIDDefault maps the empty id to a shared "default" session.
+type emptyIDDefault struct{ session.Store }
+
+func orDefault(id string) string {
+	if id == "" {
+		return "default"
+	}
+	return id
+}
+
+func (s emptyIDDefault) Exists(ctx context.Context, id string) (bool, error) {
+	return s.Store.Exists(ctx, orDefault(id))
+}
+
+func (s emptyIDDefault) Create(ctx context.Context, id string) (session.Session, error) {
+	return s.Store.Create(ctx, orDefault(id))
+}
+
+func (s emptyIDDefault) Load(ctx context.Context, id string) (session.Session, error) {
+	return s.Store.Load(ctx, orDefault(id))
+}
+
+func (s emptyIDDefault) Delete(ctx context.Context, id string) error {
+	return s.Store.Delete(ctx, orDefault(id))
+}
+
+// ctxIgnored never looks at the caller's context.
+type ctxIgnored struct{ session.Store }
+
+func (s ctxIgnored) Exists(ctx context.Context, id string) (bool, error) {
+	return s.Store.Exists(context.WithoutCancel(ctx), id)
+}
+
+func (s ctxIgnored) Create(ctx context.Context, id string) (session.Session, error) {
+	sess, err := s.Store.Create(context.WithoutCancel(ctx), id)
+	if err != nil {
+		return nil, err
+	}
+	return ctxIgnoredSession{sess}, nil
+}
+
+func (s ctxIgnored) Load(ctx context.Context, id string) (session.Session, error) {
+	sess, err := s.Store.Load(context.WithoutCancel(ctx), id)
+	if err != nil {
+		return nil, err
+	}
+	return ctxIgnoredSession{sess}, nil
+}
+
+func (s ctxIgnored) Delete(ctx context.Context, id string) error {
+	return s.Store.Delete(context.WithoutCancel(ctx), id)
+}
+
+type ctxIgnoredSession struct{ session.Session }
+
+func (s ctxIgnoredSession) GetMessages(ctx context.Context, limit *int) ([]message.Message, error) {
+	return s.Session.GetMessages(context.WithoutCancel(ctx), limit)
+}
+
+func (s ctxIgnoredSession) AddMessages(ctx context.Context, msgs []message.Message) error {
+	return s.Session.AddMessages(context.WithoutCancel(ctx), msgs)
+}
+
+func (s ctxIgnoredSession) PopMessage(ctx context.Context) (*message.Message, error) {
+	return s.Session.PopMessage(context.WithoutCancel(ctx))
+}
+
+func (s ctxIgnoredSession) Clear(ctx context.Context) error {
+	return s.Session.Clear(context.WithoutCancel(ctx))
+}
+
+// listRepeat is a Lister whose Next cursor points one row back, so every
+// page repeats the last row of the page before.
+type listRepeat struct {
+	session.Store
+	mem *session.MemoryStore
+}
+
+func (s listRepeat) List(ctx context.Context, q session.ListQuery) (session.ListPage, error) {
+	p, err := s.mem.List(ctx, q)
+	if err != nil || p.Next == "" || len(p.Sessions) < 2 {
+		return p, err
+	}
+	q.Limit = len(p.Sessions) - 1
+	back, err := s.mem.List(ctx, q)
+	if err != nil {
+		return p, err
+	}
+	p.Next = back.Next
+	return p, nil
+}
+
+// reopening appends through a fresh handle from Open, bringing a deleted
+// session back instead of failing with ErrNotFound.
+type reopening struct {
+	session.Session
+	store *session.MemoryStore
+}
+
+func (s reopening) AddMessages(ctx context.Context, msgs []message.Message) error {
+	h, err := s.store.Open(ctx, s.ID())
+	if err != nil {
+		return err
+	}
+	return h.AddMessages(ctx, msgs)
+}
+
+// restamping sets every message's CreatedAt to the time of the append.
+type restamping struct{ session.Session }
+
+func (s restamping) AddMessages(ctx context.Context, msgs []message.Message) error {
+	stored := slices.Clone(msgs)
+	now := time.Now().UnixNano()
+	for i := range stored {
+		stored[i].CreatedAt = now
+	}
+	if err := s.Session.AddMessages(ctx, stored); err != nil {
+		return err
+	}
+	for i := range msgs {
+		msgs[i].ID = stored[i].ID
+		if msgs[i].CreatedAt == 0 {
+			msgs[i].CreatedAt = now
+		}
+	}
+	return nil
+}
+
+// droppingUnknown loses parts of types it does not know.
+type droppingUnknown struct{ session.Session }
+
+func (s droppingUnknown) AddMessages(ctx context.Context, msgs []message.Message) error {
+	stored := slices.Clone(msgs)
+	for i := range stored {
+		stored[i].Parts = slices.DeleteFunc(slices.Clone(stored[i].Parts), func(p message.Part) bool {
+			_, unknown := p.(message.Unknown)
+			return unknown
+		})
+	}
+	if err := s.Session.AddMessages(ctx, stored); err != nil {
+		return err
+	}
+	for i := range msgs {
+		msgs[i].ID, msgs[i].CreatedAt = stored[i].ID, stored[i].CreatedAt
+	}
+	return nil
+}
+
+// byID looks its session up by id on every call, as a store without
+// incarnations would: a handle of a deleted session works on the session
+// re-created with its id.
+type byID struct {
+	store *session.MemoryStore
+	id    string
+}
+
+func (s byID) ID() string { return s.id }
+
+func (s byID) h(ctx context.Context) (session.Session, error) { return s.store.Load(ctx, s.id) }
+
+func (s byID) GetMessages(ctx context.Context, limit *int) ([]message.Message, error) {
+	h, err := s.h(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return h.GetMessages(ctx, limit)
+}
+
+func (s byID) AddMessages(ctx context.Context, msgs []message.Message) error {
+	h, err := s.h(ctx)
+	if err != nil {
+		return err
+	}
+	return h.AddMessages(ctx, msgs)
+}
+
+func (s byID) PopMessage(ctx context.Context) (*message.Message, error) {
+	h, err := s.h(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return h.PopMessage(ctx)
+}
+
+func (s byID) Clear(ctx context.Context) error {
+	h, err := s.h(ctx)
+	if err != nil {
+		return err
+	}
+	return h.Clear(ctx)
+}
+
+// dryRunDeletes is a MemoryStore whose Prune ignores DryRun.
+type dryRunDeletes struct{ *session.MemoryStore }
+
+func (s dryRunDeletes) Prune(ctx context.Context, q session.PruneQuery) (session.DeleteReport, error) {
+	q.DryRun = false
+	return s.MemoryStore.Prune(ctx, q)
+}
+
+// eraseAll is a MemoryStore whose DeleteOwner deletes every session.
+type eraseAll struct{ *session.MemoryStore }
+
+func (s eraseAll) DeleteOwner(ctx context.Context, owner string) (session.DeleteReport, error) {
+	return s.MemoryStore.Prune(ctx, session.PruneQuery{UpdatedBefore: math.MaxInt64})
+}
+
+// TestDependencies keeps the suite light for third-party backends: the
+// standard library, go-cmp and convo's message and session packages.
+func TestDependencies(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go command not found")
+	}
+	out, err := exec.CommandContext(t.Context(), goTool, "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	allowed := []string{"github.com/google/go-cmp/", "github.com/google/uuid", // uuid: via message
+		"github.com/convo-dev/convo/message", "github.com/convo-dev/convo/session"}
+	for dep := range strings.Lines(string(out)) {
+		dep = strings.TrimSpace(dep)
+		if dep == "" {
+			continue
+		}
+		if !slices.ContainsFunc(allowed, func(p string) bool { return strings.HasPrefix(dep, p) }) {
+			t.Errorf("sessiontest depends on %s; keep it to std, go-cmp, message and session", dep)
+		}
+	}
+}
