@@ -11,6 +11,7 @@ type storeOptions struct {
 	busyTimeout     time.Duration
 	maxMessageBytes int
 	wal             bool
+	search          bool
 }
 
 func defaultOptions() storeOptions {
@@ -18,6 +19,7 @@ func defaultOptions() storeOptions {
 		busyTimeout:     10 * time.Second,
 		maxMessageBytes: 16 << 20,
 		wal:             true,
+		search:          true,
 	}
 }
 
@@ -53,4 +55,13 @@ func WithMaxMessageBytes(n int) Option {
 // Pass false to leave the journal mode as the caller set it.
 func WithWAL(on bool) Option {
 	return func(o *storeOptions) { o.wal = on }
+}
+
+// WithFullTextSearch sets whether SessionStore creates the full-text search
+// index (an FTS5 table kept in step by triggers) when it is missing. It is on
+// by default. Off, an existing index is left as it is, and Search works only
+// if one exists. The index costs time on every append (see
+// docs/performance.md) and space for a copy of the text.
+func WithFullTextSearch(on bool) Option {
+	return func(o *storeOptions) { o.search = on }
 }

@@ -27,6 +27,9 @@ type Store struct {
 	wlock chan struct{} // serialises this process's writers on db
 
 	stmts map[string]*sql.Stmt // prepared at Open, read-only afterwards
+
+	search    *searchSQL
+	searchErr error // why Search cannot run, or nil
 }
 
 var (
@@ -78,6 +81,10 @@ func Open(ctx context.Context, db *sql.DB, opts ...Option) (*Store, error) {
 	s := &Store{db: db, opts: o, q: newQueries(o.prefix, o.busyTimeout), wlock: lock.(chan struct{}), stmts: map[string]*sql.Stmt{}}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
+	}
+	s.search = newSearchSQL(o.prefix, s.q)
+	if err := s.setupSearch(ctx); err != nil {
+		return nil, fmt.Errorf("sqlite: set up full-text search: %w", err)
 	}
 	if err := s.prepare(ctx); err != nil {
 		return nil, err

@@ -35,6 +35,19 @@ type Driver struct {
 	FileDSN func(path string) string
 	// MemoryDSN is the DSN of a private in-memory database.
 	MemoryDSN string
+	// Open opens a DSN; nil means sql.Open(Name, dsn). A driver whose FTS5
+	// needs registering (ncruces) registers it here.
+	Open func(dsn string) (*sql.DB, error)
+	// OpenWithoutFTS5, if set, opens a DSN with a build that lacks FTS5,
+	// for the test of a database moving between builds with and without.
+	OpenWithoutFTS5 func(dsn string) (*sql.DB, error)
+}
+
+func (d Driver) open(dsn string) (*sql.DB, error) {
+	if d.Open != nil {
+		return d.Open(dsn)
+	}
+	return sql.Open(d.Name, dsn)
 }
 
 const childEnv = "CONVO_DRIVERTEST_CHILD"
@@ -58,6 +71,7 @@ func Main(d Driver) {
 // Run runs every driver-dependent test for d.
 func Run(t *testing.T, d Driver) {
 	t.Run("Conformance", func(t *testing.T) { conformance(t, d) })
+	t.Run("SearchAcrossBuilds", func(t *testing.T) { testSearchAcrossBuilds(t, d) })
 	t.Run("Goroutines", func(t *testing.T) { testGoroutines(t, d) })
 	t.Run("Processes", func(t *testing.T) { testProcesses(t, d) })
 	t.Run("KillDuringAppend", func(t *testing.T) { testKill(t, d) })
@@ -66,9 +80,9 @@ func Run(t *testing.T, d Driver) {
 // OpenDB opens dsn with d and closes it when the test ends.
 func OpenDB(t testing.TB, d Driver, dsn string) *sql.DB {
 	t.Helper()
-	db, err := sql.Open(d.Name, dsn)
+	db, err := d.open(dsn)
 	if err != nil {
-		t.Fatalf("sql.Open(%q, %q): %v", d.Name, dsn, err)
+		t.Fatalf("open %s %q: %v", d.Name, dsn, err)
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
@@ -355,7 +369,7 @@ func testKill(t *testing.T, d Driver) {
 
 func runChild(d Driver, role string) error {
 	ctx := context.Background()
-	db, err := sql.Open(d.Name, d.FileDSN(os.Getenv("CONVO_DT_DB")))
+	db, err := d.open(d.FileDSN(os.Getenv("CONVO_DT_DB")))
 	if err != nil {
 		return err
 	}
