@@ -41,6 +41,9 @@ type CreateOptions struct {
 	Owner    string
 	Title    string
 	Metadata map[string]string
+	// CreatedAt, when non-zero, is the creation time to record (Unix
+	// nanoseconds), for importing sessions made elsewhere; zero means now.
+	CreatedAt int64
 }
 
 // InfoUpdate changes a session's info. Nil fields are left alone.
@@ -121,6 +124,19 @@ type Versioned interface {
 	// already stored (a retry of a call whose answer was lost), it stores
 	// nothing and succeeds whatever the version.
 	AddMessagesAt(ctx context.Context, expected int64, msgs []message.Message) (int64, error)
+}
+
+// Rewriter is a Versioned session whose whole history can be replaced in one
+// atomic step: what repairing damage in the middle of a history needs
+// (appending cannot fix it), for example `convo doctor --repair`.
+type Rewriter interface {
+	Versioned
+	// ReplaceMessages replaces every message of the session with msgs,
+	// atomically, if the session is still at version expected; otherwise
+	// it changes nothing and returns an error matching ErrConflict. Messages
+	// are validated, and given IDs and times, as by AddMessages; IDs must be
+	// unique within msgs. It returns the new version.
+	ReplaceMessages(ctx context.Context, expected int64, msgs []message.Message) (int64, error)
 }
 
 // List lists the sessions of store, or returns an error matching
