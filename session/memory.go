@@ -41,6 +41,7 @@ var (
 	_ OwnerEraser = (*MemoryStore)(nil)
 	_ Pruner      = (*MemoryStore)(nil)
 	_ Versioned   = (*memHandle)(nil)
+	_ Rewriter    = (*memHandle)(nil)
 )
 
 // NewMemoryStore returns an empty MemoryStore.
@@ -130,13 +131,17 @@ func (m *MemoryStore) CreateWith(ctx context.Context, id string, opts CreateOpti
 func (m *MemoryStore) createLocked(id string, opts CreateOptions) *memHandle {
 	m.nextInc++
 	now := time.Now().UnixNano()
+	created := now
+	if opts.CreatedAt != 0 {
+		created = opts.CreatedAt
+	}
 	s := &memSession{
 		inc:       m.nextInc,
 		owner:     opts.Owner,
 		title:     opts.Title,
 		metadata:  cloneMetadata(opts.Metadata),
-		createdAt: now,
-		updatedAt: now,
+		createdAt: created,
+		updatedAt: max(now, created),
 		ids:       make(map[string]struct{}),
 	}
 	m.sessions[id] = s
@@ -701,6 +706,57 @@ func (h *memHandle) Clear(ctx context.Context) error {
 	s.version++
 	s.touch()
 	return nil
+}
+
+// ReplaceMessages replaces the session's messages with msgs, atomically, if
+// the session is still at version expected, else fails with ErrConflict.
+func (h *memHandle) ReplaceMessages(ctx context.Context, expected int64, msgs []message.Message) (int64, error) {
+	v, err := h.replace(ctx, expected, msgs)
+	if err != nil {
+		return 0, fmt.Errorf("memory: replace messages of %q: %w", h.id, err)
+	}
+	return v, nil
+}
+
+func (h *memHandle) replace(ctx context.Context, expected int64, msgs []message.Message) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	now := time.Now().UnixNano()
+	ids := make(map[string]struct{}, len(msgs))
+	for i := range msgs {
+		if err := msgs[i].Validate(); err != nil {
+			return 0, fmt.Errorf("%w: message %d: %w", ErrInvalidMessage, i, err)
+		}
+		if msgs[i].ID == "" {
+			msgs[i].ID = message.NewID()
+		}
+		if msgs[i].CreatedAt == 0 {
+			msgs[i].CreatedAt = now
+		}
+		if _, dup := ids[msgs[i].ID]; dup {
+			return 0, fmt.Errorf("%w: message id %q appears twice", ErrInvalidMessage, msgs[i].ID)
+		}
+		ids[msgs[i].ID] = struct{}{}
+	}
+	h.store.mu.Lock()
+	defer h.store.mu.Unlock()
+	s, err := h.lookup()
+	if err != nil {
+		return 0, err
+	}
+	if expected != s.version {
+		return 0, fmt.Errorf("%w: session is at version %d", ErrConflict, s.version)
+	}
+	s.msgs = make([]memMessage, 0, len(msgs))
+	for _, msg := range msgs {
+		s.nextSeq++
+		s.msgs = append(s.msgs, memMessage{seq: s.nextSeq, msg: cloneMessage(msg)})
+	}
+	s.ids = ids
+	s.version++
+	s.touch()
+	return s.version, nil
 }
 
 // check returns ctx's error or ValidateID's.

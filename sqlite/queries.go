@@ -42,6 +42,9 @@ type queries struct {
 	popTouch  string
 	clearMsgs string
 	clearSess string
+
+	replaceSess string
+	setVersion  string
 }
 
 // maxInsertRows bounds the rows of one INSERT so the statement stays far
@@ -93,6 +96,9 @@ func newQueries(prefix string, busyTimeout time.Duration) *queries {
 	q.clearSess = b(`UPDATE {{sessions}} SET version = version + 1, message_count = 0,
 		updated_at = MAX(updated_at + 1, ?) WHERE id = ? AND incarnation = ?`)
 	q.clearMsgs = b(`DELETE FROM {{messages}} WHERE session_id = ?`)
+	q.replaceSess = b(`UPDATE {{sessions}} SET message_count = 0, updated_at = MAX(updated_at + 1, ?)
+		WHERE id = ? AND incarnation = ? AND version = ?`)
+	q.setVersion = b(`UPDATE {{sessions}} SET version = ? WHERE id = ? AND incarnation = ? RETURNING version`)
 	for n := 1; n <= preparedBatchSizes; n++ {
 		q.inserts[0][n] = q.buildInsert(n, false)
 		q.inserts[1][n] = q.buildInsert(n, true)

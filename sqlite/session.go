@@ -137,34 +137,30 @@ type encoded struct {
 	usage []byte
 }
 
-// add appends msgs; expected < 0 means no version check. It returns the
-// session's version after the call.
-func (ss *sqliteSession) add(ctx context.Context, msgs []message.Message, expected int64) (int64, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
+// encode validates and encodes msgs, then fills in missing IDs and times in
+// the caller's slice, so that a caller who lost the answer can retry with
+// the very same messages.
+func (ss *sqliteSession) encode(msgs []message.Message) ([]encoded, error) {
 	enc := make([]encoded, len(msgs))
-	now := time.Now().UnixNano()
 	for i := range msgs {
 		m := &msgs[i]
 		if err := m.Validate(); err != nil {
-			return 0, fmt.Errorf("%w: message %d: %v", session.ErrInvalidMessage, i, err)
+			return nil, fmt.Errorf("%w: message %d: %v", session.ErrInvalidMessage, i, err)
 		}
 		p, err := message.MarshalParts(m.Parts)
 		if err != nil {
-			return 0, fmt.Errorf("%w: message %d: %v", session.ErrInvalidMessage, i, err)
+			return nil, fmt.Errorf("%w: message %d: %v", session.ErrInvalidMessage, i, err)
 		}
 		if len(p) > ss.s.opts.maxMessageBytes {
-			return 0, fmt.Errorf("%w: message %d is %d bytes encoded, the limit is %d", session.ErrTooLarge, i, len(p), ss.s.opts.maxMessageBytes)
+			return nil, fmt.Errorf("%w: message %d is %d bytes encoded, the limit is %d", session.ErrTooLarge, i, len(p), ss.s.opts.maxMessageBytes)
 		}
 		u, err := message.MarshalUsage(m.Usage)
 		if err != nil {
-			return 0, fmt.Errorf("%w: message %d usage: %v", session.ErrInvalidMessage, i, err)
+			return nil, fmt.Errorf("%w: message %d usage: %v", session.ErrInvalidMessage, i, err)
 		}
 		enc[i] = encoded{parts: p, usage: u}
 	}
-	// Fill in ids and times in the caller's slice, so that a caller who
-	// lost the answer can retry with the very same messages.
+	now := time.Now().UnixNano()
 	for i := range msgs {
 		if msgs[i].ID == "" {
 			msgs[i].ID = message.NewID()
@@ -172,6 +168,19 @@ func (ss *sqliteSession) add(ctx context.Context, msgs []message.Message, expect
 		if msgs[i].CreatedAt == 0 {
 			msgs[i].CreatedAt = now
 		}
+	}
+	return enc, nil
+}
+
+// add appends msgs; expected < 0 means no version check. It returns the
+// session's version after the call.
+func (ss *sqliteSession) add(ctx context.Context, msgs []message.Message, expected int64) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	enc, err := ss.encode(msgs)
+	if err != nil {
+		return 0, err
 	}
 	if len(msgs) == 0 {
 		if expected >= 0 {
@@ -181,28 +190,36 @@ func (ss *sqliteSession) add(ctx context.Context, msgs []message.Message, expect
 		return 0, nil
 	}
 	var version int64
-	err := ss.s.write(ctx, func(tx *sql.Tx) error {
-		inserted := 0
+	err = ss.s.write(ctx, func(tx *sql.Tx) error {
+		changed := false
 		for start := 0; start < len(msgs); start += maxInsertRows {
 			end := min(start+maxInsertRows, len(msgs))
-			n, err := ss.insertChunk(ctx, tx, msgs[start:end], enc[start:end], expected, inserted > 0)
+			exp := expected
+			if changed {
+				exp = -1 // this call moved the version on; it was checked
+			}
+			n, err := ss.insertChunk(ctx, tx, msgs[start:end], enc[start:end], exp)
 			if err != nil {
 				return err
 			}
-			if n == 0 && inserted == 0 && start == 0 {
+			if n == 0 {
 				// Nothing went in: every message is a duplicate, or the
 				// session is gone or has moved on. Tell which.
-				v, err := ss.explainNoInsert(ctx, tx, msgs[start:end], expected)
+				v, err := ss.explainNoInsert(ctx, tx, msgs[start:end], exp)
 				version = v
+				if errors.Is(err, errNoChange) {
+					continue // a retried chunk: already stored
+				}
 				return err
 			}
-			inserted += n
-			var v int64
-			err = ss.s.queryRow(ctx, tx, ss.s.q.touchAfterInsert, end-start, n, time.Now().UnixNano(), ss.id, ss.inc).Scan(&v)
+			err = ss.s.queryRow(ctx, tx, ss.s.q.touchAfterInsert, end-start, n, time.Now().UnixNano(), ss.id, ss.inc).Scan(&version)
 			if err != nil {
 				return err
 			}
-			version = v
+			changed = true
+		}
+		if !changed {
+			return errNoChange
 		}
 		return nil
 	})
@@ -215,8 +232,8 @@ func (ss *sqliteSession) add(ctx context.Context, msgs []message.Message, expect
 // errNoChange ends a write transaction that had nothing to do.
 var errNoChange = errors.New("no change")
 
-func (ss *sqliteSession) insertChunk(ctx context.Context, tx *sql.Tx, msgs []message.Message, enc []encoded, expected int64, laterChunk bool) (int, error) {
-	check := expected >= 0 && !laterChunk
+func (ss *sqliteSession) insertChunk(ctx context.Context, tx *sql.Tx, msgs []message.Message, enc []encoded, expected int64) (int, error) {
+	check := expected >= 0
 	args := make([]any, 0, 3+7*len(msgs))
 	args = append(args, ss.id, ss.inc)
 	if check {
@@ -337,4 +354,73 @@ func (ss *sqliteSession) Clear(ctx context.Context) error {
 		_, err = tx.ExecContext(ctx, ss.s.q.clearMsgs, ss.id)
 		return err
 	}))
+}
+
+// ReplaceMessages replaces every message of the session with msgs in one
+// transaction, if the session is still at version expected; otherwise it
+// changes nothing and fails with session.ErrConflict.
+func (ss *sqliteSession) ReplaceMessages(ctx context.Context, expected int64, msgs []message.Message) (int64, error) {
+	v, err := ss.replace(ctx, expected, msgs)
+	return v, wrap("replace messages of", ss.id, err)
+}
+
+func (ss *sqliteSession) replace(ctx context.Context, expected int64, msgs []message.Message) (int64, error) {
+	ids := make(map[string]bool, len(msgs))
+	for i, m := range msgs {
+		if m.ID != "" && ids[m.ID] {
+			return 0, fmt.Errorf("%w: message id %q appears twice", session.ErrInvalidMessage, m.ID)
+		}
+		ids[msgs[i].ID] = true
+	}
+	enc, err := ss.encode(msgs)
+	if err != nil {
+		return 0, err
+	}
+	var version int64
+	err = ss.s.write(ctx, func(tx *sql.Tx) error {
+		// The version check is the first statement and a write: it takes
+		// the lock, and touches the session only if it is current.
+		res, err := tx.ExecContext(ctx, ss.s.q.replaceSess, time.Now().UnixNano(), ss.id, ss.inc, expected)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			v, err := ss.currentVersion(ctx, tx)
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("%w: expected version %d, session is at %d", session.ErrConflict, expected, v)
+		}
+		if _, err := tx.ExecContext(ctx, ss.s.q.clearMsgs, ss.id); err != nil {
+			return err
+		}
+		for start := 0; start < len(msgs); start += maxInsertRows {
+			end := min(start+maxInsertRows, len(msgs))
+			n, err := ss.insertChunk(ctx, tx, msgs[start:end], enc[start:end], -1)
+			if err != nil {
+				return err
+			}
+			if n != end-start {
+				return fmt.Errorf("sqlite: internal error: replace stored %d of %d messages", n, end-start)
+			}
+			if err := ss.s.queryRow(ctx, tx, ss.s.q.touchAfterInsert, end-start, n, time.Now().UnixNano(), ss.id, ss.inc).Scan(&version); err != nil {
+				return err
+			}
+		}
+		// touchAfterInsert bumped the version once per chunk; a replace is
+		// one change.
+		return tx.QueryRowContext(ctx, ss.s.q.setVersion, expected+1, ss.id, ss.inc).Scan(&version)
+	})
+	return version, err
+}
+
+func (ss *sqliteSession) currentVersion(ctx context.Context, tx *sql.Tx) (int64, error) {
+	var v int64
+	err := ss.s.queryRow(ctx, tx, ss.s.q.sessionState, ss.id, ss.inc).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, session.ErrNotFound
+	}
+	return v, err
 }

@@ -38,6 +38,7 @@ var (
 	_ session.Describer = (*Store)(nil)
 	_ session.Lister    = (*Store)(nil)
 	_ session.Versioned = (*sqliteSession)(nil)
+	_ session.Rewriter  = (*sqliteSession)(nil)
 )
 
 // writeLocks holds one write lock per *sql.DB, shared by every store on it
@@ -269,7 +270,11 @@ func (s *Store) CreateWith(ctx context.Context, id string, o session.CreateOptio
 	inc := newIncarnation()
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		now := time.Now().UnixNano()
-		res, err := tx.ExecContext(ctx, s.q.create, id, o.Owner, o.Title, meta, now, now, inc)
+		created := now
+		if o.CreatedAt != 0 {
+			created = o.CreatedAt
+		}
+		res, err := tx.ExecContext(ctx, s.q.create, id, o.Owner, o.Title, meta, created, max(now, created), inc)
 		if err != nil {
 			return err
 		}

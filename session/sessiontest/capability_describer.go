@@ -62,6 +62,15 @@ func testDescriber(t *testing.T, s *suite) {
 			t.Errorf("CreatedAt %d, UpdatedAt %d: want CreatedAt > 0 and UpdatedAt >= CreatedAt", in.CreatedAt, in.UpdatedAt)
 		}
 	})
+	t.Run("CreateWith_keeps_a_given_CreatedAt", func(t *testing.T) {
+		_, d := s.describer(t)
+		const at = 1600000000123456789 // an imported session's creation time
+		createWith(t, d, "s1", session.CreateOptions{Owner: "alice", CreatedAt: at})
+		in := info(t, d, "s1")
+		if in.CreatedAt != at || in.UpdatedAt < in.CreatedAt {
+			t.Errorf("CreatedAt %d, UpdatedAt %d: want CreatedAt %d and UpdatedAt >= CreatedAt", in.CreatedAt, in.UpdatedAt, at)
+		}
+	})
 	t.Run("Create_gives_a_session_without_owner_or_title", func(t *testing.T) {
 		st, d := s.describer(t)
 		create(t, st, "s1")

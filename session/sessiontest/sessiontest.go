@@ -45,6 +45,7 @@ func Run(t *testing.T, newStore func(t *testing.T) session.Store) {
 		{"Cancel", testCancel},
 		{"Concurrency", testConcurrency},
 		{"Versioned", testVersioned},
+		{"Rewriter", testRewriter},
 		{"Opener", testOpener},
 		{"Describer", testDescriber},
 		{"Lister", testLister},
