@@ -1,0 +1,237 @@
+package anthropic
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+
+	sdk "github.com/anthropics/anthropic-sdk-go"
+
+	"github.com/convo-dev/convo/llm"
+	"github.com/convo-dev/convo/message"
+)
+
+// SummaryPrefix starts the system-prompt block a summary message is sent as.
+const SummaryPrefix = "Summary of the earlier conversation:\n"
+
+func (c *Client) params(req llm.Request) (sdk.MessageNewParams, error) {
+	var p sdk.MessageNewParams
+	p.Model = sdk.Model(req.Model)
+	if p.Model == "" {
+		p.Model = sdk.Model(c.model)
+	}
+	if p.Model == "" {
+		return p, badRequest("no model: set WithModel or Request.Model")
+	}
+	p.MaxTokens = int64(c.maxTokens)
+	if req.MaxOutputTokens > 0 {
+		p.MaxTokens = int64(req.MaxOutputTokens)
+	}
+	if c.thinking > 0 {
+		p.Thinking = sdk.ThinkingConfigParamOfEnabled(int64(c.thinking))
+	}
+	for i, m := range req.Messages {
+		switch m.Role {
+		case message.RoleSystem:
+			if t := m.Text(); t != "" {
+				p.System = append(p.System, sdk.TextBlockParam{Text: t})
+			}
+			continue
+		case message.RoleSummary:
+			p.System = append(p.System, sdk.TextBlockParam{Text: SummaryPrefix + m.Text()})
+			continue
+		}
+		role, blocks, err := toBlocks(m)
+		if err != nil {
+			return p, badRequest("message %d (%s): %v", i, m.Role, err)
+		}
+		if len(blocks) == 0 {
+			continue
+		}
+		// Consecutive turns of one role become one message, so that tool
+		// results and the user's next words share a user turn.
+		if n := len(p.Messages); n > 0 && p.Messages[n-1].Role == role {
+			p.Messages[n-1].Content = append(p.Messages[n-1].Content, blocks...)
+			continue
+		}
+		p.Messages = append(p.Messages, sdk.MessageParam{Role: role, Content: blocks})
+	}
+	for _, t := range req.Tools {
+		schema, err := inputSchema(t.Parameters)
+		if err != nil {
+			return p, badRequest("tool %q: %v", t.Name, err)
+		}
+		tp := sdk.ToolParam{Name: t.Name, InputSchema: schema}
+		if t.Description != "" {
+			tp.Description = sdk.String(t.Description)
+		}
+		p.Tools = append(p.Tools, sdk.ToolUnionParam{OfTool: &tp})
+	}
+	switch req.ToolChoice.Mode {
+	case llm.ToolChoiceAuto:
+	case llm.ToolChoiceNone:
+		p.ToolChoice.OfNone = &sdk.ToolChoiceNoneParam{}
+	case llm.ToolChoiceRequired:
+		p.ToolChoice.OfAny = &sdk.ToolChoiceAnyParam{}
+	case llm.ToolChoiceTool:
+		if req.ToolChoice.Name == "" {
+			return p, badRequest("tool choice %q needs a tool name", req.ToolChoice.Mode)
+		}
+		p.ToolChoice = sdk.ToolChoiceParamOfTool(req.ToolChoice.Name)
+	default:
+		return p, badRequest("unknown tool choice mode %q", req.ToolChoice.Mode)
+	}
+	if req.Temperature != nil {
+		p.Temperature = sdk.Float(*req.Temperature)
+	}
+	if rf := req.ResponseFormat; rf != nil {
+		var schema map[string]any
+		if err := json.Unmarshal(rf.Schema, &schema); err != nil || schema == nil {
+			return p, badRequest("response format %q: schema is not a JSON object", rf.Name)
+		}
+		p.OutputConfig.Format = sdk.JSONOutputFormatParam{Schema: schema}
+	}
+	return p, nil
+}
+
+type partError string
+
+func (e partError) Error() string { return string(e) }
+
+// toBlocks translates a user, assistant or tool message into content blocks.
+func toBlocks(m message.Message) (sdk.MessageParamRole, []sdk.ContentBlockParamUnion, error) {
+	var blocks []sdk.ContentBlockParamUnion
+	switch m.Role {
+	case message.RoleUser:
+		for _, p := range m.Parts {
+			switch p := p.(type) {
+			case message.Text:
+				if p.Text != "" {
+					blocks = append(blocks, sdk.NewTextBlock(p.Text))
+				}
+			case message.ImageURL:
+				if mt, data, ok := parseDataURL(p.URL); ok {
+					blocks = append(blocks, sdk.NewImageBlockBase64(mt, data))
+				} else {
+					blocks = append(blocks, sdk.NewImageBlock(sdk.URLImageSourceParam{URL: p.URL}))
+				}
+			case message.Binary:
+				data := base64.StdEncoding.EncodeToString(p.Data)
+				switch {
+				case strings.HasPrefix(p.MIMEType, "image/"):
+					blocks = append(blocks, sdk.NewImageBlockBase64(p.MIMEType, data))
+				case p.MIMEType == "application/pdf":
+					b := sdk.NewDocumentBlock(sdk.Base64PDFSourceParam{Data: data})
+					if p.Name != "" {
+						b.OfDocument.Title = sdk.String(p.Name)
+					}
+					blocks = append(blocks, b)
+				default:
+					return "", nil, partError("binary content of type " + p.MIMEType + " cannot be sent")
+				}
+			case message.Unknown:
+			default:
+				return "", nil, partError("a user message cannot carry a " + p.PartType() + " part")
+			}
+		}
+		return sdk.MessageParamRoleUser, blocks, nil
+	case message.RoleAssistant:
+		for _, p := range m.Parts {
+			switch p := p.(type) {
+			case message.Text:
+				if p.Text != "" {
+					blocks = append(blocks, sdk.NewTextBlock(p.Text))
+				}
+			case message.Reasoning:
+				switch {
+				case p.Redacted:
+					blocks = append(blocks, sdk.NewRedactedThinkingBlock(p.Signature))
+				case p.Signature != "":
+					blocks = append(blocks, sdk.NewThinkingBlock(p.Signature, p.Text))
+				}
+				// Reasoning without a signature (from another provider)
+				// cannot be verified by the API and is dropped.
+			case message.ToolCall:
+				input := json.RawMessage(p.Input)
+				if !json.Valid(input) {
+					input = json.RawMessage(`{}`)
+				}
+				blocks = append(blocks, sdk.NewToolUseBlock(p.ID, input, p.Name))
+			case message.Unknown:
+			default:
+				return "", nil, partError("an assistant message cannot carry a " + p.PartType() + " part")
+			}
+		}
+		return sdk.MessageParamRoleAssistant, blocks, nil
+	case message.RoleTool:
+		for _, p := range m.Parts {
+			switch p := p.(type) {
+			case message.ToolResult:
+				b := sdk.ToolResultBlockParam{ToolUseID: p.CallID}
+				if p.Content != "" {
+					b.Content = []sdk.ToolResultBlockParamContentUnion{{OfText: &sdk.TextBlockParam{Text: p.Content}}}
+				}
+				if p.IsError {
+					b.IsError = sdk.Bool(true)
+				}
+				blocks = append(blocks, sdk.ContentBlockParamUnion{OfToolResult: &b})
+			case message.Unknown:
+			default:
+				return "", nil, partError("a tool message cannot carry a " + p.PartType() + " part")
+			}
+		}
+		return sdk.MessageParamRoleUser, blocks, nil
+	}
+	return "", nil, partError("unsupported role")
+}
+
+// parseDataURL splits a base64 data: URL into its media type and data.
+func parseDataURL(u string) (mediaType, data string, ok bool) {
+	rest, found := strings.CutPrefix(u, "data:")
+	if !found {
+		return "", "", false
+	}
+	meta, data, found := strings.Cut(rest, ",")
+	if !found {
+		return "", "", false
+	}
+	mediaType, found = strings.CutSuffix(meta, ";base64")
+	if !found {
+		return "", "", false
+	}
+	return mediaType, data, true
+}
+
+// inputSchema turns a tool's JSON schema into the SDK's input schema,
+// keeping every keyword.
+func inputSchema(raw json.RawMessage) (sdk.ToolInputSchemaParam, error) {
+	var s sdk.ToolInputSchemaParam
+	if len(raw) == 0 {
+		s.Properties = map[string]any{}
+		return s, nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return s, partError("parameters are not a JSON object")
+	}
+	if t, ok := m["type"]; ok && t != "object" {
+		return s, partError("parameters must describe an object")
+	}
+	delete(m, "type")
+	if props, ok := m["properties"]; ok {
+		s.Properties = props
+		delete(m, "properties")
+	}
+	if req, ok := m["required"].([]any); ok {
+		for _, r := range req {
+			if name, ok := r.(string); ok {
+				s.Required = append(s.Required, name)
+			}
+		}
+		delete(m, "required")
+	}
+	if len(m) > 0 {
+		s.ExtraFields = m
+	}
+	return s, nil
+}
