@@ -1,0 +1,96 @@
+// Package agent runs conversations between a user, a model (an llm.Client)
+// and tools, and keeps them in a session store so they survive restarts and
+// can be resumed by any process.
+//
+//	a := agent.New(client,
+//		agent.WithSession("user-123", store),
+//		agent.WithSystemPrompt("You are a helpful assistant."),
+//		agent.WithTools(weather),
+//	)
+//	resp, err := a.Chat(ctx, "What's the weather in Oslo?")
+//
+// # A turn
+//
+// Chat (or Send, for a user message with images; ChatStream and SendStream
+// to stream) runs one turn: it stores the user message, sends the history to
+// the model, runs the tools the model calls (the calls of one response in
+// parallel, at most WithMaxParallelTools at once, results kept in call
+// order), sends their results back, and so on until the model answers
+// without calling tools or WithMaxIterations model calls were made. The
+// Response carries the final text, every message the turn stored, the token
+// usage summed over the turn, and the number of model calls.
+//
+// A tool's failure (bad arguments, an error, a panic, a timeout) is an
+// is-error result the model sees (see package tool); it never aborts the
+// turn.
+//
+// # Persistence: a valid session after every write
+//
+// A session is valid when every tool call of an assistant message has its
+// result in the tool messages right after it (session.Check). The agent
+// never stores a call without its results: it writes the user message at
+// once, then holds each assistant message that calls tools in memory until
+// its tools finish and writes it together with a tool message holding the
+// results, in one atomic AddMessages. A process killed at any instant thus
+// leaves a valid session (the agent's tests kill child processes at random
+// moments to prove it).
+//
+// When a turn fails after it started (the model returns an error, the
+// context is cancelled, the iteration limit is reached) the agent records
+// the outcome before returning, with a context that is not cancelled
+// (bounded by WithWriteTimeout): results for calls that did not finish
+// (is-error, Synthesized, saying they were interrupted or not run) and an
+// assistant message whose text starts with InterruptedPrefix and says why.
+// That closing message keeps the history honest and marks the turn as over
+// (see below). A Response listing what was stored is returned with the
+// error.
+//
+// The system prompt is sent first in every request and never stored.
+//
+// # Sessions damaged by other writers
+//
+// A session written by an older program or another tool may be invalid. When
+// the agent finds the last turn unfinished and stale (see below) and its
+// only problem is that the last tool calls have no results, it appends
+// synthesized results (session.RepairSuffix) before its user message: the
+// repair is visible in the stored history, marked Synthesized, and reported
+// as a Notice. Damage inside the history cannot be fixed by appending, and
+// the store's interface cannot rewrite history: the agent then sends a
+// repaired copy (session.Repair) in each request, so the provider accepts
+// it, leaves the store unchanged, and reports a NoticeRepairedRequest (see
+// WithNoticeHandler and Response.Notices).
+//
+// # Two writers on one session
+//
+// Two turns on one session, in one process or in many, never interleave. The
+// agent needs sessions with optimistic concurrency (session.Versioned; the
+// first call fails with session.ErrNotSupported otherwise). A session is idle
+// when it is empty or its last message is an assistant message without tool
+// calls, a summary or a system message; otherwise a turn is in progress. A
+// turn starts by reading the session and its version, and writes its user
+// message only if the session is idle and still at that version; every
+// later write of the turn is conditional on the version the previous one
+// returned. A caller that finds the session busy, or loses the race for the
+// first write, follows the ConcurrencyPolicy: WaitForTurn (the default)
+// polls with backoff until the session is idle and runs on the new history;
+// FailIfBusy returns ErrBusy. A turn whose last message is older than
+// WithStaleTurnAfter is taken to belong to a writer that died, and the
+// session is taken over. If a turn finds, at a later write, that another
+// writer has appended meanwhile, it stops with ErrTurnTakenOver, storing
+// nothing more.
+//
+// # History sent to the model
+//
+// A History strategy chooses the messages sent: LastN, TokenBudget (an
+// estimate of 4 bytes per token, see EstimateTokens) or All. Every strategy
+// cuts the history at a message that is not a tool message, so no result is
+// sent without its call and no call without its results. The agent reads
+// only the newest messages the strategy needs (its Window), once, and then
+// keeps them in memory while its writes succeed at the expected version, so
+// a turn costs the store two or more appends and no read in the common case.
+//
+// With WithCompaction, when the history after the latest summary grows past
+// a threshold, the agent asks the model for a summary and stores it as a
+// message.RoleSummary message; later requests send the summary and what
+// follows it. See Compaction.
+package agent

@@ -1,0 +1,524 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/convo-dev/convo/llm"
+	"github.com/convo-dev/convo/message"
+	"github.com/convo-dev/convo/session"
+	"github.com/convo-dev/convo/tool"
+)
+
+// turnState is one turn in progress.
+type turnState struct {
+	a    *Agent
+	ctx  context.Context
+	emit func(Event) // nil when not streaming
+	resp *Response
+	iter int
+}
+
+func (t *turnState) event(ev Event) {
+	if t.emit != nil {
+		ev.Iteration = t.iter
+		t.emit(ev)
+	}
+}
+
+func (t *turnState) notice(n Notice) {
+	n.SessionID = t.a.opts.id
+	t.resp.Notices = append(t.resp.Notices, n)
+	if t.a.opts.onNotice != nil {
+		t.a.opts.onNotice(n)
+	}
+	t.event(Event{Type: EventNotice, Notice: &n})
+}
+
+// turn runs one turn for the user message msg.
+func (a *Agent) turn(ctx context.Context, msg message.Message, emit func(Event)) (*Response, error) {
+	if a.defErr != nil {
+		return nil, a.defErr
+	}
+	if msg.Role == "" {
+		msg.Role = message.RoleUser
+	}
+	if msg.Role != message.RoleUser {
+		return nil, fmt.Errorf("agent: send to %q: message role is %q, not user", a.opts.id, msg.Role)
+	}
+	msg.Parts = slices.Clone(msg.Parts)
+	if msg.ID == "" {
+		msg.ID = message.NewID()
+	}
+	if msg.CreatedAt == 0 {
+		msg.CreatedAt = time.Now().UnixNano()
+	}
+	if err := msg.Validate(); err != nil {
+		return nil, fmt.Errorf("agent: send to %q: %w", a.opts.id, err)
+	}
+	if err := a.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer a.unlock()
+
+	t := &turnState{a: a, ctx: ctx, emit: emit, resp: &Response{}}
+	if err := a.open(ctx); err != nil {
+		return nil, err
+	}
+	if err := t.claim(msg); err != nil {
+		if len(t.resp.Messages) == 0 {
+			return nil, err
+		}
+		return t.resp, err
+	}
+	err := t.loop()
+	return t.resp, err
+}
+
+// lock takes the agent's turn lock according to the policy.
+func (a *Agent) lock(ctx context.Context) error {
+	if a.opts.policy == FailIfBusy {
+		select {
+		case a.turnLock <- struct{}{}:
+			return nil
+		default:
+			return fmt.Errorf("%w: session %q: this agent is running a turn", ErrBusy, a.opts.id)
+		}
+	}
+	select {
+	case a.turnLock <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("agent: session %q: waiting for the running turn: %w", a.opts.id, ctx.Err())
+	}
+}
+
+func (a *Agent) unlock() { <-a.turnLock }
+
+// open loads or creates the session on first use.
+func (a *Agent) open(ctx context.Context) error {
+	if a.sess != nil {
+		return nil
+	}
+	s, err := session.LoadOrCreate(ctx, a.opts.store, a.opts.id)
+	if err != nil {
+		return fmt.Errorf("agent: open session %q: %w", a.opts.id, err)
+	}
+	v, err := session.AsVersioned(s)
+	if err != nil {
+		return fmt.Errorf("agent: open session %q: the agent needs optimistic concurrency: %w", a.opts.id, err)
+	}
+	a.sess = v
+	a.cacheValid = false
+	return nil
+}
+
+// window is how many of the newest messages a turn reads; -1 for all.
+func (a *Agent) window() int {
+	w := a.opts.history.Window()
+	if w < 0 {
+		return -1
+	}
+	if c := a.opts.compaction; c != nil {
+		w = max(w, c.afterMessages()+2)
+	}
+	return max(w, 2)
+}
+
+// reload reads the session's newest messages and version into the cache.
+func (a *Agent) reload(ctx context.Context) error {
+	w := a.window()
+	var limit *int
+	if w >= 0 {
+		limit = session.Limit(w)
+	}
+	msgs, ver, err := a.sess.Snapshot(ctx, limit)
+	if err != nil {
+		return fmt.Errorf("agent: read session %q: %w", a.opts.id, err)
+	}
+	// With compaction on, a full window without a summary may hide the
+	// latest summary further back: read everything once to find it.
+	if w >= 0 && len(msgs) == w && a.opts.compaction != nil && lastSummary(msgs) < 0 {
+		all, v2, err := a.sess.Snapshot(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("agent: read session %q: %w", a.opts.id, err)
+		}
+		if s := lastSummary(all); s >= 0 {
+			msgs, ver = all[s:], v2
+		} else {
+			msgs, ver = all[max(0, len(all)-w):], v2
+		}
+	}
+	a.cache, a.cacheVer, a.cacheValid = msgs, ver, true
+	return nil
+}
+
+// stored records msgs, just written at version ver, in the cache.
+func (a *Agent) stored(msgs []message.Message, prev, ver int64) {
+	if !a.cacheValid || ver == prev {
+		// ver == prev: every message was already stored (a retried ID), so
+		// the cache cannot tell where they are: read again next time.
+		a.cacheValid = false
+		return
+	}
+	a.cache = append(a.cache, msgs...)
+	a.cacheVer = ver
+	w := a.window()
+	if w < 0 || len(a.cache) <= 2*w {
+		return
+	}
+	keep := len(a.cache) - w
+	if s := lastSummary(a.cache); s >= 0 && s < keep && len(a.cache)-s <= 4*w {
+		keep = s
+	}
+	a.cache = slices.Clone(a.cache[keep:])
+}
+
+// idle reports whether msgs (the newest messages) end a finished turn.
+func idle(msgs []message.Message) bool {
+	if len(msgs) == 0 {
+		return true
+	}
+	last := msgs[len(msgs)-1]
+	switch last.Role {
+	case message.RoleAssistant:
+		return len(last.ToolCalls()) == 0
+	case message.RoleSummary, message.RoleSystem:
+		return true
+	}
+	return false
+}
+
+// stale reports whether the unfinished turn ending msgs is old enough to be
+// taken over.
+func (a *Agent) stale(msgs []message.Message) bool {
+	last := msgs[len(msgs)-1]
+	return time.Since(time.Unix(0, last.CreatedAt)) >= a.opts.staleAfter
+}
+
+// wait sleeps before polling a busy session again.
+func (a *Agent) wait(ctx context.Context, attempt int) error {
+	d := a.opts.pollMin << min(attempt, 10)
+	if d > a.opts.pollMax || d <= 0 {
+		d = a.opts.pollMax
+	}
+	d = d/2 + rand.N(d/2+1)
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("agent: session %q: waiting for another turn to end: %w", a.opts.id, ctx.Err())
+	case <-tm.C:
+		return nil
+	}
+}
+
+// claim writes the user message (with any repair and summary before it)
+// once the session is idle, following the concurrency policy.
+func (t *turnState) claim(user message.Message) error {
+	a := t.a
+	ctx := t.ctx
+	for attempt := 0; ; attempt++ {
+		fresh := false
+		if !a.cacheValid {
+			if err := a.reload(ctx); err != nil {
+				return err
+			}
+			fresh = true
+		}
+		hist := a.cache
+		var toWrite []message.Message
+		var notices []Notice
+		if !idle(hist) {
+			if !fresh {
+				a.cacheValid = false // decide on what the store holds now
+				continue
+			}
+			if !a.stale(hist) {
+				a.cacheValid = false
+				if a.opts.policy == FailIfBusy {
+					return fmt.Errorf("%w: session %q: another turn is in progress", ErrBusy, a.opts.id)
+				}
+				if err := a.wait(ctx, attempt); err != nil {
+					return err
+				}
+				continue
+			}
+			notices = append(notices, Notice{Kind: NoticeTookOver})
+			clean := hist
+			if len(hist) > 0 && hist[0].Role == message.RoleTool {
+				clean = cleanSuffix(hist, 0) // the window may start inside a run
+			}
+			if probs := session.Check(clean); probs != nil {
+				if suffix, ok := session.RepairSuffix(clean); ok {
+					toWrite = append(toWrite, suffix...)
+					notices = append(notices, Notice{Kind: NoticeRepairedStored, Problems: probs})
+				}
+			}
+		}
+		if c := a.opts.compaction; c != nil {
+			all := append(slices.Clip(hist), toWrite...)
+			since := all
+			if s := lastSummary(all); s >= 0 {
+				since = all[s+1:]
+			}
+			if c.due(since) {
+				sum, err := t.summarize(all)
+				if err != nil {
+					if ctx.Err() != nil {
+						return fmt.Errorf("agent: session %q: compaction: %w", a.opts.id, ctx.Err())
+					}
+					notices = append(notices, Notice{Kind: NoticeCompactionFailed, Err: err})
+				} else {
+					toWrite = append(toWrite, sum)
+				}
+			}
+		}
+		toWrite = append(toWrite, user)
+		prev := a.cacheVer
+		ver, err := a.sess.AddMessagesAt(ctx, prev, toWrite)
+		if errors.Is(err, session.ErrConflict) {
+			a.cacheValid = false
+			if !fresh {
+				continue // our cached view was old: read and decide again
+			}
+			if a.opts.policy == FailIfBusy {
+				return fmt.Errorf("%w: session %q: %w", ErrBusy, a.opts.id, err)
+			}
+			if err := a.wait(ctx, attempt); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			a.cacheValid = false
+			return fmt.Errorf("agent: session %q: store user message: %w", a.opts.id, err)
+		}
+		for _, n := range notices {
+			t.notice(n)
+		}
+		a.stored(toWrite, prev, ver)
+		t.resp.Messages = append(t.resp.Messages, toWrite...)
+		t.event(Event{Type: EventStored, Messages: toWrite})
+		return nil
+	}
+}
+
+// summarize asks the model for a summary of hist (everything from the
+// latest summary on).
+func (t *turnState) summarize(hist []message.Message) (message.Message, error) {
+	a, c := t.a, t.a.opts.compaction
+	if s := lastSummary(hist); s >= 0 {
+		hist = hist[s:]
+	}
+	msgs := make([]message.Message, 0, len(hist)+2)
+	prompt := c.Prompt
+	if prompt == "" {
+		prompt = DefaultSummaryPrompt
+	}
+	msgs = append(msgs, message.NewSystemMessage(prompt))
+	msgs = append(msgs, hist...)
+	msgs = append(msgs, message.NewUserMessage(summaryRequest))
+	if session.Check(msgs) != nil {
+		msgs, _ = session.Repair(msgs)
+	}
+	model := c.Model
+	if model == "" {
+		model = a.opts.model
+	}
+	resp, err := a.client.Generate(t.ctx, llm.Request{Model: model, Messages: msgs, MaxOutputTokens: c.MaxOutputTokens})
+	if err != nil {
+		return message.Message{}, fmt.Errorf("agent: summary request: %w", err)
+	}
+	t.resp.Usage = t.resp.Usage.Add(resp.Usage)
+	text := resp.Message.Text()
+	if text == "" {
+		return message.Message{}, errors.New("agent: summary request: the model returned no text")
+	}
+	sum := message.NewSummaryMessage(text)
+	sum.Model = resp.Message.Model
+	return sum, nil
+}
+
+// request builds the request for the next model call.
+func (t *turnState) request() llm.Request {
+	a := t.a
+	hist := a.cache
+	var head []message.Message
+	if s := lastSummary(hist); s >= 0 {
+		head, hist = hist[s:s+1], hist[s+1:]
+	}
+	sel := a.opts.history.Select(hist)
+	msgs := make([]message.Message, 0, len(sel)+2)
+	if a.system != nil {
+		msgs = append(msgs, *a.system)
+	}
+	msgs = append(msgs, head...)
+	msgs = append(msgs, sel...)
+	if probs := session.Check(msgs); probs != nil {
+		msgs, _ = session.Repair(msgs)
+		t.notice(Notice{Kind: NoticeRepairedRequest, Problems: probs})
+	}
+	return llm.Request{
+		Model:           a.opts.model,
+		Messages:        msgs,
+		Tools:           a.specs,
+		Temperature:     a.opts.temperature,
+		MaxOutputTokens: a.opts.maxOutput,
+	}
+}
+
+// call makes one model call, streaming when the turn streams.
+func (t *turnState) call(req llm.Request) (*llm.Response, error) {
+	if t.emit == nil {
+		return t.a.client.Generate(t.ctx, req)
+	}
+	for ev, err := range t.a.client.Stream(t.ctx, req) {
+		if err != nil {
+			return nil, err
+		}
+		switch ev.Type {
+		case llm.EventTextDelta:
+			t.event(Event{Type: EventTextDelta, Text: ev.Text})
+		case llm.EventReasoningDelta:
+			t.event(Event{Type: EventReasoningDelta, Text: ev.Text})
+		case llm.EventToolCallDelta:
+			t.event(Event{Type: EventToolCallDelta, ToolCallDelta: ev.ToolCall})
+		case llm.EventDone:
+			if ev.Response == nil {
+				return nil, ErrNoResponse
+			}
+			return ev.Response, nil
+		}
+	}
+	if err := t.ctx.Err(); err != nil {
+		return nil, err
+	}
+	return nil, ErrNoResponse
+}
+
+// write appends msgs after the turn has started, with a context that the
+// caller's cancellation does not cut short.
+func (t *turnState) write(msgs []message.Message) error {
+	a := t.a
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), a.opts.writeTimeout)
+	defer cancel()
+	prev := a.cacheVer
+	ver, err := a.sess.AddMessagesAt(wctx, prev, msgs)
+	if err != nil {
+		a.cacheValid = false
+		if errors.Is(err, session.ErrConflict) {
+			return fmt.Errorf("%w: session %q: %w", ErrTurnTakenOver, a.opts.id, err)
+		}
+		return fmt.Errorf("agent: session %q: store turn: %w", a.opts.id, err)
+	}
+	a.stored(msgs, prev, ver)
+	t.resp.Messages = append(t.resp.Messages, msgs...)
+	t.event(Event{Type: EventStored, Messages: msgs})
+	return nil
+}
+
+// interrupt closes the turn after a failure: it stores pending (an
+// assistant message and its results, if any) and an assistant message
+// saying why the turn ended, so the session is valid and idle again, and
+// returns cause.
+func (t *turnState) interrupt(pending []message.Message, reason string, cause error) error {
+	marker := message.NewAssistantMessage(InterruptedPrefix + reason + "]")
+	if err := t.write(append(pending, marker)); err != nil {
+		return errors.Join(cause, err)
+	}
+	return cause
+}
+
+// loop runs model calls and tools until the model answers without tools.
+func (t *turnState) loop() error {
+	a := t.a
+	for t.iter = 1; ; t.iter++ {
+		t.resp.Iterations = t.iter
+		req := t.request()
+		llmResp, err := t.call(req)
+		if err != nil {
+			if cerr := t.ctx.Err(); cerr != nil {
+				return t.interrupt(nil, "cancelled", fmt.Errorf("agent: session %q: model call: %w", a.opts.id, cerr))
+			}
+			return t.interrupt(nil, "the model request failed", fmt.Errorf("agent: session %q: model call %d: %w", a.opts.id, t.iter, err))
+		}
+		t.resp.Usage = t.resp.Usage.Add(llmResp.Usage)
+		t.resp.FinishReason = llmResp.FinishReason
+		asst := llmResp.Message
+		asst.Role = message.RoleAssistant
+		asst.Parts = slices.Clone(asst.Parts)
+		if asst.ID == "" {
+			asst.ID = message.NewID()
+		}
+		if asst.CreatedAt == 0 {
+			asst.CreatedAt = time.Now().UnixNano()
+		}
+		if asst.Model == "" {
+			asst.Model = a.opts.model
+		}
+		if asst.Usage == nil && !llmResp.Usage.IsZero() {
+			u := llmResp.Usage
+			asst.Usage = &u
+		}
+		calls := asst.ToolCalls()
+		if len(calls) == 0 {
+			if err := t.write([]message.Message{asst}); err != nil {
+				return err
+			}
+			t.resp.Message, t.resp.Text = asst, asst.Text()
+			return nil
+		}
+		if t.iter >= a.opts.maxIter {
+			results := make([]message.ToolResult, len(calls))
+			for i, c := range calls {
+				results[i] = tool.Interrupted(c, ErrMaxIterations)
+				results[i].Content = fmt.Sprintf("error: not run: the turn reached its limit of %d model calls", a.opts.maxIter)
+			}
+			pending := []message.Message{asst, message.NewToolResultMessage(results...)}
+			return t.interrupt(pending, "iteration limit reached", fmt.Errorf("%w: session %q: %d model calls", ErrMaxIterations, a.opts.id, a.opts.maxIter))
+		}
+		results := t.runTools(calls)
+		pending := []message.Message{asst, message.NewToolResultMessage(results...)}
+		if cerr := t.ctx.Err(); cerr != nil {
+			return t.interrupt(pending, "cancelled", fmt.Errorf("agent: session %q: running tools: %w", a.opts.id, cerr))
+		}
+		if err := t.write(pending); err != nil {
+			return err
+		}
+	}
+}
+
+// runTools runs calls in parallel (bounded) and returns their results in
+// call order.
+func (t *turnState) runTools(calls []message.ToolCall) []message.ToolResult {
+	a := t.a
+	for i := range calls {
+		t.event(Event{Type: EventToolCall, ToolCall: &calls[i]})
+	}
+	results := make([]message.ToolResult, len(calls))
+	sem := make(chan struct{}, a.opts.maxParallel)
+	var wg sync.WaitGroup
+	for i, c := range calls {
+		wg.Go(func() {
+			select {
+			case sem <- struct{}{}:
+			case <-t.ctx.Done():
+				results[i] = tool.Interrupted(c, t.ctx.Err())
+				return
+			}
+			defer func() { <-sem }()
+			results[i] = tool.Call(t.ctx, a.tools[c.Name], c, a.opts.toolTimeout)
+		})
+	}
+	wg.Wait()
+	for i := range results {
+		t.event(Event{Type: EventToolResult, ToolResult: &results[i]})
+	}
+	return results
+}
