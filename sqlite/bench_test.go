@@ -230,10 +230,20 @@ func BenchmarkLastN(b *testing.B) {
 		}
 	}
 	limit := session.Limit(20)
-	var bigT, smallT time.Duration
+	q, err := f.db.Prepare(`SELECT seq, id, role, parts, model, created_at FROM messages WHERE session_id = ? ORDER BY seq DESC LIMIT 20`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer q.Close()
+	var bigT, smallT, rawT time.Duration
 	b.ResetTimer()
 	for range b.N {
 		s := small[rand.IntN(len(small))]
+		tr := time.Now()
+		if n := rawRead(b, q, "big"); n != 20 {
+			b.Fatal(n)
+		}
+		rawT += time.Since(tr)
 		t0 := time.Now()
 		msgs, err := s.GetMessages(ctx, limit)
 		if err != nil || len(msgs) != 20 {
@@ -252,6 +262,34 @@ func BenchmarkLastN(b *testing.B) {
 	b.ReportMetric(float64(smallT.Nanoseconds())/float64(b.N), "last20-of-100-ns/op")
 	b.ReportMetric(float64(bigT.Nanoseconds())/float64(b.N), "last20-of-100k-ns/op")
 	b.ReportMetric(float64(bigT)/float64(smallT), "100k-vs-100")
+	b.ReportMetric(float64(rawT.Nanoseconds())/float64(b.N), "raw-last20-of-100k-ns/op")
+}
+
+// rawRead runs q (a prepared SELECT of seq, id, role, parts, model,
+// created_at) for session id and decodes each row's parts with
+// encoding/json, as an application reading the table itself would.
+func rawRead(b *testing.B, q *sql.Stmt, id string) int {
+	rows, err := q.Query(id)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	var out []rawMessage
+	for rows.Next() {
+		var m rawMessage
+		var parts []byte
+		if err := rows.Scan(&m.seq, &m.id, &m.role, &parts, &m.model, &m.createdAt); err != nil {
+			b.Fatal(err)
+		}
+		if err := json.Unmarshal(parts, &m.parts); err != nil {
+			b.Fatal(err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
+	return len(out)
 }
 
 // rawPart is what an application reading the rows itself would decode the
@@ -288,34 +326,11 @@ func BenchmarkReadSession(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer q.Close()
-	raw := func() int {
-		rows, err := q.Query("mid")
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer rows.Close()
-		var out []rawMessage
-		for rows.Next() {
-			var m rawMessage
-			var parts []byte
-			if err := rows.Scan(&m.seq, &m.id, &m.role, &parts, &m.model, &m.createdAt); err != nil {
-				b.Fatal(err)
-			}
-			if err := json.Unmarshal(parts, &m.parts); err != nil {
-				b.Fatal(err)
-			}
-			out = append(out, m)
-		}
-		if err := rows.Err(); err != nil {
-			b.Fatal(err)
-		}
-		return len(out)
-	}
 	var rawT, storeT time.Duration
 	b.ResetTimer()
 	for range b.N {
 		t0 := time.Now()
-		if n := raw(); n != 1000 {
+		if n := rawRead(b, q, "mid"); n != 1000 {
 			b.Fatal(n)
 		}
 		t1 := time.Now()

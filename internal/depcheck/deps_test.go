@@ -1,0 +1,47 @@
+// Package depcheck holds the dependency policy of convo as a test: the core
+// packages import only the standard library and a short allow-list, so that
+// a program using the SQLite store compiles no driver, SDK or web library it
+// did not choose.
+package depcheck
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// allowed lists, per package, the non-standard-library packages it may
+// depend on (directly or not), besides convo's own.
+var allowed = map[string][]string{
+	"github.com/convo-dev/convo/message":             {"github.com/google/uuid"},
+	"github.com/convo-dev/convo/session":             {"github.com/google/uuid"},
+	"github.com/convo-dev/convo/session/sessiontest": {"github.com/google/uuid", "github.com/google/go-cmp/"},
+	"github.com/convo-dev/convo/sqlite":              {"github.com/google/uuid"},
+	"github.com/convo-dev/convo/llm":                 {"github.com/google/uuid"},
+}
+
+func TestCorePackageDependencies(t *testing.T) {
+	for pkg, allow := range allowed {
+		out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", pkg, err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if strings.HasPrefix(dep, "github.com/convo-dev/convo/") {
+				if strings.Contains(dep, "/internal/") && !strings.HasSuffix(dep, "/internal/sqlident") {
+					t.Errorf("%s depends on %s", pkg, dep)
+				}
+				continue
+			}
+			ok := false
+			for _, a := range allow {
+				if dep == a || strings.HasPrefix(dep, a) {
+					ok = true
+				}
+			}
+			if !ok {
+				t.Errorf("%s depends on %s, which is not on its allow-list", pkg, dep)
+			}
+		}
+	}
+}
