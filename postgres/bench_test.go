@@ -1,0 +1,283 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/convo-dev/convo/message"
+	"github.com/convo-dev/convo/session"
+)
+
+// Benchmarks run the store beside a raw pgx baseline on the same tables, in
+// the same run, alternating call by call so that both see the same server
+// state and noise. Run them with
+//
+//	CONVO_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test?sslmode=disable \
+//	    go test -run '^$' -bench . -benchtime 3000x ./postgres/
+//
+// Without a server they skip. CONVO_BENCH_SYNC_COMMIT=off runs them with
+// synchronous_commit off, which takes the disk flush out of every commit and
+// leaves the CPU cost of the statements.
+
+const benchTextBytes = 1000
+
+// benchTurn returns a 4-message turn of about 1 KB per message, distinct
+// per call.
+func benchTurn(n int) []message.Message {
+	filler := strings.Repeat("lorem ipsum dolor sit amet ", benchTextBytes/27)
+	out := make([]message.Message, 4)
+	for i := range out {
+		role := message.RoleUser
+		if i%2 == 1 {
+			role = message.RoleAssistant
+		}
+		out[i] = message.NewMessage(role, message.Text{Text: fmt.Sprintf("turn %d message %d %s", n, i, filler)})
+	}
+	return out
+}
+
+// rawInsert is what a hand-written program stores per message: the same
+// row the store writes, search vector included.
+func rawInsertSQL(s *Store) string {
+	return `INSERT INTO ` + s.q.messages + ` (session_id, seq, id, role, parts, model, usage, created_at, tsv)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, to_tsvector('simple', $9))`
+}
+
+// rawBatch appends msgs with a pgx.Batch of one INSERT per message (one
+// round trip, implicit transaction), numbering them from *seq.
+func rawBatch(ctx context.Context, pool *pgxpool.Pool, sql, sessionID string, seq *int64, msgs []message.Message) error {
+	b := &pgx.Batch{}
+	for i := range msgs {
+		p, err := message.MarshalParts(msgs[i].Parts)
+		if err != nil {
+			return err
+		}
+		u, err := message.MarshalUsage(msgs[i].Usage)
+		if err != nil {
+			return err
+		}
+		*seq++
+		b.Queue(sql, sessionID, *seq, msgs[i].ID, string(msgs[i].Role), p, msgs[i].Model, u, msgs[i].CreatedAt, searchText(msgs[i].Parts))
+	}
+	return pool.SendBatch(ctx, b).Close()
+}
+
+// rawMultiInsert appends msgs with one multi-row INSERT.
+func rawMultiInsert(ctx context.Context, pool *pgxpool.Pool, s *Store, sessionID string, seq *int64, msgs []message.Message) error {
+	var sb strings.Builder
+	sb.WriteString(`INSERT INTO ` + s.q.messages + ` (session_id, seq, id, role, parts, model, usage, created_at, tsv) VALUES `)
+	args := make([]any, 0, 9*len(msgs))
+	for i := range msgs {
+		p, err := message.MarshalParts(msgs[i].Parts)
+		if err != nil {
+			return err
+		}
+		u, err := message.MarshalUsage(msgs[i].Usage)
+		if err != nil {
+			return err
+		}
+		*seq++
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		n := len(args)
+		fmt.Fprintf(&sb, "($%d,$%d,$%d,$%d,$%d::json,$%d,$%d::json,$%d,to_tsvector('simple',$%d))", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9)
+		args = append(args, sessionID, *seq, msgs[i].ID, string(msgs[i].Role), p, msgs[i].Model, u, msgs[i].CreatedAt, searchText(msgs[i].Parts))
+	}
+	_, err := pool.Exec(ctx, sb.String(), args...)
+	return err
+}
+
+func benchStore(b *testing.B, maxConns int32) *Store {
+	b.Helper()
+	pool := newPool(b, func(c *pgxpool.Config) {
+		if maxConns > 0 {
+			c.MaxConns = maxConns
+		}
+		if v := os.Getenv("CONVO_BENCH_SYNC_COMMIT"); v != "" {
+			c.ConnConfig.RuntimeParams["synchronous_commit"] = v
+		}
+	})
+	return newStore(b, pool)
+}
+
+// BenchmarkAppendTurn appends 4-message turns (~1 KB each) to one session
+// through the store, alternating with the raw baseline appending the same
+// kind of turn to another session of the same tables. It reports the time
+// per turn of each and store-vs-raw, the store's throughput as a fraction
+// of the raw baseline's (goal: at least 0.90).
+func BenchmarkAppendTurn(b *testing.B) {
+	for _, baseline := range []string{"batch", "multi_insert"} {
+		b.Run("vs_raw_"+baseline, func(b *testing.B) {
+			s := benchStore(b, 0)
+			ctx := context.Background()
+			sess, err := s.Create(ctx, "store")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.Create(ctx, "raw"); err != nil {
+				b.Fatal(err)
+			}
+			sql := rawInsertSQL(s)
+			var seq int64
+			raw := func(msgs []message.Message) error {
+				if baseline == "batch" {
+					return rawBatch(ctx, s.pool, sql, "raw", &seq, msgs)
+				}
+				return rawMultiInsert(ctx, s.pool, s, "raw", &seq, msgs)
+			}
+			// Warm up: prepare statements on the pool's connections.
+			for i := range 20 {
+				if err := sess.AddMessages(ctx, benchTurn(-i)); err != nil {
+					b.Fatal(err)
+				}
+				if err := raw(benchTurn(-i)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var storeT, rawT time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				st, rt := benchTurn(i), benchTurn(i)
+				storeFirst := i%2 == 0
+				for k := range 2 {
+					if (k == 0) == storeFirst {
+						t0 := time.Now()
+						if err := sess.AddMessages(ctx, st); err != nil {
+							b.Fatal(err)
+						}
+						storeT += time.Since(t0)
+					} else {
+						t0 := time.Now()
+						if err := raw(rt); err != nil {
+							b.Fatal(err)
+						}
+						rawT += time.Since(t0)
+					}
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(storeT.Microseconds())/float64(b.N), "store-µs/turn")
+			b.ReportMetric(float64(rawT.Microseconds())/float64(b.N), "raw-µs/turn")
+			b.ReportMetric(float64(rawT)/float64(storeT), "store-vs-raw")
+		})
+	}
+}
+
+// BenchmarkLast20 reads the last 20 messages of a 100,000-message session
+// and of a 100-message session, alternating, and reports both and their
+// ratio (goal: within 1.2). The sessions are filled with one INSERT ...
+// SELECT FROM generate_series, not through the store, to keep setup fast.
+func BenchmarkLast20(b *testing.B) {
+	s := benchStore(b, 0)
+	ctx := context.Background()
+	big, err := s.Create(ctx, "big")
+	if err != nil {
+		b.Fatal(err)
+	}
+	small, err := s.Create(ctx, "small")
+	if err != nil {
+		b.Fatal(err)
+	}
+	fill := `INSERT INTO ` + s.q.messages + ` (session_id, seq, id, role, parts, model, created_at, tsv)
+		SELECT $1, i, $1 || '-' || i, 'user', json_build_array(json_build_object('type', 'text', 'text', 'message ' || i || ' ' || repeat('lorem ipsum ', 80))),
+			'', i, to_tsvector('simple', 'message ' || i)
+		FROM generate_series(1, $2::bigint) AS i`
+	touch := `UPDATE ` + s.q.sessions + ` SET next_seq = $2::bigint + 1, message_count = $2 WHERE id = $1`
+	for _, c := range []struct {
+		id string
+		n  int64
+	}{{"big", 100_000}, {"small", 100}} {
+		if _, err := s.pool.Exec(ctx, fill, c.id, c.n); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.pool.Exec(ctx, touch, c.id, c.n); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := s.pool.Exec(ctx, `ANALYZE `+s.q.messages); err != nil {
+		b.Fatal(err)
+	}
+	read := func(sess session.Session) time.Duration {
+		t0 := time.Now()
+		msgs, err := sess.GetMessages(ctx, session.Limit(20))
+		d := time.Since(t0)
+		if err != nil || len(msgs) != 20 {
+			b.Fatalf("read: %d messages, %v", len(msgs), err)
+		}
+		return d
+	}
+	for range 20 {
+		read(big)
+		read(small)
+	}
+	var bigT, smallT time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i%2 == 0 {
+			bigT += read(big)
+			smallT += read(small)
+		} else {
+			smallT += read(small)
+			bigT += read(big)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(bigT.Microseconds())/float64(b.N), "100k-µs/read")
+	b.ReportMetric(float64(smallT.Microseconds())/float64(b.N), "100-µs/read")
+	b.ReportMetric(float64(bigT)/float64(smallT), "100k-vs-100")
+}
+
+// BenchmarkConcurrent32Sessions appends 4-message turns from 32 goroutines,
+// each to its own session, over a pool of 32 connections, and reports the
+// committed messages per second; raw_batch does the same with the raw
+// baseline.
+func BenchmarkConcurrent32Sessions(b *testing.B) {
+	const writers = 32
+	for _, kind := range []string{"store", "raw_batch"} {
+		b.Run(kind, func(b *testing.B) {
+			s := benchStore(b, writers)
+			ctx := context.Background()
+			sessions := make([]session.Session, writers)
+			for i := range sessions {
+				var err error
+				if sessions[i], err = s.Create(ctx, fmt.Sprintf("s%d", i)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			sql := rawInsertSQL(s)
+			var next atomic.Int64
+			b.SetParallelism((writers + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+			start := time.Now()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				w := int(next.Add(1)-1) % writers
+				var seq int64 = 1 << 40 // clear of the store's numbering
+				for n := 0; pb.Next(); n++ {
+					msgs := benchTurn(n)
+					var err error
+					if kind == "store" {
+						err = sessions[w].AddMessages(ctx, msgs)
+					} else {
+						err = rawBatch(ctx, s.pool, sql, sessions[w].ID(), &seq, msgs)
+					}
+					if err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			b.ReportMetric(float64(4*b.N)/time.Since(start).Seconds(), "msgs/s")
+		})
+	}
+}

@@ -1,0 +1,43 @@
+package postgres
+
+// Option configures a store. Options only record values; SessionStore
+// validates them and returns any error.
+type Option func(*storeOptions)
+
+type storeOptions struct {
+	prefix          string
+	schema          string
+	schemaSet       bool
+	maxMessageBytes int
+}
+
+func defaultOptions() storeOptions {
+	return storeOptions{maxMessageBytes: 16 << 20}
+}
+
+// WithTablePrefix sets a prefix for every table and index the store creates.
+// For example, WithTablePrefix("chat_") creates "chat_sessions" and
+// "chat_messages" instead of "sessions" and "messages". The prefix is spliced
+// into SQL, so it must be a plain identifier: ASCII letters, digits and
+// underscores, not starting with a digit, at most 40 bytes. SessionStore
+// refuses anything else before running any SQL. Several prefixes can share
+// one schema; each has its own schema version.
+func WithTablePrefix(prefix string) Option {
+	return func(o *storeOptions) { o.prefix = prefix }
+}
+
+// WithSchema puts the store's tables in the named PostgreSQL schema, which
+// SessionStore creates if it does not exist. Without it, tables are created
+// unqualified, in the first schema of the connection's search_path (usually
+// "public"). The name follows the same rules as WithTablePrefix and must not
+// be empty.
+func WithSchema(name string) Option {
+	return func(o *storeOptions) { o.schema = name; o.schemaSet = true }
+}
+
+// WithMaxMessageBytes sets the largest encoded message (its parts as JSON)
+// that AddMessages accepts; larger ones fail with session.ErrTooLarge. The
+// default is 16 MiB; it must be positive.
+func WithMaxMessageBytes(n int) Option {
+	return func(o *storeOptions) { o.maxMessageBytes = n }
+}

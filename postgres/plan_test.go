@@ -1,0 +1,99 @@
+package postgres
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// TestGenericPlansStayIndexed runs the append and the last-n read of a
+// 20,000-message session under PostgreSQL's generic plan, as a prepared
+// statement gets after a few executions, planned while the tables were
+// nearly empty and kept as they grew, and checks how many pages each touches: an index
+// lookup touches a handful whatever the session's length, a plan that scans
+// the session touches hundreds. Page counts, unlike times, do not depend on
+// the machine's load.
+func TestGenericPlansStayIndexed(t *testing.T) {
+	pool := newPool(t, func(c *pgxpool.Config) { c.MaxConns = 2 })
+	s := newStore(t, pool)
+	ctx := t.Context()
+	sess, err := s.Create(ctx, "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc := sess.(*pgSession).inc
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	for _, sql := range []string{
+		`SET plan_cache_mode = force_generic_plan`,
+		`PREPARE convo_append AS ` + s.q.append,
+		`PREPARE convo_last_n AS ` + s.q.lastN,
+		`PREPARE convo_pop AS ` + s.q.popDelete,
+	} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql[:min(len(sql), 40)], err)
+		}
+	}
+	defer conn.Exec(ctx, `DEALLOCATE ALL; RESET plan_cache_mode`)
+	// Plan while the session is small: the generic plan is made at the
+	// first execution and kept.
+	small, err := s.Create(ctx, "small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sinc := small.(*pgSession).inc
+	for i := range 3 {
+		for _, sql := range []string{
+			fmt.Sprintf(`EXECUTE convo_append('small', %d, NULL, ARRAY['s%d'], ARRAY['user'], ARRAY['[]']::json[], ARRAY[''],
+				ARRAY[NULL]::json[], ARRAY[1]::bigint[], ARRAY['a'], 1, 1)`, sinc, i),
+			fmt.Sprintf(`EXECUTE convo_last_n('small', %d, 20)`, sinc),
+			fmt.Sprintf(`EXECUTE convo_pop('small', %d, 1)`, sinc),
+		} {
+			if _, err := conn.Exec(ctx, sql); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	const n = 20000
+	if _, err := pool.Exec(ctx, `INSERT INTO `+s.q.messages+` (session_id, seq, id, role, parts, created_at, tsv)
+		SELECT 'big', i, 'm' || i, 'user', '[{"type":"text","text":"x"}]', i, to_tsvector('simple', 'x') FROM generate_series(1, $1::bigint) AS i`, n); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE `+s.q.sessions+` SET next_seq = $1::bigint + 1, message_count = $1 WHERE id = 'big'`, n); err != nil {
+		t.Fatal(err)
+	}
+	pages := func(name, explain string) {
+		t.Helper()
+		var out []byte
+		if err := conn.QueryRow(ctx, `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) `+explain).Scan(&out); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var plan []struct {
+			Plan struct {
+				Hit  int64 `json:"Shared Hit Blocks"`
+				Read int64 `json:"Shared Read Blocks"`
+			}
+		}
+		if err := json.Unmarshal(out, &plan); err != nil || len(plan) != 1 {
+			t.Fatalf("%s: plan %s: %v", name, out, err)
+		}
+		total := plan[0].Plan.Hit + plan[0].Plan.Read
+		t.Logf("%s touches %d pages", name, total)
+		// The session's rows fill over 150 pages and its index entries
+		// dozens more; an indexed plan touches a few per row it returns.
+		if total > 120 {
+			t.Errorf("%s touches %d pages of a %d-message session: its generic plan scans the session\n%s", name, total, n, out)
+		}
+	}
+	ids := `ARRAY['m5', 'new1', 'new2', 'new3']`
+	pages("append", fmt.Sprintf(`EXECUTE convo_append('big', %d, NULL, %s, ARRAY['user','user','user','user'],
+		ARRAY['[]','[]','[]','[]']::json[], ARRAY['','','',''], ARRAY[NULL,NULL,NULL,NULL]::json[], ARRAY[1,2,3,4]::bigint[],
+		ARRAY['a','b','c','d'], 1, 1)`, inc, ids))
+	pages("last 20", fmt.Sprintf(`EXECUTE convo_last_n('big', %d, 20)`, inc))
+	pages("pop", fmt.Sprintf(`EXECUTE convo_pop('big', %d, 1)`, inc))
+}

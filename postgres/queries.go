@@ -1,0 +1,283 @@
+package postgres
+
+import (
+	"strings"
+
+	"github.com/convo-dev/convo/internal/sqlident"
+)
+
+// queries holds every SQL statement the store runs, built once from the
+// validated, quoted schema and table names. Values are always bind
+// parameters. Statements are constant per store, so pgx prepares each once
+// per connection (QueryExecModeCacheStatement). Each is written so that
+// PostgreSQL's generic plan for it, which may be made while the tables are
+// still small, stays an index lookup as they grow.
+type queries struct {
+	sessions, messages, migrations string // quoted, schema-qualified names
+
+	createSchema     string
+	migrationsTable  string // the migrations table's name, for to_regclass
+	createMigrations string
+	lockMigrations   string
+	schemaVersion    string
+	recordMigration  string
+	regclass         string
+
+	exists     string
+	load       string
+	create     string
+	open       string
+	info       string
+	updateInfo string
+	deleteSess string
+
+	append       string
+	idsKey       string
+	sessionState string
+	lockSession  string
+	countIDs     string
+	bumpVersion  string
+
+	lastN string
+	all   string
+
+	popLock   string
+	popDelete string
+	clearSess string
+	clearMsgs string
+
+	list [16]string // by listFilter bits
+
+	search   [4]string // by searchFilter bits
+	headline string
+
+	deleteOwner string
+	prune       [2]string // [owner filter]
+	pruneDry    [2]string
+}
+
+// List filters, as bits of the index into queries.list.
+const (
+	listOwner = 1 << iota
+	listPrefix
+	listWindow // both ends; an unset end is passed as the widest value
+	listCursor
+)
+
+// Search filters, as bits of the index into queries.search.
+const (
+	searchOwner = 1 << iota
+	searchSession
+)
+
+// tsConfig is the text search configuration of the search index: 'simple'
+// lower-cases words and neither stems nor drops stop words, so it works the
+// same for every language.
+const tsConfig = `'simple'::regconfig`
+
+func newQueries(schema, prefix string) *queries {
+	qual := func(name string) string {
+		if schema == "" {
+			return sqlident.Quote(name)
+		}
+		return sqlident.Quote(schema) + "." + sqlident.Quote(name)
+	}
+	q := &queries{
+		sessions:   qual(prefix + "sessions"),
+		messages:   qual(prefix + "messages"),
+		migrations: qual(prefix + "schema_migrations"),
+	}
+	q.migrationsTable = q.migrations
+	r := strings.NewReplacer("{{sessions}}", q.sessions, "{{messages}}", q.messages,
+		"{{migrations}}", q.migrations, "{{cfg}}", tsConfig)
+	b := func(s string) string { return r.Replace(s) }
+
+	if schema != "" {
+		q.createSchema = `CREATE SCHEMA IF NOT EXISTS ` + sqlident.Quote(schema)
+	}
+	q.regclass = `SELECT to_regclass($1) IS NOT NULL`
+	q.createMigrations = b(`CREATE TABLE IF NOT EXISTS {{migrations}} (version integer NOT NULL PRIMARY KEY, applied_at bigint NOT NULL)`)
+	q.lockMigrations = `SELECT pg_advisory_xact_lock($1)`
+	q.schemaVersion = b(`SELECT COALESCE(MAX(version), 0) FROM {{migrations}}`)
+	q.recordMigration = b(`INSERT INTO {{migrations}} (version, applied_at) VALUES ($1, $2)`)
+
+	q.exists = b(`SELECT EXISTS (SELECT 1 FROM {{sessions}} WHERE id = $1)`)
+	q.load = b(`SELECT incarnation FROM {{sessions}} WHERE id = $1`)
+	// $5 now, $7 the creation time to record (an import's), or 0 for now;
+	// updated_at is the later of the two.
+	q.create = b(`INSERT INTO {{sessions}} (id, owner, title, metadata, created_at, updated_at, incarnation)
+		VALUES ($1, $2, $3, $4::json, CASE WHEN $7::bigint = 0 THEN $5::bigint ELSE $7::bigint END,
+			GREATEST($5::bigint, $7::bigint), $6) ON CONFLICT (id) DO NOTHING RETURNING incarnation`)
+	// A row inserted by a transaction that commits while this statement
+	// waits on it is neither inserted nor visible to the SELECT (whose
+	// snapshot is older): Open then runs the statement again.
+	q.open = b(`WITH ins AS (
+			INSERT INTO {{sessions}} (id, created_at, updated_at, incarnation) VALUES ($1, $2, $2, $3)
+			ON CONFLICT (id) DO NOTHING RETURNING incarnation)
+		SELECT incarnation FROM ins UNION ALL SELECT incarnation FROM {{sessions}} WHERE id = $1`)
+	const infoCols = `id, owner, title, metadata, created_at, updated_at, message_count, version`
+	q.info = b(`SELECT ` + infoCols + ` FROM {{sessions}} WHERE id = $1`)
+	q.updateInfo = b(`UPDATE {{sessions}} SET title = COALESCE($2, title),
+		metadata = CASE WHEN $3::boolean THEN $4::json ELSE metadata END,
+		updated_at = GREATEST(updated_at + 1, $5) WHERE id = $1`)
+	q.deleteSess = b(`DELETE FROM {{sessions}} WHERE id = $1`) // messages go by ON DELETE CASCADE
+
+	// append stores a batch of messages in one statement (one round trip,
+	// its own implicit transaction):
+	//   e    finds which of the ids the session already holds, with one
+	//        index probe on (session_id, id) per id: the LATERAL ... LIMIT 1
+	//        keeps a generic plan (planned while the table was small) from
+	//        scanning the whole session instead;
+	//   n    drops those messages and numbers the rest in call order (the
+	//        caller drops repeats within the call);
+	//   s    advances the session row, if it is still the incarnation the
+	//        handle was opened on, at version $3 (NULL: any), and there is
+	//        something new: next_seq, message_count, updated_at and, by $11
+	//        (1 or 0), the version. The UPDATE locks the row; after waiting
+	//        for a concurrent writer it works on that writer's row, so the
+	//        numbers it returns are current;
+	//   ins  inserts the new messages after the old next_seq. There is no
+	//        ON CONFLICT: e and n read the statement's snapshot, and an id
+	//        stored by a writer that committed after it fails the statement
+	//        with a unique violation on (session_id, id), which the store
+	//        retries (the retry's snapshot sees the id);
+	//   cur  reads the session row as of the snapshot, to tell why s did
+	//        nothing.
+	// Parameters: $1 session id, $2 incarnation, $3 expected version or NULL,
+	// $4..$10 arrays of ids, roles, parts, models, usages, created_ats and
+	// search texts, $11 version step, $12 now.
+	// It returns: whether the session was found (as of the snapshot), its
+	// version then, how many messages were new, how many were inserted, and
+	// the version after (0 if nothing was inserted).
+	q.append = b(`WITH e AS (
+		SELECT x.id FROM unnest($4::text[]) AS u(id) CROSS JOIN LATERAL (
+			SELECT m.id FROM {{messages}} m WHERE m.session_id = $1 AND m.id = u.id LIMIT 1) x
+	), n AS (
+		SELECT v.*, row_number() OVER (ORDER BY v.ord) AS rn
+		FROM unnest($4::text[], $5::text[], $6::json[], $7::text[], $8::json[], $9::bigint[], $10::text[])
+			WITH ORDINALITY AS v(id, role, parts, model, usage, created_at, search, ord)
+		WHERE v.id NOT IN (SELECT id FROM e)
+	), s AS (
+		UPDATE {{sessions}} SET next_seq = next_seq + (SELECT count(*) FROM n),
+			message_count = message_count + (SELECT count(*) FROM n),
+			version = version + $11::bigint,
+			updated_at = GREATEST(updated_at + 1, $12::bigint)
+		WHERE id = $1 AND incarnation = $2 AND ($3::bigint IS NULL OR version = $3::bigint)
+			AND EXISTS (SELECT 1 FROM n)
+		RETURNING next_seq - (SELECT count(*) FROM n) AS base, version
+	), ins AS (
+		INSERT INTO {{messages}} (session_id, seq, id, role, parts, model, usage, created_at, tsv)
+		SELECT $1, s.base + n.rn - 1, n.id, n.role, n.parts, n.model, n.usage, n.created_at,
+			to_tsvector({{cfg}}, n.search)
+		FROM s, n
+		ORDER BY n.rn
+		RETURNING 1
+	), cur AS (
+		SELECT version FROM {{sessions}} WHERE id = $1 AND incarnation = $2
+	)
+	SELECT EXISTS (SELECT 1 FROM cur), COALESCE((SELECT version FROM cur), 0),
+		(SELECT count(*) FROM n), (SELECT count(*) FROM ins), COALESCE((SELECT version FROM s), 0)`)
+	// The name of the constraint whose violation means "retry the append".
+	q.idsKey = prefix + "messages_msg_id"
+	// The state of a session, read when an append stored nothing, to tell a
+	// conflict from a deleted session.
+	q.sessionState = b(`SELECT version FROM {{sessions}} WHERE id = $1 AND incarnation = $2`)
+	// For appends too large for one statement, which run several appends
+	// with $11 = 0 in one transaction and then bump the version once.
+	q.lockSession = b(`SELECT version FROM {{sessions}} WHERE id = $1 AND incarnation = $2 FOR UPDATE`)
+	q.countIDs = b(`SELECT count(*) FROM unnest($2::text[]) AS u(id) CROSS JOIN LATERAL (
+		SELECT 1 FROM {{messages}} m WHERE m.session_id = $1 AND m.id = u.id LIMIT 1) x`)
+	q.bumpVersion = b(`UPDATE {{sessions}} SET version = version + 1 WHERE id = $1 AND incarnation = $2 RETURNING version`)
+
+	// Reads return the session's version with the messages, in one
+	// statement (one snapshot); no message gives one row of NULLs.
+	const msgCols = `m.seq, m.id, m.role, m.parts, m.model, m.usage, m.created_at`
+	q.lastN = b(`SELECT s.version, ` + msgCols + ` FROM {{sessions}} s LEFT JOIN LATERAL (
+			SELECT seq, id, role, parts, model, usage, created_at FROM {{messages}}
+			WHERE session_id = $1 ORDER BY seq DESC LIMIT $3) m ON true
+		WHERE s.id = $1 AND s.incarnation = $2 ORDER BY m.seq`)
+	q.all = b(`SELECT s.version, ` + msgCols + ` FROM {{sessions}} s LEFT JOIN {{messages}} m ON m.session_id = $1
+		WHERE s.id = $1 AND s.incarnation = $2 ORDER BY m.seq`)
+
+	// PopMessage runs popLock and popDelete in one transaction: popDelete
+	// must take its snapshot after the lock is held, or it could pick a
+	// newest row that a concurrent Pop has just removed.
+	q.popLock = b(`SELECT 1 FROM {{sessions}} WHERE id = $1 AND incarnation = $2 FOR UPDATE`)
+	q.popDelete = b(`WITH d AS (
+		DELETE FROM {{messages}} WHERE session_id = $1
+			AND seq = (SELECT MAX(seq) FROM {{messages}} WHERE session_id = $1)
+		RETURNING seq, id, role, parts, model, usage, created_at
+	), u AS (
+		UPDATE {{sessions}} SET version = version + 1, message_count = message_count - 1,
+			updated_at = GREATEST(updated_at + 1, $3) WHERE id = $1 AND incarnation = $2 AND EXISTS (SELECT 1 FROM d)
+	)
+	SELECT seq, id, role, parts, model, usage, created_at FROM d`)
+	// Clear runs clearSess then clearMsgs in one batch (one transaction):
+	// the delete's snapshot is taken after the session row is locked, so it
+	// sees every message committed before.
+	q.clearSess = b(`UPDATE {{sessions}} SET version = version + 1, message_count = 0,
+		updated_at = GREATEST(updated_at + 1, $3) WHERE id = $1 AND incarnation = $2 RETURNING version`)
+	q.clearMsgs = b(`DELETE FROM {{messages}} WHERE session_id = $1
+		AND EXISTS (SELECT 1 FROM {{sessions}} WHERE id = $1 AND incarnation = $2)`)
+
+	for f := range q.list {
+		var where []string
+		arg := 0
+		next := func() string { arg++; return "$" + itoa(arg) }
+		if f&listOwner != 0 {
+			where = append(where, "owner = "+next())
+		}
+		if f&listPrefix != 0 {
+			where = append(where, "starts_with(id, "+next()+")")
+		}
+		if f&listWindow != 0 {
+			a, b := next(), next()
+			where = append(where, "updated_at > "+a+" AND updated_at < "+b)
+		}
+		if f&listCursor != 0 {
+			a, b := next(), next()
+			where = append(where, "(updated_at, id) < ("+a+", "+b+")")
+		}
+		sql := `SELECT ` + infoCols + ` FROM ` + q.sessions
+		if len(where) > 0 {
+			sql += " WHERE " + strings.Join(where, " AND ")
+		}
+		q.list[f] = sql + " ORDER BY updated_at DESC, id DESC LIMIT " + next()
+	}
+
+	for f := range q.search {
+		// $1 query text, $2 limit, then the filters.
+		from, where := `{{messages}} m`, `m.tsv @@ plainto_tsquery({{cfg}}, $1)`
+		arg := 2
+		if f&searchOwner != 0 {
+			arg++
+			from += ` JOIN {{sessions}} s ON s.id = m.session_id`
+			where += ` AND s.owner = $` + itoa(arg)
+		}
+		if f&searchSession != 0 {
+			arg++
+			where += ` AND m.session_id = $` + itoa(arg)
+		}
+		q.search[f] = b(`SELECT m.session_id, m.id, m.seq, m.role, m.created_at, m.parts FROM ` + from +
+			` WHERE ` + where + ` ORDER BY ts_rank(m.tsv, plainto_tsquery({{cfg}}, $1)) DESC, m.session_id, m.seq LIMIT $2`)
+	}
+	// $1 query text, $2 ts_headline options, $3 the hits' texts.
+	q.headline = b(`SELECT ts_headline({{cfg}}, t, plainto_tsquery({{cfg}}, $1), $2)
+		FROM unnest($3::text[]) WITH ORDINALITY AS u(t, i) ORDER BY i`)
+
+	// Plain DELETE ... RETURNING (no CTE), which Citus runs on every shard;
+	// the store sorts the ids.
+	q.deleteOwner = b(`DELETE FROM {{sessions}} WHERE owner = $1 RETURNING id, message_count`)
+	q.prune[0] = b(`DELETE FROM {{sessions}} WHERE updated_at < $1 RETURNING id, message_count`)
+	q.prune[1] = b(`DELETE FROM {{sessions}} WHERE updated_at < $1 AND owner = $2 RETURNING id, message_count`)
+	q.pruneDry[0] = b(`SELECT id, message_count FROM {{sessions}} WHERE updated_at < $1 ORDER BY id`)
+	q.pruneDry[1] = b(`SELECT id, message_count FROM {{sessions}} WHERE updated_at < $1 AND owner = $2 ORDER BY id`)
+	return q
+}
+
+func itoa(n int) string {
+	if n < 10 {
+		return string(rune('0' + n))
+	}
+	return itoa(n/10) + string(rune('0'+n%10))
+}

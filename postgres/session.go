@@ -1,0 +1,478 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/convo-dev/convo/message"
+	"github.com/convo-dev/convo/session"
+)
+
+// pgSession is a handle on one session. It remembers the incarnation of the
+// session it was opened on, so that a handle from before a Delete (and a
+// re-Create of the same id) reports session.ErrNotFound instead of reading
+// or writing the new session.
+type pgSession struct {
+	s   *Store
+	id  string
+	inc int64
+}
+
+// ID returns the session's id.
+func (ss *pgSession) ID() string { return ss.id }
+
+// GetMessages returns messages oldest first: all for a nil or negative
+// limit, none for 0, the last n for n. It reads the session's row and its
+// messages in one statement.
+func (ss *pgSession) GetMessages(ctx context.Context, limit *int) ([]message.Message, error) {
+	msgs, _, err := ss.snapshot(ctx, limit)
+	return msgs, wrap(ctx, "get messages of", ss.id, err)
+}
+
+// Snapshot returns what GetMessages returns, together with the session's
+// version, read in one statement (one snapshot).
+func (ss *pgSession) Snapshot(ctx context.Context, limit *int) ([]message.Message, int64, error) {
+	msgs, v, err := ss.snapshot(ctx, limit)
+	return msgs, v, wrap(ctx, "snapshot of", ss.id, err)
+}
+
+func (ss *pgSession) snapshot(ctx context.Context, limit *int) ([]message.Message, int64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	var rows pgx.Rows
+	var err error
+	if limit == nil || *limit < 0 {
+		rows, err = ss.s.pool.Query(ctx, ss.s.q.all, ss.id, ss.inc)
+	} else {
+		rows, err = ss.s.pool.Query(ctx, ss.s.q.lastN, ss.id, ss.inc, int64(*limit))
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var (
+		msgs    []message.Message
+		version int64
+		found   bool
+		seq     pgtype.Int8
+		id      pgtype.Text
+		role    pgtype.Text
+		parts   []byte
+		model   pgtype.Text
+		usage   []byte
+		created pgtype.Int8
+	)
+	for rows.Next() {
+		found = true
+		if err := rows.Scan(&version, &seq, &id, &role, &parts, &model, &usage, &created); err != nil {
+			return nil, 0, err
+		}
+		if !seq.Valid { // the session has no message (to return)
+			continue
+		}
+		m := message.Message{ID: id.String, Role: message.Role(role.String), Model: model.String, CreatedAt: created.Int64}
+		if err := ss.decode(&m, seq.Int64, parts, usage); err != nil {
+			return nil, 0, err
+		}
+		msgs = append(msgs, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	if !found {
+		return nil, 0, session.ErrNotFound
+	}
+	return msgs, version, nil
+}
+
+// decode fills m's parts and usage, or reports the row as corrupt.
+func (ss *pgSession) decode(m *message.Message, seq int64, parts, usage []byte) error {
+	var err error
+	if m.Parts, err = message.UnmarshalParts(parts); err != nil {
+		return &session.CorruptError{SessionID: ss.id, Seq: seq, MessageID: m.ID, Err: err}
+	}
+	if m.Usage, err = message.UnmarshalUsage(usage); err != nil {
+		return &session.CorruptError{SessionID: ss.id, Seq: seq, MessageID: m.ID, Err: err}
+	}
+	return nil
+}
+
+// AddMessages appends msgs atomically and in order, in one statement (one
+// round trip) unless the call is larger than 1,000 messages or 32 MiB, when
+// it runs several statements in one transaction. See session.Session for
+// the rules on ids, times, retries and invalid messages.
+func (ss *pgSession) AddMessages(ctx context.Context, msgs []message.Message) error {
+	_, err := ss.add(ctx, msgs, -1)
+	return wrap(ctx, "append to", ss.id, err)
+}
+
+// AddMessagesAt appends msgs only if the session is still at version
+// expected, else fails with session.ErrConflict and stores nothing. A call
+// whose messages are all stored already succeeds whatever the version. It
+// returns the session's version after the call.
+func (ss *pgSession) AddMessagesAt(ctx context.Context, expected int64, msgs []message.Message) (int64, error) {
+	if expected < 0 {
+		return 0, wrap(ctx, "append to", ss.id, fmt.Errorf("%w: negative expected version %d", session.ErrConflict, expected))
+	}
+	v, err := ss.add(ctx, msgs, expected)
+	return v, wrap(ctx, "append to", ss.id, err)
+}
+
+// batch is the encoded form of messages, as the append statement's arrays.
+type batch struct {
+	// Strings, not []byte: in pgx's exec and simple-protocol modes
+	// (PgBouncer) a []byte would be sent as bytea, not as JSON text.
+	ids, roles, models, search, parts []string
+	usages                            []*string
+	created                           []int64
+	bytes                             int
+}
+
+func (b *batch) add(m *message.Message, parts, usage []byte, search string) {
+	b.ids = append(b.ids, m.ID)
+	b.roles = append(b.roles, string(m.Role))
+	b.models = append(b.models, m.Model)
+	b.parts = append(b.parts, string(parts))
+	var u *string
+	if usage != nil {
+		s := string(usage)
+		u = &s
+	}
+	b.usages = append(b.usages, u)
+	b.created = append(b.created, m.CreatedAt)
+	b.search = append(b.search, search)
+	b.bytes += len(parts) + len(usage) + len(search) + len(m.ID) + len(m.Model) + len(m.Role)
+}
+
+func (b *batch) len() int { return len(b.ids) }
+
+// add appends msgs; expected < 0 means no version check. It returns the
+// session's version after the call.
+func (ss *pgSession) add(ctx context.Context, msgs []message.Message, expected int64) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	chunks, err := ss.encode(msgs, false)
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case len(chunks) == 0:
+		// Nothing to store, but a deleted session is still reported.
+		_, v, err := ss.snapshot(ctx, session.Limit(0))
+		return v, err
+	case len(chunks) == 1:
+		return ss.addOne(ctx, chunks[0], expected)
+	}
+	return ss.addMany(ctx, chunks, expected)
+}
+
+// encode validates and encodes msgs, gives those without an ID or a
+// creation time one (in the caller's slice, so that a caller who lost the
+// answer can retry with the very same messages), and splits them into
+// batches for the append statement. A repeated id is dropped (the first
+// wins), or with unique refused with session.ErrInvalidMessage.
+func (ss *pgSession) encode(msgs []message.Message, unique bool) ([]*batch, error) {
+	type enc struct {
+		parts, usage []byte
+		search       string
+	}
+	encs := make([]enc, len(msgs))
+	for i := range msgs {
+		m := &msgs[i]
+		if err := m.Validate(); err != nil {
+			return nil, fmt.Errorf("%w: message %d: %w", session.ErrInvalidMessage, i, err)
+		}
+		if err := errors.Join(storable("id", m.ID), storable("role", string(m.Role)), storable("model", m.Model)); err != nil {
+			return nil, fmt.Errorf("%w: message %d: %w", session.ErrInvalidMessage, i, err)
+		}
+		p, err := message.MarshalParts(m.Parts)
+		if err != nil {
+			return nil, fmt.Errorf("%w: message %d: %w", session.ErrInvalidMessage, i, err)
+		}
+		if len(p) > ss.s.opts.maxMessageBytes {
+			return nil, fmt.Errorf("%w: message %d is %d bytes encoded, the limit is %d", session.ErrTooLarge, i, len(p), ss.s.opts.maxMessageBytes)
+		}
+		u, err := message.MarshalUsage(m.Usage)
+		if err != nil {
+			return nil, fmt.Errorf("%w: message %d usage: %w", session.ErrInvalidMessage, i, err)
+		}
+		encs[i] = enc{parts: p, usage: u, search: searchText(m.Parts)}
+	}
+	now := time.Now().UnixNano()
+	for i := range msgs {
+		if msgs[i].ID == "" {
+			msgs[i].ID = message.NewID()
+		}
+		if msgs[i].CreatedAt == 0 {
+			msgs[i].CreatedAt = now
+		}
+	}
+	var chunks []*batch
+	seen := make(map[string]bool, len(msgs))
+	cur := &batch{}
+	for i := range msgs {
+		if seen[msgs[i].ID] {
+			if unique {
+				return nil, fmt.Errorf("%w: message id %q appears twice", session.ErrInvalidMessage, msgs[i].ID)
+			}
+			continue
+		}
+		seen[msgs[i].ID] = true
+		if cur.len() > 0 && (cur.len() >= ss.s.chunkRows || cur.bytes+len(encs[i].parts)+len(encs[i].search) > ss.s.chunkBytes) {
+			chunks = append(chunks, cur)
+			cur = &batch{}
+		}
+		cur.add(&msgs[i], encs[i].parts, encs[i].usage, encs[i].search)
+	}
+	if cur.len() > 0 {
+		chunks = append(chunks, cur)
+	}
+	return chunks, nil
+}
+
+// appendResult is what the append statement returns.
+type appendResult struct {
+	found           bool
+	before          int64
+	fresh, inserted int64
+	after           int64
+}
+
+func (ss *pgSession) exec(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, b *batch, expected *int64, step int64) (appendResult, error) {
+	var r appendResult
+	err := q.QueryRow(ctx, ss.s.q.append, ss.id, ss.inc, expected,
+		b.ids, b.roles, b.parts, b.models, b.usages, b.created, b.search,
+		step, time.Now().UnixNano()).Scan(&r.found, &r.before, &r.fresh, &r.inserted, &r.after)
+	return r, err
+}
+
+// addOne appends one batch with one statement, in its own transaction.
+func (ss *pgSession) addOne(ctx context.Context, b *batch, expected int64) (int64, error) {
+	var exp *int64
+	if expected >= 0 {
+		exp = &expected
+	}
+	for attempt := 0; ; attempt++ {
+		r, err := ss.exec(ctx, ss.s.pool, b, exp, 1)
+		var pe *pgconn.PgError
+		if attempt < 5 && errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == ss.s.q.idsKey {
+			// A concurrent call (a retry racing its original) stored one
+			// of these ids after the statement's snapshot: run it again,
+			// and it will skip them.
+			continue
+		}
+		switch {
+		case err != nil:
+			return 0, err
+		case r.inserted > 0:
+			return r.after, nil
+		case !r.found:
+			return 0, session.ErrNotFound
+		case r.fresh == 0:
+			return r.before, nil // every message was stored already: a retry
+		}
+		// Something was new but the session row did not move: it is at
+		// another version, or was deleted after the snapshot. Look again.
+		var now int64
+		err = ss.s.pool.QueryRow(ctx, ss.s.q.sessionState, ss.id, ss.inc).Scan(&now)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return 0, session.ErrNotFound
+		case err != nil:
+			return 0, err
+		case expected >= 0 && now != expected:
+			return 0, fmt.Errorf("%w: expected version %d, session is at %d", session.ErrConflict, expected, now)
+		case attempt >= 5:
+			return 0, errors.New("session keeps changing under the append")
+		}
+		// The session changed and changed back (delete and re-create is
+		// ruled out by the incarnation): try again.
+	}
+}
+
+// addMany appends several batches in one transaction: it locks the session
+// row, checks the version, runs the append statement per batch without a
+// version step, and then advances the version once.
+func (ss *pgSession) addMany(ctx context.Context, chunks []*batch, expected int64) (version int64, err error) {
+	tx, err := ss.s.pool.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer rollbackOnError(ctx, tx, &err)
+	if err := tx.QueryRow(ctx, ss.s.q.lockSession, ss.id, ss.inc).Scan(&version); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return 0, session.ErrNotFound
+		}
+		return 0, err
+	}
+	if expected >= 0 && version != expected {
+		var ids []string
+		for _, c := range chunks {
+			ids = append(ids, c.ids...)
+		}
+		var stored int
+		if err := tx.QueryRow(ctx, ss.s.q.countIDs, ss.id, ids).Scan(&stored); err != nil {
+			return 0, err
+		}
+		if stored != len(ids) {
+			return 0, fmt.Errorf("%w: expected version %d, session is at %d", session.ErrConflict, expected, version)
+		}
+		return version, tx.Commit(ctx) // every message was stored already: a retry
+	}
+	var inserted int64
+	for _, c := range chunks {
+		r, err := ss.exec(ctx, tx, c, nil, 0)
+		if err != nil {
+			return 0, err
+		}
+		inserted += r.inserted
+	}
+	if inserted > 0 {
+		if err := tx.QueryRow(ctx, ss.s.q.bumpVersion, ss.id, ss.inc).Scan(&version); err != nil {
+			return 0, err
+		}
+	}
+	return version, tx.Commit(ctx)
+}
+
+// ReplaceMessages replaces every message of the session with msgs, in one
+// transaction, if the session is still at version expected; otherwise it
+// changes nothing and fails with session.ErrConflict. Messages are
+// validated and given ids and times as by AddMessages; an id that appears
+// twice in msgs is refused with session.ErrInvalidMessage. It returns the
+// new version, one more than expected.
+func (ss *pgSession) ReplaceMessages(ctx context.Context, expected int64, msgs []message.Message) (int64, error) {
+	v, err := ss.replace(ctx, expected, msgs)
+	return v, wrap(ctx, "replace messages of", ss.id, err)
+}
+
+func (ss *pgSession) replace(ctx context.Context, expected int64, msgs []message.Message) (version int64, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	chunks, err := ss.encode(msgs, true)
+	if err != nil {
+		return 0, err
+	}
+	tx, err := ss.s.pool.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer rollbackOnError(ctx, tx, &err)
+	if err := tx.QueryRow(ctx, ss.s.q.lockSession, ss.id, ss.inc).Scan(&version); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return 0, session.ErrNotFound
+		}
+		return 0, err
+	}
+	if version != expected {
+		return 0, fmt.Errorf("%w: expected version %d, session is at %d", session.ErrConflict, expected, version)
+	}
+	// Clear (one version step), then append without version steps.
+	if err := tx.QueryRow(ctx, ss.s.q.clearSess, ss.id, ss.inc, time.Now().UnixNano()).Scan(&version); err != nil {
+		return 0, err
+	}
+	if _, err := tx.Exec(ctx, ss.s.q.clearMsgs, ss.id, ss.inc); err != nil {
+		return 0, err
+	}
+	for _, c := range chunks {
+		r, err := ss.exec(ctx, tx, c, nil, 0)
+		if err != nil {
+			return 0, err
+		}
+		if r.inserted != int64(c.len()) {
+			return 0, fmt.Errorf("replace stored %d of %d messages", r.inserted, c.len())
+		}
+	}
+	return version, tx.Commit(ctx)
+}
+
+// PopMessage removes and returns the newest message, or nil, nil when the
+// session is empty. It runs in one transaction: a newest row that cannot be
+// decoded is reported with a *session.CorruptError and left in place.
+func (ss *pgSession) PopMessage(ctx context.Context) (m *message.Message, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, wrap(ctx, "pop from", ss.id, err)
+	}
+	m, err = ss.pop(ctx)
+	return m, wrap(ctx, "pop from", ss.id, err)
+}
+
+func (ss *pgSession) pop(ctx context.Context) (_ *message.Message, err error) {
+	tx, err := ss.s.pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer rollbackOnError(ctx, tx, &err)
+	b := &pgx.Batch{}
+	b.Queue(ss.s.q.popLock, ss.id, ss.inc)
+	b.Queue(ss.s.q.popDelete, ss.id, ss.inc, time.Now().UnixNano())
+	br := tx.SendBatch(ctx, b)
+	var one int
+	if err := br.QueryRow().Scan(&one); err != nil {
+		br.Close()
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, session.ErrNotFound
+		}
+		return nil, err
+	}
+	var (
+		popped  *message.Message
+		seq     int64
+		parts   []byte
+		usage   []byte
+		role    string
+		scanErr error
+	)
+	m := message.Message{}
+	scanErr = br.QueryRow().Scan(&seq, &m.ID, &role, &parts, &m.Model, &usage, &m.CreatedAt)
+	if err := br.Close(); err != nil {
+		return nil, err
+	}
+	switch {
+	case errors.Is(scanErr, pgx.ErrNoRows):
+		// Empty: nothing changed.
+	case scanErr != nil:
+		return nil, scanErr
+	default:
+		m.Role = message.Role(role)
+		if err := ss.decode(&m, seq, parts, usage); err != nil {
+			return nil, err
+		}
+		popped = &m
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, err
+	}
+	return popped, nil
+}
+
+// Clear removes every message and keeps the session, in one round trip.
+func (ss *pgSession) Clear(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return wrap(ctx, "clear", ss.id, err)
+	}
+	b := &pgx.Batch{}
+	b.Queue(ss.s.q.clearSess, ss.id, ss.inc, time.Now().UnixNano())
+	b.Queue(ss.s.q.clearMsgs, ss.id, ss.inc)
+	br := ss.s.pool.SendBatch(ctx, b)
+	var v int64
+	err := br.QueryRow().Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = session.ErrNotFound
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return wrap(ctx, "clear", ss.id, err)
+}

@@ -1,0 +1,679 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/convo-dev/convo/internal/sqlident"
+	"github.com/convo-dev/convo/message"
+	"github.com/convo-dev/convo/session"
+)
+
+// Store is a session store in a PostgreSQL database. It is safe for
+// concurrent use by many goroutines, and any number of processes and
+// machines may use one database at once. Create one with SessionStore or
+// Open.
+type Store struct {
+	pool *pgxpool.Pool
+	opts storeOptions
+	q    *queries
+
+	// An append larger than either bound is split into several statements
+	// in one transaction. Tests lower them to reach that path.
+	chunkRows  int
+	chunkBytes int
+}
+
+// Compile-time checks of the capabilities the store implements.
+var (
+	_ session.Store       = (*Store)(nil)
+	_ session.Opener      = (*Store)(nil)
+	_ session.Describer   = (*Store)(nil)
+	_ session.Lister      = (*Store)(nil)
+	_ session.Searcher    = (*Store)(nil)
+	_ session.OwnerEraser = (*Store)(nil)
+	_ session.Pruner      = (*Store)(nil)
+	_ session.Versioned   = (*pgSession)(nil)
+	_ session.Rewriter    = (*pgSession)(nil)
+)
+
+// Default bounds of one append statement.
+const (
+	defaultChunkRows  = 1000
+	defaultChunkBytes = 32 << 20
+)
+
+// SessionStore returns a session store on pool, creating its schema and
+// tables if they do not exist and upgrading an older convo schema in place
+// (see the package documentation). Many processes may call it at once on
+// the same database: migrations run under an advisory lock.
+//
+// It fails before running any SQL if an option is invalid (a table prefix or
+// schema name that is not a plain identifier, a non-positive limit), and
+// with ErrSchemaTooNew if a newer convo has upgraded the database. The
+// result is a *Store; use Open to get it without a type assertion.
+func SessionStore(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (session.Store, error) {
+	s, err := Open(ctx, pool, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Open is SessionStore returning the concrete *Store.
+func Open(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error) {
+	o, err := buildOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	if pool == nil {
+		return nil, errors.New("postgres: nil *pgxpool.Pool")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	s := &Store{pool: pool, opts: o, q: newQueries(o.schema, o.prefix),
+		chunkRows: defaultChunkRows, chunkBytes: defaultChunkBytes}
+	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// buildOptions applies and validates opts.
+func buildOptions(opts []Option) (storeOptions, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	if err := sqlident.ValidatePrefix(o.prefix); err != nil {
+		return o, fmt.Errorf("postgres: %w", err)
+	}
+	if o.schemaSet {
+		if err := sqlident.ValidateName("schema name", o.schema); err != nil {
+			return o, fmt.Errorf("postgres: %w", err)
+		}
+	}
+	if o.maxMessageBytes <= 0 {
+		return o, fmt.Errorf("postgres: max message bytes must be positive, got %d", o.maxMessageBytes)
+	}
+	return o, nil
+}
+
+// Pool returns the pool the store uses.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Prefix returns the table prefix.
+func (s *Store) Prefix() string { return s.opts.prefix }
+
+// Schema returns the schema name given with WithSchema, or "".
+func (s *Store) Schema() string { return s.opts.schema }
+
+func newIncarnation() int64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return int64(binary.LittleEndian.Uint64(b[:]) >> 1)
+}
+
+// wrap is the one place errors leave the store: it adds the package, the
+// operation and the session id, and maps the driver's errors (see mapErr).
+func wrap(ctx context.Context, op, id string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("postgres: %s %q: %w", op, id, mapErr(ctx, err))
+}
+
+// wrapOp is wrap for an operation on no single session.
+func wrapOp(ctx context.Context, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("postgres: %s: %w", op, mapErr(ctx, err))
+}
+
+// mapErr makes an error caused by the end of ctx match ctx's error: with
+// pgx's cancel-request context handler, a cancelled query fails with the
+// server's "canceling statement due to user request" (SQLSTATE 57014).
+func mapErr(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("%w: %w", cerr, err)
+	}
+	return err
+}
+
+// checkID returns ctx's error or session.ValidateID's.
+func checkID(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return session.ValidateID(id)
+}
+
+// storable reports whether PostgreSQL can hold s in a text column: valid
+// UTF-8 without NUL bytes.
+func storable(what, s string) error {
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%s is not valid UTF-8", what)
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return fmt.Errorf("%s holds a NUL byte, which PostgreSQL text cannot store", what)
+	}
+	return nil
+}
+
+// Exists reports whether the session id exists.
+func (s *Store) Exists(ctx context.Context, id string) (bool, error) {
+	if err := checkID(ctx, id); err != nil {
+		return false, wrap(ctx, "exists", id, err)
+	}
+	var found bool
+	err := s.pool.QueryRow(ctx, s.q.exists, id).Scan(&found)
+	return found, wrap(ctx, "exists", id, err)
+}
+
+// Create makes a new, empty session, or fails with session.ErrExists.
+func (s *Store) Create(ctx context.Context, id string) (session.Session, error) {
+	return s.CreateWith(ctx, id, session.CreateOptions{})
+}
+
+// CreateWith is Create with an owner, a title, metadata and, for an
+// imported session, its original creation time. It fails with
+// session.ErrExists if the id is taken.
+func (s *Store) CreateWith(ctx context.Context, id string, o session.CreateOptions) (session.Session, error) {
+	if err := checkID(ctx, id); err != nil {
+		return nil, wrap(ctx, "create", id, err)
+	}
+	if err := errors.Join(storable("owner", o.Owner), storable("title", o.Title)); err != nil {
+		return nil, wrap(ctx, "create", id, err)
+	}
+	meta, err := encodeMetadata(o.Metadata)
+	if err != nil {
+		return nil, wrap(ctx, "create", id, err)
+	}
+	var inc int64
+	err = s.pool.QueryRow(ctx, s.q.create, id, o.Owner, o.Title, meta, time.Now().UnixNano(), newIncarnation(), o.CreatedAt).Scan(&inc)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = session.ErrExists
+	}
+	if err != nil {
+		return nil, wrap(ctx, "create", id, err)
+	}
+	return &pgSession{s: s, id: id, inc: inc}, nil
+}
+
+// Load opens an existing session, or fails with session.ErrNotFound.
+func (s *Store) Load(ctx context.Context, id string) (session.Session, error) {
+	if err := checkID(ctx, id); err != nil {
+		return nil, wrap(ctx, "load", id, err)
+	}
+	var inc int64
+	err := s.pool.QueryRow(ctx, s.q.load, id).Scan(&inc)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = session.ErrNotFound
+	}
+	if err != nil {
+		return nil, wrap(ctx, "load", id, err)
+	}
+	return &pgSession{s: s, id: id, inc: inc}, nil
+}
+
+// Open loads the session id, creating it first if it does not exist.
+// Concurrent openers of a new id, in any process, all get the same session.
+func (s *Store) Open(ctx context.Context, id string) (session.Session, error) {
+	if err := checkID(ctx, id); err != nil {
+		return nil, wrap(ctx, "open", id, err)
+	}
+	// Each attempt either inserts the row or sees it, unless a concurrent
+	// creator commits while the attempt waits on it (then the attempt's
+	// snapshot is too old to see the row); the next attempt sees it.
+	for range 10 {
+		var inc int64
+		err := s.pool.QueryRow(ctx, s.q.open, id, time.Now().UnixNano(), newIncarnation()).Scan(&inc)
+		if err == nil {
+			return &pgSession{s: s, id: id, inc: inc}, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return nil, wrap(ctx, "open", id, err)
+		}
+	}
+	return nil, wrap(ctx, "open", id, errors.New("session is being deleted and created again concurrently"))
+}
+
+// Delete removes the session and its messages. Deleting a missing session
+// is not an error. A handle on the deleted session fails with
+// session.ErrNotFound from then on, even if the id is created again.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	if err := checkID(ctx, id); err != nil {
+		return wrap(ctx, "delete", id, err)
+	}
+	_, err := s.pool.Exec(ctx, s.q.deleteSess, id)
+	return wrap(ctx, "delete", id, err)
+}
+
+// Info describes the session, or fails with session.ErrNotFound.
+func (s *Store) Info(ctx context.Context, id string) (session.Info, error) {
+	if err := checkID(ctx, id); err != nil {
+		return session.Info{}, wrap(ctx, "info", id, err)
+	}
+	info, err := scanInfo(s.pool.QueryRow(ctx, s.q.info, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = session.ErrNotFound
+	}
+	return info, wrap(ctx, "info", id, err)
+}
+
+// UpdateInfo changes the session's title or metadata, or fails with
+// session.ErrNotFound. It advances UpdatedAt, not the version.
+func (s *Store) UpdateInfo(ctx context.Context, id string, u session.InfoUpdate) error {
+	if err := checkID(ctx, id); err != nil {
+		return wrap(ctx, "update info", id, err)
+	}
+	var title *string
+	if u.Title != nil {
+		if err := storable("title", *u.Title); err != nil {
+			return wrap(ctx, "update info", id, err)
+		}
+		title = u.Title
+	}
+	meta, err := encodeMetadata(u.Metadata)
+	if err != nil {
+		return wrap(ctx, "update info", id, err)
+	}
+	tag, err := s.pool.Exec(ctx, s.q.updateInfo, id, title, u.Metadata != nil, meta, time.Now().UnixNano())
+	if err == nil && tag.RowsAffected() == 0 {
+		err = session.ErrNotFound
+	}
+	return wrap(ctx, "update info", id, err)
+}
+
+func scanInfo(r pgx.Row) (session.Info, error) {
+	var info session.Info
+	var meta []byte
+	if err := r.Scan(&info.ID, &info.Owner, &info.Title, &meta, &info.CreatedAt, &info.UpdatedAt, &info.MessageCount, &info.Version); err != nil {
+		return session.Info{}, err
+	}
+	if len(meta) > 0 {
+		if err := json.Unmarshal(meta, &info.Metadata); err != nil {
+			return session.Info{}, fmt.Errorf("%w: session %q metadata: %v", session.ErrCorrupt, info.ID, err)
+		}
+		if len(info.Metadata) == 0 {
+			info.Metadata = nil
+		}
+	}
+	return info, nil
+}
+
+// encodeMetadata returns m as JSON text, or nil (SQL NULL) when empty. The
+// column is json, not jsonb, so values may hold any string, NUL included.
+func encodeMetadata(m map[string]string) (*string, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	for k, v := range m {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return nil, fmt.Errorf("metadata %q is not valid UTF-8", k)
+		}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	str := string(b)
+	return &str, nil
+}
+
+// List lists sessions, most recently updated first, then by id descending,
+// with keyset pagination: the cursor holds the last row's (updated_at, id),
+// and the next page starts strictly after it, served by the index on
+// (updated_at DESC, id DESC) (or (owner, updated_at DESC, id DESC)). A
+// cursor that List did not make gives an error matching ErrBadCursor.
+func (s *Store) List(ctx context.Context, lq session.ListQuery) (session.ListPage, error) {
+	if err := ctx.Err(); err != nil {
+		return session.ListPage{}, wrapOp(ctx, "list", err)
+	}
+	limit := lq.Limit
+	switch {
+	case limit <= 0:
+		limit = session.DefaultListLimit
+	case limit > session.MaxListLimit:
+		limit = session.MaxListLimit
+	}
+	var f int
+	var args []any
+	if lq.Owner != "" {
+		f |= listOwner
+		args = append(args, lq.Owner)
+	}
+	if lq.IDPrefix != "" {
+		f |= listPrefix
+		args = append(args, lq.IDPrefix)
+	}
+	if lq.UpdatedAfter != 0 || lq.UpdatedBefore != 0 {
+		after, before := int64(math.MinInt64), int64(math.MaxInt64)
+		if lq.UpdatedAfter != 0 {
+			after = lq.UpdatedAfter
+		}
+		if lq.UpdatedBefore != 0 {
+			before = lq.UpdatedBefore
+		}
+		f |= listWindow
+		args = append(args, after, before)
+	}
+	if lq.Cursor != "" {
+		upd, id, err := decodeCursor(lq.Cursor)
+		if err != nil {
+			return session.ListPage{}, wrapOp(ctx, "list", err)
+		}
+		f |= listCursor
+		args = append(args, upd, id)
+	}
+	args = append(args, limit+1)
+	rows, err := s.pool.Query(ctx, s.q.list[f], args...)
+	if err != nil {
+		return session.ListPage{}, wrapOp(ctx, "list", err)
+	}
+	defer rows.Close()
+	var page session.ListPage
+	for rows.Next() {
+		info, err := scanInfo(rows)
+		if err != nil {
+			return session.ListPage{}, wrapOp(ctx, "list", err)
+		}
+		page.Sessions = append(page.Sessions, info)
+	}
+	if err := rows.Err(); err != nil {
+		return session.ListPage{}, wrapOp(ctx, "list", err)
+	}
+	if len(page.Sessions) > limit {
+		page.Sessions = page.Sessions[:limit]
+		last := page.Sessions[limit-1]
+		page.Next = encodeCursor(last.UpdatedAt, last.ID)
+	}
+	return page, nil
+}
+
+// ErrBadCursor is matched by the error List returns for a cursor it did not
+// make.
+var ErrBadCursor = errors.New("invalid list cursor")
+
+func encodeCursor(updated int64, id string) string {
+	b, _ := json.Marshal([]any{updated, id}) // an int64 and a valid id: cannot fail
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(c string) (int64, string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return 0, "", fmt.Errorf("%w: %v", ErrBadCursor, err)
+	}
+	var v []json.RawMessage
+	var upd int64
+	var id string
+	if err := json.Unmarshal(b, &v); err != nil || len(v) != 2 ||
+		json.Unmarshal(v[0], &upd) != nil || json.Unmarshal(v[1], &id) != nil || session.ValidateID(id) != nil {
+		return 0, "", ErrBadCursor
+	}
+	return upd, id, nil
+}
+
+// maxSearchBytes bounds the text of one message that the search index and
+// snippets cover. PostgreSQL refuses a tsvector over 1 MiB, which a text of
+// short distinct words reaches at about a third of that size; the cap keeps
+// every append clear of that error.
+const maxSearchBytes = 256 << 10
+
+// headlineOptions are the ts_headline options of snippets.
+const headlineOptions = "StartSel=" + session.HighlightStart + ", StopSel=" + session.HighlightEnd +
+	", MaxWords=35, MinWords=15"
+
+// searchText is the text the search index holds for a message: its text
+// parts, reasoning text and tool-result content, joined by newlines, with
+// NUL bytes (which PostgreSQL text cannot hold) turned into spaces, cut at
+// maxSearchBytes.
+func searchText(parts []message.Part) string {
+	var b strings.Builder
+	add := func(s string) {
+		if s == "" || b.Len() >= maxSearchBytes {
+			return
+		}
+		if b.Len() > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(s)
+	}
+	for _, p := range parts {
+		switch v := p.(type) {
+		case message.Text:
+			add(v.Text)
+		case message.Reasoning:
+			add(v.Text)
+		case message.ToolResult:
+			add(v.Content)
+		}
+	}
+	t := b.String()
+	if len(t) > maxSearchBytes {
+		cut := maxSearchBytes
+		for cut > 0 && !utf8.RuneStart(t[cut]) {
+			cut--
+		}
+		t = t[:cut]
+	}
+	if strings.IndexByte(t, 0) >= 0 {
+		t = strings.ReplaceAll(t, "\x00", " ")
+	}
+	return t
+}
+
+// snippetBytes bounds the text sent back to the server per hit for
+// ts_headline, so that 1,000 hits on large messages stay a small request.
+const snippetBytes = 16 << 10
+
+// snippetWindow returns doc, or for a long doc the snippetBytes around the
+// first place where a word of query occurs (compared case-insensitively),
+// so that ts_headline finds the match to highlight.
+func snippetWindow(doc, query string) string {
+	if len(doc) <= snippetBytes {
+		return doc
+	}
+	lower := strings.ToLower(doc)
+	at := -1
+	for _, w := range strings.FieldsFunc(strings.ToLower(query), func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsNumber(r)
+	}) {
+		if i := strings.Index(lower, w); i >= 0 && (at < 0 || i < at) {
+			at = i
+		}
+	}
+	if len(lower) != len(doc) {
+		at = -1 // lower-casing changed byte offsets: fall back to the start
+	}
+	from := max(0, at-snippetBytes/4)
+	to := min(len(doc), from+snippetBytes)
+	for from > 0 && !utf8.RuneStart(doc[from]) {
+		from++
+	}
+	for to < len(doc) && !utf8.RuneStart(doc[to]) {
+		to--
+	}
+	return doc[from:to]
+}
+
+// hasWord reports whether s holds a letter or digit, without which a
+// query has no words.
+func hasWord(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsNumber(r) }) >= 0
+}
+
+// Search finds messages whose text, reasoning text or tool-result content
+// holds every word of q.Text (PostgreSQL's plainto_tsquery with the 'simple'
+// configuration: words compared case-insensitively, operator characters
+// ignored; a query with no words finds nothing). Hits come best first
+// (ts_rank), then by session id and position. Snippets come from
+// ts_headline, matched words between session.HighlightStart and
+// session.HighlightEnd. Only the first 256 KiB of each message's text is
+// indexed.
+func (s *Store) Search(ctx context.Context, sq session.SearchQuery) ([]session.SearchHit, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, wrapOp(ctx, "search", err)
+	}
+	if sq.SessionID != "" {
+		if err := session.ValidateID(sq.SessionID); err != nil {
+			return nil, wrapOp(ctx, "search", err)
+		}
+	}
+	text := strings.ToValidUTF8(strings.ReplaceAll(sq.Text, "\x00", " "), " ")
+	if !hasWord(text) {
+		return nil, nil
+	}
+	limit := sq.Limit
+	switch {
+	case limit <= 0:
+		limit = session.DefaultListLimit
+	case limit > session.MaxListLimit:
+		limit = session.MaxListLimit
+	}
+	f := 0
+	args := []any{text, limit}
+	if sq.Owner != "" {
+		f |= searchOwner
+		args = append(args, sq.Owner)
+	}
+	if sq.SessionID != "" {
+		f |= searchSession
+		args = append(args, sq.SessionID)
+	}
+	rows, err := s.pool.Query(ctx, s.q.search[f], args...)
+	if err != nil {
+		return nil, wrapOp(ctx, "search", err)
+	}
+	var hits []session.SearchHit
+	var docs []string
+	for rows.Next() {
+		var h session.SearchHit
+		var role string
+		var parts []byte
+		if err := rows.Scan(&h.SessionID, &h.MessageID, &h.Seq, &role, &h.CreatedAt, &parts); err != nil {
+			rows.Close()
+			return nil, wrapOp(ctx, "search", err)
+		}
+		h.Role = message.Role(role)
+		doc := ""
+		if p, err := message.UnmarshalParts(parts); err == nil {
+			doc = snippetWindow(searchText(p), text)
+		} // a corrupt row keeps an empty snippet; reading it reports the corruption
+		hits = append(hits, h)
+		docs = append(docs, doc)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, wrapOp(ctx, "search", err)
+	}
+	if len(hits) == 0 {
+		return nil, nil
+	}
+	rows, err = s.pool.Query(ctx, s.q.headline, text, headlineOptions, docs)
+	if err != nil {
+		return nil, wrapOp(ctx, "search: snippets", err)
+	}
+	defer rows.Close()
+	for i := 0; rows.Next(); i++ {
+		if i < len(hits) {
+			if err := rows.Scan(&hits[i].Snippet); err != nil {
+				return nil, wrapOp(ctx, "search: snippets", err)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrapOp(ctx, "search: snippets", err)
+	}
+	return hits, nil
+}
+
+// DeleteOwner deletes every session of owner, with its messages and their
+// search index entries, in one statement, and reports what it deleted. An
+// empty owner is refused: it would erase every session that has none.
+func (s *Store) DeleteOwner(ctx context.Context, owner string) (session.DeleteReport, error) {
+	if err := ctx.Err(); err != nil {
+		return session.DeleteReport{}, wrap(ctx, "delete owner", owner, err)
+	}
+	if owner == "" {
+		return session.DeleteReport{}, errors.New("postgres: delete owner: empty owner")
+	}
+	r, err := s.deleteReport(ctx, s.q.deleteOwner, owner)
+	if err != nil {
+		return session.DeleteReport{}, wrap(ctx, "delete owner", owner, err)
+	}
+	return r, nil
+}
+
+// Prune deletes, in one statement, the sessions last updated before
+// q.UpdatedBefore (only q.Owner's, if set) and reports them; with q.DryRun
+// it only reports. A zero UpdatedBefore is refused. The index on
+// (updated_at DESC, id DESC) finds the sessions; each deletion cascades to
+// the session's messages. To prune millions of sessions without one long
+// transaction, call it repeatedly with an UpdatedBefore that moves forward
+// in steps.
+func (s *Store) Prune(ctx context.Context, pq session.PruneQuery) (session.DeleteReport, error) {
+	if err := ctx.Err(); err != nil {
+		return session.DeleteReport{}, wrapOp(ctx, "prune", err)
+	}
+	if pq.UpdatedBefore == 0 {
+		return session.DeleteReport{}, errors.New("postgres: prune: UpdatedBefore is not set")
+	}
+	qs := s.q.prune
+	if pq.DryRun {
+		qs = s.q.pruneDry
+	}
+	args := []any{pq.UpdatedBefore}
+	sql := qs[0]
+	if pq.Owner != "" {
+		sql = qs[1]
+		args = append(args, pq.Owner)
+	}
+	r, err := s.deleteReport(ctx, sql, args...)
+	if err != nil {
+		return session.DeleteReport{}, wrapOp(ctx, "prune", err)
+	}
+	return r, nil
+}
+
+func (s *Store) deleteReport(ctx context.Context, sql string, args ...any) (session.DeleteReport, error) {
+	var r session.DeleteReport
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return r, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			return session.DeleteReport{}, err
+		}
+		r.SessionIDs = append(r.SessionIDs, id)
+		r.Messages += n
+	}
+	if err := rows.Err(); err != nil {
+		return session.DeleteReport{}, err
+	}
+	slices.Sort(r.SessionIDs)
+	return r, nil
+}
