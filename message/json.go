@@ -98,16 +98,36 @@ func rawOrNil(s string) json.RawMessage {
 // package documentation). A nil or empty slice encodes as []. Unknown parts
 // are written back byte for byte.
 func MarshalParts(parts []Part) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.Grow(64 * (len(parts) + 1))
-	if err := appendParts(&buf, parts); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return appendParts(make([]byte, 0, encodedSizeHint(parts)), parts)
 }
 
-func appendParts(buf *bytes.Buffer, parts []Part) error {
-	b := buf.AvailableBuffer()
+// encodedSizeHint estimates the encoded size of parts, so that encoding
+// allocates once in the common case.
+func encodedSizeHint(parts []Part) int {
+	n := 2
+	for _, p := range parts {
+		n += 48
+		switch v := p.(type) {
+		case Text:
+			n += len(v.Text) + len(v.Text)/16
+		case Reasoning:
+			n += len(v.Text) + len(v.Signature) + len(v.Text)/16
+		case ToolCall:
+			n += len(v.ID) + len(v.Name) + len(v.Input) + len(v.Input)/4
+		case ToolResult:
+			n += len(v.CallID) + len(v.Name) + len(v.Content) + len(v.Metadata) + len(v.Content)/16
+		case Binary:
+			n += len(v.MIMEType) + len(v.Name) + (len(v.Data)+2)/3*4
+		case ImageURL:
+			n += len(v.URL) + len(v.Detail)
+		case Unknown:
+			n += len(v.Raw)
+		}
+	}
+	return n
+}
+
+func appendParts(b []byte, parts []Part) ([]byte, error) {
 	b = append(b, '[')
 	for i, p := range parts {
 		if i > 0 {
@@ -115,20 +135,18 @@ func appendParts(buf *bytes.Buffer, parts []Part) error {
 		}
 		if u, ok := p.(Unknown); ok {
 			if err := validUnknown(u); err != nil {
-				return fmt.Errorf("part %d: %w", i, err)
+				return nil, fmt.Errorf("part %d: %w", i, err)
 			}
 			b = append(b, u.Raw...)
 			continue
 		}
 		w, err := toWire(p)
 		if err != nil {
-			return fmt.Errorf("part %d: %w", i, err)
+			return nil, fmt.Errorf("part %d: %w", i, err)
 		}
 		b = appendWire(b, &w)
 	}
-	b = append(b, ']')
-	buf.Write(b)
-	return nil
+	return append(b, ']'), nil
 }
 
 func validUnknown(u Unknown) error {

@@ -34,6 +34,7 @@ type queries struct {
 
 	// appends are built per batch size by insertSQL.
 	touchAfterInsert string
+	touchNoReturn    string
 	sessionState     string
 
 	lastN     string
@@ -79,9 +80,9 @@ func newQueries(prefix string, busyTimeout time.Duration) *queries {
 	q.deleteMsgs = b(`DELETE FROM {{messages}} WHERE session_id = ?`)
 	q.deleteSess = b(`DELETE FROM {{sessions}} WHERE id = ?`)
 
-	q.touchAfterInsert = b(`UPDATE {{sessions}} SET next_seq = next_seq + ?, version = version + 1,
-		message_count = message_count + ?, updated_at = MAX(updated_at + 1, ?) WHERE id = ? AND incarnation = ?
-		RETURNING version`)
+	q.touchNoReturn = b(`UPDATE {{sessions}} SET next_seq = next_seq + ?, version = version + 1,
+		message_count = message_count + ?, updated_at = MAX(updated_at + 1, ?) WHERE id = ? AND incarnation = ?`)
+	q.touchAfterInsert = q.touchNoReturn + ` RETURNING version`
 	q.sessionState = b(`SELECT version FROM {{sessions}} WHERE id = ? AND incarnation = ?`)
 
 	const cols = `seq, id, role, parts, model, usage, created_at`
@@ -147,7 +148,9 @@ FROM (VALUES `, q.messages)
 		sb.WriteString(` AND s.version = ?3`)
 	}
 	// "WHERE true" settles SQLite's parse of INSERT ... SELECT ... ON CONFLICT.
-	sb.WriteString(` WHERE true ORDER BY v.column1 ON CONFLICT (session_id, id) DO NOTHING`)
+	// No ORDER BY: seq comes from the offset, whatever order rows go in
+	// (and add removes duplicate ids within a call beforehand).
+	sb.WriteString(` WHERE true ON CONFLICT (session_id, id) DO NOTHING`)
 	return sb.String()
 }
 

@@ -174,7 +174,7 @@ const preparedBatchSizes = 8
 // prepare prepares the statements of the hot paths once. It runs before any
 // transaction of the store, so it works on a pool of one connection too.
 func (s *Store) prepare(ctx context.Context) error {
-	qs := []string{s.q.busyTimeout, s.q.sessionState, s.q.lastN, s.q.all, s.q.touchAfterInsert}
+	qs := []string{s.q.busyTimeout, s.q.sessionState, s.q.lastN, s.q.all, s.q.touchAfterInsert, s.q.touchNoReturn}
 	for n := 1; n <= preparedBatchSizes; n++ {
 		qs = append(qs, s.q.insertSQL(n, false), s.q.insertSQL(n, true))
 	}
