@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/convo-dev/convo/session"
+)
+
+// app holds what every command shares: the global flags and the streams.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+
+	db     string // --db or CONVO_DB
+	prefix string // --prefix
+	asJSON bool   // --json (on the commands that have it)
+
+	now func() time.Time
+}
+
+// run is the whole program: it parses args, runs one command, and returns
+// its error. Output goes to stdout, diagnostics and progress to stderr.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, now: time.Now}
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	return root.ExecuteContext(ctx)
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "convo",
+		Short: "Inspect, search, move and prune convo sessions",
+		Long: `convo inspects the conversation sessions that convo stores keep: list them,
+read one as a person would, search them, export and import them as JSON Lines,
+copy them between SQLite and PostgreSQL, delete an owner's data, prune old
+sessions, check and repair tool-call pairing, and browse them in a read-only
+web viewer.
+
+The database is given by --db or the CONVO_DB environment variable:
+  sqlite:PATH or a plain file path      SQLite (pure-Go driver)
+  postgres://... or postgresql://...    PostgreSQL
+A SQLite path without a query string is opened with
+?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if a.db == "" {
+				a.db = os.Getenv("CONVO_DB")
+			}
+			return nil
+		},
+	}
+	root.PersistentFlags().StringVar(&a.db, "db", "", "database URL: sqlite:PATH, PATH, or postgres://... (default $CONVO_DB)")
+	root.PersistentFlags().StringVar(&a.prefix, "prefix", "", "table prefix of the store (for example chat_)")
+	root.AddCommand(
+		a.lsCommand(),
+		a.showCommand(),
+		a.exportCommand(),
+		a.importCommand(),
+		a.rmCommand(),
+		a.pruneCommand(),
+		a.doctorCommand(),
+		a.searchCommand(),
+		a.migrateCommand(),
+		a.serveCommand(),
+	)
+	return root
+}
+
+// addJSONFlag adds --json to cmd.
+func (a *app) addJSONFlag(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&a.asJSON, "json", false, "write JSON instead of a table, for scripts")
+}
+
+// open opens the store named by --db. With mustExist, a SQLite file that
+// does not exist is an error rather than a new empty database.
+func (a *app) open(ctx context.Context, mustExist bool) (*backend, error) {
+	if a.db == "" {
+		return nil, errors.New("no database: pass --db or set CONVO_DB")
+	}
+	return openBackend(ctx, a.db, a.prefix, mustExist)
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
+
+// progress is a progress bar on stderr when stderr is a terminal, and does
+// nothing otherwise.
+type progress struct{ bar *progressbar.ProgressBar }
+
+// newProgress returns a progress bar of total steps (-1: unknown) described
+// by desc.
+func (a *app) newProgress(total int64, desc string) *progress {
+	if !isTerminal(a.stderr) {
+		return &progress{}
+	}
+	return &progress{bar: progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(a.stderr),
+		progressbar.OptionSetDescription(desc),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+	)}
+}
+
+func (p *progress) add(n int) {
+	if p.bar != nil {
+		_ = p.bar.Add(n)
+	}
+}
+
+func (p *progress) done() {
+	if p.bar != nil {
+		_ = p.bar.Finish()
+	}
+}
+
+// parseTime parses a --since/--until value: an RFC 3339 time, a date
+// (2006-01-02), or a duration before now (90m, 36h, 7d, 2w).
+func parseTime(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation("2006-01-02", s, time.Local); err == nil {
+		return t, nil
+	}
+	if d, err := parseDuration(s); err == nil {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is neither a time (2026-01-02 or RFC 3339) nor a duration (36h, 7d)", s)
+}
+
+// parseDuration is time.ParseDuration that also accepts whole days (7d)
+// and weeks (2w). The duration must be positive.
+func parseDuration(s string) (time.Duration, error) {
+	var d time.Duration
+	var err error
+	switch {
+	case strings.HasSuffix(s, "d") || strings.HasSuffix(s, "w"):
+		n, perr := strconv.ParseInt(s[:len(s)-1], 10, 32)
+		if perr != nil {
+			return 0, fmt.Errorf("invalid duration %q", s)
+		}
+		unit := 24 * time.Hour
+		if strings.HasSuffix(s, "w") {
+			unit *= 7
+		}
+		d = time.Duration(n) * unit
+	default:
+		d, err = time.ParseDuration(s)
+		if err != nil {
+			return 0, fmt.Errorf("invalid duration %q (use 90m, 36h, 7d or 2w)", s)
+		}
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("duration %q must be positive", s)
+	}
+	return d, nil
+}
+
+// formatTime formats Unix nanoseconds for a table.
+func formatTime(ns int64) string {
+	if ns == 0 {
+		return "-"
+	}
+	return time.Unix(0, ns).UTC().Format("2006-01-02 15:04:05")
+}
+
+// rfc3339 formats Unix nanoseconds for JSON output.
+func rfc3339(ns int64) string {
+	if ns == 0 {
+		return ""
+	}
+	return time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
+}
+
+// allSessions lists every session matching q, all pages.
+func allSessions(ctx context.Context, store session.Store, q session.ListQuery) ([]session.Info, error) {
+	q.Limit = session.MaxListLimit
+	var out []session.Info
+	for {
+		page, err := session.List(ctx, store, q)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page.Sessions...)
+		if page.Next == "" {
+			return out, nil
+		}
+		q.Cursor = page.Next
+	}
+}
+
+// oneLine shortens s to one line of at most n runes, for tables.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	r := []rune(s)
+	if n > 0 && len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
+
+	"github.com/convo-dev/convo/postgres"
+	"github.com/convo-dev/convo/session"
+	"github.com/convo-dev/convo/sqlite"
+)
+
+// backend is an open store and what the CLI needs beside the session
+// interfaces: its kind, schema versions and how to close it.
+type backend struct {
+	store session.Store
+	// kind is "sqlite" or "postgres".
+	kind string
+	// where names the database for messages (the path, or the host).
+	where         string
+	schemaVersion func(ctx context.Context) (int, error)
+	latestSchema  int
+	close         func()
+}
+
+// sqliteDefaultQuery is added to a SQLite path that has no query string.
+const sqliteDefaultQuery = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
+
+// parseDB splits a --db value into a backend kind and the driver's DSN.
+func parseDB(url string) (kind, dsn string, err error) {
+	switch {
+	case url == "":
+		return "", "", errors.New("empty database URL")
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		return "postgres", url, nil
+	case strings.HasPrefix(url, "sqlite:"):
+		dsn = strings.TrimPrefix(url, "sqlite:")
+		dsn = strings.TrimPrefix(dsn, "//") // sqlite:///abs/path
+		if dsn == "" {
+			return "", "", fmt.Errorf("database URL %q has no file path", url)
+		}
+		return "sqlite", dsn, nil
+	}
+	// A URL scheme (letters, then "://" or ":" before any slash) that is not
+	// ours is refused rather than taken for a file name.
+	if i := strings.Index(url, ":"); i > 0 && !strings.ContainsAny(url[:i], `/\.`) && len(url[:i]) > 1 {
+		return "", "", fmt.Errorf("unknown database scheme %q in %q (use sqlite:PATH, a file path, or postgres://...)", url[:i], url)
+	}
+	return "sqlite", url, nil
+}
+
+// openBackend opens the store at url with the given table prefix. With
+// mustExist, a SQLite file that does not exist is an error.
+func openBackend(ctx context.Context, url, prefix string, mustExist bool) (*backend, error) {
+	kind, dsn, err := parseDB(url)
+	if err != nil {
+		return nil, err
+	}
+	switch kind {
+	case "postgres":
+		return openPostgres(ctx, dsn, prefix)
+	default:
+		return openSQLite(ctx, dsn, prefix, mustExist)
+	}
+}
+
+func openSQLite(ctx context.Context, dsn, prefix string, mustExist bool) (*backend, error) {
+	path, query, hasQuery := strings.Cut(dsn, "?")
+	path = strings.TrimPrefix(path, "file:")
+	if mustExist && path != ":memory:" {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("sqlite database %s does not exist", path)
+		}
+	}
+	if !hasQuery || query == "" {
+		dsn = strings.TrimSuffix(dsn, "?") + "?" + sqliteDefaultQuery
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	var opts []sqlite.Option
+	if prefix != "" {
+		opts = append(opts, sqlite.WithTablePrefix(prefix))
+	}
+	st, err := sqlite.Open(ctx, db, opts...)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return &backend{
+		store:         st,
+		kind:          "sqlite",
+		where:         path,
+		schemaVersion: st.SchemaVersion,
+		latestSchema:  sqlite.LatestSchemaVersion(),
+		close: func() {
+			st.Close()
+			db.Close()
+		},
+	}, nil
+}
+
+func openPostgres(ctx context.Context, dsn, prefix string) (*backend, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres URL: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to postgres %s: %w", cfg.ConnConfig.Host, err)
+	}
+	var opts []postgres.Option
+	if prefix != "" {
+		opts = append(opts, postgres.WithTablePrefix(prefix))
+	}
+	st, err := postgres.Open(ctx, pool, opts...)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres %s/%s: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Database, err)
+	}
+	return &backend{
+		store:         st,
+		kind:          "postgres",
+		where:         cfg.ConnConfig.Host + "/" + cfg.ConnConfig.Database,
+		schemaVersion: st.SchemaVersion,
+		latestSchema:  postgres.LatestSchemaVersion(),
+		close:         pool.Close,
+	}, nil
+}

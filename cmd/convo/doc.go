@@ -1,0 +1,47 @@
+// Command convo inspects, searches, moves and prunes the sessions of a convo
+// store, and serves a read-only web viewer of them.
+//
+// # Usage
+//
+//	convo [--db URL] [--prefix PREFIX] COMMAND [flags]
+//
+// The database is --db or the CONVO_DB environment variable: sqlite:PATH or
+// a plain file path for SQLite (opened with the pure-Go driver
+// modernc.org/sqlite and, unless the path carries its own query string,
+// ?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)), or postgres://...
+// / postgresql://... for PostgreSQL. Any other scheme is an error. --prefix
+// is the store's table prefix.
+//
+// # Commands
+//
+//	ls        sessions, newest activity first, paginated (--limit, --cursor),
+//	          filtered by --owner, --id-prefix, --since, --until
+//	show ID   a conversation as a person reads it
+//	export    sessions as JSON Lines (all, or the ids given)
+//	import    a JSON Lines export; validated whole before anything is written
+//	rm        sessions by id, or everything an owner has (--owner)
+//	prune     sessions idle for longer than --older-than (--dry-run)
+//	doctor    tool-call pairing and schema check; --repair fixes damage
+//	search    full-text search with highlighted snippets
+//	migrate   copy every session to --to (resumable, verified by counts)
+//	serve     the web viewer, on 127.0.0.1:8080 by default
+//
+// Listing and report commands take --json. Errors go to stderr with a
+// non-zero exit status. Long work (import, export, migrate, doctor, prune)
+// shows a progress bar when stderr is a terminal.
+//
+// # Export format
+//
+// JSON Lines: a header {"type":"convo-export","version":1}, then for each
+// session a line {"type":"session","id":...,"owner":...,"title":...,
+// "metadata":{...},"created_at":UNIX_NANOS} followed by one line per message,
+// {"type":"message","session":ID,"message":MESSAGE}, with MESSAGE in the
+// JSON of package message. docs/cli.md describes it in full.
+//
+// # Web viewer
+//
+// serve renders pages with html/template from templates and a stylesheet
+// embedded in the binary; it serves GET and HEAD only, sends a
+// Content-Security-Policy that allows no script at all, and escapes every
+// piece of message text.
+package main

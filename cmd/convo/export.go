@@ -1,0 +1,433 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+
+	"github.com/spf13/cobra"
+
+	"github.com/convo-dev/convo/message"
+	"github.com/convo-dev/convo/session"
+)
+
+// The export format: JSON Lines, one object per line, each with a "type".
+//
+//	{"type":"convo-export","version":1}
+//	{"type":"session","id":"s1","owner":"u1","title":"…","metadata":{…},"created_at":1732460000000000000}
+//	{"type":"message","session":"s1","message":{…message JSON…}}
+//
+// The first line is the header. Each session line is followed by the lines
+// of its messages, oldest first. Times are Unix nanoseconds.
+const exportVersion = 1
+
+// exportHeader is the first line of an export.
+type exportHeader struct {
+	Type    string `json:"type"`
+	Version int    `json:"version"`
+}
+
+// exportSession is a session line.
+type exportSession struct {
+	Type      string            `json:"type"`
+	ID        string            `json:"id"`
+	Owner     string            `json:"owner,omitempty"`
+	Title     string            `json:"title,omitempty"`
+	Metadata  map[string]string `json:"metadata,omitempty"`
+	CreatedAt int64             `json:"created_at,omitempty"`
+}
+
+// exportMessage is a message line.
+type exportMessage struct {
+	Type    string          `json:"type"`
+	Session string          `json:"session"`
+	Message json.RawMessage `json:"message"`
+}
+
+const formatHelp = `The format is JSON Lines (one JSON object per line, UTF-8):
+
+  {"type":"convo-export","version":1}
+  {"type":"session","id":"s1","owner":"u1","title":"Trip","metadata":{"k":"v"},"created_at":1732460000000000000}
+  {"type":"message","session":"s1","message":{"id":"0193…","role":"user","parts":[…],"created_at":…}}
+  …
+
+The first line is the header. Each session line (owner, title, metadata
+optional; created_at in Unix nanoseconds) is followed by its messages,
+oldest first, each in the message JSON of package message (see its
+documentation) and naming its session. Every message must have an id.`
+
+func (a *app) exportCommand() *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "export [ID...]",
+		Short: "Write sessions as JSON Lines",
+		Long: `export writes the given sessions, or every session, with their owner, title,
+metadata, creation time and messages, to stdout or --output.
+
+` + formatHelp,
+		Example: `  convo export --db chat.db > all.jsonl
+  convo export --db chat.db s1 s2 -o two.jsonl`,
+		RunE: func(cmd *cobra.Command, ids []string) error {
+			for _, id := range ids {
+				if err := session.ValidateID(id); err != nil {
+					return fmt.Errorf("export: %w", err)
+				}
+			}
+			b, err := a.open(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			defer b.close()
+			out := a.stdout
+			var f *os.File
+			if output != "" && output != "-" {
+				if f, err = os.Create(output); err != nil {
+					return fmt.Errorf("export: %w", err)
+				}
+				defer f.Close()
+				out = f
+			}
+			n, m, err := a.export(cmd.Context(), b.store, ids, out)
+			if err != nil {
+				return fmt.Errorf("export: %w", err)
+			}
+			if f != nil {
+				if err := f.Close(); err != nil {
+					return fmt.Errorf("export: %w", err)
+				}
+			}
+			fmt.Fprintf(a.stderr, "exported %d sessions, %d messages\n", n, m)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "write to this file instead of stdout")
+	return cmd
+}
+
+// export writes the sessions ids (all when empty) to w.
+func (a *app) export(ctx context.Context, store session.Store, ids []string, w io.Writer) (sessions, messages int, err error) {
+	var infos []session.Info
+	d, describes := store.(session.Describer)
+	if len(ids) == 0 {
+		if infos, err = allSessions(ctx, store, session.ListQuery{}); err != nil {
+			return 0, 0, err
+		}
+		// Oldest first: an export reads like a log.
+		sort.SliceStable(infos, func(i, j int) bool {
+			if infos[i].CreatedAt != infos[j].CreatedAt {
+				return infos[i].CreatedAt < infos[j].CreatedAt
+			}
+			return infos[i].ID < infos[j].ID
+		})
+	} else {
+		for _, id := range ids {
+			in := session.Info{ID: id}
+			if describes {
+				if in, err = d.Info(ctx, id); err != nil {
+					return 0, 0, err
+				}
+			} else if ok, err := store.Exists(ctx, id); err != nil {
+				return 0, 0, err
+			} else if !ok {
+				return 0, 0, fmt.Errorf("%q: %w", id, session.ErrNotFound)
+			}
+			infos = append(infos, in)
+		}
+	}
+	bw := bufio.NewWriterSize(w, 1<<16)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(exportHeader{Type: "convo-export", Version: exportVersion}); err != nil {
+		return 0, 0, err
+	}
+	bar := a.newProgress(int64(len(infos)), "export")
+	defer bar.done()
+	for _, in := range infos {
+		sess, err := store.Load(ctx, in.ID)
+		if err != nil {
+			return sessions, messages, err
+		}
+		msgs, err := sess.GetMessages(ctx, nil)
+		if err != nil {
+			return sessions, messages, err
+		}
+		if err := enc.Encode(exportSession{Type: "session", ID: in.ID, Owner: in.Owner, Title: in.Title,
+			Metadata: in.Metadata, CreatedAt: in.CreatedAt}); err != nil {
+			return sessions, messages, err
+		}
+		for _, m := range msgs {
+			raw, err := m.MarshalJSON()
+			if err != nil {
+				return sessions, messages, err
+			}
+			if err := enc.Encode(exportMessage{Type: "message", Session: in.ID, Message: raw}); err != nil {
+				return sessions, messages, err
+			}
+			messages++
+		}
+		sessions++
+		bar.add(1)
+	}
+	return sessions, messages, bw.Flush()
+}
+
+// importSession is one session read from an export, validated.
+type importSession struct {
+	hdr  exportSession
+	msgs []message.Message
+}
+
+// maxLine is the longest line import accepts (a message with large binary
+// parts, base64-encoded).
+const maxLine = 256 << 20
+
+// parseExport reads and validates a whole export. It reports the first
+// problem as "line N: ...".
+func parseExport(r io.Reader) ([]*importSession, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 1<<16), maxLine)
+	var (
+		out  []*importSession
+		cur  *importSession
+		seen = map[string]bool{}
+		ids  map[string]bool
+		line int
+	)
+	for sc.Scan() {
+		line++
+		raw := sc.Bytes()
+		if len(raw) == 0 {
+			continue
+		}
+		fail := func(format string, args ...any) error {
+			return fmt.Errorf("line %d: %s", line, fmt.Sprintf(format, args...))
+		}
+		var probe struct {
+			Type string `json:"type"`
+		}
+		if err := json.Unmarshal(raw, &probe); err != nil {
+			return nil, fail("not a JSON object: %v", err)
+		}
+		if line == 1 {
+			var h exportHeader
+			if err := json.Unmarshal(raw, &h); err != nil || h.Type != "convo-export" {
+				return nil, fail(`the first line must be {"type":"convo-export","version":1}`)
+			}
+			if h.Version != exportVersion {
+				return nil, fail("export version %d is not supported (this convo reads version %d)", h.Version, exportVersion)
+			}
+			continue
+		}
+		switch probe.Type {
+		case "session":
+			var s exportSession
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return nil, fail("session: %v", err)
+			}
+			if err := session.ValidateID(s.ID); err != nil {
+				return nil, fail("session %q: %v", s.ID, err)
+			}
+			if seen[s.ID] {
+				return nil, fail("session %q appears twice", s.ID)
+			}
+			seen[s.ID] = true
+			cur = &importSession{hdr: s}
+			ids = map[string]bool{}
+			out = append(out, cur)
+		case "message":
+			var em exportMessage
+			if err := json.Unmarshal(raw, &em); err != nil {
+				return nil, fail("message: %v", err)
+			}
+			if cur == nil || em.Session != cur.hdr.ID {
+				return nil, fail("message for session %q does not follow that session's line", em.Session)
+			}
+			var m message.Message
+			if err := m.UnmarshalJSON(em.Message); err != nil {
+				return nil, fail("message: %v", err)
+			}
+			if m.ID == "" {
+				return nil, fail("message has no id")
+			}
+			if ids[m.ID] {
+				return nil, fail("message %q appears twice in session %q", m.ID, cur.hdr.ID)
+			}
+			ids[m.ID] = true
+			if err := m.Validate(); err != nil {
+				return nil, fail("message %q: %v", m.ID, err)
+			}
+			cur.msgs = append(cur.msgs, m)
+		case "convo-export":
+			return nil, fail("a second header line")
+		default:
+			return nil, fail("unknown line type %q (want session or message)", probe.Type)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, fmt.Errorf("line %d: longer than %d bytes", line+1, maxLine)
+		}
+		return nil, err
+	}
+	if line == 0 {
+		return nil, errors.New("empty file: no convo-export header")
+	}
+	return out, nil
+}
+
+// importResult says what import did to one session.
+type importResult struct {
+	ID       string `json:"id"`
+	Created  bool   `json:"created"`
+	Added    int    `json:"added"`
+	Skipped  int    `json:"skipped"`
+	Messages int    `json:"messages"`
+}
+
+func (a *app) importCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "import FILE",
+		Short: "Read sessions from a JSON Lines export",
+		Long: `import reads a file written by export ("-" for stdin) into the store.
+
+It reads and validates the whole file first: a malformed line is reported as
+"line N: ..." and nothing is written. Then, session by session (each in one
+atomic append), it creates the sessions that do not exist, with their owner,
+title, metadata and creation time, and appends the messages each session
+lacks. Messages are matched by id, so importing the same file twice, or a
+later export of a session already imported, adds only what is new. The info
+of a session that already exists is left as it is.
+
+` + formatHelp,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			var r io.Reader = a.stdin
+			if args[0] != "-" {
+				f, err := os.Open(args[0])
+				if err != nil {
+					return fmt.Errorf("import: %w", err)
+				}
+				defer f.Close()
+				r = f
+			}
+			sessions, err := parseExport(r)
+			if err != nil {
+				return fmt.Errorf("import: %s: %w", args[0], err)
+			}
+			b, err := a.open(ctx, false)
+			if err != nil {
+				return err
+			}
+			defer b.close()
+			bar := a.newProgress(int64(len(sessions)), "import")
+			var results []importResult
+			for _, s := range sessions {
+				res, err := importOne(ctx, b.store, s)
+				if err != nil {
+					bar.done()
+					return fmt.Errorf("import: session %q: %w", s.hdr.ID, err)
+				}
+				results = append(results, res)
+				bar.add(1)
+			}
+			bar.done()
+			return a.reportImport(results)
+		},
+	}
+	a.addJSONFlag(cmd)
+	return cmd
+}
+
+// importOne creates s if needed and appends the messages it lacks.
+func importOne(ctx context.Context, store session.Store, s *importSession) (importResult, error) {
+	res := importResult{ID: s.hdr.ID, Messages: len(s.msgs)}
+	sess, err := store.Load(ctx, s.hdr.ID)
+	switch {
+	case errors.Is(err, session.ErrNotFound):
+		sess, err = createLike(ctx, store, s.hdr.ID, session.CreateOptions{Owner: s.hdr.Owner, Title: s.hdr.Title,
+			Metadata: s.hdr.Metadata, CreatedAt: s.hdr.CreatedAt})
+		if err != nil {
+			return res, err
+		}
+		res.Created = true
+	case err != nil:
+		return res, err
+	}
+	missing, err := lacking(ctx, sess, s.msgs)
+	if err != nil {
+		return res, err
+	}
+	if len(missing) > 0 {
+		if err := sess.AddMessages(ctx, missing); err != nil {
+			return res, err
+		}
+	}
+	res.Added = len(missing)
+	res.Skipped = len(s.msgs) - len(missing)
+	return res, nil
+}
+
+// createLike creates the session id with opts, keeping owner and info when
+// the store can.
+func createLike(ctx context.Context, store session.Store, id string, opts session.CreateOptions) (session.Session, error) {
+	if d, ok := store.(session.Describer); ok {
+		return d.CreateWith(ctx, id, opts)
+	}
+	if opts.Owner != "" || opts.Title != "" || len(opts.Metadata) > 0 {
+		return nil, fmt.Errorf("store %T keeps no owner or title: %w", store, session.ErrNotSupported)
+	}
+	return store.Create(ctx, id)
+}
+
+// lacking returns the messages of msgs whose ids sess does not hold.
+func lacking(ctx context.Context, sess session.Session, msgs []message.Message) ([]message.Message, error) {
+	have, err := sess.GetMessages(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(have) == 0 {
+		return msgs, nil
+	}
+	ids := make(map[string]bool, len(have))
+	for _, m := range have {
+		ids[m.ID] = true
+	}
+	var out []message.Message
+	for _, m := range msgs {
+		if !ids[m.ID] {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func (a *app) reportImport(results []importResult) error {
+	created, added, skipped := 0, 0, 0
+	for _, r := range results {
+		if r.Created {
+			created++
+		}
+		added += r.Added
+		skipped += r.Skipped
+	}
+	if a.asJSON {
+		if results == nil {
+			results = []importResult{}
+		}
+		return writeJSON(a.stdout, struct {
+			Sessions        []importResult `json:"sessions"`
+			Created         int            `json:"created"`
+			MessagesAdded   int            `json:"messages_added"`
+			MessagesSkipped int            `json:"messages_skipped"`
+		}{results, created, added, skipped})
+	}
+	fmt.Fprintf(a.stdout, "imported %d sessions (%d new), %d messages added, %d already present\n",
+		len(results), created, added, skipped)
+	return nil
+}

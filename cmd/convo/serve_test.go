@@ -1,0 +1,58 @@
+package main
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestServeBinary runs `convo serve` as a process: it prints its URL,
+// serves the list read-only, and stops cleanly on an interrupt.
+func TestServeBinary(t *testing.T) {
+	dbPath := filepath.Join(t.TempDir(), "convo.db")
+	seed(t, dbPath, "", demoSessions(t)[:1])
+	cmd := exec.CommandContext(t.Context(), convoBinary(t), "--db", dbPath, "serve", "--addr", "127.0.0.1:0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		_ = cmd.Process.Kill()
+		t.Fatalf("no address line: %v (stderr %q)", err, stderr.String())
+	}
+	url := regexp.MustCompile(`http://127\.0\.0\.1:\d+/`).FindString(line)
+	if url == "" {
+		_ = cmd.Process.Kill()
+		t.Fatalf("address line %q", line)
+	}
+	status, _, body := get(t, "GET", url)
+	if status != 200 || !strings.Contains(body, "trip-paris") {
+		t.Errorf("GET /: %d\n%s", status, body)
+	}
+	if status, _, _ := get(t, "POST", url+"s/trip-paris"); status != 405 {
+		t.Errorf("POST: %d; want 405", status)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("serve exited with %v after an interrupt; want 0 (stderr %q)", err, stderr.String())
+	}
+}
+
+func TestServeValidatesFlags(t *testing.T) {
+	r := convo(t, "", "--db", "mysql://x", "serve", "--addr", "nonsense")
+	if r.err == nil || !strings.Contains(r.stderr, "--addr") {
+		t.Errorf("serve --addr nonsense: %v %q", r.err, r.stderr)
+	}
+}

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/convo-dev/convo/message"
+)
+
+// convView is a conversation prepared for people: tool results are paired
+// with their calls, so a reader sees each call next to what came back.
+// Both `convo show` and the web viewer render it.
+type convView struct {
+	Messages []msgView
+}
+
+// msgView is one message with its parts prepared.
+type msgView struct {
+	Index int // 1-based position in the session
+	Msg   message.Message
+	Parts []partView
+	// Empty is set when every part was shown elsewhere (a tool message
+	// whose results are all paired with their calls).
+	Empty bool
+}
+
+// partView is one part prepared for display. Kind says which fields are
+// set.
+type partView struct {
+	Kind string // text, reasoning, image, binary, call, result, unknown
+
+	Text string // text, reasoning, result content, unknown type
+
+	Redacted bool // reasoning
+
+	ImageURL string // image: an http(s) or data:image URL, checked
+	MIMEType string // binary
+	Size     int    // binary: bytes
+	Name     string // binary name, call or result name
+
+	CallID      string // call, result
+	Args        string // call: pretty-printed JSON input
+	Synthesized bool   // call, result
+	IsError     bool   // result
+	Result      *partView
+}
+
+// buildView prepares msgs for display.
+func buildView(msgs []message.Message) convView {
+	paired := map[[2]int]bool{}       // (message, part) of results shown with their call
+	results := map[[2]int]*partView{} // (message, part) of calls -> their result
+	for i, m := range msgs {
+		if m.Role != message.RoleAssistant {
+			continue
+		}
+		calls := map[string]int{}
+		for k, p := range m.Parts {
+			if c, ok := p.(message.ToolCall); ok {
+				if _, dup := calls[c.ID]; !dup {
+					calls[c.ID] = k
+				}
+			}
+		}
+		if len(calls) == 0 {
+			continue
+		}
+		for j := i + 1; j < len(msgs) && msgs[j].Role == message.RoleTool; j++ {
+			for k, p := range msgs[j].Parts {
+				r, ok := p.(message.ToolResult)
+				if !ok {
+					continue
+				}
+				ck, ok := calls[r.CallID]
+				if !ok || results[[2]int{i, ck}] != nil {
+					continue
+				}
+				rv := resultView(r)
+				results[[2]int{i, ck}] = &rv
+				paired[[2]int{j, k}] = true
+			}
+		}
+	}
+	var v convView
+	for i, m := range msgs {
+		mv := msgView{Index: i + 1, Msg: m}
+		for k, p := range m.Parts {
+			if paired[[2]int{i, k}] {
+				continue
+			}
+			pv := partOf(p)
+			if pv.Kind == "call" {
+				pv.Result = results[[2]int{i, k}]
+			}
+			mv.Parts = append(mv.Parts, pv)
+		}
+		mv.Empty = len(mv.Parts) == 0 && len(m.Parts) > 0
+		v.Messages = append(v.Messages, mv)
+	}
+	return v
+}
+
+func resultView(r message.ToolResult) partView {
+	content := r.Content
+	if t := strings.TrimSpace(content); strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[") {
+		if json.Valid([]byte(t)) {
+			content = prettyJSON([]byte(t))
+		}
+	}
+	return partView{Kind: "result", Text: content, Name: r.Name, CallID: r.CallID,
+		IsError: r.IsError, Synthesized: r.Synthesized}
+}
+
+func partOf(p message.Part) partView {
+	switch p := p.(type) {
+	case message.Text:
+		return partView{Kind: "text", Text: p.Text}
+	case message.Reasoning:
+		return partView{Kind: "reasoning", Text: p.Text, Redacted: p.Redacted}
+	case message.ImageURL:
+		return partView{Kind: "image", ImageURL: p.URL}
+	case message.Binary:
+		pv := partView{Kind: "binary", MIMEType: p.MIMEType, Size: len(p.Data), Name: p.Name}
+		if displayableImage(p.MIMEType) {
+			pv.Kind = "image"
+			pv.ImageURL = "data:" + p.MIMEType + ";base64," + base64.StdEncoding.EncodeToString(p.Data)
+		}
+		return pv
+	case message.ToolCall:
+		return partView{Kind: "call", Name: p.Name, CallID: p.ID, Args: prettyJSON(p.Input), Synthesized: p.Synthesized}
+	case message.ToolResult:
+		return resultView(p)
+	default:
+		raw, _ := message.MarshalParts([]message.Part{p})
+		return partView{Kind: "unknown", Name: p.PartType(), Text: string(raw)}
+	}
+}
+
+// displayableImage reports whether a binary part of this MIME type is shown
+// as an image: raster formats only (an SVG may carry script).
+func displayableImage(mime string) bool {
+	switch strings.ToLower(mime) {
+	case "image/png", "image/jpeg", "image/gif", "image/webp":
+		return true
+	}
+	return false
+}
+
+// prettyJSON indents a tool call's JSON input, or returns it as it is when
+// it is not valid JSON (a model's malformed arguments are kept as produced).
+func prettyJSON(raw []byte) string {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return "{}"
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, raw, "", "  "); err != nil {
+		return string(raw)
+	}
+	return buf.String()
+}
+
+// humanSize formats a byte count.
+func humanSize(n int) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// newTestViewer serves the demo sessions from a fresh SQLite file.
+func newTestViewer(t *testing.T, pageSize int, extra ...demoSession) (*httptest.Server, string) {
+	t.Helper()
+	dbPath := filepath.Join(t.TempDir(), "view.db")
+	seed(t, dbPath, "", append(demoSessions(t), extra...))
+	b, err := openBackend(t.Context(), dbPath, "", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.close)
+	var log strings.Builder
+	v, err := newViewer(b.store, pageSize, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(v)
+	t.Cleanup(srv.Close)
+	return srv, dbPath
+}
+
+func get(t *testing.T, method, url string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(body)
+}
+
+func TestViewerStatusAndHeaders(t *testing.T) {
+	srv, _ := newTestViewer(t, 50)
+	tests := []struct {
+		method, path string
+		status       int
+		want         string
+	}{
+		{"GET", "/", 200, `href="/s/trip-paris"`},
+		{"HEAD", "/", 200, ""},
+		{"GET", "/s/trip-paris", 200, "get_weather"},
+		{"GET", "/s/no-such-session", 404, "no such session"},
+		{"GET", "/s/bad%01id", 400, "invalid session id"},
+		{"GET", "/?cursor=garbage", 400, "bad page cursor"},
+		{"GET", "/nowhere", 404, "no such page"},
+		{"GET", "/static/style.css", 200, "--assistant"},
+		{"POST", "/", 405, "read-only"},
+		{"DELETE", "/s/trip-paris", 405, "read-only"},
+		{"PUT", "/static/style.css", 405, ""},
+	}
+	for _, tc := range tests {
+		status, h, body := get(t, tc.method, srv.URL+tc.path)
+		if status != tc.status {
+			t.Errorf("%s %s: status %d; want %d", tc.method, tc.path, status, tc.status)
+		}
+		if !strings.Contains(body, tc.want) {
+			t.Errorf("%s %s: body lacks %q", tc.method, tc.path, tc.want)
+		}
+		if csp := h.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'none'") || !strings.Contains(csp, "default-src 'none'") {
+			t.Errorf("%s %s: Content-Security-Policy %q", tc.method, tc.path, csp)
+		}
+		if status == 405 && h.Get("Allow") != "GET, HEAD" {
+			t.Errorf("%s %s: Allow %q", tc.method, tc.path, h.Get("Allow"))
+		}
+	}
+}
+
+func TestViewerEscapesMessageText(t *testing.T) {
+	srv, _ := newTestViewer(t, 50)
+	for _, path := range []string{"/s/support-42", "/", "/?q=umbrella"} {
+		_, _, body := get(t, "GET", srv.URL+path)
+		for _, bad := range []string{"<script>window", "<img src=x", `src="javascript:`, `href="javascript:`} {
+			if strings.Contains(body, bad) {
+				t.Errorf("GET %s: page holds unescaped %q", path, bad)
+			}
+		}
+	}
+	_, _, body := get(t, "GET", srv.URL+"/s/support-42")
+	if !strings.Contains(body, "&lt;script&gt;window.pwned=1&lt;/script&gt;") || !strings.Contains(body, "&lt;img src=x onerror=") {
+		t.Errorf("conversation does not show the payload as text:\n%s", body)
+	}
+	if !strings.Contains(body, "unsupported URL") {
+		t.Errorf("a javascript: image URL was not refused")
+	}
+	if strings.Contains(body, "<script") {
+		t.Errorf("the page holds a script element")
+	}
+}
+
+func TestViewerConversation(t *testing.T) {
+	srv, _ := newTestViewer(t, 50)
+	_, _, body := get(t, "GET", srv.URL+"/s/trip-paris")
+	for _, want := range []string{
+		`class="msg role-user"`, `class="msg role-assistant"`, `class="msg role-system"`,
+		`<img src="data:image/png;base64,iVBOR`,
+		`<details class="reasoning"><summary>Reasoning</summary>`,
+		"&#34;city&#34;: &#34;Paris&#34;", // pretty-printed, escaped
+		"<pre class=\"content\">{\n  &#34;saturday&#34;",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("conversation lacks %q", want)
+		}
+	}
+	// The tool message is shown with its call, not as a message of its own.
+	if strings.Contains(body, `class="msg role-tool"`) {
+		t.Error("tool result rendered apart from its call")
+	}
+	call, result := strings.Index(body, `class="call`), strings.Index(body, `class="result`)
+	if call < 0 || result < call || !strings.Contains(body[call:result], "get_weather") {
+		t.Error("the result does not follow its call in one tool block")
+	}
+}
+
+func TestViewerSearchHighlights(t *testing.T) {
+	srv, _ := newTestViewer(t, 50)
+	_, _, body := get(t, "GET", srv.URL+"/?q=umbrella")
+	if !strings.Contains(body, "<mark>umbrella</mark>") {
+		t.Errorf("search results lack <mark>umbrella</mark>:\n%s", body)
+	}
+	if strings.ContainsAny(body, "\x02\x03") {
+		t.Error("raw highlight markers in the page")
+	}
+	if !strings.Contains(body, `href="/s/trip-paris#m5"`) {
+		t.Error("no link to the matching message")
+	}
+	_, _, body = get(t, "GET", srv.URL+"/?q=nothingmatchesthis")
+	if !strings.Contains(body, "No message matches") {
+		t.Error("no empty-result note")
+	}
+}
+
+func TestSnippetSegments(t *testing.T) {
+	got := snippetSegments("a \x02b\x03 c \x02<d>\x03")
+	want := []segment{{"a ", false}, {"b", true}, {" c ", false}, {"<d>", true}}
+	if len(got) != len(want) {
+		t.Fatalf("got %v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("segment %d = %+v; want %+v", i, got[i], want[i])
+		}
+	}
+}
