@@ -73,7 +73,7 @@
 //	        REFERENCES sessions (id) ON DELETE CASCADE
 //	);
 //	CREATE INDEX messages_tsv ON messages USING gin (tsv);
-//	CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL);
+//	CREATE TABLE convo_schema_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL);
 //
 // Ids and owners use the "C" collation, so that listing orders ids byte by
 // byte, as every convo store does, whatever the database's locale.
@@ -124,7 +124,7 @@
 // an insert to show it.
 //
 // Migrations are numbered SQL files embedded in the package. SessionStore
-// reads the version from schema_migrations; if it is behind, one
+// reads the version from convo_schema_migrations; if it is behind, one
 // transaction takes pg_advisory_xact_lock (key: FNV-1a of "convo/postgres:"
 // + schema + "." + prefix), re-reads the version, applies what is missing
 // and records it, so any number of processes may start at once. A database
@@ -183,7 +183,7 @@
 // local) messages table references it, drop messages_session_fk first,
 // distribute both tables, and add the constraint back with ALTER TABLE ...
 // ADD CONSTRAINT. With a prefix the tables are convo.<prefix>sessions and
-// convo.<prefix>messages. Leave schema_migrations a local table of the
+// convo.<prefix>messages. Leave convo_schema_migrations a local table of the
 // coordinator. Every call on
 // one session filters both tables by that session's id and should route
 // to a single node; List, Search, DeleteOwner and Prune run on every node

@@ -85,7 +85,7 @@ func newQueries(schema, prefix string) *queries {
 	q := &queries{
 		sessions:   qual(prefix + "sessions"),
 		messages:   qual(prefix + "messages"),
-		migrations: qual(prefix + "schema_migrations"),
+		migrations: qual(prefix + "convo_schema_migrations"),
 	}
 	q.migrationsTable = q.migrations
 	r := strings.NewReplacer("{{sessions}}", q.sessions, "{{messages}}", q.messages,

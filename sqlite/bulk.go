@@ -70,11 +70,8 @@ func (s *Store) bulkDelete(ctx context.Context, where string, args []any, dryRun
 		return rep, s.read(ctx, collect)
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		// A write first takes the lock; the selection then reads a current
-		// snapshot and the deletes remove exactly what it reported.
-		if _, err := tx.ExecContext(ctx, s.q.lockMigrations); err != nil {
-			return err
-		}
+		// write took the lock: the selection reads a current snapshot and
+		// the deletes remove exactly what it reported.
 		if err := collect(tx); err != nil {
 			return err
 		}

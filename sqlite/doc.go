@@ -25,7 +25,7 @@
 //	messages           session_id → sessions(id), seq, id, role, parts (JSON text), model,
 //	                   usage (JSON), created_at; UNIQUE (session_id, seq), UNIQUE (session_id, id)
 //	messages_fts       FTS5 index of the message text (when the build has FTS5)
-//	schema_migrations  the schema versions applied for this prefix
+//	convo_schema_migrations  the schema versions applied for this prefix
 //
 // parts hold the message's parts in the versioned JSON format documented in
 // package message. Every ordered read follows seq, the per-session sequence.
@@ -81,8 +81,10 @@
 // (driver.Open(dsn, fts5.Register), from github.com/ncruces/go-sqlite3/ext/fts5).
 // Without FTS5, Search fails with an error matching session.ErrNotSupported
 // and ErrNoFTS5, and everything else works. The index is derived data:
-// SessionStore creates it when missing and rebuilds it when a build without
-// FTS5 has used the file meanwhile. WithFullTextSearch(false) skips it.
+// SessionStore creates it when missing (WithFullTextSearch(false) skips
+// that) and rebuilds it when its triggers are gone. A build without FTS5
+// refuses to open a file that has the index, since it could not keep it in
+// step; (*Store).DropSearchIndex, run from a build with FTS5, removes it.
 //
 // # Errors
 //

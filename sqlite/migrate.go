@@ -105,7 +105,7 @@ func (s *Store) migrate(ctx context.Context) (err error) {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
 	defer rollbackOnError(tx, &err)
-	if _, err := tx.ExecContext(ctx, s.q.lockMigrations); err != nil {
+	if _, err := tx.ExecContext(ctx, s.q.lock); err != nil {
 		return fmt.Errorf("sqlite: migrate: lock: %w", err)
 	}
 	var current int

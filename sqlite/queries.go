@@ -20,7 +20,7 @@ type queries struct {
 	inserts [2][preparedBatchSizes + 1]string
 
 	createMigrations string
-	lockMigrations   string
+	lock             string
 	schemaVersion    string
 	recordMigration  string
 
@@ -56,7 +56,7 @@ func newQueries(prefix string, busyTimeout time.Duration) *queries {
 	q := &queries{
 		sessions:   sqlident.Quote(prefix + "sessions"),
 		messages:   sqlident.Quote(prefix + "messages"),
-		migrations: sqlident.Quote(prefix + "schema_migrations"),
+		migrations: sqlident.Quote(prefix + "convo_schema_migrations"),
 	}
 	// PRAGMA takes no bind parameters; the value is an integer we format.
 	q.busyTimeout = fmt.Sprintf("PRAGMA busy_timeout = %d", busyTimeout.Milliseconds())
@@ -65,8 +65,8 @@ func newQueries(prefix string, busyTimeout time.Duration) *queries {
 
 	q.createMigrations = b(`CREATE TABLE IF NOT EXISTS {{migrations}} (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL)`)
 	// A write that matches nothing still takes SQLite's write lock at its
-	// start, before any read, so the version read after it is current.
-	q.lockMigrations = b(`UPDATE {{migrations}} SET applied_at = applied_at WHERE version < 0`)
+	// start, before any read, so what the transaction reads next is current.
+	q.lock = b(`UPDATE {{migrations}} SET applied_at = applied_at WHERE version < 0`)
 	q.schemaVersion = b(`SELECT COALESCE(MAX(version), 0) FROM {{migrations}}`)
 	q.recordMigration = b(`INSERT INTO {{migrations}} (version, applied_at) VALUES (?, ?)`)
 

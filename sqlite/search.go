@@ -22,6 +22,7 @@ var _ session.Searcher = (*Store)(nil)
 // its triggers are missing, whenever the SQLite build has FTS5.
 type searchSQL struct {
 	fts      string // quoted FTS table name
+	ftsName  string // unquoted
 	triggers []string
 	names    []string // trigger names, unquoted
 	create   []string
@@ -38,7 +39,7 @@ func textOf(col string) string {
 }
 
 func newSearchSQL(prefix string, q *queries) *searchSQL {
-	s := &searchSQL{fts: sqlident.Quote(prefix + "messages_fts")}
+	s := &searchSQL{fts: sqlident.Quote(prefix + "messages_fts"), ftsName: prefix + "messages_fts"}
 	ai, ad, au := prefix+"messages_fts_ai", prefix+"messages_fts_ad", prefix+"messages_fts_au"
 	s.names = []string{ai, ad, au}
 	s.create = []string{
@@ -72,67 +73,90 @@ var ErrNoFTS5 = errors.New("this SQLite build has no FTS5 (modernc.org/sqlite ha
 
 // setupSearch makes the full-text index match what this SQLite build can
 // do. With FTS5 it creates the index if missing and, when its triggers are
-// missing (a new index, or one a build without FTS5 switched off), rebuilds
-// it from the messages. Without FTS5 it drops the triggers, which would make
-// every append fail with "no such module", and Search reports ErrNoFTS5.
+// missing (a new index, or one dropped with DropSearchIndex), rebuilds it
+// from the messages. Without FTS5 and without an index, Search reports
+// ErrNoFTS5 and everything else works. Without FTS5 but with an index in
+// the file, it refuses to open: such a build can neither keep the index in
+// step (the triggers would fail every append) nor remove it, and dropping
+// only the triggers would leave erased text in an index that other
+// processes still search.
 func (s *Store) setupSearch(ctx context.Context) error {
-	hasFTS, triggers, err := s.probeSearch(ctx)
+	hasFTS, triggers, hasTable, err := s.probeSearch(ctx)
 	if err != nil {
 		return err
 	}
 	switch {
-	case hasFTS && triggers == len(s.search.names):
-		s.searchErr = nil
-		return nil
-	case hasFTS && !s.opts.search:
-		s.searchErr = fmt.Errorf("%w: full-text search is switched off (WithFullTextSearch)", session.ErrNotSupported)
-		return nil
+	case !hasFTS && (triggers > 0 || hasTable):
+		return fmt.Errorf("%w, and this database has a full-text index that needs it: open it with a build that has FTS5, "+
+			"or remove the index first from such a build with (*sqlite.Store).DropSearchIndex", ErrNoFTS5)
 	case !hasFTS:
 		s.searchErr = fmt.Errorf("%w: %w", session.ErrNotSupported, ErrNoFTS5)
-		if triggers == 0 {
-			return nil
-		}
+		return nil
+	case triggers == len(s.search.names):
+		s.searchErr = nil
+		return nil
+	case !s.opts.search:
+		s.searchErr = fmt.Errorf("%w: full-text search is switched off (WithFullTextSearch)", session.ErrNotSupported)
+		return nil
 	}
 	return s.write(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.q.lockMigrations); err != nil {
-			return err
-		}
-		stmts := s.search.drop
-		if hasFTS {
-			stmts = append(append(append([]string{}, s.search.drop...), s.search.create...), s.search.rebuild...)
-		}
+		stmts := append(append(append([]string{}, s.search.drop...), s.search.create...), s.search.rebuild...)
 		for _, st := range stmts {
 			if _, err := tx.ExecContext(ctx, st); err != nil {
 				return err
 			}
 		}
-		if hasFTS {
-			s.searchErr = nil
-		}
+		s.searchErr = nil
 		return nil
 	})
 }
 
-// probeSearch reports whether this SQLite build has FTS5 and how many of the
-// index's triggers exist. It uses one connection and returns it to the pool
-// before setupSearch writes (the pool may hold a single connection).
-func (s *Store) probeSearch(ctx context.Context) (hasFTS bool, triggers int, err error) {
+// DropSearchIndex removes the full-text index and its triggers, in one
+// transaction, for example before the file is used by a SQLite build without
+// FTS5. It needs a build with FTS5. A later SessionStore recreates the index
+// unless it is given WithFullTextSearch(false).
+func (s *Store) DropSearchIndex(ctx context.Context) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		for _, st := range append(append([]string{}, s.search.drop...), `DROP TABLE IF EXISTS `+s.search.fts) {
+			if _, err := tx.ExecContext(ctx, st); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: drop search index: %w", err)
+	}
+	s.searchErr = fmt.Errorf("%w: the full-text index was dropped", session.ErrNotSupported)
+	return nil
+}
+
+// probeSearch reports whether this SQLite build has FTS5, how many of the
+// index's triggers exist and whether its table does. It uses one connection
+// and returns it to the pool before setupSearch writes (the pool may hold a
+// single connection).
+func (s *Store) probeSearch(ctx context.Context) (hasFTS bool, triggers int, hasTable bool, err error) {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
-		return false, 0, err
+		return false, 0, false, err
 	}
 	defer conn.Close()
+	if err := s.setBusyTimeout(ctx, conn); err != nil {
+		return false, 0, false, err
+	}
 	_, probeErr := conn.ExecContext(ctx, `CREATE VIRTUAL TABLE temp.convo_fts5_probe USING fts5(x)`)
 	if probeErr == nil {
 		if _, err := conn.ExecContext(ctx, `DROP TABLE temp.convo_fts5_probe`); err != nil {
-			return false, 0, err
+			return false, 0, false, err
 		}
 	} else if !strings.Contains(probeErr.Error(), "fts5") {
-		return false, 0, fmt.Errorf("probe FTS5: %w", probeErr)
+		return false, 0, false, fmt.Errorf("probe FTS5: %w", probeErr)
 	}
-	args := []any{s.search.names[0], s.search.names[1], s.search.names[2]}
-	err = conn.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN (?, ?, ?)`, args...).Scan(&triggers)
-	return probeErr == nil, triggers, err
+	n := s.search.names
+	var tables int
+	err = conn.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE type = 'trigger' AND name IN (?, ?, ?)),
+		count(*) FILTER (WHERE type = 'table' AND name = ?) FROM sqlite_master`, n[0], n[1], n[2], s.search.ftsName).Scan(&triggers, &tables)
+	return probeErr == nil, triggers, tables > 0, err
 }
 
 // ftsQuery turns user input into an FTS5 query that matches messages holding

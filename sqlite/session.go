@@ -184,11 +184,10 @@ func (ss *sqliteSession) add(ctx context.Context, msgs []message.Message, expect
 	}
 	msgs, enc = firstOfEachID(msgs, enc)
 	if len(msgs) == 0 {
-		if expected >= 0 {
-			// Still report a conflict or a missing session.
-			return ss.checkVersion(ctx, expected)
-		}
-		return 0, nil
+		// Nothing to store (so no conflict either: every message of the
+		// call is stored), but a deleted session is still reported.
+		_, v, err := ss.snapshot(ctx, session.Limit(0))
+		return v, err
 	}
 	var version int64
 	err = ss.s.write(ctx, func(tx *sql.Tx) error {
@@ -325,17 +324,6 @@ func (ss *sqliteSession) explainNoInsert(ctx context.Context, tx *sql.Tx, msgs [
 		return version, fmt.Errorf("%w: expected version %d, session is at %d", session.ErrConflict, expected, version)
 	}
 	return version, fmt.Errorf("sqlite: internal error: insert of %d messages stored none", len(msgs))
-}
-
-func (ss *sqliteSession) checkVersion(ctx context.Context, expected int64) (int64, error) {
-	_, v, err := ss.snapshot(ctx, session.Limit(0))
-	if err != nil {
-		return 0, err
-	}
-	if v != expected {
-		return v, fmt.Errorf("%w: expected version %d, session is at %d", session.ErrConflict, expected, v)
-	}
-	return v, nil
 }
 
 // PopMessage removes and returns the newest message. A newest row that

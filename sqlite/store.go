@@ -9,9 +9,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
+	"weak"
 
 	"github.com/convo-dev/convo/internal/sqlident"
 	"github.com/convo-dev/convo/session"
@@ -42,8 +44,23 @@ var (
 )
 
 // writeLocks holds one write lock per *sql.DB, shared by every store on it
+// (stores with different prefixes share SQLite's single write lock too). It
+// is keyed by a weak pointer, and an entry goes when its *sql.DB is
+// collected.
 // (stores with different prefixes share SQLite's single write lock too).
-var writeLocks sync.Map // *sql.DB -> chan struct{}
+var writeLocks sync.Map // weak.Pointer[sql.DB] -> chan struct{}
+
+func writeLock(db *sql.DB) chan struct{} {
+	key := weak.Make(db)
+	if l, ok := writeLocks.Load(key); ok {
+		return l.(chan struct{})
+	}
+	l, loaded := writeLocks.LoadOrStore(key, make(chan struct{}, 1))
+	if !loaded {
+		runtime.AddCleanup(db, func(k weak.Pointer[sql.DB]) { writeLocks.Delete(k) }, key)
+	}
+	return l.(chan struct{})
+}
 
 // SessionStore returns a session store on db, creating its tables if they
 // do not exist and upgrading an older convo schema in place. db may come from
@@ -78,8 +95,7 @@ func Open(ctx context.Context, db *sql.DB, opts ...Option) (*Store, error) {
 	if o.maxMessageBytes <= 0 {
 		return nil, fmt.Errorf("sqlite: max message bytes must be positive, got %d", o.maxMessageBytes)
 	}
-	lock, _ := writeLocks.LoadOrStore(db, make(chan struct{}, 1))
-	s := &Store{db: db, opts: o, q: newQueries(o.prefix, o.busyTimeout), wlock: lock.(chan struct{}), stmts: map[string]*sql.Stmt{}}
+	s := &Store{db: db, opts: o, q: newQueries(o.prefix, o.busyTimeout), wlock: writeLock(db), stmts: map[string]*sql.Stmt{}}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
@@ -130,10 +146,25 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) (err error
 	if _, err := s.exec(ctx, tx, s.q.busyTimeout); err != nil {
 		return err
 	}
+	// Take the write lock with a write to a table without triggers, before
+	// fn's first statement is prepared: preparing a statement on the
+	// messages table can read (the FTS5 trigger's table is opened), and a
+	// transaction that has read cannot wait for the lock.
+	if _, err := s.exec(ctx, tx, s.q.lock); err != nil {
+		return err
+	}
 	if err := fn(tx); err != nil {
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			// database/sql rolls back when ctx ends during the call and
+			// then reports the commit as "already rolled back".
+			return cerr
+		}
+		return err
+	}
+	return nil
 }
 
 // read runs fn in a read-only transaction, so that what it reads is one
@@ -174,12 +205,12 @@ const preparedBatchSizes = 8
 // prepare prepares the statements of the hot paths once. It runs before any
 // transaction of the store, so it works on a pool of one connection too.
 func (s *Store) prepare(ctx context.Context) error {
-	qs := []string{s.q.busyTimeout, s.q.sessionState, s.q.lastN, s.q.all, s.q.touchAfterInsert, s.q.touchNoReturn}
+	qs := []string{s.q.busyTimeout, s.q.lock, s.q.sessionState, s.q.lastN, s.q.all, s.q.touchAfterInsert, s.q.touchNoReturn}
 	for n := 1; n <= preparedBatchSizes; n++ {
 		qs = append(qs, s.q.insertSQL(n, false), s.q.insertSQL(n, true))
 	}
 	for _, q := range qs {
-		st, err := s.db.PrepareContext(ctx, q)
+		st, err := s.prepareOne(ctx, q)
 		if err != nil {
 			s.Close()
 			return fmt.Errorf("sqlite: prepare: %w", err)
@@ -187,6 +218,27 @@ func (s *Store) prepare(ctx context.Context) error {
 		s.stmts[q] = st
 	}
 	return nil
+}
+
+// prepareOne prepares q on some pooled connection. That connection may have
+// no busy_timeout yet (it is set per transaction), and preparing can read
+// the schema while another process is creating it, so a failure is retried
+// for a while before it is returned.
+func (s *Store) prepareOne(ctx context.Context, q string) (*sql.Stmt, error) {
+	delay := time.Millisecond
+	deadline := time.Now().Add(s.opts.busyTimeout)
+	for {
+		st, err := s.db.PrepareContext(ctx, q)
+		if err == nil || time.Now().After(deadline) {
+			return st, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, errors.Join(err, ctx.Err())
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 100*time.Millisecond)
+	}
 }
 
 // exec runs query in tx, through its prepared statement when there is one.
@@ -215,9 +267,8 @@ func (s *Store) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...
 // database, which belongs to the caller.
 func (s *Store) Close() error {
 	var errs []error
-	for k, st := range s.stmts {
+	for _, st := range s.stmts {
 		errs = append(errs, st.Close())
-		delete(s.stmts, k)
 	}
 	return errors.Join(errs...)
 }

@@ -183,7 +183,7 @@ func TestSchemaNewerThanCodeIsRefused(t *testing.T) {
 	if _, err := sqlite.SessionStore(ctx, db); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`, sqlite.LatestSchemaVersion()+1); err != nil {
+	if _, err := db.Exec(`INSERT INTO convo_schema_migrations (version, applied_at) VALUES (?, 0)`, sqlite.LatestSchemaVersion()+1); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := sqlite.SessionStore(ctx, db); !errors.Is(err, sqlite.ErrSchemaTooNew) {
@@ -225,7 +225,7 @@ func TestConcurrentOpenersMigrateOnce(t *testing.T) {
 	}
 	db := openFile(t, path)
 	var n int
-	if err := db.QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != sqlite.LatestSchemaVersion() {
+	if err := db.QueryRow(`SELECT count(*) FROM convo_schema_migrations`).Scan(&n); err != nil || n != sqlite.LatestSchemaVersion() {
 		t.Errorf("%d migration rows (%v), want %d: a migration ran twice or not at all", n, err, sqlite.LatestSchemaVersion())
 	}
 	if err := db.QueryRow(`SELECT count(*) FROM sessions`).Scan(&n); err != nil || n != 8 {

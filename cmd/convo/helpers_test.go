@@ -261,7 +261,7 @@ func uniquePrefix(t *testing.T, pg string) string {
 			return
 		}
 		defer pool.Close()
-		for _, tbl := range []string{"messages", "sessions", "schema_migrations"} {
+		for _, tbl := range []string{"messages", "sessions", "convo_schema_migrations"} {
 			if _, err := pool.Exec(ctx, fmt.Sprintf(`DROP TABLE IF EXISTS "%s%s" CASCADE`, prefix, tbl)); err != nil {
 				t.Errorf("cleanup: %v", err)
 			}

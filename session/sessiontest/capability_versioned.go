@@ -36,6 +36,20 @@ func version(t *testing.T, v session.Versioned) int64 {
 
 func testVersioned(t *testing.T, s *suite) {
 	s.versioned(t) // skips the whole area when not implemented
+	t.Run("empty_AddMessagesAt_succeeds_whatever_the_version_and_changes_nothing", func(t *testing.T) {
+		_, v := s.versioned(t)
+		add(t, v, users("m", 2)...)
+		cur := version(t, v)
+		for _, exp := range []int64{0, cur, cur + 5} {
+			got, err := v.AddMessagesAt(t.Context(), exp, nil)
+			if err != nil || got != cur {
+				t.Errorf("AddMessagesAt(%d, nil) = %d, %v; want %d, nil (an empty call stores nothing, so it cannot conflict)", exp, got, err, cur)
+			}
+		}
+		if n := version(t, v); n != cur {
+			t.Errorf("version moved from %d to %d after empty calls", cur, n)
+		}
+	})
 	t.Run("new_session_is_at_version_0", func(t *testing.T) {
 		_, v := s.versioned(t)
 		if n := version(t, v); n != 0 {

@@ -170,6 +170,8 @@ func checkGone(t *testing.T, st session.Store, sess session.Session, recreated b
 	isErr(t, "GetMessages on a deleted session", err, session.ErrNotFound)
 	err = sess.AddMessages(ctx, []message.Message{message.NewUserMessage("ghost")})
 	isErr(t, "AddMessages on a deleted session", err, session.ErrNotFound)
+	err = sess.AddMessages(ctx, nil)
+	isErr(t, "empty AddMessages on a deleted session", err, session.ErrNotFound)
 	_, err = sess.PopMessage(ctx)
 	isErr(t, "PopMessage on a deleted session", err, session.ErrNotFound)
 	err = sess.Clear(ctx)

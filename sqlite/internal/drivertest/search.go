@@ -11,9 +11,11 @@ import (
 )
 
 // testSearchAcrossBuilds moves one database file between a SQLite build
-// with FTS5 and one without: without, Search says why it cannot run and
-// appends still work; back with FTS5, the index is rebuilt and finds the
-// messages appended meanwhile.
+// with FTS5 and one without. A build without FTS5 refuses a file that has
+// the full-text index (it could not keep it in step, and dropping only the
+// triggers would leave erased text searchable); after DropSearchIndex it
+// opens the file, Search says why it cannot run, and appends work. Back with
+// FTS5, the index is rebuilt and finds the messages appended meanwhile.
 func testSearchAcrossBuilds(t *testing.T, d Driver) {
 	if d.OpenWithoutFTS5 == nil {
 		t.Skip("this driver test has no build without FTS5 to compare")
@@ -31,16 +33,23 @@ func testSearchAcrossBuilds(t *testing.T, d Driver) {
 	if err := s.AddMessages(ctx, []message.Message{message.NewUserMessage("the first capybara")}); err != nil {
 		t.Fatal(err)
 	}
-	withFTS.DB().Close()
 
 	db, err := d.OpenWithoutFTS5(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	if _, err := sqlite.Open(ctx, db); !errors.Is(err, sqlite.ErrNoFTS5) {
+		t.Fatalf("open a file with a full-text index without FTS5: %v, want ErrNoFTS5", err)
+	}
+	if err := withFTS.DropSearchIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	withFTS.DB().Close()
+
 	without, err := sqlite.Open(ctx, db)
 	if err != nil {
-		t.Fatalf("open without FTS5: %v", err)
+		t.Fatalf("open without FTS5 after DropSearchIndex: %v", err)
 	}
 	_, err = without.Search(ctx, session.SearchQuery{Text: "capybara"})
 	if !errors.Is(err, session.ErrNotSupported) || !errors.Is(err, sqlite.ErrNoFTS5) {
@@ -51,7 +60,7 @@ func testSearchAcrossBuilds(t *testing.T, d Driver) {
 		t.Fatal(err)
 	}
 	if err := s2.AddMessages(ctx, []message.Message{message.NewUserMessage("the second capybara")}); err != nil {
-		t.Fatalf("append without FTS5 on a database indexed with it: %v", err)
+		t.Fatalf("append without FTS5: %v", err)
 	}
 	db.Close()
 
