@@ -169,6 +169,7 @@ type APIError struct {
 	Err error
 }
 
+// Error describes the error: provider, kind, status, message and wait.
 func (e *APIError) Error() string {
 	s := fmt.Sprintf("%s: %v", e.Provider, e.Kind)
 	if e.StatusCode != 0 {

@@ -42,6 +42,7 @@ type CorruptError struct {
 	Err error
 }
 
+// Error names the session, the row and the decoding error.
 func (e *CorruptError) Error() string {
 	return fmt.Sprintf("corrupt message %q (seq %d) in session %q: %v", e.MessageID, e.Seq, e.SessionID, e.Err)
 }
