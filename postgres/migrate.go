@@ -6,14 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io/fs"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/convo-dev/convo/internal/migrations"
 )
 
 //go:embed migrations/*.sql
@@ -24,37 +23,11 @@ var migrationFiles embed.FS
 // this one refuses to run rather than damage it.
 var ErrSchemaTooNew = errors.New("postgres: database schema is newer than this version of convo")
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// migrations returns the embedded migrations in version order. File names
-// are NNNN_name.sql; versions start at 1 and have no gaps.
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
+// migrations returns the embedded migrations in version order.
+func loadMigrations() ([]migrations.Migration, error) {
+	ms, err := migrations.Load(migrationFiles, "migrations")
 	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, e := range entries {
-		num, name, ok := strings.Cut(strings.TrimSuffix(e.Name(), ".sql"), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("postgres: bad migration file name %q", e.Name())
-		}
-		b, err := migrationFiles.ReadFile("migrations/" + e.Name())
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: name, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("postgres: migration versions have a gap at %d", i+1)
-		}
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	return ms, nil
 }
@@ -62,7 +35,7 @@ func migrations() ([]migration, error) {
 // LatestSchemaVersion is the schema version this release creates and
 // upgrades to.
 func LatestSchemaVersion() int {
-	ms, err := migrations()
+	ms, err := loadMigrations()
 	if err != nil {
 		return 0
 	}
@@ -86,7 +59,7 @@ func lockKey(schema, prefix string) int64 {
 // starters, in this process or others, wait for the lock and then find
 // nothing left to do; a crash leaves the previous version intact.
 func (s *Store) migrate(ctx context.Context) error {
-	ms, err := migrations()
+	ms, err := loadMigrations()
 	if err != nil {
 		return err
 	}
@@ -129,7 +102,7 @@ func (s *Store) readVersion(ctx context.Context) (int, error) {
 	return v, nil
 }
 
-func (s *Store) migrateLocked(ctx context.Context, ms []migration) (err error) {
+func (s *Store) migrateLocked(ctx context.Context, ms []migrations.Migration) (err error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)
@@ -157,11 +130,11 @@ func (s *Store) migrateLocked(ctx context.Context, ms []migration) (err error) {
 	for _, m := range ms[current:] {
 		// No arguments: pgx sends it with the simple protocol, which runs
 		// several statements.
-		if _, err := tx.Exec(ctx, r.Replace(m.sql)); err != nil {
-			return fmt.Errorf("postgres: migration %d (%s): %w", m.version, m.name, err)
+		if _, err := tx.Exec(ctx, r.Replace(m.SQL)); err != nil {
+			return fmt.Errorf("postgres: migration %d (%s): %w", m.Version, m.Name, err)
 		}
-		if _, err := tx.Exec(ctx, s.q.recordMigration, m.version, time.Now().UnixNano()); err != nil {
-			return fmt.Errorf("postgres: record migration %d: %w", m.version, err)
+		if _, err := tx.Exec(ctx, s.q.recordMigration, m.Version, time.Now().UnixNano()); err != nil {
+			return fmt.Errorf("postgres: record migration %d: %w", m.Version, err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {

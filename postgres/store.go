@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -343,7 +342,7 @@ func encodeMetadata(m map[string]string) (*string, error) {
 // with keyset pagination: the cursor holds the last row's (updated_at, id),
 // and the next page starts strictly after it, served by the index on
 // (updated_at DESC, id DESC) (or (owner, updated_at DESC, id DESC)). A
-// cursor that List did not make gives an error matching ErrBadCursor.
+// cursor that List did not make gives an error matching session.ErrBadCursor.
 func (s *Store) List(ctx context.Context, lq session.ListQuery) (session.ListPage, error) {
 	if err := ctx.Err(); err != nil {
 		return session.ListPage{}, wrapOp(ctx, "list", err)
@@ -377,7 +376,7 @@ func (s *Store) List(ctx context.Context, lq session.ListQuery) (session.ListPag
 		args = append(args, after, before)
 	}
 	if lq.Cursor != "" {
-		upd, id, err := decodeCursor(lq.Cursor)
+		upd, id, err := session.DecodeCursor(lq.Cursor)
 		if err != nil {
 			return session.ListPage{}, wrapOp(ctx, "list", err)
 		}
@@ -404,33 +403,9 @@ func (s *Store) List(ctx context.Context, lq session.ListQuery) (session.ListPag
 	if len(page.Sessions) > limit {
 		page.Sessions = page.Sessions[:limit]
 		last := page.Sessions[limit-1]
-		page.Next = encodeCursor(last.UpdatedAt, last.ID)
+		page.Next = session.EncodeCursor(last.UpdatedAt, last.ID)
 	}
 	return page, nil
-}
-
-// ErrBadCursor is matched by the error List returns for a cursor it did not
-// make.
-var ErrBadCursor = errors.New("invalid list cursor")
-
-func encodeCursor(updated int64, id string) string {
-	b, _ := json.Marshal([]any{updated, id}) // an int64 and a valid id: cannot fail
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func decodeCursor(c string) (int64, string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return 0, "", fmt.Errorf("%w: %v", ErrBadCursor, err)
-	}
-	var v []json.RawMessage
-	var upd int64
-	var id string
-	if err := json.Unmarshal(b, &v); err != nil || len(v) != 2 ||
-		json.Unmarshal(v[0], &upd) != nil || json.Unmarshal(v[1], &id) != nil || session.ValidateID(id) != nil {
-		return 0, "", ErrBadCursor
-	}
-	return upd, id, nil
 }
 
 // maxSearchBytes bounds the text of one message that the search index and

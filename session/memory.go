@@ -3,12 +3,9 @@ package session
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -239,7 +236,7 @@ func (m *MemoryStore) List(ctx context.Context, q ListQuery) (ListPage, error) {
 	)
 	if q.Cursor != "" {
 		var err error
-		curAt, curID, err = decodeCursor(q.Cursor)
+		curAt, curID, err = DecodeCursor(q.Cursor)
 		if err != nil {
 			return ListPage{}, fmt.Errorf("memory: list: %w", err)
 		}
@@ -277,32 +274,10 @@ func (m *MemoryStore) List(ctx context.Context, q ListQuery) (ListPage, error) {
 	if len(rows) > limit {
 		rows = rows[:limit]
 		last := rows[limit-1]
-		result.Next = encodeCursor(last.UpdatedAt, last.ID)
+		result.Next = EncodeCursor(last.UpdatedAt, last.ID)
 	}
 	result.Sessions = rows
 	return result, nil
-}
-
-func encodeCursor(at int64, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at, 10) + ":" + id))
-}
-
-var errCursor = errors.New("invalid cursor")
-
-func decodeCursor(c string) (int64, string, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return 0, "", errCursor
-	}
-	at, id, ok := strings.Cut(string(raw), ":")
-	if !ok {
-		return 0, "", errCursor
-	}
-	n, err := strconv.ParseInt(at, 10, 64)
-	if err != nil || ValidateID(id) != nil {
-		return 0, "", errCursor
-	}
-	return n, id, nil
 }
 
 // Search finds messages whose text, reasoning text or tool-result content

@@ -6,11 +6,10 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/convo-dev/convo/internal/migrations"
 )
 
 //go:embed migrations/*.sql
@@ -21,37 +20,11 @@ var migrationFiles embed.FS
 // this one refuses to run rather than damage it.
 var ErrSchemaTooNew = errors.New("sqlite: database schema is newer than this version of convo")
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// migrations returns the embedded migrations in version order. File names are
-// NNNN_name.sql; versions start at 1 and have no gaps.
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
+// migrations returns the embedded migrations in version order.
+func loadMigrations() ([]migrations.Migration, error) {
+	ms, err := migrations.Load(migrationFiles, "migrations")
 	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, e := range entries {
-		num, name, ok := strings.Cut(strings.TrimSuffix(e.Name(), ".sql"), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("sqlite: bad migration file name %q", e.Name())
-		}
-		b, err := migrationFiles.ReadFile("migrations/" + e.Name())
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: name, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("sqlite: migration versions have a gap at %d", i+1)
-		}
+		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	return ms, nil
 }
@@ -59,7 +32,7 @@ func migrations() ([]migration, error) {
 // LatestSchemaVersion is the schema version this release creates and
 // upgrades to.
 func LatestSchemaVersion() int {
-	ms, err := migrations()
+	ms, err := loadMigrations()
 	if err != nil {
 		return 0
 	}
@@ -72,7 +45,7 @@ func LatestSchemaVersion() int {
 // every pending migration and records it. Concurrent openers, in this process
 // or others, wait for the lock and then find nothing left to do.
 func (s *Store) migrate(ctx context.Context) (err error) {
-	ms, err := migrations()
+	ms, err := loadMigrations()
 	if err != nil {
 		return err
 	}
@@ -117,11 +90,11 @@ func (s *Store) migrate(ctx context.Context) (err error) {
 	}
 	r := strings.NewReplacer("{{sessions}}", s.q.sessions, "{{messages}}", s.q.messages, "{{prefix}}", s.opts.prefix)
 	for _, m := range ms[current:] {
-		if _, err := tx.ExecContext(ctx, r.Replace(m.sql)); err != nil {
-			return fmt.Errorf("sqlite: migration %d (%s): %w", m.version, m.name, err)
+		if _, err := tx.ExecContext(ctx, r.Replace(m.SQL)); err != nil {
+			return fmt.Errorf("sqlite: migration %d (%s): %w", m.Version, m.Name, err)
 		}
-		if _, err := tx.ExecContext(ctx, s.q.recordMigration, m.version, time.Now().UnixNano()); err != nil {
-			return fmt.Errorf("sqlite: record migration %d: %w", m.version, err)
+		if _, err := tx.ExecContext(ctx, s.q.recordMigration, m.Version, time.Now().UnixNano()); err != nil {
+			return fmt.Errorf("sqlite: record migration %d: %w", m.Version, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {

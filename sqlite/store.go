@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -499,7 +498,7 @@ func (s *Store) List(ctx context.Context, lq session.ListQuery) (session.ListPag
 		where, args = append(where, "updated_at < ?"), append(args, lq.UpdatedBefore)
 	}
 	if lq.Cursor != "" {
-		upd, id, err := decodeCursor(lq.Cursor)
+		upd, id, err := session.DecodeCursor(lq.Cursor)
 		if err != nil {
 			return session.ListPage{}, fmt.Errorf("sqlite: list: %w", err)
 		}
@@ -535,31 +534,7 @@ func (s *Store) List(ctx context.Context, lq session.ListQuery) (session.ListPag
 	if len(page.Sessions) > limit {
 		page.Sessions = page.Sessions[:limit]
 		last := page.Sessions[limit-1]
-		page.Next = encodeCursor(last.UpdatedAt, last.ID)
+		page.Next = session.EncodeCursor(last.UpdatedAt, last.ID)
 	}
 	return page, nil
-}
-
-// ErrBadCursor is matched by the error List returns for a cursor it did not
-// make.
-var ErrBadCursor = errors.New("invalid list cursor")
-
-func encodeCursor(updated int64, id string) string {
-	b, _ := json.Marshal([]any{updated, id})
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func decodeCursor(c string) (int64, string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return 0, "", fmt.Errorf("%w: %v", ErrBadCursor, err)
-	}
-	var v []json.RawMessage
-	var upd int64
-	var id string
-	if err := json.Unmarshal(b, &v); err != nil || len(v) != 2 ||
-		json.Unmarshal(v[0], &upd) != nil || json.Unmarshal(v[1], &id) != nil {
-		return 0, "", ErrBadCursor
-	}
-	return upd, id, nil
 }
