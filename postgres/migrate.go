@@ -23,7 +23,7 @@ var migrationFiles embed.FS
 // this one refuses to run rather than damage it.
 var ErrSchemaTooNew = errors.New("postgres: database schema is newer than this version of convo")
 
-// migrations returns the embedded migrations in version order.
+// loadMigrations returns the embedded migrations in version order.
 func loadMigrations() ([]migrations.Migration, error) {
 	ms, err := migrations.Load(migrationFiles, "migrations")
 	if err != nil {

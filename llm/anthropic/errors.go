@@ -14,6 +14,8 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/option"
 
 	"github.com/convo-dev/convo/llm"
+
+	"github.com/convo-dev/convo/internal/retryafter"
 )
 
 // mapError turns an SDK error into an *llm.APIError. Context errors and
@@ -45,7 +47,7 @@ func mapError(ctx context.Context, err error) error {
 		}
 	}
 	if apiErr.Response != nil {
-		e.RetryAfter = retryAfter(apiErr.Response.Header, time.Now())
+		e.RetryAfter = retryafter.Parse(apiErr.Response.Header, time.Now())
 	}
 	status := apiErr.StatusCode
 	if status < 400 {
@@ -78,32 +80,6 @@ func kindOf(status int, typ, msg string) error {
 	return llm.ErrServer
 }
 
-// retryAfter reads retry-after-ms, then retry-after (seconds or an
-// HTTP-date), and returns 0 when neither holds a usable value.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	if v := h.Get("Retry-After-Ms"); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 {
-			return time.Duration(ms * float64(time.Millisecond))
-		}
-	}
-	v := h.Get("Retry-After")
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil {
-		if s > 0 {
-			return time.Duration(s * float64(time.Second))
-		}
-		return 0
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
-}
-
 // retryPolicy shapes the SDK's retry loop, which does the waiting, honours
 // the context and counts attempts: its middleware looks at each retryable
 // answer before the SDK does and
@@ -133,7 +109,7 @@ func (p retryPolicy) middleware(req *http.Request, next option.MiddlewareNext) (
 		return res, nil
 	}
 	if res.Header.Get("Retry-After-Ms") != "" || res.Header.Get("Retry-After") != "" {
-		if retryAfter(res.Header, time.Now()) > p.maxServerWait {
+		if retryafter.Parse(res.Header, time.Now()) > p.maxServerWait {
 			res.Header.Set("x-should-retry", "false")
 		}
 		return res, nil

@@ -17,6 +17,8 @@ import (
 	"github.com/openai/openai-go/v3/packages/ssestream"
 
 	"github.com/convo-dev/convo/llm"
+
+	"github.com/convo-dev/convo/internal/retryafter"
 )
 
 // mapError turns an SDK error into an *llm.APIError. Context errors and
@@ -40,7 +42,7 @@ func mapError(ctx context.Context, err error) error {
 			e.Message = http.StatusText(apiErr.StatusCode)
 		}
 		if apiErr.Response != nil {
-			e.RetryAfter = retryAfter(apiErr.Response.Header, time.Now())
+			e.RetryAfter = retryafter.Parse(apiErr.Response.Header, time.Now())
 		}
 		e.Kind = kindOf(apiErr.StatusCode, apiErr.Code, apiErr.Type, apiErr.Message)
 		return e
@@ -95,32 +97,6 @@ func kindOf(status int, code, typ, msg string) error {
 		return llm.ErrBadRequest
 	}
 	return llm.ErrServer
-}
-
-// retryAfter reads retry-after-ms, then Retry-After (seconds or an
-// HTTP-date), and returns 0 when neither holds a usable value.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	if v := h.Get("Retry-After-Ms"); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 {
-			return time.Duration(ms * float64(time.Millisecond))
-		}
-	}
-	v := h.Get("Retry-After")
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil {
-		if s > 0 {
-			return time.Duration(s * float64(time.Second))
-		}
-		return 0
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
 }
 
 // maxErrorBody bounds how much of an error response is read.
