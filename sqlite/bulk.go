@@ -69,7 +69,7 @@ func (s *Store) bulkDelete(ctx context.Context, where string, args []any, dryRun
 	if dryRun {
 		return rep, s.read(ctx, collect)
 	}
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, false, func(tx *sql.Tx) error {
 		// write took the lock: the selection reads a current snapshot and
 		// the deletes remove exactly what it reported.
 		if err := collect(tx); err != nil {

@@ -46,8 +46,10 @@
 // The store is safe with a plain DSN (a bare file path, no pragmas) on every
 // driver, although the drivers' defaults differ (modernc waits 0 ms for a
 // lock by default, mattn starts transactions DEFERRED): it sets busy_timeout
-// inside every transaction (WithBusyTimeout, default 10 s) and makes the first
-// statement of every write transaction a write, so it holds the write lock
+// on every connection before its first transaction of the store
+// (WithBusyTimeout, default 10 s) and makes the first statement of every
+// write transaction a write prepared on that connection beforehand, so it
+// holds the write lock
 // before it reads and never meets the "database is locked" that SQLite
 // returns without waiting when a reader tries to become a writer. Writers of
 // one process queue on an in-process lock per *sql.DB. SessionStore switches

@@ -36,7 +36,8 @@ func WithTablePrefix(prefix string) Option {
 
 // WithBusyTimeout sets how long a write waits for another connection or
 // process that holds SQLite's write lock before giving up. The store sets it
-// on the connection inside every transaction, whatever the DSN says. The
+// on every connection before the connection's first transaction of the
+// store, whatever the DSN says. The
 // default is 10 seconds; it must be positive.
 func WithBusyTimeout(d time.Duration) Option {
 	return func(o *storeOptions) { o.busyTimeout = d }

@@ -111,7 +111,12 @@ func newQueries(prefix string, busyTimeout time.Duration) *queries {
 // one step. It joins the session row, so that it inserts nothing when the
 // session is gone (or was re-created, or, with checkVersion, has moved on),
 // numbers the rows from the session's next_seq, and skips rows whose message
-// id the session already holds. Being a write, it takes the write lock
+// id the session already holds. It is INSERT OR IGNORE rather than ON
+// CONFLICT (session_id, id) DO NOTHING: a multi-row statement that may abort
+// makes SQLite keep a statement journal of every page it changes, and with
+// nothing able to abort it needs none. The caller checks that every row it
+// did not insert has an id already stored (explainShortInsert), so no row is
+// dropped for another reason unnoticed. Being a write, it takes the write lock
 // before it reads anything. Parameters: session id, incarnation, [version],
 // then per row: offset, id, role, parts, model, usage, created_at.
 func (q *queries) insertSQL(n int, checkVersion bool) string {
@@ -129,7 +134,7 @@ func (q *queries) insertSQL(n int, checkVersion bool) string {
 
 func (q *queries) buildInsert(n int, checkVersion bool) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, `INSERT INTO %s (session_id, seq, id, role, parts, model, usage, created_at)
+	fmt.Fprintf(&sb, `INSERT OR IGNORE INTO %s (session_id, seq, id, role, parts, model, usage, created_at)
 SELECT s.id, s.next_seq + v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7
 FROM (VALUES `, q.messages)
 	p := 3 // ?1 session id, ?2 incarnation, ?3 version
@@ -147,10 +152,8 @@ FROM (VALUES `, q.messages)
 	if checkVersion {
 		sb.WriteString(` AND s.version = ?3`)
 	}
-	// "WHERE true" settles SQLite's parse of INSERT ... SELECT ... ON CONFLICT.
 	// No ORDER BY: seq comes from the offset, whatever order rows go in
 	// (and add removes duplicate ids within a call beforehand).
-	sb.WriteString(` WHERE true ON CONFLICT (session_id, id) DO NOTHING`)
 	return sb.String()
 }
 

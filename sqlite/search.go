@@ -99,7 +99,7 @@ func (s *Store) setupSearch(ctx context.Context) error {
 		s.searchErr = fmt.Errorf("%w: full-text search is switched off (WithFullTextSearch)", session.ErrNotSupported)
 		return nil
 	}
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, false, func(tx *sql.Tx) error {
 		stmts := append(append(append([]string{}, s.search.drop...), s.search.create...), s.search.rebuild...)
 		for _, st := range stmts {
 			if _, err := tx.ExecContext(ctx, st); err != nil {
@@ -116,7 +116,7 @@ func (s *Store) setupSearch(ctx context.Context) error {
 // FTS5. It needs a build with FTS5. A later SessionStore recreates the index
 // unless it is given WithFullTextSearch(false).
 func (s *Store) DropSearchIndex(ctx context.Context) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, false, func(tx *sql.Tx) error {
 		for _, st := range append(append([]string{}, s.search.drop...), `DROP TABLE IF EXISTS `+s.search.fts) {
 			if _, err := tx.ExecContext(ctx, st); err != nil {
 				return err

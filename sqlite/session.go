@@ -190,7 +190,11 @@ func (ss *sqliteSession) add(ctx context.Context, msgs []message.Message, expect
 		return v, err
 	}
 	var version int64
-	err = ss.s.write(ctx, func(tx *sql.Tx) error {
+	// A turn's INSERT is prepared on every connection, so it can take the
+	// write lock itself; a larger batch's is prepared in the transaction.
+	firstPrepared := len(msgs) <= preparedBatchSizes
+	err = ss.s.write(ctx, firstPrepared, func(tx *sql.Tx) error {
+		version = 0
 		changed := false
 		for start := 0; start < len(msgs); start += maxInsertRows {
 			end := min(start+maxInsertRows, len(msgs))
@@ -202,15 +206,20 @@ func (ss *sqliteSession) add(ctx context.Context, msgs []message.Message, expect
 			if err != nil {
 				return err
 			}
-			if n == 0 {
-				// Nothing went in: every message is a duplicate, or the
-				// session is gone or has moved on. Tell which.
-				v, err := ss.explainNoInsert(ctx, tx, msgs[start:end], exp)
-				version = v
-				if errors.Is(err, errNoChange) {
-					continue // a retried chunk: already stored
+			if n < end-start {
+				// Some rows did not go in: their ids are stored already
+				// (a retry), or the session is gone or has moved on. Tell
+				// which, and never let a row go missing for another reason.
+				v, err := ss.explainShortInsert(ctx, tx, msgs[start:end], exp, n)
+				if n == 0 {
+					version = v
+					if errors.Is(err, errNoChange) {
+						continue // a retried chunk: already stored
+					}
 				}
-				return err
+				if err != nil {
+					return err
+				}
 			}
 			if _, err := ss.s.exec(ctx, tx, ss.s.q.touchNoReturn, end-start, n, time.Now().UnixNano(), ss.id, ss.inc); err != nil {
 				return err
@@ -287,23 +296,27 @@ func (ss *sqliteSession) insertChunk(ctx context.Context, tx *sql.Tx, msgs []mes
 	return int(n), err
 }
 
-// explainNoInsert runs when a batch inserted nothing, inside its (write)
-// transaction.
-func (ss *sqliteSession) explainNoInsert(ctx context.Context, tx *sql.Tx, msgs []message.Message, expected int64) (version int64, err error) {
-	if err := ss.s.queryRow(ctx, tx, ss.s.q.sessionState, ss.id, ss.inc).Scan(&version); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return 0, session.ErrNotFound
+// explainShortInsert runs when a batch inserted fewer rows than it was given
+// (inserted of len(msgs)), inside its (write) transaction. The INSERT skips
+// rows silently (OR IGNORE, which spares SQLite a statement journal), so
+// this is where a row skipped for any reason but an id the session already
+// holds becomes an error. With nothing inserted, it reports a gone session
+// (session.ErrNotFound), a version that moved on (session.ErrConflict) or a
+// retry of a stored call (errNoChange); with some rows inserted it returns
+// nil when every skipped row's id is stored.
+func (ss *sqliteSession) explainShortInsert(ctx context.Context, tx *sql.Tx, msgs []message.Message, expected int64, inserted int) (version int64, err error) {
+	if inserted == 0 {
+		if err := ss.s.queryRow(ctx, tx, ss.s.q.sessionState, ss.id, ss.inc).Scan(&version); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return 0, session.ErrNotFound
+			}
+			return 0, err
 		}
-		return 0, err
 	}
 	ids := make([]any, 0, 1+len(msgs))
 	ids = append(ids, ss.id)
-	want := map[string]bool{}
 	for _, m := range msgs {
-		if !want[m.ID] {
-			want[m.ID] = true
-			ids = append(ids, m.ID)
-		}
+		ids = append(ids, m.ID) // add removed duplicate ids beforehand
 	}
 	rows, err := tx.QueryContext(ctx, ss.s.q.existingIDsSQL(len(ids)-1), ids...)
 	if err != nil {
@@ -317,13 +330,15 @@ func (ss *sqliteSession) explainNoInsert(ctx context.Context, tx *sql.Tx, msgs [
 	if err := rows.Err(); err != nil {
 		return 0, err
 	}
-	if found == len(want) {
+	switch {
+	case found == len(msgs) && inserted == 0:
 		return version, errNoChange // a retry of a stored call: success
-	}
-	if expected >= 0 && version != expected {
+	case found == len(msgs):
+		return version, nil // the skipped rows were stored before
+	case inserted == 0 && expected >= 0 && version != expected:
 		return version, fmt.Errorf("%w: expected version %d, session is at %d", session.ErrConflict, expected, version)
 	}
-	return version, fmt.Errorf("sqlite: internal error: insert of %d messages stored none", len(msgs))
+	return version, fmt.Errorf("sqlite: internal error: %d of %d messages were neither stored nor already present", len(msgs)-found, len(msgs))
 }
 
 // PopMessage removes and returns the newest message. A newest row that
@@ -331,7 +346,7 @@ func (ss *sqliteSession) explainNoInsert(ctx context.Context, tx *sql.Tx, msgs [
 // place, like every failed call.
 func (ss *sqliteSession) PopMessage(ctx context.Context) (*message.Message, error) {
 	var popped *message.Message
-	err := ss.s.write(ctx, func(tx *sql.Tx) error {
+	err := ss.s.write(ctx, false, func(tx *sql.Tx) error {
 		m, err := ss.scanRow(tx.QueryRowContext(ctx, ss.s.q.popDelete, ss.id, ss.inc))
 		if errors.Is(err, sql.ErrNoRows) {
 			var v int64
@@ -363,7 +378,7 @@ func (ss *sqliteSession) PopMessage(ctx context.Context) (*message.Message, erro
 }
 
 func (ss *sqliteSession) Clear(ctx context.Context) error {
-	return wrap("clear", ss.id, ss.s.write(ctx, func(tx *sql.Tx) error {
+	return wrap("clear", ss.id, ss.s.write(ctx, false, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, ss.s.q.clearSess, time.Now().UnixNano(), ss.id, ss.inc)
 		if err != nil {
 			return err
@@ -399,7 +414,7 @@ func (ss *sqliteSession) replace(ctx context.Context, expected int64, msgs []mes
 		return 0, err
 	}
 	var version int64
-	err = ss.s.write(ctx, func(tx *sql.Tx) error {
+	err = ss.s.write(ctx, false, func(tx *sql.Tx) error {
 		// The version check is the first statement and a write: it takes
 		// the lock, and touches the session only if it is current.
 		res, err := tx.ExecContext(ctx, ss.s.q.replaceSess, time.Now().UnixNano(), ss.id, ss.inc, expected)

@@ -28,6 +28,12 @@ type Store struct {
 	wlock chan struct{} // serialises this process's writers on db
 
 	stmts map[string]*sql.Stmt // prepared at Open, read-only afterwards
+	hot   []*sql.Stmt          // the statements a connection gets ready before its first transaction
+
+	// ready holds the driver connections that have the store's busy
+	// timeout and hot statements (see conn).
+	readyMu sync.Mutex
+	ready   map[any]struct{}
 
 	search    *searchSQL
 	searchErr error // why Search cannot run, or nil
@@ -65,8 +71,8 @@ func writeLock(db *sql.DB) chan struct{} {
 // do not exist and upgrading an older convo schema in place. db may come from
 // any SQLite driver for database/sql: modernc.org/sqlite, mattn/go-sqlite3 or
 // ncruces/go-sqlite3. The store does not depend on the DSN's settings for
-// safety: it sets busy_timeout inside every transaction and takes SQLite's
-// write lock with the first statement of every write.
+// safety: it sets busy_timeout on every connection before it uses it and
+// takes SQLite's write lock with the first statement of every write.
 //
 // It fails before running any SQL if an option is invalid (a table prefix
 // that is not a plain identifier, a non-positive limit), and with
@@ -94,7 +100,7 @@ func Open(ctx context.Context, db *sql.DB, opts ...Option) (*Store, error) {
 	if o.maxMessageBytes <= 0 {
 		return nil, fmt.Errorf("sqlite: max message bytes must be positive, got %d", o.maxMessageBytes)
 	}
-	s := &Store{db: db, opts: o, q: newQueries(o.prefix, o.busyTimeout), wlock: writeLock(db), stmts: map[string]*sql.Stmt{}}
+	s := &Store{db: db, opts: o, q: newQueries(o.prefix, o.busyTimeout), wlock: writeLock(db), stmts: map[string]*sql.Stmt{}, ready: map[any]struct{}{}}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
@@ -125,32 +131,50 @@ func (s *Store) setBusyTimeout(ctx context.Context, e execer) error {
 
 // write runs fn in a transaction that may write. Writers of this process
 // queue on a channel (so they do not spin in SQLite's busy handler against
-// each other), and every transaction sets busy_timeout so that writers of
-// other processes are waited for, whatever the DSN says. fn must make a write
-// its first statement, so the transaction holds the write lock before it
-// reads (a read first would leave a snapshot that SQLite refuses to upgrade,
-// with SQLITE_BUSY and no wait).
-func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+// each other), and every connection gets the store's busy_timeout before its
+// first transaction, so that writers of other processes are waited for,
+// whatever the DSN says.
+//
+// A transaction must write before it reads: a read first would leave a
+// snapshot that SQLite refuses to upgrade, with SQLITE_BUSY and no wait.
+// When fn's first statement is a write prepared on every connection
+// beforehand (firstPrepared), that statement takes the lock; otherwise write
+// takes it with a write to a table without triggers before fn runs, because
+// preparing a statement on the messages table inside the transaction can
+// read (the FTS5 trigger's table is opened).
+func (s *Store) write(ctx context.Context, firstPrepared bool, fn func(tx *sql.Tx) error) (err error) {
 	select {
 	case s.wlock <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	defer func() { <-s.wlock }()
-	tx, err := s.db.BeginTx(ctx, nil)
+	conn, err := s.conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	err = s.writeOn(ctx, conn, !firstPrepared, fn)
+	if firstPrepared && isBusy(err) {
+		// Whatever made the first statement read before it could write
+		// (its connection had to re-read a schema another process
+		// changed), it stored nothing: try once more, taking the lock
+		// first.
+		err = s.writeOn(ctx, conn, true, fn)
+	}
+	return err
+}
+
+func (s *Store) writeOn(ctx context.Context, conn *sql.Conn, lock bool, fn func(tx *sql.Tx) error) (err error) {
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer rollbackOnError(tx, &err)
-	if _, err := s.exec(ctx, tx, s.q.busyTimeout); err != nil {
-		return err
-	}
-	// Take the write lock with a write to a table without triggers, before
-	// fn's first statement is prepared: preparing a statement on the
-	// messages table can read (the FTS5 trigger's table is opened), and a
-	// transaction that has read cannot wait for the lock.
-	if _, err := s.exec(ctx, tx, s.q.lock); err != nil {
-		return err
+	if lock {
+		if _, err := s.exec(ctx, tx, s.q.lock); err != nil {
+			return err
+		}
 	}
 	if err := fn(tx); err != nil {
 		return err
@@ -166,10 +190,21 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) (err error
 	return nil
 }
 
+// isBusy reports whether err is SQLite's SQLITE_BUSY, as every driver
+// words it.
+func isBusy(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "database is locked")
+}
+
 // read runs fn in a read-only transaction, so that what it reads is one
 // consistent snapshot.
 func (s *Store) read(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	conn, err := s.conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return err
 	}
@@ -180,10 +215,76 @@ func (s *Store) read(ctx context.Context, fn func(tx *sql.Tx) error) (err error)
 			err = rerr
 		}
 	}()
-	if _, err := s.exec(ctx, tx, s.q.busyTimeout); err != nil {
+	return fn(tx)
+}
+
+// maxReady bounds the connections a store remembers as ready. The set holds
+// each connection (so its address cannot be reused by another while it is
+// in the set); when it is full it is emptied, and connections still in use
+// get ready once more.
+const maxReady = 1024
+
+// conn takes a connection from the pool and, the first time the store sees
+// it, sets its busy_timeout and prepares the hot statements on it, outside
+// any transaction. Setting busy_timeout once per connection rather than in
+// every transaction saves a statement per call; a program that changes
+// busy_timeout on the pool's connections behind the store's back takes the
+// consequences.
+func (s *Store) conn(ctx context.Context) (*sql.Conn, error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var dc any
+	ready := false
+	if err := conn.Raw(func(c any) error {
+		dc = c
+		s.readyMu.Lock()
+		_, ready = s.ready[c]
+		s.readyMu.Unlock()
+		return nil
+	}); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if ready {
+		return conn, nil
+	}
+	if err := s.getReady(ctx, conn); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	s.readyMu.Lock()
+	if len(s.ready) >= maxReady {
+		clear(s.ready)
+	}
+	s.ready[dc] = struct{}{}
+	s.readyMu.Unlock()
+	return conn, nil
+}
+
+func (s *Store) getReady(ctx context.Context, conn *sql.Conn) (err error) {
+	if _, err := conn.ExecContext(ctx, s.q.busyTimeout); err != nil {
 		return err
 	}
-	return fn(tx)
+	// database/sql prepares a statement on a connection the first time a
+	// transaction on it uses the statement; do it here, in a transaction
+	// that writes nothing, so that no later transaction has to.
+	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) && err == nil {
+			err = rerr
+		}
+	}()
+	for _, st := range s.hot {
+		if err := tx.StmtContext(ctx, st).Close(); err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+	}
+	return nil
 }
 
 // rollbackOnError rolls tx back when *errp is set. database/sql's Rollback
@@ -204,7 +305,7 @@ const preparedBatchSizes = 8
 // prepare prepares the statements of the hot paths once. It runs before any
 // transaction of the store, so it works on a pool of one connection too.
 func (s *Store) prepare(ctx context.Context) error {
-	qs := []string{s.q.busyTimeout, s.q.lock, s.q.sessionState, s.q.lastN, s.q.all, s.q.touchAfterInsert, s.q.touchNoReturn}
+	qs := []string{s.q.lock, s.q.sessionState, s.q.lastN, s.q.all, s.q.touchAfterInsert, s.q.touchNoReturn}
 	for n := 1; n <= preparedBatchSizes; n++ {
 		qs = append(qs, s.q.insertSQL(n, false), s.q.insertSQL(n, true))
 	}
@@ -215,12 +316,13 @@ func (s *Store) prepare(ctx context.Context) error {
 			return fmt.Errorf("sqlite: prepare: %w", err)
 		}
 		s.stmts[q] = st
+		s.hot = append(s.hot, st)
 	}
 	return nil
 }
 
 // prepareOne prepares q on some pooled connection. That connection may have
-// no busy_timeout yet (it is set per transaction), and preparing can read
+// no busy_timeout yet (it is set when the store first uses it), and preparing can read
 // the schema while another process is creating it, so a failure is retried
 // for a while before it is returned.
 func (s *Store) prepareOne(ctx context.Context, q string) (*sql.Stmt, error) {
@@ -318,7 +420,7 @@ func (s *Store) CreateWith(ctx context.Context, id string, o session.CreateOptio
 		return nil, wrap("create", id, err)
 	}
 	inc := newIncarnation()
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, false, func(tx *sql.Tx) error {
 		now := time.Now().UnixNano()
 		created := now
 		if o.CreatedAt != 0 {
@@ -367,7 +469,7 @@ func (s *Store) Open(ctx context.Context, id string) (session.Session, error) {
 		return nil, wrap("open", id, err)
 	}
 	var inc int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, false, func(tx *sql.Tx) error {
 		now := time.Now().UnixNano()
 		if _, err := tx.ExecContext(ctx, s.q.create, id, "", "", nil, now, now, newIncarnation()); err != nil {
 			return err
@@ -386,7 +488,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := session.ValidateID(id); err != nil {
 		return wrap("delete", id, err)
 	}
-	return wrap("delete", id, s.write(ctx, func(tx *sql.Tx) error {
+	return wrap("delete", id, s.write(ctx, false, func(tx *sql.Tx) error {
 		// Sessions first: a write that takes the lock; then the messages,
 		// explicitly (ON DELETE CASCADE works only where the connection has
 		// foreign_keys on, which the store cannot see).
@@ -425,7 +527,7 @@ func (s *Store) UpdateInfo(ctx context.Context, id string, u session.InfoUpdate)
 	if err != nil {
 		return wrap("update info", id, err)
 	}
-	return wrap("update info", id, s.write(ctx, func(tx *sql.Tx) error {
+	return wrap("update info", id, s.write(ctx, false, func(tx *sql.Tx) error {
 		var title any
 		if u.Title != nil {
 			title = *u.Title

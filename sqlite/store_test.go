@@ -268,3 +268,45 @@ func TestClosedDatabase(t *testing.T) {
 		t.Error("Load on a closed database: no error")
 	}
 }
+
+// The append INSERT skips rows silently (OR IGNORE); a row skipped for any
+// reason but an id the session already holds must fail the call, whole.
+func TestRowSkippedForAnotherReasonFailsTheAppend(t *testing.T) {
+	ctx := t.Context()
+	db := newDB(t)
+	st, err := sqlite.SessionStore(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := st.Create(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddMessages(ctx, []message.Message{message.NewUserMessage("one"), message.NewUserMessage("two")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, batch := range [][]message.Message{
+		{message.NewUserMessage("three")},                                // every row skipped
+		{message.NewUserMessage("four"), message.NewUserMessage("five")}, // one skipped, one would go in
+	} {
+		// Damage the session row so that the next seq numbers are taken.
+		if _, err := db.ExecContext(ctx, `UPDATE sessions SET next_seq = 2 WHERE id = 's'`); err != nil {
+			t.Fatal(err)
+		}
+		err := s.AddMessages(ctx, batch)
+		if err == nil || !strings.Contains(err.Error(), "neither stored nor already present") {
+			t.Fatalf("append of %d messages over taken seq numbers: got %v, want an internal error", len(batch), err)
+		}
+	}
+	got, err := s.GetMessages(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Content() != "one" || got[1].Content() != "two" {
+		t.Fatalf("session holds %d messages after failed appends, want the first two only", len(got))
+	}
+	// A retry of stored messages is still a success.
+	if err := s.AddMessages(ctx, got); err != nil {
+		t.Fatalf("retry of stored messages: %v", err)
+	}
+}

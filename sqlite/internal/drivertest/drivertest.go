@@ -73,6 +73,7 @@ func Run(t *testing.T, d Driver) {
 	t.Run("Conformance", func(t *testing.T) { conformance(t, d) })
 	t.Run("SearchAcrossBuilds", func(t *testing.T) { testSearchAcrossBuilds(t, d) })
 	t.Run("WaitsForTheWriteLock", func(t *testing.T) { testWaitsForTheWriteLock(t, d) })
+	t.Run("WaitsAfterSchemaChange", func(t *testing.T) { testWaitsAfterSchemaChange(t, d) })
 	t.Run("Goroutines", func(t *testing.T) { testGoroutines(t, d) })
 	t.Run("Processes", func(t *testing.T) { testProcesses(t, d) })
 	t.Run("KillDuringAppend", func(t *testing.T) { testKill(t, d) })

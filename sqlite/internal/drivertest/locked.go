@@ -77,3 +77,75 @@ func testWaitsForTheWriteLock(t *testing.T, d Driver) {
 		})
 	}
 }
+
+// testWaitsAfterSchemaChange is testWaitsForTheWriteLock on a connection
+// the store has used before, after another connection changed the schema:
+// the store's statements prepared on it are stale and SQLite prepares them
+// again, possibly reading before it can write. Every append must still wait
+// for the lock and succeed, whether the connection noticed the change in a
+// read first or in the append itself.
+func testWaitsAfterSchemaChange(t *testing.T, d Driver) {
+	for _, readFirst := range []bool{false, true} {
+		t.Run(fmt.Sprintf("readFirst=%v", readFirst), func(t *testing.T) {
+			ctx := t.Context()
+			path := filepath.Join(t.TempDir(), "convo.db")
+			db := OpenDB(t, d, d.FileDSN(path))
+			db.SetMaxOpenConns(1) // one connection, reused by every call
+			st, err := sqlite.Open(ctx, db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := st.Create(ctx, "a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			other := OpenDB(t, d, d.FileDSN(path))
+			other.SetMaxOpenConns(1)
+			for i := range 3 {
+				if err := s.AddMessages(ctx, []message.Message{message.NewUserMessage("x")}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := other.ExecContext(ctx, fmt.Sprintf("CREATE TABLE extra_%d (x)", i)); err != nil {
+					t.Fatal(err)
+				}
+				if readFirst {
+					if _, err := s.GetMessages(ctx, session.Limit(1)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				conn, err := other.Conn(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+					t.Fatal(err)
+				}
+				// Commit a change under the lock, so that a snapshot taken
+				// before the lock is released is out of date.
+				if _, err := conn.ExecContext(ctx, fmt.Sprintf("INSERT INTO extra_%d VALUES (1)", i)); err != nil {
+					t.Fatal(err)
+				}
+				released := make(chan error, 1)
+				go func() {
+					time.Sleep(200 * time.Millisecond)
+					_, err := conn.ExecContext(context.Background(), "COMMIT")
+					conn.Close()
+					released <- err
+				}()
+				if err := s.AddMessages(ctx, []message.Message{message.NewUserMessage("y"), message.NewUserMessage("z")}); err != nil {
+					t.Errorf("append %d after a schema change, while another connection held the write lock: %v (it must wait)", i, err)
+				}
+				if err := <-released; err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := s.GetMessages(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 9 {
+				t.Errorf("session holds %d messages, want 9", len(got))
+			}
+		})
+	}
+}
