@@ -188,9 +188,11 @@
 // one session filters both tables by that session's id and should route
 // to a single node; List, Search, DeleteOwner and Prune run on every node
 // (they use no data-modifying CTE, which Citus restricts in multi-shard
-// queries). This layout follows Citus's documented rules, but the store's
-// tests run on plain PostgreSQL 15 only: check the append statement with
-// EXPLAIN on your cluster before relying on it.
+// queries). This layout follows Citus's documented rules, and a test
+// (TestSchemaFollowsCitusRules) checks the key and foreign-key rules in the
+// catalog of every new schema; but the store's tests run on plain
+// PostgreSQL 15 only (Citus is not packaged by Debian): check the append
+// statement with EXPLAIN on your cluster before relying on it.
 //
 // Retention. Pruner deletes the sessions idle since a time, with their
 // messages (ON DELETE CASCADE), in one statement; run it on a schedule

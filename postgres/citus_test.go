@@ -1,0 +1,83 @@
+package postgres
+
+import (
+	"testing"
+)
+
+// TestSchemaFollowsCitusRules checks, in the catalog of a store's schema,
+// the rules a Citus cluster imposes on tables distributed by session id
+// (postgres package doc, "Citus"): every primary key and unique constraint
+// of sessions includes id and of messages includes session_id, and the
+// foreign key from messages to sessions joins exactly the two distribution
+// columns. A later migration that breaks one fails here, although no Citus
+// runs in these tests.
+func TestSchemaFollowsCitusRules(t *testing.T) {
+	s := newStore(t, nil)
+	ctx := t.Context()
+	dist := map[string]string{"sessions": "id", "messages": "session_id"}
+	for table, col := range dist {
+		rows, err := s.pool.Query(ctx, `
+			SELECT i.indexrelid::regclass::text,
+				EXISTS (SELECT 1 FROM unnest(i.indkey) AS k(attnum)
+					JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+					WHERE a.attname = $3)
+			FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+			JOIN pg_namespace n ON n.oid = c.relnamespace
+			WHERE n.nspname = $1 AND c.relname = $2 AND (i.indisunique OR i.indisprimary)`,
+			s.Schema(), table, col)
+		if err != nil {
+			t.Fatal(err)
+		}
+		unique := 0
+		for rows.Next() {
+			var name string
+			var has bool
+			if err := rows.Scan(&name, &has); err != nil {
+				t.Fatal(err)
+			}
+			unique++
+			if !has {
+				t.Errorf("unique index %s on %s does not include the distribution column %s", name, table, col)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if unique == 0 {
+			t.Errorf("%s has no unique index at all: the query found nothing to check", table)
+		}
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT con.conname, c.relname, f.relname,
+			(SELECT array_agg(a.attname ORDER BY a.attname) FROM unnest(con.conkey) k(n)
+				JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n)::text[],
+			(SELECT array_agg(a.attname ORDER BY a.attname) FROM unnest(con.confkey) k(n)
+				JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n)::text[]
+		FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
+		JOIN pg_class f ON f.oid = con.confrelid
+		JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND con.contype = 'f'`, s.Schema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	fks := 0
+	for rows.Next() {
+		var name, from, to string
+		var cols, refs []string
+		if err := rows.Scan(&name, &from, &to, &cols, &refs); err != nil {
+			t.Fatal(err)
+		}
+		fks++
+		if len(cols) != 1 || cols[0] != dist[from] || len(refs) != 1 || refs[0] != dist[to] {
+			t.Errorf("foreign key %s: %s%v -> %s%v; Citus needs it to join the distribution columns (%s -> %s)",
+				name, from, cols, to, refs, dist[from], dist[to])
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if fks != 1 {
+		t.Errorf("found %d foreign keys, want 1 (messages -> sessions)", fks)
+	}
+}
