@@ -64,7 +64,7 @@
 // In WAL mode, synchronous=NORMAL keeps every committed append across a crash
 // of the program (the tests' SIGKILLs) but may lose the last commits on a
 // power loss or OS crash; FULL also survives those, at the price of an fsync
-// per commit (measured here: NORMAL appends a 4-message turn about 2.5 times
+// per commit (measured here: NORMAL appends a 4-message turn 1.7 to 2 times
 // faster than FULL; see docs/performance.md). SQLite refuses to change the
 // level inside a transaction, so it comes from the DSN: for example, with
 // modernc.org/sqlite,
