@@ -159,7 +159,8 @@ func (s *Store) write(ctx context.Context, firstPrepared bool, fn func(tx *sql.T
 		// Whatever made the first statement read before it could write
 		// (its connection had to re-read a schema another process
 		// changed), it stored nothing: try once more, taking the lock
-		// first.
+		// first. (A lock held by another process for longer than
+		// busy_timeout is waited for twice.)
 		err = s.writeOn(ctx, conn, true, fn)
 	}
 	return err
@@ -208,13 +209,7 @@ func (s *Store) read(ctx context.Context, fn func(tx *sql.Tx) error) (err error)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		// A read-only transaction has nothing to keep; end it whatever
-		// happened, with a context that cannot be cancelled.
-		if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) && err == nil {
-			err = rerr
-		}
-	}()
+	defer endReadOnly(tx, &err)
 	return fn(tx)
 }
 
@@ -274,17 +269,23 @@ func (s *Store) getReady(ctx context.Context, conn *sql.Conn) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) && err == nil {
-			err = rerr
-		}
-	}()
+	defer endReadOnly(tx, &err)
 	for _, st := range s.hot {
 		if err := tx.StmtContext(ctx, st).Close(); err != nil {
 			return fmt.Errorf("prepare: %w", err)
 		}
 	}
 	return nil
+}
+
+// endReadOnly ends a transaction that wrote nothing: it has nothing to keep,
+// so it is rolled back whatever happened (database/sql's Rollback takes no
+// context, so a cancelled call still ends it). A failed rollback is reported
+// in *errp unless an error is there already.
+func endReadOnly(tx *sql.Tx, errp *error) {
+	if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) && *errp == nil {
+		*errp = rerr
+	}
 }
 
 // rollbackOnError rolls tx back when *errp is set. database/sql's Rollback
