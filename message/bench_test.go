@@ -37,11 +37,19 @@ func benchCases() []benchCase {
 	text := strings.Repeat("The forecast for Oslo tomorrow is light rain in the morning, clearing by noon. ", 13)[:1024]
 	in1 := `{"city":"Oslo","units":"metric","days":3}`
 	in2 := `{"query":"opening hours of the Munch museum","max_results":5}`
+	// Mostly multi-byte runes: the encoder's eight-byte ASCII fast path
+	// does not apply.
+	cjk := strings.Repeat("明天奥斯陆上午有小雨，中午转晴。", 22)[:1026]
 	return []benchCase{
 		{
 			name:  "text_1KB",
 			parts: []message.Part{message.Text{Text: text}},
 			plain: []plainPart{{Type: "text", Text: text}},
+		},
+		{
+			name:  "text_1KB_cjk",
+			parts: []message.Part{message.Text{Text: cjk}},
+			plain: []plainPart{{Type: "text", Text: cjk}},
 		},
 		{
 			name: "tool_call",
