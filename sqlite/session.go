@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/convo-dev/convo/message"
 	"github.com/convo-dev/convo/session"
@@ -132,9 +133,18 @@ func (ss *sqliteSession) AddMessagesAt(ctx context.Context, expected int64, msgs
 	return v, wrap("append to", ss.id, err)
 }
 
+// encoded is a message's parts and usage as the JSON text the store
+// writes; usage is empty when the message has none.
 type encoded struct {
-	parts []byte
-	usage []byte
+	parts string
+	usage string
+}
+
+// text returns b as a string without copying it. b must not change
+// afterwards: it is used only on buffers the encoder has just returned,
+// which nothing else holds (an append spared four copies of about 1 KB).
+func text(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // encode validates and encodes msgs, then fills in missing IDs and times in
@@ -158,7 +168,7 @@ func (ss *sqliteSession) encode(msgs []message.Message) ([]encoded, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: message %d usage: %v", session.ErrInvalidMessage, i, err)
 		}
-		enc[i] = encoded{parts: p, usage: u}
+		enc[i] = encoded{parts: text(p), usage: text(u)}
 	}
 	now := time.Now().UnixNano()
 	for i := range msgs {
@@ -276,17 +286,17 @@ var errNoChange = errors.New("no change")
 
 func (ss *sqliteSession) insertChunk(ctx context.Context, tx *sql.Tx, msgs []message.Message, enc []encoded, expected int64) (int, error) {
 	check := expected >= 0
-	args := make([]any, 0, 3+7*len(msgs))
+	args := make([]any, 0, 7*len(msgs)+3)
+	for i := range msgs {
+		var usage any
+		if enc[i].usage != "" {
+			usage = enc[i].usage
+		}
+		args = append(args, int64(i), msgs[i].ID, string(msgs[i].Role), enc[i].parts, msgs[i].Model, usage, msgs[i].CreatedAt)
+	}
 	args = append(args, ss.id, ss.inc)
 	if check {
 		args = append(args, expected)
-	}
-	for i := range msgs {
-		var usage any
-		if enc[i].usage != nil {
-			usage = string(enc[i].usage)
-		}
-		args = append(args, i, msgs[i].ID, string(msgs[i].Role), string(enc[i].parts), msgs[i].Model, usage, msgs[i].CreatedAt)
 	}
 	res, err := ss.s.exec(ctx, tx, ss.s.q.insertSQL(len(msgs), check), args...)
 	if err != nil {
