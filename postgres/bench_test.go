@@ -26,7 +26,8 @@ import (
 //
 // Without a server they skip. CONVO_BENCH_SYNC_COMMIT=off runs them with
 // synchronous_commit off, which takes the disk flush out of every commit and
-// leaves the CPU cost of the statements.
+// leaves the CPU cost of the statements. CONVO_BENCH_PLAN_CACHE_MODE sets
+// plan_cache_mode (force_custom_plan shows what planning every call costs).
 
 const benchTextBytes = 1000
 
@@ -114,6 +115,9 @@ func benchStore(b *testing.B, maxConns int32) *Store {
 	pool := newPool(b, func(c *pgxpool.Config) {
 		if maxConns > 0 {
 			c.MaxConns = maxConns
+		}
+		if v := os.Getenv("CONVO_BENCH_PLAN_CACHE_MODE"); v != "" {
+			c.ConnConfig.RuntimeParams["plan_cache_mode"] = v
 		}
 		if v := os.Getenv("CONVO_BENCH_SYNC_COMMIT"); v != "" {
 			c.ConnConfig.RuntimeParams["synchronous_commit"] = v

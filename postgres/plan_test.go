@@ -97,3 +97,36 @@ func TestGenericPlansStayIndexed(t *testing.T) {
 	pages("last 20", fmt.Sprintf(`EXECUTE convo_last_n('big', %d, 20)`, inc))
 	pages("pop", fmt.Sprintf(`EXECUTE convo_pop('big', %d, 1)`, inc))
 }
+
+// TestAppendGetsAGenericPlan checks that PostgreSQL, in its default
+// plan_cache_mode, moves the append statement to a generic plan after its
+// first executions on a connection, as pgx's statement cache lets it. A
+// change to the statement that makes the planner's estimates favour custom
+// plans would have it planned at every call: measured at about a third more
+// time per append (BenchmarkAppendTurn with CONVO_BENCH_PLAN_CACHE_MODE=
+// force_custom_plan), and nothing else would notice.
+func TestAppendGetsAGenericPlan(t *testing.T) {
+	pool := newPool(t, func(c *pgxpool.Config) { c.MaxConns = 1 })
+	s := newStore(t, pool)
+	ctx := t.Context()
+	sess, err := s.Create(ctx, "plans")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 12 {
+		if err := sess.AddMessages(ctx, benchTurn(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One connection: the statement was prepared, and planned, on the
+	// connection this query runs on.
+	var generic, custom int64
+	if err := pool.QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1`,
+		s.q.append).Scan(&generic, &custom); err != nil {
+		t.Fatalf("the append statement is not among the connection's prepared statements: %v", err)
+	}
+	t.Logf("append: %d generic plans, %d custom plans", generic, custom)
+	if generic == 0 {
+		t.Errorf("the append statement ran %d times with a custom plan and never with a generic one: it is planned at every call", custom)
+	}
+}
