@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -139,10 +140,13 @@ func (b *batch) add(m *message.Message, parts, usage []byte, search string) {
 	b.ids = append(b.ids, m.ID)
 	b.roles = append(b.roles, string(m.Role))
 	b.models = append(b.models, m.Model)
-	b.parts = append(b.parts, string(parts))
+	// The encoder's buffers are fresh and nothing else holds them: hand
+	// them over as strings without copying (unsafe.String; they are never
+	// written again).
+	b.parts = append(b.parts, unsafe.String(unsafe.SliceData(parts), len(parts)))
 	var u *string
 	if usage != nil {
-		s := string(usage)
+		s := unsafe.String(unsafe.SliceData(usage), len(usage))
 		u = &s
 	}
 	b.usages = append(b.usages, u)
