@@ -72,11 +72,13 @@ func rawTurn(n int) []rawRow {
 // same loop, with the raw driver into two more files with the same tables:
 //
 //   - raw: one transaction, a prepared INSERT per message, parts encoded
-//     beforehand (the baseline the issue names);
+//     beforehand: bare inserts (throughput-vs-raw);
 //   - raw+session: the same, plus the one UPDATE of the session row that
 //     the store makes so that sessions can be listed by activity and
 //     written with optimistic concurrency (updated_at, version, next_seq,
-//     message_count): the same database work as the store.
+//     message_count): the same database work as the store, the baseline
+//     the 0.90 goal is measured against (throughput-vs-raw+session; see
+//     docs/performance.md for why).
 //
 // With search=on every file carries the full-text index (its triggers fire
 // for the raw inserts too); comparing search=on with search=off gives the
