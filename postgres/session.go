@@ -260,16 +260,29 @@ func (ss *pgSession) exec(ctx context.Context, q interface {
 	return r, err
 }
 
-// addOne appends one batch with one statement, in its own transaction.
+// addOne appends one batch in its own transaction: with one statement in
+// the common case, two or more when it is not.
 func (ss *pgSession) addOne(ctx context.Context, b *batch, expected int64) (int64, error) {
 	var exp *int64
 	if expected >= 0 {
 		exp = &expected
 	}
+	// The common case first: a session at the expected version (or any)
+	// and messages it does not hold yet. Any other case stores nothing
+	// here and is sorted out by the full statement below.
+	var version int64
+	err := ss.s.pool.QueryRow(ctx, ss.s.q.appendFresh, ss.id, ss.inc, exp,
+		b.ids, b.roles, b.parts, b.models, b.usages, b.created, b.search,
+		int64(b.len()), time.Now().UnixNano()).Scan(&version)
+	switch {
+	case err == nil:
+		return version, nil
+	case !errors.Is(err, pgx.ErrNoRows) && !ss.isIDConflict(err):
+		return 0, err
+	}
 	for attempt := 0; ; attempt++ {
 		r, err := ss.exec(ctx, ss.s.pool, b, exp, 1)
-		var pe *pgconn.PgError
-		if attempt < 5 && errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == ss.s.q.idsKey {
+		if attempt < 5 && ss.isIDConflict(err) {
 			// A concurrent call (a retry racing its original) stored one
 			// of these ids after the statement's snapshot: run it again,
 			// and it will skip them.
@@ -302,6 +315,13 @@ func (ss *pgSession) addOne(ctx context.Context, b *batch, expected int64) (int6
 		// The session changed and changed back (delete and re-create is
 		// ruled out by the incarnation): try again.
 	}
+}
+
+// isIDConflict reports whether err is the unique violation on
+// (session_id, id): a message id the session holds already.
+func (ss *pgSession) isIDConflict(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == ss.s.q.idsKey
 }
 
 // addMany appends several batches in one transaction: it locks the session
