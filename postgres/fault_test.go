@@ -27,9 +27,14 @@ import (
 // cancelled mid-query. Each uses its own schema.
 
 const (
-	concWriters   = 32 // goroutines in this process
-	concProcs     = 4  // child processes
-	concProcGor   = 8  // goroutines in each child
+	concWriters = 32 // goroutines in this process
+	concProcs   = 4  // child processes
+	concProcGor = 8  // goroutines in each child
+	// Connections: the goroutines share a few, as an application's do, so
+	// that two test runs at once stay within the server's default
+	// max_connections (100); a run peaks at about 40.
+	concConns     = 8  // pool of this process
+	concProcConns = 4  // pool of each child
 	concTurns     = 12 // turns per writer and session
 	concTurnSize  = 4  // messages per turn
 	helperEnv     = "CONVO_PG_HELPER"
@@ -82,7 +87,7 @@ func TestHelperAppender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.MaxConns = concProcGor
+	cfg.MaxConns = concProcConns
 	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +121,7 @@ func TestConcurrentAppendsGoroutinesAndProcesses(t *testing.T) {
 		t.Skip("starts child processes")
 	}
 	url := testURL(t)
-	pool := newPool(t, func(c *pgxpool.Config) { c.MaxConns = concWriters })
+	pool := newPool(t, func(c *pgxpool.Config) { c.MaxConns = concConns })
 	store := newStore(t, pool)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute) // watchdog
 	defer cancel()

@@ -65,8 +65,10 @@ var (
 	sharedPoolErr  error
 )
 
-// testPool returns a pool shared by the tests of this binary, sized for
-// the concurrency checks of the conformance suite.
+// testPool returns a pool shared by the tests of this binary. Its 16
+// connections serve the conformance suite's concurrent writers (who wait
+// for a connection, as an application's goroutines do) and keep a run well
+// under the server's default max_connections, so that runs can overlap.
 func testPool(tb testing.TB) *pgxpool.Pool {
 	tb.Helper()
 	url := testURL(tb)
@@ -76,7 +78,7 @@ func testPool(tb testing.TB) *pgxpool.Pool {
 			sharedPoolErr = err
 			return
 		}
-		cfg.MaxConns = 40
+		cfg.MaxConns = 16
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		sharedPool, sharedPoolErr = pgxpool.NewWithConfig(ctx, cfg)
