@@ -98,10 +98,13 @@
 // # Semantics
 //
 // AddMessages is one statement, so one round trip and one implicit
-// transaction: it finds which message ids the session already holds,
-// advances the session row (next_seq, message_count, version, updated_at;
-// the UPDATE also serialises concurrent appends to one session) and inserts
-// the new messages after the old next_seq. Calls above 1,000 messages or
+// transaction, in the common case: it advances the session row (next_seq,
+// message_count, version, updated_at; the UPDATE also serialises
+// concurrent appends to one session) and inserts the messages after the
+// old next_seq. If that stores nothing, because a message id is stored
+// already or the session is at another version or gone, a second
+// statement finds which ids the session holds, appends the others and
+// tells a retry from a conflict from a deleted session. Calls above 1,000 messages or
 // 32 MiB run several such statements in one explicit transaction. A message
 // whose id the session holds is skipped, so a call that failed ambiguously
 // (a dropped connection after the commit) can be retried as is. The version
@@ -211,33 +214,36 @@
 // (client and server on the same VM; PostgreSQL 15.20 with its stock
 // configuration: fsync and synchronous_commit on; pgx v5.12.0; Go 1.26),
 // turns of four ~1 KB messages; the store and the raw baseline alternate
-// call by call in one benchmark, so both see the same load. Three runs of
-// 2,000 turns on an Intel Xeon VM; in brackets, an AMD EPYC VM measured
-// earlier the same day:
+// call by call in one benchmark, so both see the same load. Six runs of
+// 2,000-3,000 turns on an Intel Xeon VM; in brackets, an AMD EPYC VM
+// measured earlier the same day, before the lean append statement:
 //
-//	append a 4-message turn, store (one statement)          0.78-0.80 ms [1.12-2.20]
-//	  raw: pgx.Batch of 4 INSERTs of the same rows         0.68-0.70 ms [1.04-1.93]
-//	  store throughput / raw throughput                    0.86-0.87 [0.87-0.93]
-//	  raw: one 4-row INSERT instead                        store/raw 0.84-0.86 [0.84-0.89]
-//	  raw: the batch plus the store's session UPDATE       store/raw 0.88-0.91 [0.92-0.94]
-//	last 20 messages of a 100,000-message session          0.24-0.25 ms [0.46-0.58]
-//	  of a 100-message session                             0.24-0.25 ms [0.45-0.57]
-//	  ratio, 100,000 vs 100                                0.95-1.00 [0.98-1.02]
-//	32 goroutines on 32 sessions, pool of 32: store        10,650-10,750 messages/s [5,000-5,800]
-//	  raw pgx.Batch, same setup                            13,250-13,720 messages/s [6,500-7,600]
+//	append a 4-message turn, store (one statement)          0.70-0.74 ms [1.12-2.20]
+//	  raw: pgx.Batch of 4 INSERTs of the same rows         0.65-0.75 ms [1.04-1.93]
+//	  store throughput / raw throughput                    0.93-0.97 [0.87-0.93]
+//	  raw: one 4-row INSERT instead                        store/raw 0.92-0.96 [0.84-0.89]
+//	  raw: the batch plus the store's session UPDATE       store/raw 0.96-1.00 [0.92-0.94]
+//	last 20 messages of a 100,000-message session          0.25-0.26 ms [0.46-0.58]
+//	  of a 100-message session                             0.25 ms [0.45-0.57]
+//	  ratio, 100,000 vs 100                                0.98-1.02 [0.98-1.02]
+//	32 goroutines on 32 sessions, pool of 32: store        11,800-12,470 messages/s [5,000-5,800]
+//	  raw pgx.Batch, same setup                            13,570-13,930 messages/s [6,500-7,600]
 //
-// The goal is 0.90 of the raw driver doing the same work (the batch plus
-// the session UPDATE): met on the AMD VM, only in some runs on the Intel one.
-// With synchronous_commit off the ratios are the same: a turn costs CPU
-// (mostly to_tsvector of the text and the JSON checks, which the raw rows
-// pay too), not disk flushes. The raw batch only inserts; the store also
-// checks the ids already stored and advances the session row (version,
-// next_seq, message_count, updated_at, and so three index entries, since
-// updated_at is indexed) in the same statement. Timed one against another
-// (generic plans, synchronous_commit off), the statement without the id
-// check would reach 0.90-0.91 of the batch with the session UPDATE, without
-// its second read of the session row 0.89-0.90, as it is 0.87-0.88.
-// Under 32 concurrent writers the store reaches 0.75-0.82 of raw: the 32
+// A turn costs mostly CPU (with synchronous_commit off the ratios are the
+// same): to_tsvector of the text and the JSON checks, which the raw rows pay
+// too. The store also advances the session row (version, next_seq,
+// message_count, updated_at, and so three index entries, since updated_at
+// is indexed), in the same statement as the INSERT, and saves the per-
+// statement overhead of inserting message by message. An ordinary append
+// runs appendFresh: the session UPDATE and the INSERT, nothing else. When
+// that stores nothing, because a message id is stored already (a retry: a
+// unique violation) or the session is gone or at another version (no row
+// back), the full append statement runs, which checks the stored ids, skips
+// them and tells a retry from a conflict from a deleted session. Before
+// this split every append ran the full statement: 0.86-0.87 of the raw batch
+// on the Intel VM; timed one against another, its id check cost about
+// 20 us and its second read of the session row about 10 us per turn.
+// Under 32 concurrent writers the store reaches 0.85-0.92 of raw: the 32
 // session rows share one heap page and every append writes the right edge
 // of sessions_by_update; with many sessions the rows spread over many
 // pages, but the index edge stays one hot page.
@@ -245,11 +251,11 @@
 // The append must run on a generic plan: planned at every call it costs a
 // third more (CONVO_BENCH_PLAN_CACHE_MODE=force_custom_plan). PostgreSQL
 // keeps the generic plan only if it judges it no worse than the custom ones
-// of the first five calls, and small edits to the statement change that;
+// of the first five calls, and small edits to a statement change that;
 // TestAppendGetsAGenericPlan checks it. An earlier variant that checked
 // stored ids with NOT EXISTS got a generic plan (planned while the table
 // was empty) that scanned the whole session on every append and fell to
-// 0.3 of raw after a few thousand turns; the statement now probes the
+// 0.3 of raw after a few thousand turns; the full statement probes the
 // unique index once per id whatever the plan (TestGenericPlansStayIndexed).
 //
 // To reproduce:
