@@ -105,9 +105,11 @@ func (ss *pgSession) decode(m *message.Message, seq int64, parts, usage []byte) 
 	return nil
 }
 
-// AddMessages appends msgs atomically and in order, in one statement (one
-// round trip) unless the call is larger than 1,000 messages or 32 MiB, when
-// it runs several statements in one transaction. See session.Session for
+// AddMessages appends msgs atomically and in order: in one statement (one
+// round trip) in the common case; in two or three when an id is stored
+// already or the session moved on (the first stores nothing); and, when the
+// call is larger than 1,000 messages or 32 MiB, in several statements in one
+// transaction. See session.Session for
 // the rules on ids, times, retries and invalid messages.
 func (ss *pgSession) AddMessages(ctx context.Context, msgs []message.Message) error {
 	_, err := ss.add(ctx, msgs, -1)
@@ -260,8 +262,10 @@ func (ss *pgSession) exec(ctx context.Context, q interface {
 	return r, err
 }
 
-// addOne appends one batch in its own transaction: with one statement in
-// the common case, two or more when it is not.
+// addOne appends one batch. The common case takes one statement; when that
+// stores nothing, the full append statement and perhaps a read of the
+// session row follow, each in its own implicit transaction (safe, as the
+// first stored nothing).
 func (ss *pgSession) addOne(ctx context.Context, b *batch, expected int64) (int64, error) {
 	var exp *int64
 	if expected >= 0 {
@@ -277,12 +281,12 @@ func (ss *pgSession) addOne(ctx context.Context, b *batch, expected int64) (int6
 	switch {
 	case err == nil:
 		return version, nil
-	case !errors.Is(err, pgx.ErrNoRows) && !ss.isIDConflict(err):
+	case !errors.Is(err, pgx.ErrNoRows) && !isIDConflict(err):
 		return 0, err
 	}
 	for attempt := 0; ; attempt++ {
 		r, err := ss.exec(ctx, ss.s.pool, b, exp, 1)
-		if attempt < 5 && ss.isIDConflict(err) {
+		if attempt < 5 && isIDConflict(err) {
 			// A concurrent call (a retry racing its original) stored one
 			// of these ids after the statement's snapshot: run it again,
 			// and it will skip them.
@@ -317,11 +321,17 @@ func (ss *pgSession) addOne(ctx context.Context, b *batch, expected int64) (int6
 	}
 }
 
-// isIDConflict reports whether err is the unique violation on
-// (session_id, id): a message id the session holds already.
-func (ss *pgSession) isIDConflict(err error) bool {
+// isIDConflict reports whether err, from an append statement, means that a
+// message id the session holds already was inserted again. An append can
+// violate two unique keys, (session_id, id) and (session_id, seq), and not
+// the second: seq comes from the session row, which the statement holds
+// locked. So any unique violation will do, and the constraint's name is not
+// checked: with messages partitioned by hash, or sharded by Citus, the
+// error names a partition's or shard's constraint, and Citus may not pass
+// the name on at all.
+func isIDConflict(err error) bool {
 	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == ss.s.q.idsKey
+	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
 // addMany appends several batches in one transaction: it locks the session
