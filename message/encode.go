@@ -59,7 +59,8 @@ func load8(s string, i int) uint64 {
 }
 
 // plain8 reports whether none of the eight bytes in w needs attention in a
-// JSON string: each is printable ASCII (0x20-0x7f) and neither '"' nor '\\'.
+// JSON string: each is ASCII from 0x20 to 0x7f (DEL included: JSON leaves
+// it as it is) and neither '"' nor '\\'.
 // Each test is the classic "has a byte less than n" bit trick: a byte
 // below n borrows into its top bit, which ^w keeps only for bytes < 0x80;
 // bytes >= 0x80 are caught by w's own top bits. A borrow can flag a byte

@@ -27,7 +27,7 @@ import (
 // Without a server they skip. CONVO_BENCH_SYNC_COMMIT=off runs them with
 // synchronous_commit off, which takes the disk flush out of every commit and
 // leaves the CPU cost of the statements. CONVO_BENCH_PLAN_CACHE_MODE sets
-// plan_cache_mode (force_custom_plan shows what planning every call costs).
+// plan_cache_mode, for the store and the raw baseline alike.
 
 const benchTextBytes = 1000
 

@@ -214,18 +214,20 @@
 // (client and server on the same VM; PostgreSQL 15.20 with its stock
 // configuration: fsync and synchronous_commit on; pgx v5.12.0; Go 1.26),
 // turns of four ~1 KB messages; the store and the raw baseline alternate
-// call by call in one benchmark, so both see the same load. Six runs of
-// 2,000-3,000 turns on an Intel Xeon VM; in brackets, an AMD EPYC VM
-// measured earlier the same day, before the lean append statement:
+// call by call in one benchmark, so both see the same load. On an Intel
+// Xeon VM, six runs of 2,000 or 3,000 turns for the append and the last-20
+// read (the reproduce command below, run twice), three for the others; in
+// brackets, an AMD EPYC VM measured earlier the same day, before the lean
+// append statement:
 //
-//	append a 4-message turn, store (one statement)          0.70-0.74 ms [1.12-2.20]
-//	  raw: pgx.Batch of 4 INSERTs of the same rows         0.65-0.75 ms [1.04-1.93]
+//	append a 4-message turn, store (one statement)          0.70-0.73 ms [1.12-2.20]
+//	  raw: pgx.Batch of 4 INSERTs of the same rows         0.66-0.69 ms [1.04-1.93]
 //	  store throughput / raw throughput                    0.93-0.97 [0.87-0.93]
 //	  raw: one 4-row INSERT instead                        store/raw 0.92-0.96 [0.84-0.89]
 //	  raw: the batch plus the store's session UPDATE       store/raw 0.96-1.00 [0.92-0.94]
-//	last 20 messages of a 100,000-message session          0.25-0.26 ms [0.46-0.58]
-//	  of a 100-message session                             0.25 ms [0.45-0.57]
-//	  ratio, 100,000 vs 100                                0.98-1.02 [0.98-1.02]
+//	last 20 messages of a 100,000-message session          0.24-0.26 ms [0.46-0.58]
+//	  of a 100-message session                             0.24-0.25 ms [0.45-0.57]
+//	  ratio, 100,000 vs 100                                0.95-1.02 [0.98-1.02]
 //	32 goroutines on 32 sessions, pool of 32: store        11,800-12,470 messages/s [5,000-5,800]
 //	  raw pgx.Batch, same setup                            13,570-13,930 messages/s [6,500-7,600]
 //
@@ -241,15 +243,18 @@
 // back), the full append statement runs, which checks the stored ids, skips
 // them and tells a retry from a conflict from a deleted session. Before
 // this split every append ran the full statement: 0.86-0.87 of the raw batch
-// on the Intel VM; timed one against another, its id check cost about
-// 20 us and its second read of the session row about 10 us per turn.
+// and 0.88-0.91 of the batch with the session UPDATE on the Intel VM. The
+// margin over 0.90 against bare inserts is small: a review run on a loaded
+// machine measured 0.91 and 0.95 of the batch, 0.90 and 0.93 of the 4-row
+// INSERT. The 32-writer figures come from separate sub-benchmarks, not
+// interleaved.
 // Under 32 concurrent writers the store reaches 0.85-0.92 of raw: the 32
 // session rows share one heap page and every append writes the right edge
 // of sessions_by_update; with many sessions the rows spread over many
 // pages, but the index edge stays one hot page.
 //
-// The append must run on a generic plan: planned at every call it costs a
-// third more (CONVO_BENCH_PLAN_CACHE_MODE=force_custom_plan). PostgreSQL
+// The append must run on a generic plan, or the planner's work is added to
+// every append. PostgreSQL
 // keeps the generic plan only if it judges it no worse than the custom ones
 // of the first five calls, and small edits to a statement change that;
 // TestAppendGetsAGenericPlan checks it. An earlier variant that checked

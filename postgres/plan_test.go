@@ -109,9 +109,11 @@ func TestGenericPlansStayIndexed(t *testing.T) {
 // to a generic plan after its first executions on a connection, as pgx's
 // statement cache lets it. A
 // change to the statement that makes the planner's estimates favour custom
-// plans would have it planned at every call: measured at about a third more
-// time per append (BenchmarkAppendTurn with CONVO_BENCH_PLAN_CACHE_MODE=
-// force_custom_plan), and nothing else would notice.
+// plans would have it planned at every call, adding the planner's work to
+// every append (dropping a CTE from the full statement did: in
+// BenchmarkAppendTurn the store fell from 0.94-0.98 of the raw baselines,
+// which kept their generic plans, to 0.67-0.72), and nothing else would
+// notice.
 func TestAppendGetsAGenericPlan(t *testing.T) {
 	pool := newPool(t, func(c *pgxpool.Config) { c.MaxConns = 1 })
 	s := newStore(t, pool)
