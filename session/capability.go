@@ -245,3 +245,23 @@ type PruneQuery struct {
 type Pruner interface {
 	Prune(ctx context.Context, q PruneQuery) (DeleteReport, error)
 }
+
+// Importer is a Store that can record a session's last activity time as it
+// was in another store, so that sessions copied in by an import or a
+// migration keep their order by activity (Lister) and their age for
+// retention (Pruner) instead of all looking active at the time of the copy.
+// convo import and convo migrate use it after copying a session's messages.
+type Importer interface {
+	// SetUpdatedAt sets the UpdatedAt of the session id to updatedAt (Unix
+	// nanoseconds), exactly: earlier or later than the current value, and
+	// even earlier than the session's CreatedAt, since the store records
+	// an imported history as it was. It changes nothing else: not the
+	// messages, the version, the owner, the title or the metadata. Later
+	// writes advance UpdatedAt from there as usual (an append sets it to
+	// the time of the append, or just past updatedAt if that is later).
+	//
+	// It fails with ErrNotFound if the session does not exist, with
+	// ErrInvalidID for an invalid id, and with an error if updatedAt is
+	// zero or negative (which no store records), changing nothing.
+	SetUpdatedAt(ctx context.Context, id string, updatedAt int64) error
+}

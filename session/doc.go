@@ -70,6 +70,8 @@
 //     results, with highlighted snippets.
 //   - OwnerEraser: DeleteOwner erases everything an owner has, at once.
 //   - Pruner: Prune deletes sessions idle since a given time (with a dry run).
+//   - Importer: SetUpdatedAt records a session's last activity as it was in
+//     another store, so imported sessions keep their order and age.
 //   - Versioned (on sessions): Snapshot reads messages and a version
 //     together; AddMessagesAt appends only if the session is still at that
 //     version, else returns ErrConflict.

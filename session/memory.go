@@ -16,8 +16,8 @@ import (
 
 // MemoryStore is a Store that keeps sessions in memory. It is the reference
 // implementation of the contract: it implements Store and every capability
-// (Opener, Describer, Lister, Searcher, OwnerEraser, Pruner), and its
-// sessions implement Versioned. It passes sessiontest.Run.
+// (Opener, Describer, Lister, Searcher, OwnerEraser, Pruner, Importer), and
+// its sessions implement Versioned. It passes sessiontest.Run.
 //
 // It is safe for concurrent use. It has no size limit, so it never returns
 // ErrTooLarge. Nothing survives the process; use it in tests, examples and
@@ -37,6 +37,7 @@ var (
 	_ Searcher    = (*MemoryStore)(nil)
 	_ OwnerEraser = (*MemoryStore)(nil)
 	_ Pruner      = (*MemoryStore)(nil)
+	_ Importer    = (*MemoryStore)(nil)
 	_ Versioned   = (*memHandle)(nil)
 	_ Rewriter    = (*memHandle)(nil)
 )
@@ -218,6 +219,26 @@ func (m *MemoryStore) UpdateInfo(ctx context.Context, id string, u InfoUpdate) e
 		s.metadata = cloneMetadata(u.Metadata)
 	}
 	s.touch()
+	return nil
+}
+
+// SetUpdatedAt sets the UpdatedAt of the session id to updatedAt, exactly,
+// without changing its messages, version or info. It fails with ErrNotFound
+// if the session does not exist and refuses a zero or negative updatedAt.
+func (m *MemoryStore) SetUpdatedAt(ctx context.Context, id string, updatedAt int64) error {
+	if err := check(ctx, id); err != nil {
+		return fmt.Errorf("memory: set updated time %q: %w", id, err)
+	}
+	if updatedAt <= 0 {
+		return fmt.Errorf("memory: set updated time %q: %d is not a positive Unix time in nanoseconds", id, updatedAt)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.sessions[id]
+	if !ok {
+		return fmt.Errorf("memory: set updated time %q: %w", id, ErrNotFound)
+	}
+	s.updatedAt = updatedAt
 	return nil
 }
 

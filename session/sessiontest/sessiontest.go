@@ -52,6 +52,7 @@ func Run(t *testing.T, newStore func(t *testing.T) session.Store) {
 		{"Searcher", testSearcher},
 		{"OwnerEraser", testOwnerEraser},
 		{"Pruner", testPruner},
+		{"Importer", testImporter},
 	}
 	for _, a := range areas {
 		t.Run(a.name, func(t *testing.T) { a.run(t, s) })

@@ -95,6 +95,8 @@ var brokenStores = []broken{
 		func() session.Store { m := session.NewMemoryStore(); return eraseAll{m} }},
 	{"list_pages_repeat_a_row", "Lister/pagination_with_limit_2_visits_every_session_once_in_order",
 		func() session.Store { m := session.NewMemoryStore(); return listRepeat{m, m} }},
+	{"set_updated_at_rounds_to_seconds", "Importer/SetUpdatedAt_sets_UpdatedAt_exactly_and_changes_nothing_else",
+		func() session.Store { m := session.NewMemoryStore(); return secondsOnly{m} }},
 }
 
 // TestBrokenStoreChild runs the suite on the broken store named by
@@ -508,6 +510,14 @@ type dryRunDeletes struct{ *session.MemoryStore }
 func (s dryRunDeletes) Prune(ctx context.Context, q session.PruneQuery) (session.DeleteReport, error) {
 	q.DryRun = false
 	return s.MemoryStore.Prune(ctx, q)
+}
+
+// secondsOnly is a MemoryStore whose SetUpdatedAt keeps whole seconds only,
+// as a store with a coarser time column would.
+type secondsOnly struct{ *session.MemoryStore }
+
+func (s secondsOnly) SetUpdatedAt(ctx context.Context, id string, updatedAt int64) error {
+	return s.MemoryStore.SetUpdatedAt(ctx, id, updatedAt-updatedAt%1e9)
 }
 
 // eraseAll is a MemoryStore whose DeleteOwner deletes every session.
