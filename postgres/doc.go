@@ -2,8 +2,8 @@
 // processes on many machines sharing one database. It keeps the same
 // contract as the SQLite store and the in-memory reference store (it passes
 // session/sessiontest in full) and implements every capability: Opener,
-// Describer, Lister, Searcher, OwnerEraser, Pruner, and sessions that are
-// Versioned and Rewriters.
+// Describer, Lister, Searcher, OwnerEraser, Pruner, Importer, and sessions
+// that are Versioned and Rewriters.
 //
 // # Usage
 //

@@ -29,7 +29,9 @@ type queries struct {
 	open       string
 	info       string
 	updateInfo string
-	deleteSess string
+	// setUpdatedAt records an imported session's last activity.
+	setUpdatedAt string
+	deleteSess   string
 
 	append       string
 	appendFresh  string
@@ -120,6 +122,7 @@ func newQueries(schema, prefix string) *queries {
 	q.updateInfo = b(`UPDATE {{sessions}} SET title = COALESCE($2, title),
 		metadata = CASE WHEN $3::boolean THEN $4::json ELSE metadata END,
 		updated_at = GREATEST(updated_at + 1, $5) WHERE id = $1`)
+	q.setUpdatedAt = b(`UPDATE {{sessions}} SET updated_at = $2 WHERE id = $1`)
 	q.deleteSess = b(`DELETE FROM {{sessions}} WHERE id = $1`) // messages go by ON DELETE CASCADE
 
 	// append stores a batch of messages in one statement (one round trip,

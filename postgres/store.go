@@ -46,6 +46,7 @@ var (
 	_ session.Searcher    = (*Store)(nil)
 	_ session.OwnerEraser = (*Store)(nil)
 	_ session.Pruner      = (*Store)(nil)
+	_ session.Importer    = (*Store)(nil)
 	_ session.Versioned   = (*pgSession)(nil)
 	_ session.Rewriter    = (*pgSession)(nil)
 )
@@ -300,6 +301,25 @@ func (s *Store) UpdateInfo(ctx context.Context, id string, u session.InfoUpdate)
 		err = session.ErrNotFound
 	}
 	return wrap(ctx, "update info", id, err)
+}
+
+// SetUpdatedAt sets the session's UpdatedAt to updatedAt (Unix
+// nanoseconds), exactly, without changing its messages, version or info: an
+// import or migration records when the session was last active where it
+// came from. It fails with session.ErrNotFound if the session does not
+// exist, and refuses a zero or negative updatedAt.
+func (s *Store) SetUpdatedAt(ctx context.Context, id string, updatedAt int64) error {
+	if err := checkID(ctx, id); err != nil {
+		return wrap(ctx, "set updated time", id, err)
+	}
+	if updatedAt <= 0 {
+		return wrap(ctx, "set updated time", id, fmt.Errorf("%d is not a positive Unix time in nanoseconds", updatedAt))
+	}
+	tag, err := s.pool.Exec(ctx, s.q.setUpdatedAt, id, updatedAt)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = session.ErrNotFound
+	}
+	return wrap(ctx, "set updated time", id, err)
 }
 
 func scanInfo(r pgx.Row) (session.Info, error) {

@@ -29,8 +29,10 @@ type queries struct {
 	create     string
 	info       string
 	updateInfo string
-	deleteMsgs string
-	deleteSess string
+	// setUpdatedAt records an imported session's last activity.
+	setUpdatedAt string
+	deleteMsgs   string
+	deleteSess   string
 
 	// appends are built per batch size by insertSQL.
 	touchAfterInsert string
@@ -77,6 +79,7 @@ func newQueries(prefix string, busyTimeout time.Duration) *queries {
 	q.info = b(`SELECT id, owner, title, metadata, created_at, updated_at, message_count, version FROM {{sessions}} WHERE id = ?`)
 	q.updateInfo = b(`UPDATE {{sessions}} SET title = COALESCE(?, title), metadata = CASE WHEN ? THEN ? ELSE metadata END,
 		updated_at = MAX(updated_at + 1, ?) WHERE id = ?`)
+	q.setUpdatedAt = b(`UPDATE {{sessions}} SET updated_at = ? WHERE id = ?`)
 	q.deleteMsgs = b(`DELETE FROM {{messages}} WHERE session_id = ?`)
 	q.deleteSess = b(`DELETE FROM {{sessions}} WHERE id = ?`)
 

@@ -44,6 +44,7 @@ var (
 	_ session.Opener    = (*Store)(nil)
 	_ session.Describer = (*Store)(nil)
 	_ session.Lister    = (*Store)(nil)
+	_ session.Importer  = (*Store)(nil)
 	_ session.Versioned = (*sqliteSession)(nil)
 	_ session.Rewriter  = (*sqliteSession)(nil)
 )
@@ -534,6 +535,32 @@ func (s *Store) UpdateInfo(ctx context.Context, id string, u session.InfoUpdate)
 			title = *u.Title
 		}
 		res, err := tx.ExecContext(ctx, s.q.updateInfo, title, u.Metadata != nil, meta, time.Now().UnixNano(), id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return session.ErrNotFound
+		}
+		return nil
+	}))
+}
+
+// SetUpdatedAt sets the session's UpdatedAt to updatedAt (Unix
+// nanoseconds), exactly, without changing its messages, version or info: an
+// import or migration records when the session was last active where it
+// came from. It fails with session.ErrNotFound if the session does not
+// exist, and refuses a zero or negative updatedAt.
+func (s *Store) SetUpdatedAt(ctx context.Context, id string, updatedAt int64) error {
+	if err := session.ValidateID(id); err != nil {
+		return wrap("set updated time", id, err)
+	}
+	if updatedAt <= 0 {
+		return wrap("set updated time", id, fmt.Errorf("%d is not a positive Unix time in nanoseconds", updatedAt))
+	}
+	return wrap("set updated time", id, s.write(ctx, false, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q.setUpdatedAt, updatedAt, id)
 		if err != nil {
 			return err
 		}
