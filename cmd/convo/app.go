@@ -222,3 +222,14 @@ func oneLine(s string, n int) string {
 	}
 	return s
 }
+
+// plural returns n with the noun that agrees with it, for counts in
+// messages: plural(1, "session", "sessions") is "1 session", and with 0 or
+// 2 it is "0 sessions", "2 sessions". A noun may carry its verb:
+// plural(n, "session is", "sessions are").
+func plural[N int | int64](n N, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

@@ -142,7 +142,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 			// A session that lacks its last message gets only that one.
 			popLast(t, empty.url, empty.prefix, "trip-paris")
 			r = mustConvo(t, "", empty.args("import", file)...)
-			if !strings.Contains(r.stdout, "1 messages added, 11 already present") {
+			if !strings.Contains(r.stdout, "imported 4 sessions (0 new), 1 message added, 11 already present") {
 				t.Errorf("import after pop: %q", r.stdout)
 			}
 			cmpDump(t, want, dump(t, empty.url, empty.prefix))
@@ -384,7 +384,7 @@ func TestRmOwner(t *testing.T) {
 			}
 			// rm by id, with one missing: the others go, the exit is non-zero.
 			r = convo(t, "", db.args("rm", "support-42", "ghost")...)
-			if r.err == nil || !strings.Contains(r.stderr, `no session "ghost"`) || !strings.Contains(r.stdout, "deleted 1 sessions, 2 messages") {
+			if r.err == nil || !strings.Contains(r.stderr, `no session "ghost"`) || !strings.Contains(r.stdout, "deleted 1 session, 2 messages") {
 				t.Errorf("rm support-42 ghost: %v\n%s\n%s", r.err, r.stdout, r.stderr)
 			}
 			if left := dump(t, db.url, db.prefix); len(left) != 1 {
@@ -414,7 +414,7 @@ func TestDoctorRepair(t *testing.T) {
 			before := dump(t, db.url, db.prefix)
 
 			r = mustConvo(t, "", db.args("doctor", "--repair")...)
-			for _, want := range []string{"damaged-suffix: repaired, appended 1 messages", "damaged-middle: repaired, rewrote history", "2 damaged, 2 repaired"} {
+			for _, want := range []string{"damaged-suffix: repaired, appended 1 message\n", "damaged-middle: repaired, rewrote history", "2 damaged, 2 repaired"} {
 				if !strings.Contains(r.stdout, want) {
 					t.Errorf("doctor --repair: no %q in\n%s", want, r.stdout)
 				}

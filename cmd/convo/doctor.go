@@ -114,9 +114,9 @@ The report lists damaged and repaired sessions (all sessions with --all or
 			case !rep.Schema.OK:
 				return fmt.Errorf("doctor: schema version %d, want %d", rep.Schema.Version, rep.Schema.Latest)
 			case rep.Errors > 0:
-				return fmt.Errorf("doctor: %d sessions could not be checked or repaired", rep.Errors)
+				return fmt.Errorf("doctor: %s could not be checked or repaired", plural(rep.Errors, "session", "sessions"))
 			case rep.Damaged > rep.Repaired:
-				return fmt.Errorf("doctor: %d sessions are damaged; run convo doctor --repair", rep.Damaged-rep.Repaired)
+				return fmt.Errorf("doctor: %s damaged; run convo doctor --repair", plural(rep.Damaged-rep.Repaired, "session is", "sessions are"))
 			}
 			return nil
 		},
@@ -173,7 +173,7 @@ func doctorSession(ctx context.Context, store session.Store, id string, repair b
 			return fail(fmt.Errorf("append repair: %w", err))
 		}
 		res.Status = "repaired"
-		res.Action = fmt.Sprintf("appended %d messages", len(suffix))
+		res.Action = "appended " + plural(len(suffix), "message", "messages")
 		return res
 	}
 	rw, ok := sess.(session.Rewriter)
@@ -188,7 +188,7 @@ func doctorSession(ctx context.Context, store session.Store, id string, repair b
 		return fail(fmt.Errorf("rewrite: %w", err))
 	}
 	res.Status = "repaired"
-	res.Action = fmt.Sprintf("rewrote history (%d messages, was %d)", len(fixed), len(msgs))
+	res.Action = fmt.Sprintf("rewrote history (%s, was %d)", plural(len(fixed), "message", "messages"), len(msgs))
 	return res
 }
 
@@ -220,7 +220,7 @@ func (a *app) printDoctor(rep doctorReport, all bool) error {
 			fmt.Fprintln(a.stdout, "    "+p)
 		}
 	}
-	fmt.Fprintf(a.stdout, "checked %d sessions: %d damaged, %d repaired, %d errors\n", rep.Checked, rep.Damaged, rep.Repaired, rep.Errors)
+	fmt.Fprintf(a.stdout, "checked %s: %d damaged, %d repaired, %s\n", plural(rep.Checked, "session", "sessions"), rep.Damaged, rep.Repaired, plural(rep.Errors, "error", "errors"))
 	return nil
 }
 

@@ -32,7 +32,7 @@ func Example() {
 		}
 	}
 	// Output:
-	// imported 1 sessions (1 new), 2 messages added, 0 already present
+	// imported 1 session (1 new), 2 messages added, 0 already present
 	// SESSION  SEQ  ROLE       TIME                 SNIPPET
 	// s1       2    assistant  2024-11-24 14:53:22  Light rain on *Sunday*.
 }

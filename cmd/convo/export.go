@@ -19,11 +19,14 @@ import (
 // The export format: JSON Lines, one object per line, each with a "type".
 //
 //	{"type":"convo-export","version":1}
-//	{"type":"session","id":"s1","owner":"u1","title":"…","metadata":{…},"created_at":1732460000000000000}
+//	{"type":"session","id":"s1","owner":"u1","title":"…","metadata":{…},"created_at":1732460000000000000,"updated_at":1732470000000000000}
 //	{"type":"message","session":"s1","message":{…message JSON…}}
 //
 // The first line is the header. Each session line is followed by the lines
-// of its messages, oldest first. Times are Unix nanoseconds.
+// of its messages, oldest first. Times are Unix nanoseconds. updated_at came
+// after the first release of version 1: it is optional, and a file without
+// it imports as before (the session's last update is then the import), so
+// the version stays 1.
 const exportVersion = 1
 
 // exportHeader is the first line of an export.
@@ -40,6 +43,7 @@ type exportSession struct {
 	Title     string            `json:"title,omitempty"`
 	Metadata  map[string]string `json:"metadata,omitempty"`
 	CreatedAt int64             `json:"created_at,omitempty"`
+	UpdatedAt int64             `json:"updated_at,omitempty"`
 }
 
 // exportMessage is a message line.
@@ -52,14 +56,15 @@ type exportMessage struct {
 const formatHelp = `The format is JSON Lines (one JSON object per line, UTF-8):
 
   {"type":"convo-export","version":1}
-  {"type":"session","id":"s1","owner":"u1","title":"Trip","metadata":{"k":"v"},"created_at":1732460000000000000}
+  {"type":"session","id":"s1","owner":"u1","title":"Trip","metadata":{"k":"v"},"created_at":1732460000000000000,"updated_at":1732470000000000000}
   {"type":"message","session":"s1","message":{"id":"0193…","role":"user","parts":[…],"created_at":…}}
   …
 
 The first line is the header. Each session line (owner, title, metadata
-optional; created_at in Unix nanoseconds) is followed by its messages,
-oldest first, each in the message JSON of package message (see its
-documentation) and naming its session. Every message must have an id.`
+optional; created_at and updated_at, the time of its last activity, in Unix
+nanoseconds, optional) is followed by its messages, oldest first, each in
+the message JSON of package message (see its documentation) and naming its
+session. Every message must have an id.`
 
 func (a *app) exportCommand() *cobra.Command {
 	var output string
@@ -67,7 +72,7 @@ func (a *app) exportCommand() *cobra.Command {
 		Use:   "export [ID...]",
 		Short: "Write sessions as JSON Lines",
 		Long: `export writes the given sessions, or every session, with their owner, title,
-metadata, creation time and messages, to stdout or --output.
+metadata, creation and last-update times and messages, to stdout or --output.
 
 ` + formatHelp,
 		Example: `  convo export --db chat.db > all.jsonl
@@ -101,7 +106,7 @@ metadata, creation time and messages, to stdout or --output.
 					return fmt.Errorf("export: %w", err)
 				}
 			}
-			fmt.Fprintf(a.stderr, "exported %d sessions, %d messages\n", n, m)
+			fmt.Fprintf(a.stderr, "exported %s, %s\n", plural(n, "session", "sessions"), plural(m, "message", "messages"))
 			return nil
 		},
 	}
@@ -157,7 +162,7 @@ func (a *app) export(ctx context.Context, store session.Store, ids []string, w i
 			return sessions, messages, err
 		}
 		if err := enc.Encode(exportSession{Type: "session", ID: in.ID, Owner: in.Owner, Title: in.Title,
-			Metadata: in.Metadata, CreatedAt: in.CreatedAt}); err != nil {
+			Metadata: in.Metadata, CreatedAt: in.CreatedAt, UpdatedAt: in.UpdatedAt}); err != nil {
 			return sessions, messages, err
 		}
 		for _, m := range msgs {
@@ -303,6 +308,12 @@ lacks. Messages are matched by id, so importing the same file twice, or a
 later export of a session already imported, adds only what is new. The info
 of a session that already exists is left as it is.
 
+A session that the import writes to and that then holds exactly the file's
+messages gets the file's updated_at as its last update (when the store can
+record it, as SQLite and PostgreSQL can), so imported sessions keep their
+order in ls and their age for prune. A session that also holds messages of
+its own keeps the time of the import.
+
 ` + formatHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -359,7 +370,7 @@ func importOne(ctx context.Context, store session.Store, s *importSession) (impo
 	case err != nil:
 		return res, err
 	}
-	missing, err := lacking(ctx, sess, s.msgs)
+	missing, held, err := lacking(ctx, sess, s.msgs)
 	if err != nil {
 		return res, err
 	}
@@ -370,7 +381,34 @@ func importOne(ctx context.Context, store session.Store, s *importSession) (impo
 	}
 	res.Added = len(missing)
 	res.Skipped = len(s.msgs) - len(missing)
+	// The append stamped the session with the time of the import. When the
+	// session now holds exactly the file's messages (made by this import,
+	// or by an earlier one of the same sessions that was interrupted), its
+	// last activity is the file's. A session with messages of its own was
+	// active here and keeps the append's time; one this import did not
+	// write to is left as it is, so importing a file again changes nothing.
+	if (res.Created || res.Added > 0) && held+len(missing) == len(s.msgs) {
+		if err := keepUpdatedAt(ctx, store, s.hdr.ID, s.hdr.UpdatedAt); err != nil {
+			return res, err
+		}
+	}
 	return res, nil
+}
+
+// keepUpdatedAt records at, a session's last activity in the store it was
+// copied from, as the last update of the session id, when store can
+// (session.Importer) and at is known (an export without updated_at has 0).
+// Otherwise the copy keeps the time it was made, which is all such a store
+// allows.
+func keepUpdatedAt(ctx context.Context, store session.Store, id string, at int64) error {
+	imp, ok := store.(session.Importer)
+	if !ok || at <= 0 {
+		return nil
+	}
+	if err := imp.SetUpdatedAt(ctx, id, at); err != nil {
+		return fmt.Errorf("keep the last update time: %w", err)
+	}
+	return nil
 }
 
 // createLike creates the session id with opts, keeping owner and info when
@@ -385,26 +423,28 @@ func createLike(ctx context.Context, store session.Store, id string, opts sessio
 	return store.Create(ctx, id)
 }
 
-// lacking returns the messages of msgs whose ids sess does not hold.
-func lacking(ctx context.Context, sess session.Session, msgs []message.Message) ([]message.Message, error) {
+// lacking returns the messages of msgs whose ids sess does not hold, and
+// how many messages sess holds. sess holds no message that msgs lacks when
+// held+len(missing) == len(msgs) (ids are unique within a session and
+// within msgs).
+func lacking(ctx context.Context, sess session.Session, msgs []message.Message) (missing []message.Message, held int, err error) {
 	have, err := sess.GetMessages(ctx, nil)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if len(have) == 0 {
-		return msgs, nil
+		return msgs, 0, nil
 	}
 	ids := make(map[string]bool, len(have))
 	for _, m := range have {
 		ids[m.ID] = true
 	}
-	var out []message.Message
 	for _, m := range msgs {
 		if !ids[m.ID] {
-			out = append(out, m)
+			missing = append(missing, m)
 		}
 	}
-	return out, nil
+	return missing, len(have), nil
 }
 
 func (a *app) reportImport(results []importResult) error {
@@ -427,7 +467,7 @@ func (a *app) reportImport(results []importResult) error {
 			MessagesSkipped int            `json:"messages_skipped"`
 		}{results, created, added, skipped})
 	}
-	fmt.Fprintf(a.stdout, "imported %d sessions (%d new), %d messages added, %d already present\n",
-		len(results), created, added, skipped)
+	fmt.Fprintf(a.stdout, "imported %s (%d new), %s added, %d already present\n",
+		plural(len(results), "session", "sessions"), created, plural(added, "message", "messages"), skipped)
 	return nil
 }

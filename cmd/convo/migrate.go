@@ -36,7 +36,9 @@ func (a *app) migrateCommand() *cobra.Command {
 		Short: "Copy every session to another store (SQLite to PostgreSQL and back)",
 		Long: `migrate copies every session of --db, with its owner, title, metadata,
 creation time and messages, to the store --to (same URL forms as --db; its
-table prefix is --to-prefix, by default --prefix).
+table prefix is --to-prefix, by default --prefix). Each session keeps its
+last-update time too (SQLite and PostgreSQL targets record it), so ls
+lists the sessions in the same order and prune sees them as old as they are.
 
 It is resumable: a session already complete in the target is skipped, and
 a partly copied one gets only the messages it lacks (messages are matched
@@ -80,17 +82,18 @@ may be missed; stop writers first, or run migrate again.`,
 					return err
 				}
 			} else {
-				fmt.Fprintf(a.stdout, "migrated %d sessions from %s to %s: %d created, %d already complete, %d messages copied\n",
-					rep.Sessions, rep.From, rep.To, rep.Created, rep.Skipped, rep.MessagesAdded)
+				fmt.Fprintf(a.stdout, "migrated %s from %s to %s: %d created, %d already complete, %s copied\n",
+					plural(rep.Sessions, "session", "sessions"), rep.From, rep.To, rep.Created, rep.Skipped,
+					plural(rep.MessagesAdded, "message", "messages"))
 				for _, m := range rep.Mismatches {
-					fmt.Fprintf(a.stdout, "  %s: %d messages in the source, %d in the target\n", m.ID, m.From, m.To)
+					fmt.Fprintf(a.stdout, "  %s: %s in the source, %d in the target\n", m.ID, plural(m.From, "message", "messages"), m.To)
 				}
 				if rep.Verified {
 					fmt.Fprintln(a.stdout, "verified: message counts match for every session")
 				}
 			}
 			if !rep.Verified {
-				return fmt.Errorf("migrate: %d sessions differ after copying", len(rep.Mismatches))
+				return fmt.Errorf("migrate: %s after copying", plural(len(rep.Mismatches), "session differs", "sessions differ"))
 			}
 			return nil
 		},
@@ -127,15 +130,38 @@ func (a *app) migrate(ctx context.Context, src, dst *backend) (migrateReport, er
 		case err != nil:
 			return rep, fmt.Errorf("target %q: %w", in.ID, err)
 		case target.MessageCount == in.MessageCount:
+			// Complete, by the count that has always judged it. Its
+			// last-update time may still be the time of the copy: a run
+			// stopped between the append and keepUpdatedAt, or one by a
+			// convo that did not keep it. Setting it again is correct for
+			// the same reason as after a copy (the target holds the
+			// source's messages), and cheap: one write per session, only
+			// when the times differ, so a run with nothing to do writes
+			// nothing.
+			if target.UpdatedAt != in.UpdatedAt {
+				if err := keepUpdatedAt(ctx, dst.store, in.ID, in.UpdatedAt); err != nil {
+					return rep, fmt.Errorf("target %q: %w", in.ID, err)
+				}
+			}
 			rep.Skipped++
 			bar.add(1)
 			continue
 		}
-		n, err := copyMessages(ctx, src.store, dst.store, in.ID)
+		n, exact, err := copyMessages(ctx, src.store, dst.store, in.ID)
 		if err != nil {
 			return rep, fmt.Errorf("copy %q: %w", in.ID, err)
 		}
 		rep.MessagesAdded += n
+		// The append stamped the target with the time of the copy; the
+		// session's last activity is the source's, as long as the target
+		// holds nothing but the source's messages. (in.UpdatedAt is from
+		// the listing: a session written to during the copy gets the
+		// earlier time, which the next run, finding it complete, fixes.)
+		if exact {
+			if err := keepUpdatedAt(ctx, dst.store, in.ID, in.UpdatedAt); err != nil {
+				return rep, fmt.Errorf("copy %q: %w", in.ID, err)
+			}
+		}
 		bar.add(1)
 	}
 	// Verify: every source session has as many messages in the target.
@@ -161,26 +187,31 @@ func (a *app) migrate(ctx context.Context, src, dst *backend) (migrateReport, er
 }
 
 // copyMessages appends to the target session id the source messages it
-// lacks, in one atomic append, and returns how many.
-func copyMessages(ctx context.Context, src, dst session.Store, id string) (int, error) {
+// lacks, in one atomic append. It returns how many, and whether the target
+// then holds exactly the source's messages (none of its own).
+func copyMessages(ctx context.Context, src, dst session.Store, id string) (added int, exact bool, err error) {
 	ss, err := src.Load(ctx, id)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	msgs, err := ss.GetMessages(ctx, nil)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	ds, err := dst.Load(ctx, id)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	missing, err := lacking(ctx, ds, msgs)
+	missing, held, err := lacking(ctx, ds, msgs)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
+	exact = held+len(missing) == len(msgs)
 	if len(missing) == 0 {
-		return 0, nil
+		return 0, exact, nil
 	}
-	return len(missing), ds.AddMessages(ctx, missing)
+	if err := ds.AddMessages(ctx, missing); err != nil {
+		return 0, false, err
+	}
+	return len(missing), exact, nil
 }

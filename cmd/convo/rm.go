@@ -170,7 +170,7 @@ func (a *app) reportDelete(what string, rep session.DeleteReport, dryRun bool, m
 	if dryRun {
 		verb = "would delete"
 	}
-	fmt.Fprintf(a.stdout, "%s%s %d sessions, %d messages\n", what, verb, len(rep.SessionIDs), rep.Messages)
+	fmt.Fprintf(a.stdout, "%s%s %s, %s\n", what, verb, plural(len(rep.SessionIDs), "session", "sessions"), plural(rep.Messages, "message", "messages"))
 	if len(rep.SessionIDs) > 0 {
 		tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 		for _, id := range rep.SessionIDs {

@@ -87,7 +87,7 @@ func printConversation(w io.Writer, info session.Info, v convView, fullReasoning
 	for _, k := range sortedKeys(info.Metadata) {
 		fmt.Fprintf(w, "meta    %s=%s\n", k, info.Metadata[k])
 	}
-	fmt.Fprintf(w, "%d messages, created %s, updated %s\n", info.MessageCount, formatTime(info.CreatedAt), formatTime(info.UpdatedAt))
+	fmt.Fprintf(w, "%s, created %s, updated %s\n", plural(info.MessageCount, "message", "messages"), formatTime(info.CreatedAt), formatTime(info.UpdatedAt))
 	for _, m := range v.Messages {
 		if m.Empty {
 			continue // tool results already shown beside their calls

@@ -169,5 +169,5 @@ func humanSize(n int) string {
 	case n >= 1<<10:
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
-	return fmt.Sprintf("%d bytes", n)
+	return plural(n, "byte", "bytes")
 }
