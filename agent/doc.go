@@ -84,7 +84,11 @@
 // A History strategy chooses the messages sent: LastN, TokenBudget (an
 // estimate of 4 bytes per token, see EstimateTokens) or All. Every strategy
 // cuts the history at a message that is not a tool message, so no result is
-// sent without its call and no call without its results. The agent reads
+// sent without its call and no call without its results. When a turn's tool
+// rounds fill the whole selection, the agent sends the turn's user message
+// ahead of them (one message over the strategy's count or budget), so the
+// model never works on without the task and the history sent starts with a
+// user turn, as some providers require. The agent reads
 // only the newest messages the strategy needs (its Window), once, and then
 // keeps them in memory while its writes succeed at the expected version, so
 // a turn costs the store two or more appends and no read in the common case.

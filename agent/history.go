@@ -11,7 +11,9 @@ import (
 // and the system prompt are sent in addition. Select returns a suffix of
 // msgs that starts at a clean cut: a message that is not a tool message, so
 // that no tool result is sent without the call it answers and no call
-// without its results. Implementations are safe for concurrent use.
+// without its results. Implementations are safe for concurrent use. When
+// the selection holds no user message (a turn whose tool rounds fill it),
+// the agent sends the turn's user message before it.
 type History interface {
 	// Window is how many of the newest stored messages the agent needs to
 	// read for Select to choose from; a negative value reads them all.

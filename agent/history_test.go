@@ -181,3 +181,64 @@ func TestCompactionFailureDoesNotFailTurn(t *testing.T) {
 		t.Fatalf("stored %s", got)
 	}
 }
+
+// TestLongToolLoopKeepsTheTask runs a turn whose tool rounds outgrow the
+// history window: every request must still carry the turn's user message,
+// right after the system prompt and once, and be a valid history; the store
+// holds the user message once.
+func TestLongToolLoopKeepsTheTask(t *testing.T) {
+	store := newStore(t)
+	seed(t, store, "loop", conv("uaua")...)
+	const rounds = 12
+	var replies []llmtest.Reply
+	for i := range rounds {
+		replies = append(replies, llmtest.ToolCalls(llmtest.Call(fmt.Sprint("call", i), "weather", `{"city":"Oslo"}`)))
+	}
+	replies = append(replies, llmtest.Text("done"))
+	client := llmtest.New(replies...)
+	a := agent.New(client, agent.WithSession("loop", store), agent.WithTools(weatherTool()),
+		agent.WithHistory(agent.LastN(6)), agent.WithSystemPrompt("sys"), agent.WithMaxIterations(rounds+2))
+	if _, err := a.Chat(t.Context(), "the task"); err != nil {
+		t.Fatal(err)
+	}
+	reqs := client.Requests()
+	if len(reqs) != rounds+1 {
+		t.Fatalf("%d requests, want %d", len(reqs), rounds+1)
+	}
+	for i, req := range reqs {
+		msgs := req.Messages
+		tasks := 0
+		for _, m := range msgs {
+			if m.Content() == "the task" {
+				tasks++
+			}
+		}
+		if tasks != 1 {
+			t.Fatalf("request %d carries the task %d times, want once: %s", i, tasks, dump(msgs))
+		}
+		if probs := session.Check(msgs); probs != nil {
+			t.Fatalf("request %d is not a valid history (%v): %s", i, probs, dump(msgs))
+		}
+		// From the third round on, the last 6 messages are all tool rounds
+		// of this turn: the task goes right after the system prompt, and
+		// nothing older than the window is sent.
+		if i >= 3 {
+			if msgs[0].Role != message.RoleSystem || msgs[1].Content() != "the task" {
+				t.Fatalf("request %d does not start with the system prompt and the task: %s", i, dump(msgs))
+			}
+			if len(msgs) != 2+6 {
+				t.Fatalf("request %d sends %d messages, want the system prompt, the task and the 6 of the window: %s", i, len(msgs), dump(msgs))
+			}
+		}
+	}
+	stored := stored(t, store, "loop")
+	tasks := 0
+	for _, m := range stored {
+		if m.Content() == "the task" {
+			tasks++
+		}
+	}
+	if tasks != 1 || len(stored) != 4+1+2*rounds+1 {
+		t.Fatalf("stored %d messages with the task %d times, want %d and once", len(stored), tasks, 4+1+2*rounds+1)
+	}
+}

@@ -22,6 +22,9 @@ type turnState struct {
 	emit func(Event) // nil when not streaming
 	resp *Response
 	iter int
+	// user is the turn's user message, as stored: the task, which every
+	// request of the turn carries (see request).
+	user message.Message
 }
 
 func (t *turnState) event(ev Event) {
@@ -66,7 +69,7 @@ func (a *Agent) turn(ctx context.Context, msg message.Message, emit func(Event))
 	}
 	defer a.unlock()
 
-	t := &turnState{a: a, ctx: ctx, emit: emit, resp: &Response{}}
+	t := &turnState{a: a, ctx: ctx, emit: emit, resp: &Response{}, user: msg}
 	if err := a.open(ctx); err != nil {
 		return nil, err
 	}
@@ -354,11 +357,19 @@ func (t *turnState) request() llm.Request {
 		head, hist = hist[s:s+1], hist[s+1:]
 	}
 	sel := a.opts.history.Select(hist)
-	msgs := make([]message.Message, 0, len(sel)+2)
+	msgs := make([]message.Message, 0, len(sel)+3)
 	if a.system != nil {
 		msgs = append(msgs, *a.system)
 	}
 	msgs = append(msgs, head...)
+	if !slices.ContainsFunc(sel, isUser) {
+		// The turn's tool rounds fill the whole window: send its user
+		// message ahead of them, or the model would go on without the
+		// task (and some providers refuse a history that starts with an
+		// assistant turn). The selection starts at a clean cut, so the
+		// pairing of calls and results stays valid.
+		msgs = append(msgs, t.user)
+	}
 	msgs = append(msgs, sel...)
 	if probs := session.Check(msgs); probs != nil {
 		msgs, _ = session.Repair(msgs)
@@ -522,3 +533,5 @@ func (t *turnState) runTools(calls []message.ToolCall) []message.ToolResult {
 	}
 	return results
 }
+
+func isUser(m message.Message) bool { return m.Role == message.RoleUser }
