@@ -41,7 +41,8 @@ func (a *app) serveCommand() *cobra.Command {
 		Short: "Browse sessions in a read-only web viewer",
 		Long: `serve starts a read-only web viewer of the store on --addr (127.0.0.1:8080 by
 default; it serves only GET and HEAD): a session list with paging and a
-search box, and a conversation view with each role in its own style, tool
+search box (best matches first, a page at a time, up to 1,000), and a
+conversation view with each role in its own style, tool
 calls beside their results, images inline and reasoning collapsed.
 
 All assets are built into the binary; the pages load nothing from elsewhere
@@ -153,7 +154,11 @@ type listPage struct {
 	First    bool
 	Hits     []session.SearchHit
 	Searched bool
-	Error    string
+	// MoreURL shows more of the best matches; Capped says the search
+	// stopped at session.MaxListLimit matches.
+	MoreURL string
+	Capped  bool
+	Error   string
 }
 
 func (v *viewer) list(w http.ResponseWriter, r *http.Request) {
@@ -162,10 +167,34 @@ func (v *viewer) list(w http.ResponseWriter, r *http.Request) {
 	p := listPage{Query: strings.TrimSpace(q.Get("q")), Owner: q.Get("owner")}
 	if p.Query != "" {
 		p.Searched = true
-		hits, err := session.Search(ctx, v.store, session.SearchQuery{Text: p.Query, Owner: p.Owner, Limit: 100})
+		// The best limit matches, a page (--page-size) at first; "More
+		// matches" asks again for a page more, up to MaxListLimit. One
+		// match more than shown is asked for, to know whether there are
+		// others.
+		limit := v.pageSize
+		if s := q.Get("limit"); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 || n > session.MaxListLimit {
+				v.fail(w, r, http.StatusBadRequest, fmt.Sprintf("bad limit: want a number from 1 to %d", session.MaxListLimit))
+				return
+			}
+			limit = n
+		}
+		hits, err := session.Search(ctx, v.store, session.SearchQuery{Text: p.Query, Owner: p.Owner, Limit: min(limit+1, session.MaxListLimit)})
 		if err != nil {
 			v.storeError(w, r, err)
 			return
+		}
+		switch {
+		case len(hits) > limit:
+			hits = hits[:limit]
+			mq := url.Values{"q": {p.Query}, "limit": {strconv.Itoa(min(limit+v.pageSize, session.MaxListLimit))}}
+			if p.Owner != "" {
+				mq.Set("owner", p.Owner)
+			}
+			p.MoreURL = "/?" + mq.Encode()
+		case len(hits) == session.MaxListLimit:
+			p.Capped = true
 		}
 		p.Hits = hits
 		v.render(w, "list.html", p)

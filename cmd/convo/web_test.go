@@ -1,12 +1,18 @@
 package main
 
 import (
+	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/convo-dev/convo/message"
+	"github.com/convo-dev/convo/session"
 )
 
 // newTestViewer serves the demo sessions from a fresh SQLite file.
@@ -154,5 +160,62 @@ func TestSnippetSegments(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("segment %d = %+v; want %+v", i, got[i], want[i])
 		}
+	}
+}
+
+// TestViewerSearchPages shows the best matches a page at a time: a page of
+// hits and a link to more, until every match is shown.
+func TestViewerSearchPages(t *testing.T) {
+	var msgs []message.Message
+	for i := range 5 {
+		msgs = append(msgs, message.NewUserMessage(fmt.Sprintf("zebra sighting number %d", i)),
+			message.NewAssistantMessage(fmt.Sprintf("noted %d", i)))
+	}
+	srv, _ := newTestViewer(t, 2, demoSession{id: "zoo", opts: session.CreateOptions{Owner: "keeper"}, msgs: msgs, valid: true})
+	next := "/?q=zebra&owner=keeper"
+	for _, want := range []int{2, 4, 5} {
+		code, _, body := get(t, "GET", srv.URL+next)
+		if code != http.StatusOK {
+			t.Fatalf("GET %s: status %d", next, code)
+		}
+		if got := strings.Count(body, `class="hit"`); got != want {
+			t.Fatalf("GET %s: %d hits, want %d", next, got, want)
+		}
+		m := regexp.MustCompile(`id="more-hits" href="([^"]+)"`).FindStringSubmatch(body)
+		if want == 5 {
+			if m != nil {
+				t.Fatalf("all 5 matches shown, yet a link to more: %s", m[1])
+			}
+			break
+		}
+		if m == nil {
+			t.Fatalf("GET %s: %d of 5 matches and no link to more", next, want)
+		}
+		next = html.UnescapeString(m[1])
+		if !strings.Contains(next, "owner=keeper") || !strings.Contains(next, "q=zebra") {
+			t.Fatalf("the link to more drops the query or the owner: %s", next)
+		}
+	}
+	for _, bad := range []string{"0", "-1", "x", "1001"} {
+		if code, _, _ := get(t, "GET", srv.URL+"/?q=zebra&limit="+bad); code != http.StatusBadRequest {
+			t.Errorf("limit=%s: status %d, want 400", bad, code)
+		}
+	}
+}
+
+// TestViewerSearchCapped: past session.MaxListLimit matches the viewer
+// shows the best ones and says so, with no link to more.
+func TestViewerSearchCapped(t *testing.T) {
+	msgs := make([]message.Message, session.MaxListLimit+1)
+	for i := range msgs {
+		msgs[i] = message.NewUserMessage(fmt.Sprintf("yak number %d", i))
+	}
+	srv, _ := newTestViewer(t, 50, demoSession{id: "herd", msgs: msgs, valid: true})
+	_, _, body := get(t, "GET", srv.URL+fmt.Sprintf("/?q=yak&limit=%d", session.MaxListLimit))
+	if got := strings.Count(body, `class="hit"`); got != session.MaxListLimit {
+		t.Fatalf("%d hits, want %d", got, session.MaxListLimit)
+	}
+	if !strings.Contains(body, `id="hits-capped"`) || strings.Contains(body, `id="more-hits"`) {
+		t.Fatal("no note that the matches were capped, or a link to more past the cap")
 	}
 }
