@@ -83,7 +83,7 @@ func newQueries(prefix string, busyTimeout time.Duration) *queries {
 	q.deleteMsgs = b(`DELETE FROM {{messages}} WHERE session_id = ?`)
 	q.deleteSess = b(`DELETE FROM {{sessions}} WHERE id = ?`)
 
-	q.touchNoReturn = b(`UPDATE {{sessions}} SET next_seq = next_seq + ?, version = version + 1,
+	q.touchNoReturn = b(`UPDATE {{sessions}} SET next_seq = next_seq + ?, version = version + ?,
 		message_count = message_count + ?, updated_at = MAX(updated_at + 1, ?) WHERE id = ? AND incarnation = ?`)
 	q.touchAfterInsert = q.touchNoReturn + ` RETURNING version`
 	q.sessionState = b(`SELECT version FROM {{sessions}} WHERE id = ? AND incarnation = ?`)

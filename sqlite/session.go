@@ -231,7 +231,13 @@ func (ss *sqliteSession) add(ctx context.Context, msgs []message.Message, expect
 					return err
 				}
 			}
-			if _, err := ss.s.exec(ctx, tx, ss.s.q.touchNoReturn, end-start, n, time.Now().UnixNano(), ss.id, ss.inc); err != nil {
+			// The version moves on once per call, however many chunks it
+			// takes, as in the other stores.
+			step := 1
+			if changed {
+				step = 0
+			}
+			if _, err := ss.s.exec(ctx, tx, ss.s.q.touchNoReturn, end-start, step, n, time.Now().UnixNano(), ss.id, ss.inc); err != nil {
 				return err
 			}
 			if exp >= 0 {
@@ -239,7 +245,7 @@ func (ss *sqliteSession) add(ctx context.Context, msgs []message.Message, expect
 				// it on by one. (RETURNING would cost a quarter of an append.)
 				version = exp + 1
 			} else {
-				version++
+				version += int64(step)
 			}
 			changed = true
 		}
@@ -452,12 +458,11 @@ func (ss *sqliteSession) replace(ctx context.Context, expected int64, msgs []mes
 			if n != end-start {
 				return fmt.Errorf("sqlite: internal error: replace stored %d of %d messages", n, end-start)
 			}
-			if err := ss.s.queryRow(ctx, tx, ss.s.q.touchAfterInsert, end-start, n, time.Now().UnixNano(), ss.id, ss.inc).Scan(&version); err != nil {
+			if err := ss.s.queryRow(ctx, tx, ss.s.q.touchAfterInsert, end-start, 0, n, time.Now().UnixNano(), ss.id, ss.inc).Scan(&version); err != nil {
 				return err
 			}
 		}
-		// touchAfterInsert bumped the version once per chunk; a replace is
-		// one change.
+		// A replace is one change.
 		return tx.QueryRowContext(ctx, ss.s.q.setVersion, expected+1, ss.id, ss.inc).Scan(&version)
 	})
 	return version, err

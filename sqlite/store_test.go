@@ -310,3 +310,44 @@ func TestRowSkippedForAnotherReasonFailsTheAppend(t *testing.T) {
 		t.Fatalf("retry of stored messages: %v", err)
 	}
 }
+
+// TestLargeAppendMovesTheVersionOnce: an append of more messages than one
+// INSERT takes (256) is still one change: the version moves on by one, as
+// in the other stores.
+func TestLargeAppendMovesTheVersionOnce(t *testing.T) {
+	st, err := sqlite.SessionStore(t.Context(), newDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := st.Create(t.Context(), "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := s.(session.Versioned)
+	msgs := make([]message.Message, 600)
+	for i := range msgs {
+		msgs[i] = message.NewUserMessage(fmt.Sprint("m", i))
+	}
+	got, err := v.AddMessagesAt(t.Context(), 0, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, now, err := v.Snapshot(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != 1 || now != 1 || len(stored) != 600 {
+		t.Fatalf("AddMessagesAt(0, 600 messages) = version %d, session at %d with %d messages; want 1, 1, 600", got, now, len(stored))
+	}
+	// Without a version check too.
+	more := make([]message.Message, 300)
+	for i := range more {
+		more[i] = message.NewUserMessage(fmt.Sprint("n", i))
+	}
+	if err := s.AddMessages(t.Context(), more); err != nil {
+		t.Fatal(err)
+	}
+	if _, now, err = v.Snapshot(t.Context(), session.Limit(0)); err != nil || now != 2 {
+		t.Fatalf("after a 300-message AddMessages the session is at %d (%v), want 2", now, err)
+	}
+}
