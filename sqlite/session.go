@@ -395,16 +395,10 @@ func (ss *sqliteSession) PopMessage(ctx context.Context) (*message.Message, erro
 
 func (ss *sqliteSession) Clear(ctx context.Context) error {
 	return wrap("clear", ss.id, ss.s.write(ctx, false, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, ss.s.q.clearSess, time.Now().UnixNano(), ss.id, ss.inc)
-		if err != nil {
+		if err := execChanging(ctx, tx, session.ErrNotFound, ss.s.q.clearSess, time.Now().UnixNano(), ss.id, ss.inc); err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return session.ErrNotFound
-		}
-		_, err = tx.ExecContext(ctx, ss.s.q.clearMsgs, ss.id)
+		_, err := tx.ExecContext(ctx, ss.s.q.clearMsgs, ss.id)
 		return err
 	}))
 }

@@ -428,16 +428,7 @@ func (s *Store) CreateWith(ctx context.Context, id string, o session.CreateOptio
 		if o.CreatedAt != 0 {
 			created = o.CreatedAt
 		}
-		res, err := tx.ExecContext(ctx, s.q.create, id, o.Owner, o.Title, meta, created, max(now, created), inc)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return session.ErrExists
-		}
-		return nil
+		return execChanging(ctx, tx, session.ErrExists, s.q.create, id, o.Owner, o.Title, meta, created, max(now, created), inc)
 	})
 	if err != nil {
 		return nil, wrap("create", id, err)
@@ -534,16 +525,7 @@ func (s *Store) UpdateInfo(ctx context.Context, id string, u session.InfoUpdate)
 		if u.Title != nil {
 			title = *u.Title
 		}
-		res, err := tx.ExecContext(ctx, s.q.updateInfo, title, u.Metadata != nil, meta, time.Now().UnixNano(), id)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return session.ErrNotFound
-		}
-		return nil
+		return execChanging(ctx, tx, session.ErrNotFound, s.q.updateInfo, title, u.Metadata != nil, meta, time.Now().UnixNano(), id)
 	}))
 }
 
@@ -560,17 +542,24 @@ func (s *Store) SetUpdatedAt(ctx context.Context, id string, updatedAt int64) er
 		return wrap("set updated time", id, fmt.Errorf("%d is not a positive Unix time in nanoseconds", updatedAt))
 	}
 	return wrap("set updated time", id, s.write(ctx, false, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.q.setUpdatedAt, updatedAt, id)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return session.ErrNotFound
-		}
-		return nil
+		return execChanging(ctx, tx, session.ErrNotFound, s.q.setUpdatedAt, updatedAt, id)
 	}))
+}
+
+// execChanging runs q in tx and returns ifNone when it changed no row.
+func execChanging(ctx context.Context, tx *sql.Tx, ifNone error, q string, args ...any) error {
+	res, err := tx.ExecContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	switch {
+	case err != nil:
+		return err
+	case n == 0:
+		return ifNone
+	}
+	return nil
 }
 
 type rowScanner interface{ Scan(dest ...any) error }
