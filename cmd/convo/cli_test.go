@@ -162,6 +162,16 @@ func TestExportImportRoundTrip(t *testing.T) {
 // popLast removes the newest message of session id.
 func popLast(t *testing.T, dbURL, prefix, id string) {
 	t.Helper()
+	withSession(t, dbURL, prefix, id, func(s session.Session) error {
+		_, err := s.PopMessage(t.Context())
+		return err
+	})
+}
+
+// withSession opens the store at dbURL, as a program using it would, and
+// runs fn on session id; an error from either fails t.
+func withSession(t *testing.T, dbURL, prefix, id string, fn func(session.Session) error) {
+	t.Helper()
 	b, err := openBackend(t.Context(), dbURL, prefix, true)
 	if err != nil {
 		t.Fatal(err)
@@ -171,7 +181,7 @@ func popLast(t *testing.T, dbURL, prefix, id string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.PopMessage(t.Context()); err != nil {
+	if err := fn(s); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/convo-dev/convo/message"
+	"github.com/convo-dev/convo/session"
 )
 
 // seedAged seeds the demo sessions into db and moves their last update into
@@ -76,18 +77,9 @@ func sameUpdatedAt(t *testing.T, what string, want, got map[string]dumped) {
 // store would.
 func appendLocal(t *testing.T, db testDB, id string) {
 	t.Helper()
-	b, err := openBackend(t.Context(), db.url, db.prefix, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.close()
-	s, err := b.store.Load(t.Context(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.AddMessages(t.Context(), []message.Message{message.NewUserMessage("written here")}); err != nil {
-		t.Fatal(err)
-	}
+	withSession(t, db.url, db.prefix, id, func(s session.Session) error {
+		return s.AddMessages(t.Context(), []message.Message{message.NewUserMessage("written here")})
+	})
 }
 
 func TestImportKeepsUpdatedAt(t *testing.T) {
