@@ -95,7 +95,11 @@ const (
 	FinishToolCalls     FinishReason = "tool_calls"
 	FinishLength        FinishReason = "length"
 	FinishContentFilter FinishReason = "content_filter"
-	FinishOther         FinishReason = "other"
+	// FinishRefusal: the model declined to answer (OpenAI's "refusal"
+	// field, Anthropic's stop_reason "refusal"). The refusal's text, when
+	// the provider gives one, is the message's text.
+	FinishRefusal FinishReason = "refusal"
+	FinishOther   FinishReason = "other"
 )
 
 // Response is a model's complete answer.
@@ -151,6 +155,19 @@ var (
 	ErrBadRequest      = errors.New("bad request")
 	ErrServer          = errors.New("provider server error")
 	ErrContentFiltered = errors.New("content filtered")
+	// ErrQuotaExceeded: the account is out of credit or over a hard quota
+	// (OpenAI's 429 "insufficient_quota"). Unlike ErrRateLimited, waiting
+	// does not help, so it is never retried.
+	ErrQuotaExceeded = errors.New("quota exceeded")
+	// ErrIncomplete: the response ended before the provider said it was
+	// complete (a stream cut before its end event).
+	ErrIncomplete = errors.New("incomplete response")
+	// ErrOutputTruncated: the output limit was reached before the model
+	// produced a usable answer (no text at all, or a tool call cut off in
+	// the middle of its input).
+	ErrOutputTruncated = errors.New("output truncated")
+	// ErrRefused: the model declined to answer.
+	ErrRefused = errors.New("model refused")
 )
 
 // APIError is an error response from a provider.
