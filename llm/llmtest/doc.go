@@ -22,6 +22,22 @@
 // would return. FailStreamAfter cuts a stream short with an error, as a
 // dropped connection would.
 //
+// # Provider rules
+//
+// A real provider refuses requests that break its rules (a tool call without
+// its result, an empty text block, ...); a scripted client accepts anything,
+// so a test can pass on a history that every real provider would refuse.
+// WithRequestCheck closes that gap: the client checks each request, refuses
+// a bad one with an *llm.APIError of kind llm.ErrBadRequest, as the provider
+// would, and records it (Violations). Package llmtest/providerrules has the
+// checks for each provider family:
+//
+//	client := llmtest.New(replies...).WithRequestCheck(providerrules.Anthropic(ac))
+//	// ... run the code under test ...
+//	if v := client.Violations(); v != nil {
+//		t.Fatalf("requests a provider would refuse: %v", v)
+//	}
+//
 // # Errors and concurrency
 //
 // A Client is safe for concurrent use. When the script runs out it fails

@@ -106,11 +106,13 @@ func (r Reply) FailStreamAfter(n int, err error) Reply {
 
 // Client is a scripted llm.Client. The zero value is not usable; call New.
 type Client struct {
-	mu       sync.Mutex
-	script   []Reply
-	def      *Reply
-	requests []llm.Request
-	calls    int
+	mu         sync.Mutex
+	script     []Reply
+	def        *Reply
+	requests   []llm.Request
+	calls      int
+	checks     []func(llm.Request) error
+	violations []error
 }
 
 var _ llm.Client = (*Client)(nil)
@@ -118,6 +120,35 @@ var _ llm.Client = (*Client)(nil)
 // New returns a Client that answers requests with replies, in order.
 func New(replies ...Reply) *Client {
 	return &Client{script: slices.Clone(replies)}
+}
+
+// WithRequestCheck makes c check every request it receives with check
+// before answering it, and returns c, so that it chains with New:
+//
+//	client := llmtest.New(replies...).WithRequestCheck(providerrules.OpenAI(oc))
+//
+// A request that check refuses is failed as a provider refuses a request it
+// cannot accept: with an *llm.APIError of kind llm.ErrBadRequest (HTTP 400)
+// whose message names the request and the rule, wrapping check's error. No
+// scripted reply is used for it. The refusal is also recorded (see
+// Violations), so that a test can assert that none happened even where the
+// code under test handles the error. Calling WithRequestCheck again adds a
+// check; the first that fails decides. Call it before the client is used.
+func (c *Client) WithRequestCheck(check func(llm.Request) error) *Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if check != nil {
+		c.checks = append(c.checks, check)
+	}
+	return c
+}
+
+// Violations returns the errors of the requests refused by the checks of
+// WithRequestCheck, in order; nil when every request passed.
+func (c *Client) Violations() []error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.violations)
 }
 
 // Push queues more replies after those already queued.
@@ -184,6 +215,19 @@ func (c *Client) next(req llm.Request) (Reply, int, error) {
 	c.requests = append(c.requests, req)
 	c.calls++
 	n := c.calls
+	for _, check := range c.checks {
+		if err := check(req); err != nil {
+			v := &llm.APIError{
+				Provider:   "llmtest",
+				StatusCode: 400,
+				Kind:       llm.ErrBadRequest,
+				Message:    fmt.Sprintf("request %d breaks a provider rule: %v", n, err),
+				Err:        err,
+			}
+			c.violations = append(c.violations, v)
+			return Reply{}, n, v
+		}
+	}
 	if len(c.script) == 0 {
 		if c.def != nil {
 			return *c.def, n, nil

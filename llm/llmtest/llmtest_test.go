@@ -149,3 +149,52 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatalf("calls %d, requests %d, remaining %d", c.Calls(), len(c.Requests()), c.Remaining())
 	}
 }
+
+func TestRequestCheckRefusesAsProviderWould(t *testing.T) {
+	errNoUser := errors.New("the first message must be a user turn")
+	check := func(r llm.Request) error {
+		if len(r.Messages) == 0 || r.Messages[0].Role != message.RoleUser {
+			return errNoUser
+		}
+		return nil
+	}
+	c := llmtest.New(llmtest.Text("one"), llmtest.Text("two")).WithRequestCheck(check)
+	bad := llm.Request{Messages: []message.Message{message.NewAssistantMessage("hi")}}
+
+	_, err := c.Generate(t.Context(), bad)
+	var apiErr *llm.APIError
+	if !errors.Is(err, llm.ErrBadRequest) || !errors.Is(err, errNoUser) || !errors.As(err, &apiErr) || apiErr.StatusCode != 400 {
+		t.Fatalf("Generate: want a 400 ErrBadRequest wrapping the rule, got %v", err)
+	}
+	if !strings.Contains(err.Error(), "request 1") || !strings.Contains(err.Error(), errNoUser.Error()) {
+		t.Errorf("error does not name the request and the rule: %v", err)
+	}
+	for _, err := range c.Stream(t.Context(), bad) {
+		if !errors.Is(err, llm.ErrBadRequest) {
+			t.Fatalf("Stream: want ErrBadRequest, got %v", err)
+		}
+	}
+	// A refused request uses no scripted reply: the next good request gets
+	// the first one.
+	resp, err := c.Generate(t.Context(), req("a"))
+	if err != nil || resp.Message.Content() != "one" {
+		t.Fatalf("good request after refusals: %v, %v", resp, err)
+	}
+	v := c.Violations()
+	if len(v) != 2 || !errors.Is(v[0], errNoUser) || !strings.Contains(v[1].Error(), "request 2") {
+		t.Fatalf("violations = %v", v)
+	}
+	if len(c.Requests()) != 3 || c.Calls() != 3 || c.Remaining() != 1 {
+		t.Fatalf("requests %d calls %d remaining %d", len(c.Requests()), c.Calls(), c.Remaining())
+	}
+}
+
+func TestNoChecksNoViolations(t *testing.T) {
+	c := llmtest.New(llmtest.Text("one")).WithRequestCheck(nil)
+	if _, err := c.Generate(t.Context(), llm.Request{}); err != nil {
+		t.Fatal(err)
+	}
+	if v := c.Violations(); v != nil {
+		t.Fatalf("violations = %v", v)
+	}
+}
