@@ -91,7 +91,8 @@ const (
 // ListPage is one page of a listing.
 type ListPage struct {
 	// Sessions are ordered by UpdatedAt, newest first, then by id
-	// descending.
+	// descending. It is never nil: a page with no session holds an empty
+	// slice.
 	Sessions []Info
 	// Next is the cursor of the following page, or "" on the last page.
 	Next string
@@ -200,6 +201,8 @@ type SearchHit struct {
 // reasoning and tool-result content). The index is kept in step with every
 // append, pop, clear and delete in the same transaction.
 type Searcher interface {
+	// Search returns the hits, best first; with none, a non-nil empty
+	// slice.
 	Search(ctx context.Context, q SearchQuery) ([]SearchHit, error)
 }
 

@@ -15,6 +15,10 @@
 //   - GetMessages returns messages oldest first; a nil or negative limit
 //     returns all, 0 returns none, n returns the last n, still oldest first.
 //     [GetMessages]
+//   - An empty read returns a non-nil empty slice, never nil: GetMessages
+//     and Snapshot of an empty session or with limit 0, a List page with no
+//     session, a Search with no hit (so JSON output is [], not null).
+//     [EmptyResults]
 //   - AddMessages keeps the order within a call and across calls; an empty
 //     call is a no-op. [AddMessages]
 //   - Order is the order of appends (a per-session sequence), never the

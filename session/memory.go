@@ -318,7 +318,7 @@ func (m *MemoryStore) Search(ctx context.Context, q SearchQuery) ([]SearchHit, e
 		terms[strings.ToLower(w.text)] = true
 	}
 	if len(terms) == 0 {
-		return nil, nil
+		return []SearchHit{}, nil
 	}
 	limit := q.Limit
 	if limit <= 0 {

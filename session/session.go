@@ -19,7 +19,7 @@ type Session interface {
 	ID() string
 	// GetMessages returns messages oldest first. A nil or negative limit
 	// returns all of them, 0 returns none, and n returns the last n, still
-	// oldest first.
+	// oldest first. No message is a non-nil empty slice, never nil.
 	GetMessages(ctx context.Context, limit *int) ([]message.Message, error)
 	// AddMessages appends msgs atomically and in order: every message is
 	// stored or none is. A message with an empty ID is given one (see

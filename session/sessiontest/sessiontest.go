@@ -31,6 +31,7 @@ func Run(t *testing.T, newStore func(t *testing.T) session.Store) {
 		{"Load", testLoad},
 		{"Delete", testDelete},
 		{"GetMessages", testGetMessages},
+		{"EmptyResults", testEmptyResults},
 		{"AddMessages", testAddMessages},
 		{"Atomicity", testAtomicity},
 		{"PopMessage", testPopMessage},

@@ -97,6 +97,38 @@ var brokenStores = []broken{
 		func() session.Store { m := session.NewMemoryStore(); return listRepeat{m, m} }},
 	{"set_updated_at_rounds_to_seconds", "Importer/SetUpdatedAt_sets_UpdatedAt_exactly_and_changes_nothing_else",
 		func() session.Store { m := session.NewMemoryStore(); return secondsOnly{m} }},
+	{"empty_reads_return_nil", "EmptyResults/GetMessages_of_an_empty_session_is_non_nil",
+		func() session.Store {
+			return wrapSessions(func(s session.Session) session.Session { return nilWhenEmpty{s} })
+		}},
+	{"empty_list_returns_nil", "EmptyResults/List_with_no_session_is_non_nil",
+		func() session.Store { m := session.NewMemoryStore(); return nilList{m, m} }},
+}
+
+// nilWhenEmpty returns nil instead of an empty slice, as a SQL store that
+// appends rows to a nil slice does.
+type nilWhenEmpty struct{ session.Session }
+
+func (s nilWhenEmpty) GetMessages(ctx context.Context, limit *int) ([]message.Message, error) {
+	msgs, err := s.Session.GetMessages(ctx, limit)
+	if len(msgs) == 0 {
+		msgs = nil
+	}
+	return msgs, err
+}
+
+// nilList lists an empty page as nil.
+type nilList struct {
+	session.Store
+	l session.Lister
+}
+
+func (s nilList) List(ctx context.Context, q session.ListQuery) (session.ListPage, error) {
+	p, err := s.l.List(ctx, q)
+	if len(p.Sessions) == 0 {
+		p.Sessions = nil
+	}
+	return p, err
 }
 
 // TestBrokenStoreChild runs the suite on the broken store named by
