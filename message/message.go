@@ -1,6 +1,7 @@
 package message
 
 import (
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -130,18 +131,38 @@ func (m Message) Content() string {
 
 // Text returns the text of all text parts, joined by newlines.
 func (m Message) Text() string {
-	var s string
-	n := 0
+	// Two passes: size first, then one allocation, so that a message of
+	// many parts costs time linear in its text (string += was quadratic).
+	n, size := 0, 0
 	for _, p := range m.Parts {
 		if t, ok := p.(Text); ok {
 			if n > 0 {
-				s += "\n"
+				size++
 			}
-			s += t.Text
+			size += len(t.Text)
 			n++
 		}
 	}
-	return s
+	if n == 1 {
+		for _, p := range m.Parts {
+			if t, ok := p.(Text); ok {
+				return t.Text
+			}
+		}
+	}
+	var b strings.Builder
+	b.Grow(size)
+	n = 0
+	for _, p := range m.Parts {
+		if t, ok := p.(Text); ok {
+			if n > 0 {
+				b.WriteByte('\n')
+			}
+			b.WriteString(t.Text)
+			n++
+		}
+	}
+	return b.String()
 }
 
 // ToolCalls returns the tool-call parts in order.

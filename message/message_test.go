@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -210,5 +211,29 @@ func TestPartTypes(t *testing.T) {
 		if got := tt.p.PartType(); got != tt.want {
 			t.Errorf("%T.PartType() = %q, want %q", tt.p, got, tt.want)
 		}
+	}
+}
+
+// Issue 17 item 9: Text was quadratic (string += per part; 10,000 parts took
+// 9.6 s). It now allocates once, whatever the number of parts: with the old
+// code this test counted one allocation per part.
+func TestTextOfManyPartsAllocatesOnce(t *testing.T) {
+	parts := make([]message.Part, 10_000)
+	for i := range parts {
+		parts[i] = message.Text{Text: "word"}
+	}
+	m := message.NewMessage(message.RoleAssistant, parts...)
+	var got string
+	allocs := testing.AllocsPerRun(5, func() { got = m.Text() })
+	if allocs > 1 {
+		t.Errorf("Text of 10,000 parts: %v allocations per call, want 1", allocs)
+	}
+	if want := strings.Repeat("word\n", 9_999) + "word"; got != want {
+		t.Errorf("Text of 10,000 parts: got %d bytes, want %d", len(got), len(want))
+	}
+	mixed := message.NewMessage(message.RoleAssistant,
+		message.Text{Text: "a"}, message.ToolCall{ID: "c", Name: "f", Input: []byte(`{}`)}, message.Text{Text: "b"})
+	if got := mixed.Text(); got != "a\nb" {
+		t.Errorf("Text of text, call, text = %q, want %q", got, "a\nb")
 	}
 }
