@@ -18,8 +18,10 @@ func defaultOptions() storeOptions {
 // WithTablePrefix sets a prefix for every table and index the store creates.
 // For example, WithTablePrefix("chat_") creates "chat_sessions" and
 // "chat_messages" instead of "sessions" and "messages". The prefix is spliced
-// into SQL, so it must be a plain identifier: ASCII letters, digits and
-// underscores, not starting with a digit, at most 40 bytes. SessionStore
+// into SQL, so it must be a plain identifier: lowercase ASCII letters, digits and
+// underscores, not starting with a digit, at most 40 bytes (uppercase is
+// refused on every backend because SQLite table names ignore case, so
+// "Chat_" and "chat_" would share tables there and not on PostgreSQL). SessionStore
 // refuses anything else before running any SQL. Several prefixes can share
 // one schema; each has its own schema version.
 func WithTablePrefix(prefix string) Option {

@@ -94,7 +94,7 @@ func TestSeedTablesAndColumns(t *testing.T) {
 }
 
 func TestBadPrefixIsRefusedBeforeAnySQL(t *testing.T) {
-	for _, p := range []string{`x"; DROP TABLE sessions; --`, "1chat", "chat-", "chat prefix", "é_", strings.Repeat("a", 41)} {
+	for _, p := range []string{`x"; DROP TABLE sessions; --`, "1chat", "Chat_", "chat-", "chat prefix", "é_", strings.Repeat("a", 41)} {
 		db := newDB(t)
 		_, err := sqlite.SessionStore(t.Context(), db, sqlite.WithTablePrefix(p))
 		if !errors.Is(err, sqlident.ErrInvalid) || !strings.Contains(err.Error(), "prefix") {

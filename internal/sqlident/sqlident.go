@@ -6,6 +6,7 @@ package sqlident
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // MaxPrefixLength is the longest prefix accepted. PostgreSQL truncates
@@ -16,14 +17,30 @@ const MaxPrefixLength = 40
 // ErrInvalid is matched by every error ValidatePrefix and ValidateName return.
 var ErrInvalid = errors.New("invalid SQL identifier")
 
-// ValidatePrefix accepts "" or a plain identifier prefix: ASCII letters,
-// digits and underscores, not starting with a digit, at most
+// ValidatePrefix accepts "" or a plain identifier prefix: lowercase ASCII
+// letters, digits and underscores, not starting with a digit, at most
 // MaxPrefixLength bytes.
+//
+// Uppercase letters are refused on every backend: SQLite compares table
+// names without regard to case (https://sqlite.org/lang_keywords.html:
+// identifiers are case-insensitive), so "Chat_" and "chat_" would name the
+// same tables there and different ones on PostgreSQL, where convo quotes
+// its names. Refusing keeps one meaning everywhere; a database made with an
+// uppercase prefix on SQLite opens with the lowercase one.
 func ValidatePrefix(prefix string) error {
 	if prefix == "" {
 		return nil
 	}
-	return validate("table prefix", prefix)
+	if err := validate("table prefix", prefix); err != nil {
+		return err
+	}
+	for i := 0; i < len(prefix); i++ {
+		if c := prefix[i]; 'A' <= c && c <= 'Z' {
+			return fmt.Errorf("%w: table prefix %q has uppercase letters: use %q (SQLite table names ignore case, so both would name the same tables)",
+				ErrInvalid, prefix, strings.ToLower(prefix))
+		}
+	}
+	return nil
 }
 
 // ValidateName accepts a plain, non-empty identifier, such as a schema name,

@@ -7,12 +7,12 @@ import (
 )
 
 func TestValidatePrefix(t *testing.T) {
-	for _, ok := range []string{"", "chat_", "_x", "A1", "convo_v2_", strings.Repeat("a", MaxPrefixLength)} {
+	for _, ok := range []string{"", "chat_", "_x", "a1", "convo_v2_", strings.Repeat("a", MaxPrefixLength)} {
 		if err := ValidatePrefix(ok); err != nil {
 			t.Errorf("ValidatePrefix(%q) = %v, want nil", ok, err)
 		}
 	}
-	for _, bad := range []string{"1chat", "chat-", "a b", `x"; DROP TABLE sessions; --`, "é", "a.b", "a\x00", strings.Repeat("a", MaxPrefixLength+1)} {
+	for _, bad := range []string{"1chat", "Chat_", "CHAT_", "A1", "chat-", "a b", `x"; DROP TABLE sessions; --`, "é", "a.b", "a\x00", strings.Repeat("a", MaxPrefixLength+1)} {
 		if err := ValidatePrefix(bad); !errors.Is(err, ErrInvalid) {
 			t.Errorf("ValidatePrefix(%q) = %v, want ErrInvalid", bad, err)
 		}
@@ -48,7 +48,7 @@ func FuzzValidatePrefix(f *testing.F) {
 		// Anything accepted must be safe to splice unquoted.
 		for i := 0; i < len(s); i++ {
 			c := s[i]
-			if !(c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			if !(c == '_' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9') {
 				t.Fatalf("accepted %q with byte %q", s, c)
 			}
 		}
