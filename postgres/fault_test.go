@@ -577,3 +577,75 @@ func TestContextCancelledWhileWaitingForLock(t *testing.T) {
 		})
 	}
 }
+
+// Issue 17 item 1: when a backend died inside a transaction, the rollback
+// path skipped Rollback on the closed connection, so pgxpool never got the
+// connection back; after pool-size such deaths every call blocked forever.
+// Here the pool has two connections and three transactions (appends of more
+// than 1,000 messages run in one) lose their backend mid-way; every
+// connection must come back to the pool and the store must still answer.
+func TestBackendsKilledInTransactionsDoNotLeakConnections(t *testing.T) {
+	cfg, err := pgxpool.ParseConfig(testURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := "convo-leak-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	cfg.ConnConfig.RuntimeParams["application_name"] = app
+	cfg.MaxConns = 2
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not newPool: pgxpool's Close waits for every acquired connection, so
+	// with the leak this test looks for, closing would hang the binary.
+	t.Cleanup(func() {
+		closed := make(chan struct{})
+		go func() { pool.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(5 * time.Second):
+			t.Error("pool.Close still waits for connections that were never released")
+		}
+	})
+	admin := testPool(t)
+	store := newStore(t, pool)
+	ctx := t.Context()
+	sess, err := store.Create(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	installSleep(t, store, 60)
+	const kills = 3 // more than the pool's size
+	for i := range kills {
+		msgs := sleepyBatch(1200) // over 1,000: appended in one transaction
+		done := make(chan error, 1)
+		callCtx, cancel := context.WithTimeout(ctx, 90*time.Second)
+		go func() { done <- sess.AddMessages(callCtx, msgs) }()
+		pid := waitBackend(t, admin, app, `wait_event = 'PgSleep'`)
+		if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
+			t.Fatal(err)
+		}
+		err := <-done
+		cancel()
+		if err == nil {
+			t.Fatalf("kill %d: append whose backend was killed returned no error", i+1)
+		}
+		// pgxpool may release a connection in a goroutine: allow it time.
+		deadline := time.Now().Add(10 * time.Second)
+		for pool.Stat().AcquiredConns() != 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n := pool.Stat().AcquiredConns(); n != 0 {
+			t.Fatalf("kill %d: %d of the pool's 2 connections were never released", i+1, n)
+		}
+	}
+	stopSleeping(t, store)
+	callCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := sess.AddMessages(callCtx, texts("after", 2)); err != nil {
+		t.Fatalf("append after %d killed transactions on a pool of 2: %v", kills, err)
+	}
+	if _, err := sess.PopMessage(callCtx); err != nil {
+		t.Fatalf("pop after %d killed transactions: %v", kills, err)
+	}
+}

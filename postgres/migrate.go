@@ -151,14 +151,20 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 
 // rollbackOnError rolls tx back when *errp is set, with a context that is
 // not cancelled, so that a cancelled call still ends its transaction.
+//
+// Rollback runs even when the connection is closed: a pgxpool transaction
+// gives its connection back to the pool only in Commit or Rollback, so
+// skipping it on a dead connection leaked one pool slot per backend death
+// until every call blocked (issue 17). The rollback error of a closed
+// connection says only that it is closed, and is dropped.
 func rollbackOnError(ctx context.Context, tx pgx.Tx, errp *error) {
-	if *errp == nil || tx.Conn().IsClosed() {
-		// A closed connection has no transaction left to end.
+	if *errp == nil {
 		return
 	}
+	closed := tx.Conn().IsClosed()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if rerr := tx.Rollback(ctx); rerr != nil && !errors.Is(rerr, pgx.ErrTxClosed) {
+	if rerr := tx.Rollback(ctx); rerr != nil && !closed && !errors.Is(rerr, pgx.ErrTxClosed) {
 		*errp = errors.Join(*errp, fmt.Errorf("rollback: %w", rerr))
 	}
 }
