@@ -171,9 +171,10 @@ const (
 
 // SearchQuery is a full-text search over message text.
 type SearchQuery struct {
-	// Text is the query: words that must all occur, in the store's
-	// full-text syntax reduced to plain words (stores quote each term, so
-	// user input cannot inject operators).
+	// Text is the query, in the syntax every Searcher shares (see
+	// Searcher): words that must all occur, "quoted phrases" and prefix*
+	// words. No other character is an operator, so user input cannot
+	// inject syntax into a backend's query language.
 	Text string
 	// Owner, when set, searches only that owner's sessions.
 	Owner string
@@ -198,8 +199,38 @@ type SearchHit struct {
 }
 
 // Searcher is a Store with full-text search over the text of messages (text,
-// reasoning and tool-result content). The index is kept in step with every
-// append, pop, clear and delete in the same transaction.
+// reasoning and tool-result content). Every store gives the same answers to
+// the same query:
+//
+// Matching. Text is normalised (Unicode NFKC, full case folding, and
+// diacritics removed in the Latin, Greek, Cyrillic, Arabic and Hebrew
+// scripts, so "Café", "CAFE" and "cafe" match) and cut into words at every
+// character that is not a letter, digit or mark. In scripts written without
+// spaces (Chinese, Japanese, Korean, Thai, Lao, Khmer, Myanmar) text is
+// matched by overlapping pairs of characters, so a word of two or more
+// characters such as 東京 is found anywhere, inside a longer run too, and a
+// single character matches wherever it occurs.
+//
+// Query syntax. Clauses separated by spaces must all match (AND). A word
+// matches the same word, not a longer one; a word that normalises to several
+// (snake_case, e-mail, 東京都) matches them in order, next to each other.
+// "A quoted phrase" matches its words in order, next to each other. A
+// trailing * makes the last word a prefix: conf* matches "configuration".
+// There is no OR, NOT or NEAR: those words and every other character are
+// text.
+//
+// Snippets. SearchHit.Snippet is an excerpt of the matching text, about 120
+// characters, with each matched word or phrase (for a single character of a
+// script without spaces, that character) between HighlightStart and
+// HighlightEnd.
+//
+// Guarantees. A search finds every message whose append returned before the
+// search started, whichever process or store instance made it, and never
+// finds a message that was popped, cleared, deleted, erased with its owner,
+// pruned or replaced before the search started. Search is safe for
+// concurrent use. A cancelled context gives an error. A store that cannot
+// search (a SQLite build without FTS5 that has no index to read) returns an
+// error matching ErrNotSupported.
 type Searcher interface {
 	// Search returns the hits, best first; with none, a non-nil empty
 	// slice.

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 
+	"github.com/convo-dev/convo/internal/searchtext"
 	"github.com/convo-dev/convo/message"
 )
 
@@ -302,8 +302,9 @@ func (m *MemoryStore) List(ctx context.Context, q ListQuery) (ListPage, error) {
 }
 
 // Search finds messages whose text, reasoning text or tool-result content
-// holds every word of q.Text, compared case-insensitively. Operator
-// characters in the query are ignored; a query with no words finds nothing.
+// matches q.Text, in the syntax and with the matching rules that every store
+// shares (see Searcher). Hits are ordered by how often the query matches,
+// then by session id and position.
 func (m *MemoryStore) Search(ctx context.Context, q SearchQuery) ([]SearchHit, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("memory: search: %w", err)
@@ -313,11 +314,8 @@ func (m *MemoryStore) Search(ctx context.Context, q SearchQuery) ([]SearchHit, e
 			return nil, fmt.Errorf("memory: search: %w", err)
 		}
 	}
-	terms := make(map[string]bool)
-	for _, w := range words(q.Text) {
-		terms[strings.ToLower(w.text)] = true
-	}
-	if len(terms) == 0 {
+	query := searchtext.Parse(q.Text)
+	if query.Empty() {
 		return []SearchHit{}, nil
 	}
 	limit := q.Limit
@@ -337,24 +335,19 @@ func (m *MemoryStore) Search(ctx context.Context, q SearchQuery) ([]SearchHit, e
 			continue
 		}
 		for _, mm := range s.msgs {
-			text := searchableText(mm.msg)
-			score, found := 0, make(map[string]bool, len(terms))
-			for _, w := range words(text) {
-				if lw := strings.ToLower(w.text); terms[lw] {
-					found[lw] = true
-					score++
-				}
-			}
-			if len(found) < len(terms) {
+			text := searchtext.Text(mm.msg.Parts)
+			toks := searchtext.Tokens(text)
+			spans, ok := query.Matches(toks)
+			if !ok {
 				continue
 			}
-			hits = append(hits, scored{score: score, hit: SearchHit{
+			hits = append(hits, scored{score: query.Count(toks), hit: SearchHit{
 				SessionID: id,
 				MessageID: mm.msg.ID,
 				Seq:       mm.seq,
 				Role:      mm.msg.Role,
 				CreatedAt: mm.msg.CreatedAt,
-				Snippet:   snippet(text, terms),
+				Snippet:   searchtext.Snippet(text, spans, HighlightStart, HighlightEnd),
 			}})
 		}
 	}
@@ -374,106 +367,6 @@ func (m *MemoryStore) Search(ctx context.Context, q SearchQuery) ([]SearchHit, e
 	}
 	return out, nil
 }
-
-// searchableText is the text Search looks in: text parts, reasoning text and
-// tool-result content, joined by newlines.
-func searchableText(msg message.Message) string {
-	var b strings.Builder
-	add := func(s string) {
-		if s == "" {
-			return
-		}
-		if b.Len() > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(s)
-	}
-	for _, p := range msg.Parts {
-		switch v := p.(type) {
-		case message.Text:
-			add(v.Text)
-		case message.Reasoning:
-			add(v.Text)
-		case message.ToolResult:
-			add(v.Content)
-		}
-	}
-	return b.String()
-}
-
-type word struct {
-	start, end int
-	text       string
-}
-
-// words splits s into runs of letters, digits and combining marks.
-func words(s string) []word {
-	var out []word
-	start := -1
-	for i, r := range s {
-		in := unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.IsMark(r)
-		switch {
-		case in && start < 0:
-			start = i
-		case !in && start >= 0:
-			out = append(out, word{start, i, s[start:i]})
-			start = -1
-		}
-	}
-	if start >= 0 {
-		out = append(out, word{start, len(s), s[start:]})
-	}
-	return out
-}
-
-// snippet returns an excerpt of text around its first match, with every
-// matched word between HighlightStart and HighlightEnd.
-func snippet(text string, terms map[string]bool) string {
-	const before, width = 8, 240 // words of context before the match; bytes of excerpt
-	ws := words(text)
-	first := -1
-	for i, w := range ws {
-		if terms[strings.ToLower(w.text)] {
-			first = i
-			break
-		}
-	}
-	from, to := 0, len(text)
-	if first > before {
-		from = ws[first-before].start
-	}
-	if to-from > width {
-		to = from + width
-		if first >= 0 && ws[first].end > to {
-			to = ws[first].end
-		}
-		for to < len(text) && to > from && !isRuneStart(text[to]) {
-			to--
-		}
-	}
-	var b strings.Builder
-	if from > 0 {
-		b.WriteString("…")
-	}
-	pos := from
-	for _, w := range ws {
-		if w.start < from || w.end > to || !terms[strings.ToLower(w.text)] {
-			continue
-		}
-		b.WriteString(text[pos:w.start])
-		b.WriteString(HighlightStart)
-		b.WriteString(w.text)
-		b.WriteString(HighlightEnd)
-		pos = w.end
-	}
-	b.WriteString(text[pos:to])
-	if to < len(text) {
-		b.WriteString("…")
-	}
-	return b.String()
-}
-
-func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
 // DeleteOwner deletes every session of owner, with its messages, in one
 // step, and reports what it deleted. An empty owner is refused: it would

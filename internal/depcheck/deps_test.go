@@ -10,13 +10,18 @@ import (
 	"testing"
 )
 
+// xtext is golang.org/x/text, the Go project's Unicode library (no
+// dependencies of its own): search normalises text with its NFKC and case
+// folding (internal/searchtext).
+const xtext = "golang.org/x/text/"
+
 // allowed lists, per package, the non-standard-library packages it may
 // depend on (directly or not), besides convo's own.
 var allowed = map[string][]string{
 	"github.com/convo-dev/convo/message":             {"github.com/google/uuid"},
-	"github.com/convo-dev/convo/session":             {"github.com/google/uuid"},
-	"github.com/convo-dev/convo/session/sessiontest": {"github.com/google/uuid", "github.com/google/go-cmp/"},
-	"github.com/convo-dev/convo/sqlite":              {"github.com/google/uuid"},
+	"github.com/convo-dev/convo/session":             {"github.com/google/uuid", xtext},
+	"github.com/convo-dev/convo/session/sessiontest": {"github.com/google/uuid", "github.com/google/go-cmp/", xtext},
+	"github.com/convo-dev/convo/sqlite":              {"github.com/google/uuid", xtext},
 	"github.com/convo-dev/convo/llm":                 {"github.com/google/uuid"},
 }
 
