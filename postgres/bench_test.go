@@ -2,9 +2,11 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -303,4 +305,148 @@ func BenchmarkConcurrent32Sessions(b *testing.B) {
 			b.ReportMetric(float64(4*b.N)/time.Since(start).Seconds(), "msgs/s")
 		})
 	}
+}
+
+// BenchmarkLast20VsRaw reads the last 20 messages of a 10,000-message
+// session through the store and with a raw pgx query returning the same
+// rows, alternating call by call (which goes first alternates too), and
+// reports both and store-vs-raw, the store's time over the raw query's
+// (goal: at most 1.10). The raw query is what an application reading the
+// table itself would write: a prepared SELECT of the newest 20 rows by
+// (session_id, seq), each row's parts decoded with encoding/json into
+// plain structs, returned oldest first. raw-bare-µs/read is the same
+// query without the JSON decode, for reference. The session is written
+// through the store in ten rounds, each also adding 100 messages to each
+// of ten other sessions, so that its rows are spread over the table as
+// real traffic leaves them.
+func BenchmarkLast20VsRaw(b *testing.B) {
+	s := benchStore(b, 0)
+	ctx := context.Background()
+	big, err := s.Create(ctx, "big")
+	if err != nil {
+		b.Fatal(err)
+	}
+	others := make([]session.Session, 10)
+	for i := range others {
+		if others[i], err = s.Create(ctx, fmt.Sprintf("other-%d", i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for round := range 10 {
+		var batch []message.Message
+		for t := range 250 {
+			batch = append(batch, benchTurn(round*250+t)...)
+		}
+		if err := big.AddMessages(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+		for _, o := range others {
+			var ob []message.Message
+			for t := range 25 {
+				ob = append(ob, benchTurn(t)...)
+			}
+			if err := o.AddMessages(ctx, ob); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if _, err := s.pool.Exec(ctx, `VACUUM ANALYZE `+s.q.messages); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, `VACUUM ANALYZE `+s.q.sessions); err != nil {
+		b.Fatal(err)
+	}
+	rawSQL := `SELECT seq, id, role, parts, model, created_at FROM ` + s.q.messages +
+		` WHERE session_id = $1 ORDER BY seq DESC LIMIT 20`
+	limit := session.Limit(20)
+	store := func() time.Duration {
+		t0 := time.Now()
+		msgs, err := big.GetMessages(ctx, limit)
+		d := time.Since(t0)
+		if err != nil || len(msgs) != 20 {
+			b.Fatalf("store read: %d messages, %v", len(msgs), err)
+		}
+		return d
+	}
+	raw := func(decode bool) time.Duration {
+		t0 := time.Now()
+		n := rawLastN(b, s.pool, rawSQL, "big", decode)
+		d := time.Since(t0)
+		if n != 20 {
+			b.Fatalf("raw read: %d rows", n)
+		}
+		return d
+	}
+	for range 50 {
+		store()
+		raw(true)
+		raw(false)
+	}
+	var storeT, rawT, bareT time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i%2 == 0 {
+			storeT += store()
+			rawT += raw(true)
+		} else {
+			rawT += raw(true)
+			storeT += store()
+		}
+		bareT += raw(false)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(storeT.Nanoseconds())/1e3/float64(b.N), "store-µs/read")
+	b.ReportMetric(float64(rawT.Nanoseconds())/1e3/float64(b.N), "raw-µs/read")
+	b.ReportMetric(float64(bareT.Nanoseconds())/1e3/float64(b.N), "raw-bare-µs/read")
+	b.ReportMetric(float64(storeT)/float64(rawT), "store-vs-raw")
+}
+
+// rawPart is what an application reading the rows itself would decode the
+// parts into: the same fields, no interface values.
+type rawPart struct {
+	Type    string `json:"type"`
+	Text    string `json:"text,omitempty"`
+	ID      string `json:"id,omitempty"`
+	CallID  string `json:"call_id,omitempty"`
+	Name    string `json:"name,omitempty"`
+	Input   string `json:"input,omitempty"`
+	Content string `json:"content,omitempty"`
+}
+
+type rawMessage struct {
+	seq             int64
+	id, role, model string
+	parts           []rawPart
+	createdAt       int64
+}
+
+// rawLastN runs sql (a SELECT of seq, id, role, parts, model, created_at,
+// newest first) for session id, decodes each row's parts with encoding/json
+// if decode is set, and returns the number of rows, which it puts oldest
+// first as the store does.
+func rawLastN(b *testing.B, pool *pgxpool.Pool, sql, id string, decode bool) int {
+	rows, err := pool.Query(context.Background(), sql, id)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	var out []rawMessage
+	for rows.Next() {
+		var m rawMessage
+		var parts []byte
+		if err := rows.Scan(&m.seq, &m.id, &m.role, &parts, &m.model, &m.createdAt); err != nil {
+			b.Fatal(err)
+		}
+		if decode {
+			if err := json.Unmarshal(parts, &m.parts); err != nil {
+				b.Fatal(err)
+			}
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
+	slices.Reverse(out)
+	return len(out)
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/convo-dev/convo/session"
 )
 
 // TestGenericPlansStayIndexed runs the append and the last-n read of a
@@ -137,5 +139,64 @@ func TestAppendGetsAGenericPlan(t *testing.T) {
 	t.Logf("append: %d generic plans, %d custom plans", generic, custom)
 	if generic == 0 {
 		t.Errorf("the append statement ran %d times with a custom plan and never with a generic one: it is planned at every call", custom)
+	}
+}
+
+// TestLastNGetsAGenericPlan checks that reading the last n messages runs on
+// a generic plan after its first executions on a connection, in a table
+// whose statistics say sessions are long (one 5,000-message session). With
+// the limit bound as a parameter, the generic plan assumed a tenth of the
+// session's rows and looked costlier than one planned for the actual limit,
+// so PostgreSQL planned the read at every call: the planning cost more than
+// the read, and BenchmarkLast20VsRaw measured 1.25-1.30 times the raw query.
+func TestLastNGetsAGenericPlan(t *testing.T) {
+	pool := newPool(t, func(c *pgxpool.Config) { c.MaxConns = 1 })
+	s := newStore(t, pool)
+	ctx := t.Context()
+	sess, err := s.Create(ctx, "long")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5000
+	if _, err := pool.Exec(ctx, `INSERT INTO `+s.q.messages+` (session_id, seq, id, role, parts, created_at, tsv)
+		SELECT 'long', i, 'm' || i, 'user', '[{"type":"text","text":"x"}]', i, to_tsvector('simple', 'x') FROM generate_series(1, $1::bigint) AS i`, n); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE `+s.q.sessions+` SET next_seq = $1::bigint + 1, message_count = $1 WHERE id = 'long'`, n); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `ANALYZE `+s.q.messages); err != nil {
+		t.Fatal(err)
+	}
+	for range 12 {
+		msgs, err := sess.GetMessages(ctx, session.Limit(20))
+		if err != nil || len(msgs) != 20 || msgs[0].ID != "m4981" || msgs[19].ID != "m5000" {
+			t.Fatalf("GetMessages(20): %d messages, %v", len(msgs), err)
+		}
+	}
+	// One connection: the statement was prepared, and planned, on the
+	// connection this query runs on.
+	rows, err := pool.Query(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE starts_with(statement, $1)`,
+		s.q.lastNHead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for rows.Next() {
+		var generic, custom int64
+		if err := rows.Scan(&generic, &custom); err != nil {
+			t.Fatal(err)
+		}
+		found++
+		t.Logf("last n: %d generic plans, %d custom plans", generic, custom)
+		if generic == 0 {
+			t.Errorf("the last-n read ran %d times with a custom plan and never with a generic one: it is planned at every call", custom)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if found != 1 {
+		t.Errorf("%d last-n statements among the connection's prepared statements, want 1", found)
 	}
 }

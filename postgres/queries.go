@@ -1,7 +1,9 @@
 package postgres
 
 import (
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/convo-dev/convo/internal/sqlident"
 )
@@ -42,6 +44,10 @@ type queries struct {
 
 	lastN string
 	all   string
+	// lastNHead and lastNTail are lastN around its limit parameter, and
+	// lastNByLimit caches lastNLimit's statements.
+	lastNHead, lastNTail string
+	lastNByLimit         sync.Map // int -> string
 
 	popLock   string
 	popDelete string
@@ -247,10 +253,17 @@ func newQueries(schema, prefix string) *queries {
 	// Reads return the session's version with the messages, in one
 	// statement (one snapshot); no message gives one row of NULLs.
 	const msgCols = `m.seq, m.id, m.role, m.parts, m.model, m.usage, m.created_at`
+	//
+	// lastN returns the newest $3 messages, newest first, and the caller
+	// puts them oldest first: an outer ORDER BY m.seq sorted the rows on the
+	// server, which cost more than the reversal in Go. Reads with a limit
+	// up to maxLiteralLimit run lastNLimit(n) instead, the same statement
+	// with the limit written out (see there).
 	q.lastN = b(`SELECT s.version, ` + msgCols + ` FROM {{sessions}} s LEFT JOIN LATERAL (
 			SELECT seq, id, role, parts, model, usage, created_at FROM {{messages}}
 			WHERE session_id = $1 ORDER BY seq DESC LIMIT $3) m ON true
-		WHERE s.id = $1 AND s.incarnation = $2 ORDER BY m.seq`)
+		WHERE s.id = $1 AND s.incarnation = $2`)
+	q.lastNHead, q.lastNTail, _ = strings.Cut(q.lastN, "$3")
 	q.all = b(`SELECT s.version, ` + msgCols + ` FROM {{sessions}} s LEFT JOIN {{messages}} m ON m.session_id = $1
 		WHERE s.id = $1 AND s.incarnation = $2 ORDER BY m.seq`)
 
@@ -335,4 +348,29 @@ func itoa(n int) string {
 		return string(rune('0' + n))
 	}
 	return itoa(n/10) + string(rune('0'+n%10))
+}
+
+// maxLiteralLimit is the largest limit that lastNLimit writes into the
+// statement; larger ones are bound to lastN's parameter.
+const maxLiteralLimit = 1000
+
+// lastNLimit returns lastN with the limit n (1 <= n <= maxLiteralLimit)
+// written out instead of bound. With the limit a parameter, PostgreSQL's
+// generic plan of the statement must assume it returns a tenth of the
+// session's rows; where the statistics say sessions are long (a table of a
+// few long sessions), that plan looks costlier than one planned for the
+// actual limit, so PostgreSQL plans the statement afresh at every call,
+// and planning costs more than running it. With the limit a constant, the
+// generic plan is the custom plan, and pgx's prepared statement runs it
+// without planning, as it does a hand-written query with its limit in the
+// text. n is an int formatted by strconv, so nothing from outside reaches
+// the SQL text; each distinct limit is one more prepared statement per
+// connection (applications use a few).
+func (q *queries) lastNLimit(n int) string {
+	if v, ok := q.lastNByLimit.Load(n); ok {
+		return v.(string)
+	}
+	sql := q.lastNHead + strconv.Itoa(n) + q.lastNTail
+	q.lastNByLimit.Store(n, sql)
+	return sql
 }

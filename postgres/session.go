@@ -1,9 +1,11 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 	"unsafe"
 
@@ -48,9 +50,12 @@ func (ss *pgSession) snapshot(ctx context.Context, limit *int) ([]message.Messag
 	}
 	var rows pgx.Rows
 	var err error
-	if limit == nil || *limit < 0 {
+	switch {
+	case limit == nil || *limit < 0:
 		rows, err = ss.s.pool.Query(ctx, ss.s.q.all, ss.id, ss.inc)
-	} else {
+	case *limit > 0 && *limit <= maxLiteralLimit:
+		rows, err = ss.s.pool.Query(ctx, ss.s.q.lastNLimit(*limit), ss.id, ss.inc)
+	default:
 		rows, err = ss.s.pool.Query(ctx, ss.s.q.lastN, ss.id, ss.inc, int64(*limit))
 	}
 	if err != nil {
@@ -59,6 +64,7 @@ func (ss *pgSession) snapshot(ctx context.Context, limit *int) ([]message.Messag
 	defer rows.Close()
 	var (
 		msgs    []message.Message
+		seqs    []int64 // of msgs, to put them in order
 		version int64
 		found   bool
 		seq     pgtype.Int8
@@ -82,6 +88,7 @@ func (ss *pgSession) snapshot(ctx context.Context, limit *int) ([]message.Messag
 			return nil, 0, err
 		}
 		msgs = append(msgs, m)
+		seqs = append(seqs, seq.Int64)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, 0, err
@@ -89,7 +96,30 @@ func (ss *pgSession) snapshot(ctx context.Context, limit *int) ([]message.Messag
 	if !found {
 		return nil, 0, session.ErrNotFound
 	}
+	inOrder(msgs, seqs)
 	return msgs, version, nil
+}
+
+// inOrder puts msgs, whose sequence numbers are seqs, oldest first. The
+// last-n statement returns them newest first and the whole-session one
+// oldest first; anything else is sorted.
+func inOrder(msgs []message.Message, seqs []int64) {
+	switch {
+	case slices.IsSorted(seqs):
+	case slices.IsSortedFunc(seqs, func(a, b int64) int { return cmp.Compare(b, a) }):
+		slices.Reverse(msgs)
+	default:
+		idx := make([]int, len(msgs))
+		for i := range idx {
+			idx[i] = i
+		}
+		slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(seqs[a], seqs[b]) })
+		sorted := make([]message.Message, len(msgs))
+		for i, j := range idx {
+			sorted[i] = msgs[j]
+		}
+		copy(msgs, sorted)
+	}
 }
 
 // decode fills m's parts and usage, or reports the row as corrupt.
