@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -33,8 +34,10 @@ const contentSecurityPolicy = "default-src 'none'; script-src 'none'; style-src 
 
 func (a *app) serveCommand() *cobra.Command {
 	var (
-		addr     string
-		pageSize int
+		addr       string
+		pageSize   int
+		token      string
+		allowHosts []string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -47,9 +50,18 @@ calls beside their results, images inline and reasoning collapsed.
 
 All assets are built into the binary; the pages load nothing from elsewhere
 except images that messages link to. It prints the URL it listens on, and
-stops on Ctrl-C.`,
+stops on Ctrl-C.
+
+It answers only requests addressed to it by an IP address, localhost, or a
+name given with --allow-host, so that no web page can reach it through a
+name of its own (DNS rebinding). On an address other machines can reach
+(0.0.0.0, a LAN address, an empty host) it refuses to start without an access
+token (--token, or the CONVO_SERVE_TOKEN environment variable); every request
+must then carry it: open the printed URL, which ends in ?token=..., and the
+browser keeps it in a cookie; scripts send "Authorization: Bearer TOKEN".`,
 		Example: `  convo serve --db chat.db
-  convo serve --db postgres://user@db.example/convo --addr 127.0.0.1:9000`,
+  convo serve --db postgres://user@db.example/convo --addr 127.0.0.1:9000
+  CONVO_SERVE_TOKEN=$(openssl rand -hex 16) convo serve --db chat.db --addr 0.0.0.0:8080 --allow-host viewer.internal`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -58,6 +70,12 @@ stops on Ctrl-C.`,
 			}
 			if _, _, err := net.SplitHostPort(addr); err != nil {
 				return fmt.Errorf("serve: --addr: %w", err)
+			}
+			if token == "" {
+				token = os.Getenv("CONVO_SERVE_TOKEN")
+			}
+			if token == "" && !loopbackOnly(addr) {
+				return fmt.Errorf("serve: --addr %s can be reached from other machines and the viewer shows every session: give an access token with --token or CONVO_SERVE_TOKEN, or listen on 127.0.0.1", addr)
 			}
 			b, err := a.open(ctx, true)
 			if err != nil {
@@ -73,7 +91,13 @@ stops on Ctrl-C.`,
 				return fmt.Errorf("serve: %w", err)
 			}
 			fmt.Fprintf(a.stdout, "convo viewer on http://%s/ (Ctrl-C to stop)\n", ln.Addr())
-			srv := &http.Server{Handler: v, ReadHeaderTimeout: 10 * time.Second}
+			if token != "" {
+				fmt.Fprintf(a.stdout, "open http://%s/?token=%s (the token is required on every request)\n", ln.Addr(), url.QueryEscape(token))
+			}
+			if !loopbackOnly(addr) {
+				fmt.Fprintf(a.stdout, "listening on %s: reachable from other machines\n", ln.Addr())
+			}
+			srv := &http.Server{Handler: newGuard(v, allowHosts, token), ReadHeaderTimeout: 10 * time.Second}
 			errc := make(chan error, 1)
 			go func() { errc <- srv.Serve(ln) }()
 			select {
@@ -89,6 +113,8 @@ stops on Ctrl-C.`,
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
 	cmd.Flags().IntVar(&pageSize, "page-size", 50, "sessions per page in the list")
+	cmd.Flags().StringVar(&token, "token", "", "access token every request must carry (default $CONVO_SERVE_TOKEN; required off loopback)")
+	cmd.Flags().StringSliceVar(&allowHosts, "allow-host", nil, "a host name the viewer answers to besides IP addresses and localhost (repeatable)")
 	return cmd
 }
 
