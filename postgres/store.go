@@ -409,7 +409,7 @@ func (s *Store) List(ctx context.Context, lq session.ListQuery) (session.ListPag
 		return session.ListPage{}, wrapOp(ctx, "list", err)
 	}
 	defer rows.Close()
-	var page session.ListPage
+	page := session.ListPage{Sessions: []session.Info{}} // never nil: an empty page lists []
 	for rows.Next() {
 		info, err := scanInfo(rows)
 		if err != nil {
@@ -536,7 +536,7 @@ func (s *Store) Search(ctx context.Context, sq session.SearchQuery) ([]session.S
 	}
 	text := strings.ToValidUTF8(strings.ReplaceAll(sq.Text, "\x00", " "), " ")
 	if !hasWord(text) {
-		return nil, nil
+		return []session.SearchHit{}, nil
 	}
 	limit := sq.Limit
 	switch {
@@ -559,7 +559,7 @@ func (s *Store) Search(ctx context.Context, sq session.SearchQuery) ([]session.S
 	if err != nil {
 		return nil, wrapOp(ctx, "search", err)
 	}
-	var hits []session.SearchHit
+	hits := []session.SearchHit{} // never nil: an empty result is []
 	var docs []string
 	for rows.Next() {
 		var h session.SearchHit
@@ -582,7 +582,7 @@ func (s *Store) Search(ctx context.Context, sq session.SearchQuery) ([]session.S
 		return nil, wrapOp(ctx, "search", err)
 	}
 	if len(hits) == 0 {
-		return nil, nil
+		return hits, nil
 	}
 	rows, err = s.pool.Query(ctx, s.q.headline, text, headlineOptions, docs)
 	if err != nil {

@@ -189,10 +189,10 @@ func (s *Store) Search(ctx context.Context, q session.SearchQuery) ([]session.Se
 		limit = session.MaxListLimit
 	}
 	match := ftsQuery(q.Text)
+	hits := []session.SearchHit{} // never nil: an empty result is []
 	if match == "" {
-		return nil, nil
+		return hits, nil
 	}
-	var hits []session.SearchHit
 	err := s.read(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, s.search.query, match, q.SessionID, q.Owner, limit)
 		if err != nil {

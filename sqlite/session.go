@@ -37,7 +37,7 @@ func (ss *sqliteSession) Snapshot(ctx context.Context, limit *int) ([]message.Me
 }
 
 func (ss *sqliteSession) snapshot(ctx context.Context, limit *int) ([]message.Message, int64, error) {
-	var msgs []message.Message
+	msgs := []message.Message{} // never nil: an empty read is [], not null
 	var version int64
 	err := ss.s.read(ctx, func(tx *sql.Tx) error {
 		if err := ss.s.queryRow(ctx, tx, ss.s.q.sessionState, ss.id, ss.inc).Scan(&version); err != nil {
@@ -78,7 +78,7 @@ func (ss *sqliteSession) snapshot(ctx context.Context, limit *int) ([]message.Me
 
 func (ss *sqliteSession) scanMessages(rows *sql.Rows) ([]message.Message, error) {
 	defer rows.Close()
-	var msgs []message.Message
+	msgs := []message.Message{}
 	var parts, usage sql.RawBytes // valid until the next Next: decoded at once
 	for rows.Next() {
 		var m message.Message

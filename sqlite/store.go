@@ -631,7 +631,7 @@ func (s *Store) List(ctx context.Context, lq session.ListQuery) (session.ListPag
 	query += " ORDER BY updated_at DESC, id DESC LIMIT ?"
 	args = append(args, limit+1)
 
-	var page session.ListPage
+	page := session.ListPage{Sessions: []session.Info{}}
 	err := s.read(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, query, args...)
 		if err != nil {
