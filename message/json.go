@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -332,16 +333,30 @@ func UnmarshalUsage(data []byte) (*Usage, error) {
 	return &u, nil
 }
 
-// Validate reports whether m can be stored and read back exactly: it has a
-// role, an ID of valid UTF-8 (if set), and every string of every part is
-// valid UTF-8 (JSON cannot carry other bytes; put them in a Binary part).
-// Errors match ErrInvalid.
+// MaxIDLength is the longest message ID, in bytes, that Validate accepts
+// (the same bound as session ids). Every store keeps IDs in a unique index,
+// and PostgreSQL refuses an index entry over about 2,700 bytes, so without
+// one bound a long ID was stored by SQLite and refused by PostgreSQL.
+const MaxIDLength = 255
+
+// Validate reports whether m can be stored and read back exactly, by every
+// store: it has a role; its ID (if set) is valid UTF-8 of at most
+// MaxIDLength bytes; its ID, role and model hold no NUL byte (PostgreSQL
+// text cannot store one); and every string of every part is valid UTF-8
+// (JSON cannot carry other bytes; put them in a Binary part). Errors match
+// ErrInvalid.
 func (m Message) Validate() error {
 	if m.Role == "" {
-		return fmt.Errorf("%w: message %q has no role", ErrInvalid, m.ID)
+		return fmt.Errorf("%w: message %.40q has no role", ErrInvalid, m.ID)
+	}
+	if len(m.ID) > MaxIDLength {
+		return fmt.Errorf("%w: message id is %d bytes, longer than %d", ErrInvalid, len(m.ID), MaxIDLength)
 	}
 	if !utf8.ValidString(m.ID) || !utf8.ValidString(string(m.Role)) || !utf8.ValidString(m.Model) {
 		return fmt.Errorf("%w: message %q: id, role or model is not valid UTF-8", ErrInvalid, m.ID)
+	}
+	if strings.IndexByte(m.ID, 0) >= 0 || strings.IndexByte(string(m.Role), 0) >= 0 || strings.IndexByte(m.Model, 0) >= 0 {
+		return fmt.Errorf("%w: message %q: id, role or model holds a NUL byte", ErrInvalid, m.ID)
 	}
 	for i, p := range m.Parts {
 		if err := validatePart(p); err != nil {

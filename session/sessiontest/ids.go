@@ -92,6 +92,36 @@ func testMessageIDs(t *testing.T, s *suite) {
 		}
 		sameMessages(t, "stored messages vs the caller's slice", msgs, all(t, sess))
 	})
+	t.Run("IDs_every_store_can_keep_and_no_others", func(t *testing.T) {
+		// One bound in every store (message.MaxIDLength; NUL refused in id,
+		// role and model), so that what one store keeps another can take:
+		// convo migrate copies between them. Before, a 1 MB id was stored by
+		// SQLite and refused by PostgreSQL's index.
+		_, sess := s.withSession(t)
+		longest := strings.Repeat("é", message.MaxIDLength/2) + "x" // 255 bytes
+		ok := message.NewUserMessage("kept")
+		ok.ID = longest
+		add(t, sess, ok)
+		for _, c := range []struct {
+			name string
+			edit func(*message.Message)
+		}{
+			{"an_id_over_MaxIDLength", func(m *message.Message) { m.ID = strings.Repeat("a", message.MaxIDLength+1) }},
+			{"a_1MB_id", func(m *message.Message) { m.ID = strings.Repeat("a", 1<<20) }},
+			{"a_NUL_in_the_id", func(m *message.Message) { m.ID = "a\x00b" }},
+			{"a_NUL_in_the_role", func(m *message.Message) { m.Role = "user\x00" }},
+			{"a_NUL_in_the_model", func(m *message.Message) { m.Model = "gpt\x00" }},
+		} {
+			m := message.NewUserMessage("refused")
+			c.edit(&m)
+			err := sess.AddMessages(t.Context(), []message.Message{m})
+			isErr(t, "AddMessages with "+strings.ReplaceAll(c.name, "_", " "), err, session.ErrInvalidMessage)
+		}
+		got := all(t, sess)
+		if len(got) != 1 || got[0].ID != longest {
+			t.Errorf("stored %d messages after the refusals, want only the one with a %d-byte id", len(got), len(longest))
+		}
+	})
 	t.Run("assigned_IDs_are_unique", func(t *testing.T) {
 		_, sess := s.withSession(t)
 		seen := map[string]bool{}
