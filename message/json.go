@@ -186,6 +186,15 @@ func UnmarshalParts(data []byte) ([]Part, error) {
 	if len(data) == 0 || data[0] != '[' {
 		return nil, fmt.Errorf("%w: parts are not a JSON array", ErrMalformed)
 	}
+	if parts, ok := decodePartsFast(data); ok {
+		return parts, nil
+	}
+	return unmarshalPartsJSON(data)
+}
+
+// unmarshalPartsJSON is UnmarshalParts through encoding/json, for what
+// decodePartsFast declines.
+func unmarshalPartsJSON(data []byte) ([]Part, error) {
 	var wire []wirePart
 	if err := json.Unmarshal(data, &wire); err != nil {
 		var syntax *json.SyntaxError
