@@ -30,6 +30,16 @@ var (
 	// ErrNoResponse: a streaming model call ended without an error and
 	// without its final response.
 	ErrNoResponse = errors.New("agent: model stream ended without a response")
+	// ErrEmptyMessage: the user message has nothing for the model to read
+	// (no text but whitespace, no image, no file). Nothing was stored.
+	ErrEmptyMessage = errors.New("agent: user message is empty")
+	// ErrEmptyAnswer: the model ended its answer normally but said
+	// nothing (no text but whitespace, no tool call). The turn was closed
+	// with an interruption marker.
+	ErrEmptyAnswer = errors.New("agent: the model's answer was empty")
+	// ErrOwnerMismatch: WithSessionInfo names an owner, and the session
+	// exists with another one. Nothing was read or stored.
+	ErrOwnerMismatch = errors.New("agent: the session belongs to another owner")
 )
 
 // ConcurrencyPolicy says what a call does when it finds another turn in
@@ -133,7 +143,8 @@ type Agent struct {
 	turnLock chan struct{}
 
 	// Guarded by turnLock.
-	sess       session.Versioned
+	sess       session.Session
+	ver        session.Versioned // sess, when it has optimistic concurrency; else nil
 	cache      []message.Message // the newest stored messages, as of cacheVer
 	cacheVer   int64
 	cacheValid bool
@@ -218,19 +229,23 @@ func (a *Agent) Chat(ctx context.Context, text string) (*Response, error) {
 // an empty role is sent as a user message; any other role than user is
 // refused. An empty ID or zero CreatedAt is filled in.
 //
-// Send returns ErrBusy (FailIfBusy policy), ErrMaxIterations,
-// ErrTurnTakenOver, the model's error (wrapped: test with errors.Is for the
-// llm sentinels), the context's error, or a store error. Whenever the turn
-// stored anything, the Response is returned with the error too, listing what
-// was stored.
+// Send returns ErrEmptyMessage (nothing stored), ErrOwnerMismatch, ErrBusy
+// (FailIfBusy policy), ErrMaxIterations, ErrTurnTakenOver, an error matching
+// llm.ErrOutputTruncated, llm.ErrContentFiltered, llm.ErrRefused or
+// ErrEmptyAnswer when the model gave no usable answer (or, for a refusal or
+// a filtered answer with text, to tell it from an ordinary one: see "Valid
+// also means accepted" in the package documentation), the model's error
+// (wrapped: test with errors.Is for the llm sentinels), the context's error,
+// or a store error. Whenever the turn stored anything, the Response is
+// returned with the error too, listing what was stored.
 func (a *Agent) Send(ctx context.Context, msg message.Message) (*Response, error) {
 	return a.turn(ctx, msg, nil)
 }
 
 // ChatStream is Chat with streaming: the sequence yields the model's deltas
-// as they arrive, each tool call before it runs and each result after, the
-// messages as they are stored, and notices; the last event of a successful
-// turn has Type EventDone and carries the Response. An error ends the
+// as they arrive, each tool call before it runs and each result as its tool
+// finishes, the messages as they are stored, and notices; the last event of
+// a successful turn has Type EventDone and carries the Response. An error ends the
 // sequence: it is yielded once, with a zero Event. Breaking out of the loop
 // cancels the turn; the agent still records its outcome (a valid session)
 // before the loop statement returns.
@@ -279,7 +294,10 @@ const (
 	EventToolCallDelta EventType = "tool_call_delta"
 	// EventToolCall: a complete tool call about to run, in ToolCall.
 	EventToolCall EventType = "tool_call"
-	// EventToolResult: a tool call's result, in ToolResult.
+	// EventToolResult: a tool call's result, in ToolResult, as soon as
+	// the tool finishes (the calls of one response run in parallel, so
+	// results may come in another order than the calls; they are stored
+	// in call order).
 	EventToolResult EventType = "tool_result"
 	// EventStored: messages just stored in one atomic write, in Messages.
 	EventStored EventType = "stored"

@@ -85,23 +85,6 @@ func TestWithSessionDoesNoIOAndReturnsErrors(t *testing.T) {
 	}
 }
 
-// plainStore has sessions without optimistic concurrency.
-type plainStore struct{ *session.MemoryStore }
-
-type plainSession struct{ session.Session }
-
-func (p plainStore) Open(ctx context.Context, id string) (session.Session, error) {
-	s, err := p.MemoryStore.Open(ctx, id)
-	return plainSession{s}, err
-}
-
-func TestUnversionedStoreRefused(t *testing.T) {
-	a := agent.New(llmtest.New(llmtest.Text("x")), agent.WithSession("s", plainStore{session.NewMemoryStore()}))
-	if _, err := a.Chat(t.Context(), "hi"); !errors.Is(err, session.ErrNotSupported) {
-		t.Fatalf("want ErrNotSupported, got %v", err)
-	}
-}
-
 func TestToolsRunInParallelInCallOrder(t *testing.T) {
 	store := newStore(t)
 	var running, peak atomic.Int32

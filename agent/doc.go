@@ -47,6 +47,52 @@
 //
 // The system prompt is sent first in every request and never stored.
 //
+// # Valid also means accepted
+//
+// Nothing the agent stores may make a later request to a supported provider
+// fail, so it never stores what a provider refuses to be sent:
+//
+//   - A user message with nothing to read (no text but whitespace, no image,
+//     no file; Chat(ctx, "\n")) is refused with ErrEmptyMessage before
+//     anything is stored or sent. Blank text parts beside an image are
+//     dropped.
+//   - Blank text in the model's answer (whitespace next to a tool call) is
+//     dropped before the answer is stored.
+//   - An answer without text or tool calls is never stored as an empty
+//     message. The turn is closed with an interruption marker (see below)
+//     and the caller gets a typed error saying why: llm.ErrOutputTruncated
+//     when the output limit was reached before any answer (a reasoning
+//     model that spent its budget thinking), llm.ErrContentFiltered when
+//     the provider's filter withheld it, llm.ErrRefused for a refusal
+//     without text, ErrEmptyAnswer when the model simply said nothing.
+//   - A tool call cut off by the output limit (finish reason length with
+//     tool calls) is neither run nor stored: the turn is closed with a
+//     marker and returns llm.ErrOutputTruncated. An answer with text that
+//     reached the limit is stored and returned normally, with
+//     Response.FinishReason llm.FinishLength.
+//   - A refusal (llm.FinishRefusal) or a filtered answer
+//     (llm.FinishContentFilter) that has text is the turn's answer: it is
+//     stored, returned in Response.Text, and the call also returns an error
+//     matching llm.ErrRefused or llm.ErrContentFiltered, so that a caller
+//     can tell it from an ordinary answer. Tool calls in such a response
+//     are not run.
+//   - Reasoning parts (with their signatures) are stored as the model gave
+//     them, so that the provider clients can send them back where the
+//     provider requires it.
+//
+// The interruption marker (an assistant message whose text starts with
+// InterruptedPrefix) stays in the store as the record of what happened, but
+// it is not words the model said: requests carry it as a note in a user turn
+// (InterruptedNote), in the application's name. When the history is read
+// for a request, blank text parts and messages left with nothing to send
+// (written by older releases or other programs) are left out of the request;
+// the store is unchanged.
+//
+// The agent's own tests run every request against the documented request
+// rules of each provider family (llmtest.WithRequestCheck with the checks of
+// package llm/llmtest/providerrules), so that a history a provider would
+// refuse fails the tests.
+//
 // # Sessions damaged by other writers
 //
 // A session written by an older program or another tool may be invalid. When
@@ -62,9 +108,9 @@
 //
 // # Two writers on one session
 //
-// Two turns on one session, in one process or in many, never interleave. The
-// agent needs sessions with optimistic concurrency (session.Versioned; the
-// first call fails with session.ErrNotSupported otherwise). A session is idle
+// Two turns on one session, in one process or in many, never interleave,
+// when the store's sessions have optimistic concurrency (session.Versioned,
+// as the SQLite, PostgreSQL and memory stores do). A session is idle
 // when it is empty or its last message is an assistant message without tool
 // calls, a summary or a system message; otherwise a turn is in progress. A
 // turn starts by reading the session and its version, and writes its user
@@ -78,6 +124,27 @@
 // session is taken over. If a turn finds, at a later write, that another
 // writer has appended meanwhile, it stops with ErrTurnTakenOver, storing
 // nothing more.
+//
+// The agent also works on a store with only the basic session.Store
+// interface (any store that passes sessiontest). Then the turns of every
+// Agent of one process on one session are serialised by a lock in the
+// process (following the ConcurrencyPolicy), every turn reads the session
+// afresh, and a turn still waits for a session whose last turn is
+// unfinished, as above. What is not guaranteed then is the same across
+// processes: two processes can both find the session idle and write their
+// user messages, and their turns can interleave; a turn does not notice
+// another process's writes (no ErrTurnTakenOver). Each write is still
+// atomic, and every stored tool call still has its results right after it,
+// so the session stays valid, but two turns may answer each other's
+// messages. Use a store with session.Versioned when more than one process
+// writes to a session.
+//
+// # Owners, titles and metadata
+//
+// WithSessionInfo gives the session the agent creates an owner, a title and
+// metadata (on stores with session.Describer), so that listings by owner
+// (convo ls --owner) and erasure by owner find it; an agent whose owner
+// differs from an existing session's is refused with ErrOwnerMismatch.
 //
 // # History sent to the model
 //

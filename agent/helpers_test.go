@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/convo-dev/convo/llm"
+	"github.com/convo-dev/convo/llm/llmtest"
 	"github.com/convo-dev/convo/message"
 	"github.com/convo-dev/convo/session"
 )
@@ -125,4 +127,33 @@ func dump(msgs []message.Message) string {
 		fmt.Fprintf(&b, "%d %s %q calls=%d results=%d\n", i, m.Role, m.Text(), len(m.ToolCalls()), len(m.ToolResults()))
 	}
 	return b.String()
+}
+
+// provider is a provider family whose documented request rules the
+// scripted client enforces (see llmtest.WithRequestCheck).
+type provider struct {
+	name  string
+	check func(llm.Request) error
+}
+
+// client returns a scripted client answering with replies that refuses, as
+// the provider would, every request breaking p's rules; the test fails at
+// its end if any request did.
+func (p provider) client(t testing.TB, replies ...llmtest.Reply) *llmtest.Client {
+	t.Helper()
+	c := llmtest.New(replies...).WithRequestCheck(p.check)
+	t.Cleanup(func() {
+		for _, v := range c.Violations() {
+			t.Errorf("%s would refuse a request: %v", p.name, v)
+		}
+	})
+	return c
+}
+
+// eachProvider runs f once for each provider family, as a subtest.
+func eachProvider(t *testing.T, f func(t *testing.T, p provider)) {
+	t.Helper()
+	for _, p := range providers() {
+		t.Run(p.name, func(t *testing.T) { f(t, p) })
+	}
 }

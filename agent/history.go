@@ -154,7 +154,12 @@ func EstimateTokens(m message.Message) int {
 // latest summary, the agent asks the model, in a separate request, for a
 // summary of everything up to that point (the previous summary included) and
 // stores it as a message.RoleSummary message, in the same atomic write as
-// the turn's user message. A summary stands for every message stored before
+// the turn's user message. The history is sent in that request as a plain
+// transcript in one user message (tool calls and results in words), so that
+// the request is valid for every provider whatever the history holds: no
+// tool blocks without tool definitions, no continued tool-use turn. A
+// summary that comes back empty, cut off by the output limit, filtered or
+// refused is not stored. A summary stands for every message stored before
 // it: later requests send the system prompt, the latest summary and the
 // messages after it (as chosen by the History strategy), while the full
 // record stays in the store. A failed summary request does not fail the
@@ -186,6 +191,10 @@ const DefaultSummaryPrompt = "You are summarising a conversation between a user 
 	"without the full transcript. Write a concise summary that keeps every fact, decision, open question, " +
 	"user preference, name, number and tool result that later turns may need, and what the user asked last. " +
 	"Write only the summary."
+
+// summaryTranscript starts the user message holding the transcript in a
+// summary request.
+const summaryTranscript = "Here is the conversation to summarise, as a transcript:\n\n"
 
 // summaryRequest is the user message closing a summary request.
 const summaryRequest = "Summarise the conversation above now, as instructed."

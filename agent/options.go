@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"maps"
 	"time"
 
 	"github.com/convo-dev/convo/session"
@@ -14,6 +15,7 @@ type Option func(*options)
 type options struct {
 	store        session.Store
 	id           string
+	info         *session.CreateOptions
 	system       string
 	tools        []tool.Tool
 	maxIter      int
@@ -45,12 +47,30 @@ const (
 // WithSession keeps the conversation in the session id of store. It does no
 // I/O: the session is loaded or created (race-free, with
 // session.LoadOrCreate) on the agent's first call, with that call's
-// context, and any error (an invalid id, a store outage, a store whose
-// sessions lack optimistic concurrency) is returned from that call; the next
-// call tries again. Without WithSession the agent keeps its conversation in
-// a private in-memory session.
+// context, and any error (an invalid id, a store outage) is returned from
+// that call; the next call tries again. Any session.Store works; see the
+// package documentation for what a store without session.Versioned does
+// not guarantee across processes. Without WithSession the agent keeps its
+// conversation in a private in-memory session.
 func WithSession(id string, store session.Store) Option {
 	return func(o *options) { o.id, o.store = id, store }
+}
+
+// WithSessionInfo gives the session that WithSession names its owner,
+// title and metadata when the agent creates it, so that listings by owner
+// (session.Lister, convo ls --owner) and erasure by owner
+// (session.OwnerEraser) find it. The store must record them
+// (session.Describer): otherwise the first call fails with an error
+// matching session.ErrNotSupported, rather than make a session without
+// its owner. A session that exists already is used as it is (its title and
+// metadata are not changed), unless it has an owner other than info.Owner:
+// then every call fails with ErrOwnerMismatch. Like WithSession, it does
+// no I/O.
+func WithSessionInfo(info session.CreateOptions) Option {
+	return func(o *options) {
+		info.Metadata = maps.Clone(info.Metadata)
+		o.info = &info
+	}
 }
 
 // WithSystemPrompt sets the system prompt. It is sent first in every request

@@ -54,7 +54,10 @@ func (a *Agent) turn(ctx context.Context, msg message.Message, emit func(Event))
 	if msg.Role != message.RoleUser {
 		return nil, fmt.Errorf("agent: send to %q: message role is %q, not user", a.opts.id, msg.Role)
 	}
-	msg.Parts = slices.Clone(msg.Parts)
+	msg.Parts = slices.Clone(dropBlankText(msg.Parts))
+	if !userContent(msg.Parts) {
+		return nil, fmt.Errorf("%w: session %q: no text but whitespace, no image, no file", ErrEmptyMessage, a.opts.id)
+	}
 	if msg.ID == "" {
 		msg.ID = message.NewID()
 	}
@@ -72,6 +75,17 @@ func (a *Agent) turn(ctx context.Context, msg message.Message, emit func(Event))
 	t := &turnState{a: a, ctx: ctx, emit: emit, resp: &Response{}, user: msg}
 	if err := a.open(ctx); err != nil {
 		return nil, err
+	}
+	if a.ver == nil {
+		// No optimistic concurrency: serialise the turns of every agent
+		// of this process on the session, and read it afresh, since other
+		// agents may have written since.
+		release, err := lockSession(ctx, a.opts.store, a.opts.id, a.opts.policy)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+		a.cacheValid = false
 	}
 	if err := t.claim(msg); err != nil {
 		if len(t.resp.Messages) == 0 {
@@ -108,17 +122,81 @@ func (a *Agent) open(ctx context.Context) error {
 	if a.sess != nil {
 		return nil
 	}
-	s, err := session.LoadOrCreate(ctx, a.opts.store, a.opts.id)
+	var s session.Session
+	var err error
+	if a.opts.info != nil {
+		s, err = openWithInfo(ctx, a.opts.store, a.opts.id, *a.opts.info)
+	} else {
+		s, err = session.LoadOrCreate(ctx, a.opts.store, a.opts.id)
+	}
 	if err != nil {
 		return fmt.Errorf("agent: open session %q: %w", a.opts.id, err)
 	}
-	v, err := session.AsVersioned(s)
-	if err != nil {
-		return fmt.Errorf("agent: open session %q: the agent needs optimistic concurrency: %w", a.opts.id, err)
-	}
-	a.sess = v
+	a.sess = s
+	a.ver, _ = s.(session.Versioned)
 	a.cacheValid = false
 	return nil
+}
+
+// openWithInfo loads the session id, or creates it with info, race-free
+// (as session.LoadOrCreate). An existing session is left as it is, unless
+// it belongs to another owner than info.Owner: then it fails with
+// ErrOwnerMismatch.
+func openWithInfo(ctx context.Context, store session.Store, id string, info session.CreateOptions) (session.Session, error) {
+	d, ok := store.(session.Describer)
+	if !ok {
+		return nil, fmt.Errorf("the store (%T) cannot record a session's owner, title and metadata (WithSessionInfo): %w", store, session.ErrNotSupported)
+	}
+	var err error
+	for range 8 {
+		var s session.Session
+		s, err = store.Load(ctx, id)
+		if err == nil {
+			if info.Owner != "" {
+				in, err := d.Info(ctx, id)
+				if err != nil {
+					return nil, err
+				}
+				if in.Owner != "" && in.Owner != info.Owner {
+					return nil, fmt.Errorf("%w: the session belongs to %q, not %q", ErrOwnerMismatch, in.Owner, info.Owner)
+				}
+			}
+			return s, nil
+		}
+		if !errors.Is(err, session.ErrNotFound) {
+			return nil, err
+		}
+		s, err = d.CreateWith(ctx, id, info)
+		if err == nil {
+			return s, nil
+		}
+		if !errors.Is(err, session.ErrExists) {
+			return nil, err
+		}
+	}
+	return nil, err
+}
+
+// snapshot reads the newest messages (all when limit is nil) and, with
+// optimistic concurrency, the version.
+func (a *Agent) snapshot(ctx context.Context, limit *int) ([]message.Message, int64, error) {
+	if a.ver != nil {
+		return a.ver.Snapshot(ctx, limit)
+	}
+	msgs, err := a.sess.GetMessages(ctx, limit)
+	return msgs, 0, err
+}
+
+// appendAt appends msgs if the session is at version prev (with optimistic
+// concurrency; without, it appends them) and returns the new version.
+func (a *Agent) appendAt(ctx context.Context, prev int64, msgs []message.Message) (int64, error) {
+	if a.ver != nil {
+		return a.ver.AddMessagesAt(ctx, prev, msgs)
+	}
+	if err := a.sess.AddMessages(ctx, msgs); err != nil {
+		return prev, err
+	}
+	return prev + 1, nil
 }
 
 // window is how many of the newest messages a turn reads; -1 for all.
@@ -140,14 +218,14 @@ func (a *Agent) reload(ctx context.Context) error {
 	if w >= 0 {
 		limit = session.Limit(w)
 	}
-	msgs, ver, err := a.sess.Snapshot(ctx, limit)
+	msgs, ver, err := a.snapshot(ctx, limit)
 	if err != nil {
 		return fmt.Errorf("agent: read session %q: %w", a.opts.id, err)
 	}
 	// With compaction on, a full window without a summary may hide the
 	// latest summary further back: read everything once to find it.
 	if w >= 0 && len(msgs) == w && a.opts.compaction != nil && lastSummary(msgs) < 0 {
-		all, v2, err := a.sess.Snapshot(ctx, nil)
+		all, v2, err := a.snapshot(ctx, nil)
 		if err != nil {
 			return fmt.Errorf("agent: read session %q: %w", a.opts.id, err)
 		}
@@ -284,7 +362,7 @@ func (t *turnState) claim(user message.Message) error {
 		}
 		toWrite = append(toWrite, user)
 		prev := a.cacheVer
-		ver, err := a.sess.AddMessagesAt(ctx, prev, toWrite)
+		ver, err := a.appendAt(ctx, prev, toWrite)
 		if errors.Is(err, session.ErrConflict) {
 			a.cacheValid = false
 			if !fresh {
@@ -313,22 +391,27 @@ func (t *turnState) claim(user message.Message) error {
 }
 
 // summarize asks the model for a summary of hist (everything from the
-// latest summary on).
+// latest summary on). The history is sent as a transcript in one user
+// message (see transcript): a request with the history's tool blocks would
+// need the tools defined (Anthropic refuses tool blocks otherwise) and
+// would be held to every rule of a continued tool-use turn.
 func (t *turnState) summarize(hist []message.Message) (message.Message, error) {
 	a, c := t.a, t.a.opts.compaction
 	if s := lastSummary(hist); s >= 0 {
 		hist = hist[s:]
 	}
-	msgs := make([]message.Message, 0, len(hist)+2)
+	text := transcript(hist)
+	if blank(text) {
+		return message.Message{}, errors.New("agent: summary request: nothing to summarise")
+	}
 	prompt := c.Prompt
-	if prompt == "" {
+	if blank(prompt) {
 		prompt = DefaultSummaryPrompt
 	}
-	msgs = append(msgs, message.NewSystemMessage(prompt))
-	msgs = append(msgs, hist...)
-	msgs = append(msgs, message.NewUserMessage(summaryRequest))
-	if session.Check(msgs) != nil {
-		msgs, _ = session.Repair(msgs)
+	msgs := []message.Message{
+		message.NewSystemMessage(prompt),
+		message.NewUserMessage(summaryTranscript + text),
+		message.NewUserMessage(summaryRequest),
 	}
 	model := c.Model
 	if model == "" {
@@ -339,8 +422,16 @@ func (t *turnState) summarize(hist []message.Message) (message.Message, error) {
 		return message.Message{}, fmt.Errorf("agent: summary request: %w", err)
 	}
 	t.resp.Usage = t.resp.Usage.Add(resp.Usage)
-	text := resp.Message.Text()
-	if text == "" {
+	switch resp.FinishReason {
+	case llm.FinishLength:
+		return message.Message{}, fmt.Errorf("agent: summary request: %w: the summary was cut off by the output limit", llm.ErrOutputTruncated)
+	case llm.FinishContentFilter:
+		return message.Message{}, fmt.Errorf("agent: summary request: %w", llm.ErrContentFiltered)
+	case llm.FinishRefusal:
+		return message.Message{}, fmt.Errorf("agent: summary request: %w", llm.ErrRefused)
+	}
+	text = resp.Message.Text()
+	if blank(text) {
 		return message.Message{}, errors.New("agent: summary request: the model returned no text")
 	}
 	sum := message.NewSummaryMessage(text)
@@ -371,6 +462,7 @@ func (t *turnState) request() llm.Request {
 		msgs = append(msgs, t.user)
 	}
 	msgs = append(msgs, sel...)
+	msgs = forModel(msgs)
 	if probs := session.Check(msgs); probs != nil {
 		msgs, _ = session.Repair(msgs)
 		t.notice(Notice{Kind: NoticeRepairedRequest, Problems: probs})
@@ -420,7 +512,7 @@ func (t *turnState) write(msgs []message.Message) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), a.opts.writeTimeout)
 	defer cancel()
 	prev := a.cacheVer
-	ver, err := a.sess.AddMessagesAt(wctx, prev, msgs)
+	ver, err := a.appendAt(wctx, prev, msgs)
 	if err != nil {
 		a.cacheValid = false
 		if errors.Is(err, session.ErrConflict) {
@@ -477,8 +569,43 @@ func (t *turnState) loop() error {
 			u := llmResp.Usage
 			asst.Usage = &u
 		}
+		// Blank text is never stored: a provider refuses it when it is
+		// sent back (see forModel).
+		asst.Parts = dropBlankText(asst.Parts)
 		calls := asst.ToolCalls()
+		switch llmResp.FinishReason {
+		case llm.FinishLength:
+			if len(calls) > 0 {
+				// The last call's input may be cut anywhere: running it
+				// or storing it as made would be wrong.
+				return t.interrupt(nil, "the model's output reached its length limit in the middle of a tool call",
+					fmt.Errorf("%w: session %q: model call %d: the output limit cut off a tool call", llm.ErrOutputTruncated, a.opts.id, t.iter))
+			}
+			if !hasText(asst) {
+				return t.interrupt(nil, "the model's output reached its length limit before it answered",
+					fmt.Errorf("%w: session %q: model call %d: the output limit was reached before any answer", llm.ErrOutputTruncated, a.opts.id, t.iter))
+			}
+		case llm.FinishContentFilter, llm.FinishRefusal:
+			kind, reason := llm.ErrContentFiltered, "the provider's content filter withheld the answer"
+			if llmResp.FinishReason == llm.FinishRefusal {
+				kind, reason = llm.ErrRefused, "the model declined to answer"
+			}
+			cause := fmt.Errorf("%w: session %q: model call %d", kind, a.opts.id, t.iter)
+			asst.Parts = slices.DeleteFunc(asst.Parts, isCall) // not run: the answer is withheld
+			if !hasText(asst) {
+				return t.interrupt(nil, reason, cause)
+			}
+			if err := t.write([]message.Message{asst}); err != nil {
+				return errors.Join(cause, err)
+			}
+			t.resp.Message, t.resp.Text = asst, asst.Text()
+			return cause
+		}
 		if len(calls) == 0 {
+			if !hasText(asst) {
+				return t.interrupt(nil, "the model's answer was empty",
+					fmt.Errorf("%w: session %q: model call %d", ErrEmptyAnswer, a.opts.id, t.iter))
+			}
 			if err := t.write([]message.Message{asst}); err != nil {
 				return err
 			}
@@ -506,17 +633,19 @@ func (t *turnState) loop() error {
 }
 
 // runTools runs calls in parallel (bounded) and returns their results in
-// call order.
+// call order. A streaming turn gets each result as its tool finishes.
 func (t *turnState) runTools(calls []message.ToolCall) []message.ToolResult {
 	a := t.a
 	for i := range calls {
 		t.event(Event{Type: EventToolCall, ToolCall: &calls[i]})
 	}
 	results := make([]message.ToolResult, len(calls))
+	finished := make(chan int, len(calls))
 	sem := make(chan struct{}, a.opts.maxParallel)
 	var wg sync.WaitGroup
 	for i, c := range calls {
 		wg.Go(func() {
+			defer func() { finished <- i }()
 			select {
 			case sem <- struct{}{}:
 			case <-t.ctx.Done():
@@ -527,10 +656,12 @@ func (t *turnState) runTools(calls []message.ToolCall) []message.ToolResult {
 			results[i] = tool.Call(t.ctx, a.tools[c.Name], c, a.opts.toolTimeout)
 		})
 	}
-	wg.Wait()
-	for i := range results {
+	// Events are emitted on the turn's goroutine, as each call finishes.
+	for range calls {
+		i := <-finished
 		t.event(Event{Type: EventToolResult, ToolResult: &results[i]})
 	}
+	wg.Wait()
 	return results
 }
 
