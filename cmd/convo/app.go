@@ -19,8 +19,12 @@ import (
 
 // app holds what every command shares: the global flags and the streams.
 type app struct {
-	stdin          io.Reader
-	stdout, stderr io.Writer
+	stdin io.Reader
+	// stdout and stderr make every string safe for a terminal (termWriter);
+	// rawStdout and rawStderr are the streams themselves, for terminal
+	// detection and the progress bar's own control sequences.
+	stdout, stderr       *termWriter
+	rawStdout, rawStderr io.Writer
 
 	db     string // --db or CONVO_DB
 	prefix string // --prefix
@@ -32,12 +36,13 @@ type app struct {
 // run is the whole program: it parses args, runs one command, and returns
 // its error. Output goes to stdout, diagnostics and progress to stderr.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, now: time.Now}
+	a := &app{stdin: stdin, stdout: newTermWriter(stdout), stderr: newTermWriter(stderr),
+		rawStdout: stdout, rawStderr: stderr, now: time.Now}
 	root := a.rootCommand()
 	root.SetArgs(args)
 	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
 	return root.ExecuteContext(ctx)
 }
 
@@ -109,11 +114,11 @@ type progress struct{ bar *progressbar.ProgressBar }
 // newProgress returns a progress bar of total steps (-1: unknown) described
 // by desc.
 func (a *app) newProgress(total int64, desc string) *progress {
-	if !isTerminal(a.stderr) {
+	if !isTerminal(a.rawStderr) {
 		return &progress{}
 	}
 	return &progress{bar: progressbar.NewOptions64(total,
-		progressbar.OptionSetWriter(a.stderr),
+		progressbar.OptionSetWriter(a.rawStderr),
 		progressbar.OptionSetDescription(desc),
 		progressbar.OptionShowCount(),
 		progressbar.OptionSetWidth(30),

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 
 	"github.com/spf13/cobra"
@@ -88,13 +89,28 @@ metadata, creation and last-update times and messages, to stdout or --output.
 				return err
 			}
 			defer b.close()
-			out := a.stdout
+			var out io.Writer = a.stdout
 			var f *os.File
 			if output != "" && output != "-" {
-				if f, err = os.Create(output); err != nil {
+				// Write beside the target and rename only when the whole
+				// export succeeded: a failed export leaves an existing file
+				// (often a backup) as it was.
+				if f, err = os.CreateTemp(filepath.Dir(output), "."+filepath.Base(output)+".*.tmp"); err != nil {
 					return fmt.Errorf("export: %w", err)
 				}
-				defer f.Close()
+				defer func() {
+					if f != nil {
+						f.Close()
+						os.Remove(f.Name())
+					}
+				}()
+				// A replaced file keeps its permissions; a new one is private
+				// (0600), since it holds conversations.
+				if st, err := os.Stat(output); err == nil {
+					if err := f.Chmod(st.Mode().Perm()); err != nil {
+						return fmt.Errorf("export: %w", err)
+					}
+				}
 				out = f
 			}
 			n, m, err := a.export(cmd.Context(), b.store, ids, out)
@@ -102,9 +118,18 @@ metadata, creation and last-update times and messages, to stdout or --output.
 				return fmt.Errorf("export: %w", err)
 			}
 			if f != nil {
+				if err := f.Sync(); err != nil {
+					return fmt.Errorf("export: %w", err)
+				}
 				if err := f.Close(); err != nil {
 					return fmt.Errorf("export: %w", err)
 				}
+				if err := os.Rename(f.Name(), output); err != nil {
+					os.Remove(f.Name())
+					f = nil
+					return fmt.Errorf("export: %w", err)
+				}
+				f = nil
 			}
 			fmt.Fprintf(a.stderr, "exported %s, %s\n", plural(n, "session", "sessions"), plural(m, "message", "messages"))
 			return nil

@@ -13,7 +13,7 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "convo:", err)
+		fmt.Fprintln(newTermWriter(os.Stderr), "convo:", err)
 		os.Exit(1)
 	}
 }

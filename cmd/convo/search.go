@@ -55,7 +55,7 @@ colour on a terminal, between *stars* otherwise).`,
 			var useColor bool
 			switch color {
 			case "auto":
-				useColor = isTerminal(a.stdout)
+				useColor = isTerminal(a.rawStdout)
 			case "always":
 				useColor = true
 			case "never":
@@ -84,11 +84,14 @@ colour on a terminal, between *stars* otherwise).`,
 			if useColor {
 				start, end = "\x1b[1;33m", "\x1b[0m"
 			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+			// The snippet is the last column, so the highlight strings the
+			// writer puts in after the tabwriter has aligned the table
+			// cannot shift it.
+			tw := tabwriter.NewWriter(a.stdout.withHighlights(start, end), 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "SESSION\tSEQ\tROLE\tTIME\tSNIPPET")
 			for _, h := range hits {
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", oneLine(h.SessionID, 0), h.Seq, h.Role, formatTime(h.CreatedAt),
-					renderSnippet(oneLine(h.Snippet, 0), start, end))
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", oneLine(h.SessionID, 0), h.Seq, oneLine(string(h.Role), 0), formatTime(h.CreatedAt),
+					oneLine(h.Snippet, 0))
 			}
 			if err := tw.Flush(); err != nil {
 				return err

