@@ -226,6 +226,22 @@ func (c *Client) Stream(ctx context.Context, req llm.Request) iter.Seq2[llm.Even
 	}
 }
 
+// RequestBody returns the JSON body Generate sends for req, byte for byte
+// (Stream sends the same body with "stream": true added). It fails as
+// Generate does before any I/O when req cannot be sent (an error matching
+// llm.ErrBadRequest). It is safe for concurrent use.
+func (c *Client) RequestBody(req llm.Request) ([]byte, error) {
+	params, err := c.params(req)
+	if err != nil {
+		return nil, fmt.Errorf("anthropic: request body: %w", err)
+	}
+	body, err := params.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("anthropic: request body: %w", err)
+	}
+	return body, nil
+}
+
 // badRequest reports a request convo cannot translate, before any I/O.
 func badRequest(format string, args ...any) error {
 	return &llm.APIError{Provider: "anthropic", Kind: llm.ErrBadRequest, Message: fmt.Sprintf(format, args...)}

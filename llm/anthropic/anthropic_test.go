@@ -98,11 +98,14 @@ func TestGenerateTextAndRequestMapping(t *testing.T) {
 	jsonEq(t, "model", got.body["model"], `"claude-sonnet-4-5"`)
 	jsonEq(t, "max_tokens", got.body["max_tokens"], `4096`)
 	jsonEq(t, "temperature", got.body["temperature"], `0.5`)
-	for _, k := range []string{"stream", "tools", "tool_choice", "thinking", "output_config"} {
+	for _, k := range []string{"stream", "tool_choice", "thinking", "output_config"} {
 		if v, ok := got.body[k]; ok {
 			t.Errorf("unexpected %q: %v", k, v)
 		}
 	}
+	// The history holds tool blocks and the request names no tools: the
+	// API wants a tools field all the same, so an empty one is sent.
+	jsonEq(t, "tools", got.body["tools"], `[]`)
 	jsonEq(t, "system", got.body["system"], `[
 		{"type":"text","text":"You are terse."},
 		{"type":"text","text":"Summary of the earlier conversation:\nThe user lives in Oslo."}]`)
@@ -721,5 +724,36 @@ func TestRetryAfterHTTPDateInError(t *testing.T) {
 	}
 	if n := len(f.requests()); n != 1 {
 		t.Errorf("%d requests, want 1", n)
+	}
+}
+
+// TestRequestBodyIsWhatGenerateSends: RequestBody is byte for byte the
+// body the server receives from Generate.
+func TestRequestBodyIsWhatGenerateSends(t *testing.T) {
+	f := newServer(t, reply{body: messageBody(`[{"type":"text","text":"Hi."}]`, "end_turn", 5, 0, 0, 2)})
+	c := newClient(t, f, anthropic.WithThinking(2048))
+	req := llm.Request{
+		Messages: []message.Message{
+			message.NewSystemMessage("Be brief."),
+			message.NewUserMessage("Weather?"),
+			message.NewMessage(message.RoleAssistant,
+				message.Reasoning{Text: "Use the tool.", Signature: "sig"},
+				message.ToolCall{ID: "toolu_1", Name: "weather", Input: json.RawMessage(`{"city":"Oslo"}`)}),
+			message.NewToolResultMessage(message.ToolResult{CallID: "toolu_1", Name: "weather", Content: "4°C"}),
+		},
+		Tools: []llm.ToolSpec{{Name: "weather", Parameters: json.RawMessage(`{"type":"object","properties":{"city":{"type":"string"}}}`)}},
+	}
+	if _, err := c.Generate(t.Context(), req); err != nil {
+		t.Fatal(err)
+	}
+	body, err := c.RequestBody(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.last().raw; string(got) != string(body) {
+		t.Errorf("Generate sent\n%s\nRequestBody returned\n%s", got, body)
+	}
+	if _, err := c.RequestBody(llm.Request{Messages: []message.Message{{Role: "bogus"}}}); !errors.Is(err, llm.ErrBadRequest) {
+		t.Errorf("untranslatable request: %v, want llm.ErrBadRequest", err)
 	}
 }

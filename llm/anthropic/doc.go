@@ -81,11 +81,18 @@
 // output_tokens_details.thinking_tokens where reported.
 //
 // Tools are sent with their JSON schema as input_schema, every keyword kept;
-// the schema must describe an object. ToolChoice maps to {"type":"none"},
+// the schema must describe an object. A request without tools whose history
+// holds tool calls or results (a summary of a tool-using conversation) is
+// sent with an empty "tools": [] list, because the API refuses tool blocks
+// in a request without a tools field and accepts an empty one. ToolChoice maps to {"type":"none"},
 // {"type":"any"} or {"type":"tool","name":...}; the zero value sends
 // nothing. Request.ResponseFormat is sent as output_config.format
 // {"type":"json_schema","schema":...}, which the API always enforces
 // (Strict and Name have no equivalent).
+//
+// RequestBody returns the JSON body Generate sends for a request, byte for
+// byte, without sending it; llm/llmtest/providerrules checks such bodies
+// against the API's documented request rules.
 //
 // # Streaming
 //

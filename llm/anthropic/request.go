@@ -56,6 +56,17 @@ func (c *Client) params(req llm.Request) (sdk.MessageNewParams, error) {
 		}
 		p.Messages = append(p.Messages, sdk.MessageParam{Role: role, Content: blocks})
 	}
+	if len(req.Tools) == 0 && hasToolBlocks(p.Messages) {
+		// The API refuses tool_use or tool_result blocks in a request
+		// without a tools field ("Requests which include `tool_use` or
+		// `tool_result` blocks must define tools"), which a summary of a
+		// history with tool calls is. An empty list is what it wants:
+		// anthropic-sdk-go's cassette
+		// toolrunner/testdata/cassettes/tool_runner_custom_handling.yaml
+		// records the live API answering such a request, "tools":[], with
+		// 200.
+		p.Tools = []sdk.ToolUnionParam{}
+	}
 	for _, t := range req.Tools {
 		schema, err := inputSchema(t.Parameters)
 		if err != nil {
@@ -92,6 +103,18 @@ func (c *Client) params(req llm.Request) (sdk.MessageNewParams, error) {
 		p.OutputConfig.Format = sdk.JSONOutputFormatParam{Schema: schema}
 	}
 	return p, nil
+}
+
+// hasToolBlocks reports whether msgs hold a tool_use or tool_result block.
+func hasToolBlocks(msgs []sdk.MessageParam) bool {
+	for _, m := range msgs {
+		for _, b := range m.Content {
+			if b.OfToolUse != nil || b.OfToolResult != nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 type partError string

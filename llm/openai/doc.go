@@ -86,6 +86,10 @@
 // Request.ResponseFormat is sent as response_format {"type":"json_schema"}
 // with the schema byte for byte and "strict" when asked.
 //
+// RequestBody returns the JSON body Generate sends for a request, byte for
+// byte, without sending it; llm/llmtest/providerrules checks such bodies
+// against the API's documented request rules.
+//
 // # Streaming
 //
 // Stream sets "stream": true and stream_options.include_usage, yields

@@ -209,6 +209,23 @@ func (c *Client) Stream(ctx context.Context, req llm.Request) iter.Seq2[llm.Even
 	}
 }
 
+// RequestBody returns the JSON body Generate sends for req, byte for byte
+// (Stream sends the same body with "stream": true and
+// stream_options.include_usage added). It fails as Generate does before any
+// I/O when req cannot be sent (an error matching llm.ErrBadRequest). It is
+// safe for concurrent use.
+func (c *Client) RequestBody(req llm.Request) ([]byte, error) {
+	params, err := c.params(req, false)
+	if err != nil {
+		return nil, fmt.Errorf("openai: request body: %w", err)
+	}
+	body, err := params.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("openai: request body: %w", err)
+	}
+	return body, nil
+}
+
 // badRequest reports a request convo cannot translate, before any I/O.
 func badRequest(format string, args ...any) error {
 	return &llm.APIError{Provider: "openai", Kind: llm.ErrBadRequest, Message: fmt.Sprintf(format, args...)}

@@ -748,3 +748,35 @@ func TestRetryAfterHTTPDateInError(t *testing.T) {
 		t.Errorf("%d requests, want 1", n)
 	}
 }
+
+// TestRequestBodyIsWhatGenerateSends: RequestBody is byte for byte the
+// body the server receives from Generate.
+func TestRequestBodyIsWhatGenerateSends(t *testing.T) {
+	f := newServer(t, reply{body: completion(`{"role":"assistant","content":"Hi."}`, "stop", 5, 2, 0, 0)})
+	c := newClient(t, f, openai.WithLegacyMaxTokens())
+	temp := 0.3
+	req := llm.Request{
+		Messages: []message.Message{
+			message.NewSystemMessage("Be brief."),
+			message.NewUserMessage("Weather?"),
+			message.NewMessage(message.RoleAssistant, message.ToolCall{ID: "call_1", Name: "weather", Input: json.RawMessage(`{"city":"Oslo"}`)}),
+			message.NewToolResultMessage(message.ToolResult{CallID: "call_1", Name: "weather", Content: "4°C"}),
+		},
+		Tools:           []llm.ToolSpec{{Name: "weather", Parameters: json.RawMessage(`{"type":"object","properties":{"city":{"type":"string"}}}`)}},
+		Temperature:     &temp,
+		MaxOutputTokens: 100,
+	}
+	if _, err := c.Generate(t.Context(), req); err != nil {
+		t.Fatal(err)
+	}
+	body, err := c.RequestBody(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.last().raw; string(got) != string(body) {
+		t.Errorf("Generate sent\n%s\nRequestBody returned\n%s", got, body)
+	}
+	if _, err := c.RequestBody(llm.Request{Messages: []message.Message{{Role: "bogus"}}}); !errors.Is(err, llm.ErrBadRequest) {
+		t.Errorf("untranslatable request: %v, want llm.ErrBadRequest", err)
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/convo-dev/convo/llm/llmtest/providerrules"
 )
 
 // reply is one scripted answer of the fake server.
@@ -39,6 +41,8 @@ type fakeServer struct {
 	replies []reply
 	reqs    []recorded
 	gone    chan struct{}
+	// allowInvalid turns off the provider-rules check of request bodies.
+	allowInvalid bool
 }
 
 func newServer(t testing.TB, replies ...reply) *fakeServer {
@@ -55,6 +59,12 @@ func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 	raw, _ := io.ReadAll(r.Body)
 	rec := recorded{path: r.URL.Path, header: r.Header.Clone(), raw: raw}
 	_ = json.Unmarshal(raw, &rec.body)
+	// Every body the client sends must pass the provider's documented
+	// request rules; a test that sends a body the API would refuse on
+	// purpose sets allowInvalid.
+	if err := providerrules.CheckOpenAI(raw); err != nil && !f.allowInvalid {
+		f.t.Errorf("the client sent a request the API would refuse: %v\n%s", err, raw)
+	}
 	f.mu.Lock()
 	f.reqs = append(f.reqs, rec)
 	if len(f.replies) == 0 {

@@ -1,0 +1,79 @@
+package providerrules_test
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/convo-dev/convo/llm"
+	"github.com/convo-dev/convo/llm/anthropic"
+	"github.com/convo-dev/convo/llm/llmtest/providerrules"
+	"github.com/convo-dev/convo/llm/openai"
+	"github.com/convo-dev/convo/message"
+)
+
+// toolTurn is a user question, an assistant tool call and its result.
+func toolTurn(reasoning message.Part) []message.Message {
+	parts := []message.Part{message.ToolCall{ID: "call_1", Name: "weather", Input: json.RawMessage(`{"city":"Oslo"}`)}}
+	if reasoning != nil {
+		parts = append([]message.Part{reasoning}, parts...)
+	}
+	return []message.Message{
+		message.NewUserMessage("Weather in Oslo?"),
+		message.NewMessage(message.RoleAssistant, parts...),
+		message.NewToolResultMessage(message.ToolResult{CallID: "call_1", Name: "weather", Content: "4°C"}),
+	}
+}
+
+var weatherSpec = []llm.ToolSpec{{Name: "weather", Parameters: json.RawMessage(`{"type":"object","properties":{"city":{"type":"string"}}}`)}}
+
+func TestAnthropicAdapter(t *testing.T) {
+	c, err := anthropic.New(anthropic.WithModel("claude-sonnet-4-5"), anthropic.WithMaxTokens(4096), anthropic.WithThinking(2048))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := providerrules.Anthropic(c)
+	ok := llm.Request{Messages: toolTurn(message.Reasoning{Text: "Call the tool.", Signature: "sig"}), Tools: weatherSpec}
+	if err := check(ok); err != nil {
+		t.Errorf("a thinking tool loop: %v", err)
+	}
+	// The thinking block was not kept: the API would refuse the request.
+	bad := llm.Request{Messages: toolTurn(nil), Tools: weatherSpec}
+	if r := providerrules.Rules(check(bad)); !slices.Contains(r, "anthropic/thinking-first") {
+		t.Errorf("rules %v, want anthropic/thinking-first", r)
+	}
+	// A tool call with no result.
+	unanswered := llm.Request{Messages: toolTurn(message.Reasoning{Text: "x", Signature: "sig"})[:2], Tools: weatherSpec}
+	unanswered.Messages = append(unanswered.Messages, message.NewUserMessage("never mind"))
+	if r := providerrules.Rules(check(unanswered)); !slices.Contains(r, "anthropic/tool-use-answered") {
+		t.Errorf("rules %v, want anthropic/tool-use-answered", r)
+	}
+	// A request the client itself refuses fails with the client's error.
+	if err := check(llm.Request{Model: "", Messages: []message.Message{{Role: "bogus"}}}); !errors.Is(err, llm.ErrBadRequest) {
+		t.Errorf("untranslatable request: %v, want llm.ErrBadRequest", err)
+	}
+}
+
+func TestOpenAIAdapter(t *testing.T) {
+	c, err := openai.New(openai.WithModel("deepseek-v4-pro"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := providerrules.OpenAI(c)
+	req := llm.Request{Messages: toolTurn(nil), Tools: weatherSpec}
+	if err := plain(req); err != nil {
+		t.Errorf("a tool loop: %v", err)
+	}
+	unanswered := llm.Request{Messages: append(toolTurn(nil)[:2:2], message.NewUserMessage("never mind")), Tools: weatherSpec}
+	if r := providerrules.Rules(plain(unanswered)); !slices.Contains(r, "openai/tool-call-answered") {
+		t.Errorf("rules %v, want openai/tool-call-answered", r)
+	}
+	empty := llm.Request{Messages: []message.Message{message.NewUserMessage("Hi"), message.NewMessage(message.RoleAssistant), message.NewUserMessage("Hello?")}}
+	if r := providerrules.Rules(plain(empty)); !slices.Contains(r, "openai/assistant-content") {
+		t.Errorf("rules %v, want openai/assistant-content", r)
+	}
+	if err := plain(llm.Request{Messages: []message.Message{{Role: "bogus"}}}); !errors.Is(err, llm.ErrBadRequest) {
+		t.Errorf("untranslatable request: %v, want llm.ErrBadRequest", err)
+	}
+}
