@@ -174,17 +174,15 @@ func CheckAnthropic(body []byte) error {
 			continue
 		}
 		// Rules anthropic/tool-use-answered and anthropic/tool-results-first
-		// [tools]: results go in the next user message, and "tool result
-		// blocks must immediately follow their corresponding tool use blocks
-		// in the message history"; "in the user message containing tool
-		// results, the tool_result blocks must come FIRST in the content
-		// array". The API's messages: "messages.N: `tool_use` ids were found
-		// without `tool_result` blocks immediately after: ... Each
-		// `tool_use` block must have a corresponding `tool_result` block in
-		// the next message" (github.com/anthropics/claude-code/issues/3512)
-		// and "Did not find 1 `tool_result` block(s) at the beginning of
-		// this message. Messages following `tool_use` blocks must begin with
-		// a matching number of `tool_result` blocks"
+		// [tools]: the results go back in "a new message with the role of
+		// user" holding tool_result blocks with the tool_use_id they answer.
+		// The API's messages: "messages.N: `tool_use` ids were found without
+		// `tool_result` blocks immediately after: ... Each `tool_use` block
+		// must have a corresponding `tool_result` block in the next message"
+		// (github.com/anthropics/claude-code/issues/3512) and "Did not find 1
+		// `tool_result` block(s) at the beginning of this message. Messages
+		// following `tool_use` blocks must begin with a matching number of
+		// `tool_result` blocks"
 		// (github.com/anthropics/anthropic-sdk-typescript/issues/653).
 		if i+1 >= len(b.Messages) || b.Messages[i+1].Role != "user" {
 			c.add("anthropic/tool-use-answered", fmt.Sprintf("messages[%d]", i), "tool_use %s not followed by a user turn with its tool_result", strings.Join(uses, ", "))
@@ -276,7 +274,9 @@ func CheckAnthropic(body []byte) error {
 		}
 		// Rule anthropic/thinking-tool-choice [thinking]: "Tool use with
 		// thinking only supports tool_choice: {"type": "auto"} (the default)
-		// or tool_choice: {"type": "none"}"; forced tool use is refused.
+		// or tool_choice: {"type": "none"}"; the API answers "Thinking may
+		// not be enabled when tool_choice forces tool use"
+		// (github.com/run-llama/llama_index/issues/19641).
 		if tc := b.ToolChoice; tc != nil && (tc.Type == "any" || tc.Type == "tool") {
 			c.add("anthropic/thinking-tool-choice", "tool_choice", "tool_choice %q forces tool use with thinking on", tc.Type)
 		}

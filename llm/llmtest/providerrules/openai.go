@@ -134,7 +134,8 @@ func CheckOpenAI(body []byte, opts ...OpenAIOption) error {
 			}
 			// Rule openai/tool-message-orphan: "Invalid parameter: messages
 			// with role 'tool' must be a response to a preceeding message
-			// with 'tool_calls'." (the API's 400, its spelling).
+			// with 'tool_calls'." (the API's 400, its spelling, reported in
+			// github.com/dimagi/open-chat-studio/issues/1659).
 			for k := i + 1; k < j; k++ {
 				if !calls[b.Messages[k].ToolCallID] {
 					c.add("openai/tool-message-orphan", fmt.Sprintf("messages[%d]", k), "tool message answers %q, not a tool call of messages[%d]", b.Messages[k].ToolCallID, i)
