@@ -299,3 +299,45 @@ type Importer interface {
 	// zero or negative (which no store records), changing nothing.
 	SetUpdatedAt(ctx context.Context, id string, updatedAt int64) error
 }
+
+// QuarantinedRow is a stored message row that Quarantine moved out of its
+// session, as it was stored.
+type QuarantinedRow struct {
+	// SessionID and Seq say where the row was: its session and its
+	// position in the session's sequence.
+	SessionID string
+	Seq       int64
+	// MessageID is the row's message id.
+	MessageID string
+	// Role and Model are the row's role and model.
+	Role  string
+	Model string
+	// Parts and Usage are the row's encoded parts and usage, byte for byte
+	// as they were stored (Usage is nil when the row had none).
+	Parts []byte
+	Usage []byte
+	// CreatedAt is the message's creation time, QuarantinedAt when it was
+	// moved (Unix nanoseconds).
+	CreatedAt     int64
+	QuarantinedAt int64
+	// Reason says why the row was moved.
+	Reason string
+}
+
+// Quarantiner is a Store that can move one stored message row out of its
+// session and keep it aside, bytes unchanged. It is how a session holding a
+// row that cannot be read (an error matching ErrCorrupt, whose
+// *CorruptError names the row's Seq) is made usable again without deleting
+// the whole session or losing the row: `convo doctor --repair` uses it.
+type Quarantiner interface {
+	// Quarantine moves the message msgID of session id (the MessageID of
+	// a *CorruptError) aside, with reason, in one step: the session keeps
+	// its other messages in order, its version moves on (as for any change
+	// to its messages), and it no longer holds msgID. It fails with
+	// ErrNotFound if the session does not exist or holds no message msgID.
+	Quarantine(ctx context.Context, id, msgID, reason string) error
+	// Quarantined lists the rows moved aside from session id, by Seq; a
+	// session with none gives a non-nil empty slice, a missing session
+	// ErrNotFound. Deleting the session deletes them.
+	Quarantined(ctx context.Context, id string) ([]QuarantinedRow, error)
+}

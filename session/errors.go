@@ -27,6 +27,9 @@ var (
 	// ErrCorrupt: a stored row cannot be decoded. The error is a
 	// *CorruptError naming the session and row.
 	ErrCorrupt = errors.New("corrupt stored message")
+	// ErrReadOnly: a write to a store opened read-only (such as
+	// sqlite.WithReadOnly or postgres.WithReadOnly).
+	ErrReadOnly = errors.New("store is read-only")
 )
 
 // CorruptError reports a stored message that cannot be decoded. Other rows

@@ -2,6 +2,7 @@ package session
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -59,6 +60,8 @@ type memSession struct {
 	nextSeq   int64
 	msgs      []memMessage
 	ids       map[string]struct{}
+	// quarantine holds the rows Quarantine moved aside, by seq.
+	quarantine []QuarantinedRow
 }
 
 type memMessage struct {
@@ -687,4 +690,73 @@ func clonePart(p message.Part) message.Part {
 		return v
 	}
 	return p
+}
+
+var _ Quarantiner = (*MemoryStore)(nil)
+
+// Quarantine moves the message msgID of session id aside (see
+// Quarantiner). A memory store holds no undecodable row; the moved message
+// is kept in its JSON encoding, as a SQL store keeps its row.
+func (m *MemoryStore) Quarantine(ctx context.Context, id, msgID, reason string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memory: quarantine %q: %w", id, err)
+	}
+	if err := ValidateID(id); err != nil {
+		return fmt.Errorf("memory: quarantine %q: %w", id, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.sessions[id]
+	if !ok {
+		return fmt.Errorf("memory: quarantine %q: %w", id, ErrNotFound)
+	}
+	i := slices.IndexFunc(s.msgs, func(mm memMessage) bool { return mm.msg.ID == msgID })
+	if i < 0 {
+		return fmt.Errorf("memory: quarantine %q: %w: no message %q", id, ErrNotFound, msgID)
+	}
+	seq := s.msgs[i].seq
+	msg := s.msgs[i].msg
+	parts, err := message.MarshalParts(msg.Parts)
+	if err != nil {
+		return fmt.Errorf("memory: quarantine %q: %w", id, err)
+	}
+	usage, err := message.MarshalUsage(msg.Usage)
+	if err != nil {
+		return fmt.Errorf("memory: quarantine %q: %w", id, err)
+	}
+	if len(usage) == 0 {
+		usage = nil
+	}
+	s.quarantine = append(s.quarantine, QuarantinedRow{
+		SessionID: id, Seq: seq, MessageID: msg.ID, Role: string(msg.Role), Model: msg.Model,
+		Parts: parts, Usage: usage, CreatedAt: msg.CreatedAt, QuarantinedAt: time.Now().UnixNano(), Reason: reason,
+	})
+	slices.SortFunc(s.quarantine, func(a, b QuarantinedRow) int { return cmp.Compare(a.Seq, b.Seq) })
+	s.msgs = slices.Delete(s.msgs, i, i+1)
+	delete(s.ids, msg.ID)
+	s.version++
+	s.touch()
+	return nil
+}
+
+// Quarantined lists the rows moved aside from session id, by seq.
+func (m *MemoryStore) Quarantined(ctx context.Context, id string) ([]QuarantinedRow, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memory: quarantined of %q: %w", id, err)
+	}
+	if err := ValidateID(id); err != nil {
+		return nil, fmt.Errorf("memory: quarantined of %q: %w", id, err)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	s, ok := m.sessions[id]
+	if !ok {
+		return nil, fmt.Errorf("memory: quarantined of %q: %w", id, ErrNotFound)
+	}
+	out := make([]QuarantinedRow, len(s.quarantine))
+	for i, r := range s.quarantine {
+		r.Parts, r.Usage = slices.Clone(r.Parts), slices.Clone(r.Usage)
+		out[i] = r
+	}
+	return out, nil
 }

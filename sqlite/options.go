@@ -12,6 +12,7 @@ type storeOptions struct {
 	maxMessageBytes int
 	wal             bool
 	search          bool
+	readOnly        bool
 }
 
 func defaultOptions() storeOptions {
@@ -67,4 +68,17 @@ func WithWAL(on bool) Option {
 // docs/performance.md) and space for a copy of the text.
 func WithFullTextSearch(on bool) Option {
 	return func(o *storeOptions) { o.search = on }
+}
+
+// WithReadOnly makes a store that only reads. SessionStore then creates,
+// migrates and writes nothing: no table, no index, no journal-mode switch,
+// no search index. It works on a read-only file (a file mode of 0444, a DSN
+// with mode=ro) and on a database another program is writing. The schema
+// must be this release's: an older convo schema gives ErrSchemaTooOld (it
+// is not upgraded), a newer one ErrSchemaTooNew, a database without convo's
+// tables ErrNoSchema. Every method that writes fails with an error matching
+// session.ErrReadOnly and changes nothing. Search works when the database
+// has its full-text index.
+func WithReadOnly() Option {
+	return func(o *storeOptions) { o.readOnly = true }
 }

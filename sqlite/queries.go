@@ -12,6 +12,7 @@ import (
 // validated, quoted table names. Values are always bind parameters.
 type queries struct {
 	sessions, messages, migrations string // quoted names
+	quarantine                     string // quoted name of the table of quarantined rows
 
 	busyTimeout string
 
@@ -48,6 +49,11 @@ type queries struct {
 
 	replaceSess string
 	setVersion  string
+
+	quarantineCopy   string
+	quarantineDelete string
+	quarantineTouch  string
+	quarantineList   string
 }
 
 // maxInsertRows bounds the rows of one INSERT so the statement stays far
@@ -59,6 +65,7 @@ func newQueries(prefix string, busyTimeout time.Duration) *queries {
 		sessions:   sqlident.Quote(prefix + "sessions"),
 		messages:   sqlident.Quote(prefix + "messages"),
 		migrations: sqlident.Quote(prefix + "convo_schema_migrations"),
+		quarantine: sqlident.Quote(prefix + "messages_quarantine"),
 	}
 	// PRAGMA takes no bind parameters; the value is an integer we format.
 	q.busyTimeout = fmt.Sprintf("PRAGMA busy_timeout = %d", busyTimeout.Milliseconds())
@@ -103,6 +110,14 @@ func newQueries(prefix string, busyTimeout time.Duration) *queries {
 	q.replaceSess = b(`UPDATE {{sessions}} SET message_count = 0, updated_at = MAX(updated_at + 1, ?)
 		WHERE id = ? AND incarnation = ? AND version = ?`)
 	q.setVersion = b(`UPDATE {{sessions}} SET version = ? WHERE id = ? AND incarnation = ? RETURNING version`)
+	// The copy is a write, so it takes the write lock first.
+	q.quarantineCopy = `INSERT INTO ` + q.quarantine + ` (session_id, seq, id, role, parts, model, usage, created_at, quarantined_at, reason)
+		SELECT session_id, seq, id, role, CAST(parts AS BLOB), model, CAST(usage AS BLOB), created_at, ?, ? FROM ` + q.messages + ` WHERE session_id = ? AND id = ?`
+	q.quarantineDelete = b(`DELETE FROM {{messages}} WHERE session_id = ? AND id = ?`)
+	q.quarantineTouch = b(`UPDATE {{sessions}} SET version = version + 1, message_count = message_count - 1,
+		updated_at = MAX(updated_at + 1, ?) WHERE id = ?`)
+	q.quarantineList = `SELECT seq, id, role, parts, model, usage, created_at, quarantined_at, reason FROM ` + q.quarantine + `
+		WHERE session_id = ? ORDER BY seq, rowid`
 	for n := 1; n <= preparedBatchSizes; n++ {
 		q.inserts[0][n] = q.buildInsert(n, false)
 		q.inserts[1][n] = q.buildInsert(n, true)

@@ -95,6 +95,9 @@ func (s *Store) setupSearch(ctx context.Context) error {
 	case triggers == len(s.search.names):
 		s.searchErr = nil
 		return nil
+	case s.opts.readOnly:
+		s.searchErr = fmt.Errorf("%w: the full-text index is missing and a read-only store does not build it", session.ErrNotSupported)
+		return nil
 	case !s.opts.search:
 		s.searchErr = fmt.Errorf("%w: full-text search is switched off (WithFullTextSearch)", session.ErrNotSupported)
 		return nil

@@ -188,6 +188,9 @@ func (ss *sqliteSession) add(ctx context.Context, msgs []message.Message, expect
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	if ss.s.opts.readOnly {
+		return 0, errReadOnly
+	}
 	enc, err := ss.encode(msgs)
 	if err != nil {
 		return 0, err

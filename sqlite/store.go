@@ -85,9 +85,36 @@ func SessionStore(ctx context.Context, db *sql.DB, opts ...Option) (session.Stor
 // Open is SessionStore returning the concrete *Store, for callers that want
 // its methods without type assertions.
 func Open(ctx context.Context, db *sql.DB, opts ...Option) (*Store, error) {
+	s, err := newStore(db, opts)
+	if err != nil {
+		return nil, err
+	}
+	o := s.opts
+	if o.readOnly {
+		// Looking never writes: check the schema, create nothing.
+		if err := s.checkSchema(ctx); err != nil {
+			return nil, err
+		}
+	} else if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	s.search = newSearchSQL(o.prefix, s.q)
+	if err := s.setupSearch(ctx); err != nil {
+		return nil, fmt.Errorf("sqlite: set up full-text search: %w", err)
+	}
+	if err := s.prepare(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// newStore validates opts and returns a store on db that has done no I/O.
+func newStore(db *sql.DB, opts []Option) (*Store, error) {
 	o := defaultOptions()
 	for _, opt := range opts {
-		opt(&o)
+		if opt != nil {
+			opt(&o)
+		}
 	}
 	if db == nil {
 		return nil, errors.New("sqlite: nil *sql.DB")
@@ -101,18 +128,7 @@ func Open(ctx context.Context, db *sql.DB, opts ...Option) (*Store, error) {
 	if o.maxMessageBytes <= 0 {
 		return nil, fmt.Errorf("sqlite: max message bytes must be positive, got %d", o.maxMessageBytes)
 	}
-	s := &Store{db: db, opts: o, q: newQueries(o.prefix, o.busyTimeout), wlock: writeLock(db), stmts: map[string]*sql.Stmt{}, ready: map[any]struct{}{}}
-	if err := s.migrate(ctx); err != nil {
-		return nil, err
-	}
-	s.search = newSearchSQL(o.prefix, s.q)
-	if err := s.setupSearch(ctx); err != nil {
-		return nil, fmt.Errorf("sqlite: set up full-text search: %w", err)
-	}
-	if err := s.prepare(ctx); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return &Store{db: db, opts: o, q: newQueries(o.prefix, o.busyTimeout), wlock: writeLock(db), stmts: map[string]*sql.Stmt{}, ready: map[any]struct{}{}}, nil
 }
 
 // DB returns the database the store uses.
@@ -144,6 +160,9 @@ func (s *Store) setBusyTimeout(ctx context.Context, e execer) error {
 // preparing a statement on the messages table inside the transaction can
 // read (the FTS5 trigger's table is opened).
 func (s *Store) write(ctx context.Context, firstPrepared bool, fn func(tx *sql.Tx) error) (err error) {
+	if s.opts.readOnly {
+		return errReadOnly
+	}
 	select {
 	case s.wlock <- struct{}{}:
 	case <-ctx.Done():
@@ -191,6 +210,9 @@ func (s *Store) writeOn(ctx context.Context, conn *sql.Conn, lock bool, fn func(
 	}
 	return nil
 }
+
+// errReadOnly is what every write of a read-only store returns.
+var errReadOnly = fmt.Errorf("%w (opened with sqlite.WithReadOnly)", session.ErrReadOnly)
 
 // isBusy reports whether err is SQLite's SQLITE_BUSY, as every driver
 // words it.

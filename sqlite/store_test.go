@@ -17,18 +17,19 @@ import (
 	"github.com/convo-dev/convo/session"
 	"github.com/convo-dev/convo/session/sessiontest"
 	"github.com/convo-dev/convo/sqlite"
+	"github.com/convo-dev/convo/sqlite/internal/drivertest"
 )
 
 // The full conformance matrix (three drivers, file and :memory:) runs in
 // internal/drivertest; this runs the suite once more with a table prefix.
 func TestConformanceWithPrefix(t *testing.T) {
-	sessiontest.Run(t, func(t *testing.T) session.Store {
+	sessiontest.RunWith(t, func(t *testing.T) session.Store {
 		st, err := sqlite.SessionStore(t.Context(), newDB(t), sqlite.WithTablePrefix("chat_"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return st
-	})
+	}, sessiontest.Options{Corrupt: drivertest.Corrupt})
 }
 
 func newDB(t *testing.T) *sql.DB {

@@ -21,7 +21,26 @@ import (
 // it arranges any cleanup with t.Cleanup.
 func Run(t *testing.T, newStore func(t *testing.T) session.Store) {
 	t.Helper()
-	s := &suite{newStore: newStore}
+	RunWith(t, newStore, Options{})
+}
+
+// Options add to what the suite can check.
+type Options struct {
+	// Corrupt, when set, damages the stored row of message msgID in
+	// session id of st (a store newStore returned), so that reading that
+	// row fails with an error matching session.ErrCorrupt, and returns the
+	// bytes the row's parts now hold. It reaches under the store (for a
+	// SQL store, an UPDATE of the parts column). With it the suite checks
+	// what a store does with a corrupt row: GetMessages with a limit still
+	// returns the readable newest messages, the error names the session
+	// and row, and a Quarantiner moves the row aside with its bytes kept.
+	Corrupt func(t *testing.T, st session.Store, id, msgID string) []byte
+}
+
+// RunWith is Run with Options.
+func RunWith(t *testing.T, newStore func(t *testing.T) session.Store, o Options) {
+	t.Helper()
+	s := &suite{newStore: newStore, opts: o}
 	areas := []struct {
 		name string
 		run  func(*testing.T, *suite)
@@ -54,6 +73,8 @@ func Run(t *testing.T, newStore func(t *testing.T) session.Store) {
 		{"OwnerEraser", testOwnerEraser},
 		{"Pruner", testPruner},
 		{"Importer", testImporter},
+		{"CorruptRows", testCorruptRows},
+		{"Quarantiner", testQuarantiner},
 	}
 	for _, a := range areas {
 		t.Run(a.name, func(t *testing.T) { a.run(t, s) })
@@ -62,6 +83,7 @@ func Run(t *testing.T, newStore func(t *testing.T) session.Store) {
 
 type suite struct {
 	newStore func(t *testing.T) session.Store
+	opts     Options
 }
 
 // store returns a fresh store for t.

@@ -13,12 +13,12 @@ import (
 // a private in-memory database limited to one connection.
 func conformance(t *testing.T, d Driver) {
 	t.Run("file", func(t *testing.T) {
-		sessiontest.Run(t, func(t *testing.T) session.Store {
+		sessiontest.RunWith(t, func(t *testing.T) session.Store {
 			return OpenStore(t, d, d.FileDSN(filepath.Join(t.TempDir(), "convo.db")))
-		})
+		}, sessiontest.Options{Corrupt: Corrupt})
 	})
 	t.Run("memory_one_conn", func(t *testing.T) {
-		sessiontest.Run(t, func(t *testing.T) session.Store {
+		sessiontest.RunWith(t, func(t *testing.T) session.Store {
 			db := OpenDB(t, d, d.MemoryDSN)
 			db.SetMaxOpenConns(1)
 			db.SetConnMaxLifetime(0)
@@ -28,6 +28,26 @@ func conformance(t *testing.T, d Driver) {
 				t.Fatalf("SessionStore: %v", err)
 			}
 			return st
-		})
+		}, sessiontest.Options{Corrupt: Corrupt})
 	})
+}
+
+// Corrupt is sessiontest's Options.Corrupt for SQLite stores: it overwrites
+// the parts of the row with an invalid JSON text, as a disk error or
+// another program could, and returns those bytes.
+func Corrupt(t *testing.T, st session.Store, id, msgID string) []byte {
+	t.Helper()
+	s, ok := st.(*sqlite.Store)
+	if !ok {
+		t.Fatalf("Corrupt: %T is not a *sqlite.Store", st)
+	}
+	raw := []byte(`[{"type":"text","text":"cut off`)
+	res, err := s.DB().ExecContext(t.Context(), `UPDATE "`+s.Prefix()+`messages" SET parts = ? WHERE session_id = ? AND id = ?`, string(raw), id, msgID)
+	if err != nil {
+		t.Fatalf("Corrupt: %v", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		t.Fatalf("Corrupt: %d rows changed (%v), want 1", n, err)
+	}
+	return raw
 }
