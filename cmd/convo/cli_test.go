@@ -476,7 +476,7 @@ func TestLsAndShow(t *testing.T) {
 	seed(t, dbPath, "", demoSessions(t))
 	r := mustConvo(t, "", "--db", dbPath, "ls", "--limit", "3")
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-	if len(lines) != 5 || !strings.HasPrefix(lines[0], "ID") || !strings.HasPrefix(lines[4], "next page: convo ls --cursor ") {
+	if len(lines) != 5 || !strings.HasPrefix(lines[0], "ID") || !strings.HasPrefix(lines[4], "next page: convo --db "+dbPath+" ls --limit 3 --cursor ") {
 		t.Fatalf("ls --limit 3:\n%s", r.stdout)
 	}
 	// Newest activity first: the last seeded session comes first.
@@ -486,7 +486,7 @@ func TestLsAndShow(t *testing.T) {
 	if strings.Index(lines[0], "OWNER") != strings.Index(lines[1], "carol") {
 		t.Errorf("columns not aligned:\n%s\n%s", lines[0], lines[1])
 	}
-	cursor := strings.TrimPrefix(lines[4], "next page: convo ls --cursor ")
+	_, cursor, _ := strings.Cut(lines[4], "--cursor ")
 	r = mustConvo(t, "", "--db", dbPath, "ls", "--limit", "3", "--cursor", cursor, "--json")
 	var page struct {
 		Sessions []sessionJSON

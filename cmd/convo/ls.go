@@ -3,7 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -91,7 +94,7 @@ When more sessions follow, the last line gives the command for the next page
 				return err
 			}
 			if page.Next != "" {
-				fmt.Fprintf(a.stdout, "next page: convo ls --cursor %s\n", page.Next)
+				fmt.Fprintf(a.stdout, "next page: %s\n", nextPageCommand(cmd, q, page.Next))
 			}
 			return nil
 		},
@@ -105,6 +108,48 @@ When more sessions follow, the last line gives the command for the next page
 	f.StringVar(&until, "until", "", "only sessions updated before this time")
 	a.addJSONFlag(cmd)
 	return cmd
+}
+
+// nextPageCommand returns the command line that lists the page after this
+// one: every flag that shaped this page, with --since and --until as the
+// absolute times this page used (so "7d" does not move between pages), and
+// the cursor. --db is repeated when it was given as a flag (a CONVO_DB
+// setting stays in the environment).
+func nextPageCommand(cmd *cobra.Command, q session.ListQuery, cursor string) string {
+	args := []string{"convo"}
+	for _, name := range []string{"db", "prefix"} {
+		if f := cmd.Flags().Lookup(name); f != nil && f.Changed {
+			args = append(args, "--"+name, shellQuote(f.Value.String()))
+		}
+	}
+	args = append(args, "ls")
+	if q.Owner != "" {
+		args = append(args, "--owner", shellQuote(q.Owner))
+	}
+	if q.IDPrefix != "" {
+		args = append(args, "--id-prefix", shellQuote(q.IDPrefix))
+	}
+	if q.UpdatedAfter != 0 {
+		args = append(args, "--since", time.Unix(0, q.UpdatedAfter).UTC().Format(time.RFC3339Nano))
+	}
+	if q.UpdatedBefore != 0 {
+		args = append(args, "--until", time.Unix(0, q.UpdatedBefore).UTC().Format(time.RFC3339Nano))
+	}
+	if cmd.Flags().Changed("limit") {
+		args = append(args, "--limit", strconv.Itoa(q.Limit))
+	}
+	return strings.Join(append(args, "--cursor", shellQuote(cursor)), " ")
+}
+
+// shellQuote returns s as one word for a POSIX shell: as it is when it
+// holds only characters no shell treats specially, else in single quotes.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=@%+,", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func dash(s string) string {
