@@ -63,6 +63,11 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if s.opts.citus {
+		if err := s.checkCitus(ctx); err != nil {
+			return err
+		}
+	}
 	current, err := s.readVersion(ctx)
 	if err != nil {
 		return err
@@ -71,7 +76,14 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("%w: database has version %d, this release knows up to %d", ErrSchemaTooNew, current, len(ms))
 	}
 	if current == len(ms) {
-		return nil
+		if !s.opts.citus {
+			return nil
+		}
+		// WithCitus: distribute the tables if an earlier open did not.
+		sess, msgs, err := s.undistributed(ctx, s.pool)
+		if err != nil || (!sess && !msgs) {
+			return err
+		}
 	}
 	// CREATE SCHEMA IF NOT EXISTS can still fail with a unique violation
 	// when a store with another prefix (another lock key) creates the same
@@ -135,6 +147,13 @@ func (s *Store) migrateLocked(ctx context.Context, ms []migrations.Migration) (e
 		}
 		if _, err := tx.Exec(ctx, s.q.recordMigration, m.Version, time.Now().UnixNano()); err != nil {
 			return fmt.Errorf("postgres: record migration %d: %w", m.Version, err)
+		}
+	}
+	if s.opts.citus {
+		// In the transaction that created the tables: no other process
+		// sees them undistributed.
+		if err := s.distribute(ctx, tx); err != nil {
+			return err
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {

@@ -9,6 +9,10 @@ type storeOptions struct {
 	schema          string
 	schemaSet       bool
 	maxMessageBytes int
+	citus           bool
+	// routed runs the statements of WithCitus without distributing (tests
+	// use it to run them on plain PostgreSQL).
+	routed bool
 }
 
 func defaultOptions() storeOptions {

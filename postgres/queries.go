@@ -42,6 +42,13 @@ type queries struct {
 	countIDs     string
 	bumpVersion  string
 
+	// The append of a store opened WithCitus: statements that Citus routes
+	// to the session's shard (see routedInsert).
+	routedLock    string
+	routedInsert  string
+	routedAdvance string
+	openInsert    string
+
 	lastN string
 	all   string
 	// lastNHead and lastNTail are lastN around its limit parameter, and
@@ -133,31 +140,37 @@ func newQueries(schema, prefix string) *queries {
 
 	// append stores a batch of messages in one statement (one round trip,
 	// its own implicit transaction):
-	//   e    finds which of the ids the session already holds, with one
-	//        index probe on (session_id, id) per id: the LATERAL ... LIMIT 1
-	//        keeps a generic plan (planned while the table was small) from
-	//        scanning the whole session instead;
+	//   l    locks the session row, if it is still the incarnation the
+	//        handle was opened on, at version $3 (NULL: any). After waiting
+	//        for a concurrent writer, FOR UPDATE re-checks the newest row
+	//        (READ COMMITTED) and returns it, so next_seq is current;
+	//   e    finds which of the ids the session already holds, in the
+	//        statement's snapshot, with one index probe on (session_id, id)
+	//        per id: the LATERAL ... LIMIT 1 keeps a generic plan (planned
+	//        while the table was small) from scanning the whole session
+	//        instead;
 	//   n    drops those messages and numbers the rest in call order (the
 	//        caller drops repeats within the call);
-	//   s    advances the session row, if it is still the incarnation the
-	//        handle was opened on, at version $3 (NULL: any), and there is
-	//        something new: next_seq, message_count, updated_at and, by $11
-	//        (1 or 0), the version. The UPDATE locks the row; after waiting
-	//        for a concurrent writer it works on that writer's row, so the
-	//        numbers it returns are current;
-	//   ins  inserts the new messages after the old next_seq. There is no
-	//        ON CONFLICT: e and n read the statement's snapshot, and an id
-	//        stored by a writer that committed after it fails the statement
-	//        with a unique violation on (session_id, id), which the store
-	//        retries (the retry's snapshot sees the id);
-	//   cur  reads the session row as of the snapshot, to tell why s did
-	//        nothing.
+	//   ins  inserts them after next_seq. ON CONFLICT (session_id, id) DO
+	//        NOTHING skips an id that a writer committed after the snapshot
+	//        (a retry racing its original): the statement never fails on
+	//        the unique constraint, so no retry depends on the SQLSTATE of a
+	//        violation (Citus reports a worker's 23505 as XX000). The
+	//        arbiter is that constraint alone, so a row is skipped only for
+	//        an id the session holds; any other conflict fails the call;
+	//   s    advances the locked row by what ins stored: next_seq (past every
+	//        number n handed out: a row skipped in that race leaves a gap,
+	//        which seq allows), message_count, updated_at and, by $11 (1 or
+	//        0), the version;
+	//   cur  reads the session row as of the snapshot, to tell why nothing
+	//        was stored.
 	// Parameters: $1 session id, $2 incarnation, $3 expected version or NULL,
 	// $4..$10 arrays of ids, roles, parts, models, usages, created_ats and
 	// search texts, $11 version step, $12 now.
 	// It returns: whether the session was found (as of the snapshot), its
-	// version then, how many messages were new, how many were inserted, and
-	// the version after (0 if nothing was inserted).
+	// version then, how many messages were new (as of the snapshot), how
+	// many were inserted, the version after (0 if nothing was inserted),
+	// whether l locked the row, and its version then.
 	// Ordinary appends run appendFresh (below) and come here only when it
 	// stored nothing. Keep an eye on the plans of both when editing them:
 	// PostgreSQL must judge a generic plan worth keeping, or it plans the
@@ -165,7 +178,11 @@ func newQueries(schema, prefix string) *queries {
 	// Dropping cur from this one, for example, did that;
 	// TestAppendGetsAGenericPlan checks appendFresh,
 	// TestGenericPlansStayIndexed what both plans touch.
-	q.append = b(`WITH e AS (
+	q.append = b(`WITH l AS (
+		SELECT next_seq, version FROM {{sessions}}
+		WHERE id = $1 AND incarnation = $2 AND ($3::bigint IS NULL OR version = $3::bigint)
+		FOR UPDATE
+	), e AS (
 		SELECT x.id FROM unnest($4::text[]) AS u(id) CROSS JOIN LATERAL (
 			SELECT m.id FROM {{messages}} m WHERE m.session_id = $1 AND m.id = u.id LIMIT 1) x
 	), n AS (
@@ -173,54 +190,63 @@ func newQueries(schema, prefix string) *queries {
 		FROM unnest($4::text[], $5::text[], $6::json[], $7::text[], $8::json[], $9::bigint[], $10::text[])
 			WITH ORDINALITY AS v(id, role, parts, model, usage, created_at, search, ord)
 		WHERE v.id NOT IN (SELECT id FROM e)
-	), s AS (
-		UPDATE {{sessions}} SET next_seq = next_seq + (SELECT count(*) FROM n),
-			message_count = message_count + (SELECT count(*) FROM n),
-			version = version + $11::bigint,
-			updated_at = GREATEST(updated_at + 1, $12::bigint)
-		WHERE id = $1 AND incarnation = $2 AND ($3::bigint IS NULL OR version = $3::bigint)
-			AND EXISTS (SELECT 1 FROM n)
-		RETURNING next_seq - (SELECT count(*) FROM n) AS base, version
 	), ins AS (
 		INSERT INTO {{messages}} (session_id, seq, id, role, parts, model, usage, created_at, tsv)
-		SELECT $1, s.base + n.rn - 1, n.id, n.role, n.parts, n.model, n.usage, n.created_at,
+		SELECT $1, l.next_seq + n.rn - 1, n.id, n.role, n.parts, n.model, n.usage, n.created_at,
 			to_tsvector({{cfg}}, n.search)
-		FROM s, n
+		FROM l, n
 		ORDER BY n.rn
+		ON CONFLICT (session_id, id) DO NOTHING
 		RETURNING 1
+	), s AS (
+		UPDATE {{sessions}} SET next_seq = next_seq + (SELECT count(*) FROM n),
+			message_count = message_count + (SELECT count(*) FROM ins),
+			version = version + $11::bigint,
+			updated_at = GREATEST(updated_at + 1, $12::bigint)
+		WHERE id = $1 AND incarnation = $2 AND EXISTS (SELECT 1 FROM ins)
+		RETURNING version
 	), cur AS (
 		SELECT version FROM {{sessions}} WHERE id = $1 AND incarnation = $2
 	)
 	SELECT EXISTS (SELECT 1 FROM cur), COALESCE((SELECT version FROM cur), 0),
-		(SELECT count(*) FROM n), (SELECT count(*) FROM ins), COALESCE((SELECT version FROM s), 0)`)
+		(SELECT count(*) FROM n), (SELECT count(*) FROM ins), COALESCE((SELECT version FROM s), 0),
+		EXISTS (SELECT 1 FROM l), COALESCE((SELECT version FROM l), 0)`)
 	// appendFresh is the append of the common case, messages none of whose
 	// ids the session holds, without what append spends on telling the
-	// other cases apart: no id check (e), no numbering of the survivors (n),
-	// no second read of the session row (cur); the caller passes the count
-	// ($11). It returns the new version, or no row when the session is gone,
-	// re-created or not at version $3; an id the session holds already
-	// fails it with a unique violation on (session_id, id). Either way it
-	// stored nothing (one statement), and the caller runs append, which
-	// sorts the cases out (a retry of a stored call, a conflict, a deleted
-	// session). With it BenchmarkAppendTurn went from 0.86-0.87 to
-	// 0.93-0.97 of the raw pgx.Batch.
+	// other cases apart: no id check in the snapshot (e), no numbering of
+	// the survivors (n), no second read of the session row (cur). It locks
+	// the row (l), inserts every message after next_seq, skipping, by ON
+	// CONFLICT (session_id, id) DO NOTHING, those whose id the session holds
+	// (a retry), and advances the row by what it stored. It returns the new
+	// version and how many messages it stored, or no row when it stored
+	// nothing: the session is gone, re-created or not at version $3, or
+	// every id is stored already. The caller then runs append, which sorts
+	// the cases out. It never fails on the unique constraint, whatever
+	// SQLSTATE a violation would carry. A retry that mixes stored and new
+	// messages leaves gaps in seq where the stored ones were skipped.
 	// Parameters: $1..$10 as for append, $11 the number of messages, $12 now.
-	q.appendFresh = b(`WITH s AS (
-		UPDATE {{sessions}} SET next_seq = next_seq + $11::bigint,
-			message_count = message_count + $11::bigint,
-			version = version + 1,
-			updated_at = GREATEST(updated_at + 1, $12::bigint)
+	q.appendFresh = b(`WITH l AS (
+		SELECT next_seq FROM {{sessions}}
 		WHERE id = $1 AND incarnation = $2 AND ($3::bigint IS NULL OR version = $3::bigint)
-		RETURNING next_seq - $11::bigint AS base, version
+		FOR UPDATE
 	), ins AS (
 		INSERT INTO {{messages}} (session_id, seq, id, role, parts, model, usage, created_at, tsv)
-		SELECT $1, s.base + v.ord - 1, v.id, v.role, v.parts, v.model, v.usage, v.created_at,
+		SELECT $1, l.next_seq + v.ord - 1, v.id, v.role, v.parts, v.model, v.usage, v.created_at,
 			to_tsvector({{cfg}}, v.search)
-		FROM s, unnest($4::text[], $5::text[], $6::json[], $7::text[], $8::json[], $9::bigint[], $10::text[])
+		FROM l, unnest($4::text[], $5::text[], $6::json[], $7::text[], $8::json[], $9::bigint[], $10::text[])
 			WITH ORDINALITY AS v(id, role, parts, model, usage, created_at, search, ord)
 		ORDER BY v.ord
+		ON CONFLICT (session_id, id) DO NOTHING
+		RETURNING 1
+	), s AS (
+		UPDATE {{sessions}} SET next_seq = next_seq + $11::bigint,
+			message_count = message_count + (SELECT count(*) FROM ins),
+			version = version + 1,
+			updated_at = GREATEST(updated_at + 1, $12::bigint)
+		WHERE id = $1 AND incarnation = $2 AND EXISTS (SELECT 1 FROM ins)
+		RETURNING version
 	)
-	SELECT version FROM s`)
+	SELECT version, (SELECT count(*) FROM ins) FROM s`)
 	// The state of a session, read when an append stored nothing, to tell a
 	// conflict from a deleted session.
 	q.sessionState = b(`SELECT version FROM {{sessions}} WHERE id = $1 AND incarnation = $2`)
@@ -230,6 +256,55 @@ func newQueries(schema, prefix string) *queries {
 	q.countIDs = b(`SELECT count(*) FROM unnest($2::text[]) AS u(id) CROSS JOIN LATERAL (
 		SELECT 1 FROM {{messages}} m WHERE m.session_id = $1 AND m.id = u.id LIMIT 1) x`)
 	q.bumpVersion = b(`UPDATE {{sessions}} SET version = version + 1 WHERE id = $1 AND incarnation = $2 RETURNING version`)
+
+	// The append of a store opened WithCitus. Citus routes a statement to
+	// one shard only if it is a SELECT, UPDATE, DELETE or INSERT ... SELECT
+	// whose every table is filtered by the distribution column; it never
+	// routes a statement with an INSERT in a WITH clause (Citus 13.2,
+	// multi_router_planner.c: "Router planner doesn't support INSERT common
+	// table expressions"), as append and appendFresh have. It plans those
+	// in steps through the coordinator instead. So the routed append is
+	// three statements, sent in one round trip inside BEGIN ... COMMIT
+	// (Citus opens a transaction on the worker only inside a transaction
+	// block):
+	//   routedLock    locks the session row at version $3 (NULL: any);
+	//   routedInsert  inserts the messages after next_seq, selecting from
+	//                 the locked row (so from the session's shard), and
+	//                 skips, by ON CONFLICT (session_id, id) DO NOTHING,
+	//                 those whose id the session holds. Its snapshot is
+	//                 taken after the lock, so it sees every message stored
+	//                 before;
+	//   routedAdvance advances the row by what the insert stored (the rows
+	//                 at or past next_seq, which only this transaction can
+	//                 have written while it holds the lock): next_seq by
+	//                 the whole batch (a skipped row leaves a gap),
+	//                 message_count, the version by $3 (1, or 0 inside a
+	//                 larger append), updated_at; it returns the version,
+	//                 or no row when nothing was stored.
+	// Parameters: routedLock as lockSession plus $3; routedInsert $1..$10 as
+	// for append; routedAdvance $1 id, $2 incarnation, $3 version step, $4
+	// the batch's size, $5 now.
+	// Store.Open of a store opened WithCitus: the INSERT of open, alone.
+	q.openInsert = b(`INSERT INTO {{sessions}} (id, created_at, updated_at, incarnation) VALUES ($1, $2, $2, $3)
+		ON CONFLICT (id) DO NOTHING RETURNING incarnation`)
+	q.routedLock = b(`SELECT version FROM {{sessions}}
+		WHERE id = $1 AND incarnation = $2 AND ($3::bigint IS NULL OR version = $3::bigint) FOR UPDATE`)
+	q.routedInsert = b(`INSERT INTO {{messages}} AS m (session_id, seq, id, role, parts, model, usage, created_at, tsv)
+		SELECT s.id, s.next_seq + v.ord - 1, v.id, v.role, v.parts, v.model, v.usage, v.created_at,
+			to_tsvector({{cfg}}, v.search)
+		FROM {{sessions}} s,
+			unnest($4::text[], $5::text[], $6::json[], $7::text[], $8::json[], $9::bigint[], $10::text[])
+			WITH ORDINALITY AS v(id, role, parts, model, usage, created_at, search, ord)
+		WHERE s.id = $1 AND s.incarnation = $2 AND ($3::bigint IS NULL OR s.version = $3::bigint)
+		ON CONFLICT (session_id, id) DO NOTHING`)
+	q.routedAdvance = b(`UPDATE {{sessions}} SET next_seq = next_seq + $4::bigint,
+			message_count = message_count + (SELECT count(*) FROM {{messages}} m
+				WHERE m.session_id = $1 AND m.seq >= {{sessions}}.next_seq),
+			version = version + $3::bigint,
+			updated_at = GREATEST(updated_at + 1, $5::bigint)
+		WHERE id = $1 AND incarnation = $2
+			AND EXISTS (SELECT 1 FROM {{messages}} m WHERE m.session_id = $1 AND m.seq >= {{sessions}}.next_seq)
+		RETURNING version`)
 
 	// Reads return the session's version with the messages, in one
 	// statement (one snapshot); no message gives one row of NULLs.

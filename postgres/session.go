@@ -10,7 +10,6 @@ import (
 	"unsafe"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/convo-dev/convo/message"
@@ -204,6 +203,8 @@ func (ss *pgSession) add(ctx context.Context, msgs []message.Message, expected i
 		// Nothing to store, but a deleted session is still reported.
 		_, v, err := ss.snapshot(ctx, session.Limit(0))
 		return v, err
+	case len(chunks) == 1 && ss.s.routed():
+		return ss.addRouted(ctx, chunks[0], expected)
 	case len(chunks) == 1:
 		return ss.addOne(ctx, chunks[0], expected)
 	}
@@ -276,10 +277,12 @@ func (ss *pgSession) encode(msgs []message.Message, unique bool) ([]*batch, erro
 
 // appendResult is what the append statement returns.
 type appendResult struct {
-	found           bool
-	before          int64
-	fresh, inserted int64
-	after           int64
+	found           bool  // the session, as of the statement's snapshot
+	before          int64 // its version then
+	fresh, inserted int64 // messages new as of the snapshot, and stored
+	after           int64 // the version after, if something was stored
+	locked          bool  // the session row, at the expected version, was locked
+	lockedVersion   int64 // its version then
 }
 
 func (ss *pgSession) exec(ctx context.Context, q interface {
@@ -288,52 +291,68 @@ func (ss *pgSession) exec(ctx context.Context, q interface {
 	var r appendResult
 	err := q.QueryRow(ctx, ss.s.q.append, ss.id, ss.inc, expected,
 		b.ids, b.roles, b.parts, b.models, b.usages, b.created, b.search,
-		step, time.Now().UnixNano()).Scan(&r.found, &r.before, &r.fresh, &r.inserted, &r.after)
+		step, time.Now().UnixNano()).Scan(&r.found, &r.before, &r.fresh, &r.inserted, &r.after, &r.locked, &r.lockedVersion)
 	return r, err
 }
 
 // addOne appends one batch. The common case takes one statement; when that
-// stores nothing, the full append statement and perhaps a read of the
-// session row follow, each in its own implicit transaction (safe, as the
-// first stored nothing).
+// stores nothing, the full append statement follows, and perhaps a read of
+// the session row, each in its own implicit transaction (safe, as the first
+// stored nothing). Neither statement can fail on the unique constraint on
+// (session_id, id): they skip stored ids with ON CONFLICT DO NOTHING on that
+// constraint alone, so no retry depends on the SQLSTATE that a violation
+// would carry, which Citus does not keep.
 func (ss *pgSession) addOne(ctx context.Context, b *batch, expected int64) (int64, error) {
 	var exp *int64
 	if expected >= 0 {
 		exp = &expected
 	}
-	// The common case first: a session at the expected version (or any)
-	// and messages it does not hold yet. Any other case stores nothing
-	// here and is sorted out by the full statement below.
-	var version int64
+	// The common case first: a session at the expected version (or any).
+	// It stores the messages whose ids the session does not hold; if that
+	// is none, it stores nothing and the full statement below sorts the
+	// case out.
+	var version, inserted int64
 	err := ss.s.pool.QueryRow(ctx, ss.s.q.appendFresh, ss.id, ss.inc, exp,
 		b.ids, b.roles, b.parts, b.models, b.usages, b.created, b.search,
-		int64(b.len()), time.Now().UnixNano()).Scan(&version)
+		int64(b.len()), time.Now().UnixNano()).Scan(&version, &inserted)
 	switch {
 	case err == nil:
+		if inserted < int64(b.len()) {
+			// Some were skipped: a retry mixed with new messages.
+			if err := ss.checkSkipped(ctx, ss.s.pool, b.ids); err != nil {
+				return 0, err
+			}
+		}
 		return version, nil
-	case !errors.Is(err, pgx.ErrNoRows) && !isIDConflict(err):
+	case !errors.Is(err, pgx.ErrNoRows):
 		return 0, err
 	}
-	for attempt := 0; ; attempt++ {
+	for attempt := 1; ; attempt++ {
 		r, err := ss.exec(ctx, ss.s.pool, b, exp, 1)
-		if attempt < 5 && isIDConflict(err) {
-			// A concurrent call (a retry racing its original) stored one
-			// of these ids after the statement's snapshot: run it again,
-			// and it will skip them.
-			continue
-		}
 		switch {
 		case err != nil:
 			return 0, err
-		case r.inserted > 0:
+		case r.inserted > 0 || (r.locked && r.fresh > 0):
+			if r.inserted < r.fresh {
+				// A writer stored some of them after the snapshot (a retry
+				// racing its original), or all of them (then nothing moved).
+				if err := ss.checkSkipped(ctx, ss.s.pool, b.ids); err != nil {
+					return 0, err
+				}
+			}
+			if r.inserted == 0 {
+				return r.lockedVersion, nil
+			}
 			return r.after, nil
-		case !r.found:
-			return 0, session.ErrNotFound
-		case r.fresh == 0:
+		case r.fresh == 0 && r.found:
 			return r.before, nil // every message was stored already: a retry
+		case !r.locked && !r.found:
+			return 0, session.ErrNotFound
+		case r.locked:
+			return r.lockedVersion, nil // nothing new and nothing to store
 		}
-		// Something was new but the session row did not move: it is at
-		// another version, or was deleted after the snapshot. Look again.
+		// Something was new, but the row was not locked: the session is
+		// gone or at another version (after the snapshot, perhaps).
 		var now int64
 		err = ss.s.pool.QueryRow(ctx, ss.s.q.sessionState, ss.id, ss.inc).Scan(&now)
 		switch {
@@ -343,25 +362,33 @@ func (ss *pgSession) addOne(ctx context.Context, b *batch, expected int64) (int6
 			return 0, err
 		case expected >= 0 && now != expected:
 			return 0, fmt.Errorf("%w: expected version %d, session is at %d", session.ErrConflict, expected, now)
-		case attempt >= 5:
-			return 0, errors.New("session keeps changing under the append")
+		case attempt >= maxAppendAttempts:
+			return 0, fmt.Errorf("session changed under the append %d times in a row", attempt)
 		}
 		// The session changed and changed back (delete and re-create is
 		// ruled out by the incarnation): try again.
 	}
 }
 
-// isIDConflict reports whether err, from an append statement, means that a
-// message id the session holds already was inserted again. An append can
-// violate two unique keys, (session_id, id) and (session_id, seq), and not
-// the second: seq comes from the session row, which the statement holds
-// locked. So any unique violation will do, and the constraint's name is not
-// checked: with messages partitioned by hash, or sharded by Citus, the
-// error names a partition's or shard's constraint, and Citus may not pass
-// the name on at all.
-func isIDConflict(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23505"
+// maxAppendAttempts bounds how often the full append statement runs when
+// the session changes between its snapshot and the lock.
+const maxAppendAttempts = 5
+
+// checkSkipped is the check behind every row an append skipped: it must be
+// a message whose id the session holds. ON CONFLICT (session_id, id) skips
+// only those, so this never fails unless the schema was altered; it runs
+// only when a row was skipped.
+func (ss *pgSession) checkSkipped(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, ids []string) error {
+	var stored int
+	if err := q.QueryRow(ctx, ss.s.q.countIDs, ss.id, ids).Scan(&stored); err != nil {
+		return err
+	}
+	if stored != len(ids) {
+		return fmt.Errorf("append skipped %d messages whose ids the session does not hold", len(ids)-stored)
+	}
+	return nil
 }
 
 // addMany appends several batches in one transaction: it locks the session
@@ -395,11 +422,11 @@ func (ss *pgSession) addMany(ctx context.Context, chunks []*batch, expected int6
 	}
 	var inserted int64
 	for _, c := range chunks {
-		r, err := ss.exec(ctx, tx, c, nil, 0)
+		n, err := ss.execLocked(ctx, tx, c)
 		if err != nil {
 			return 0, err
 		}
-		inserted += r.inserted
+		inserted += n
 	}
 	if inserted > 0 {
 		if err := tx.QueryRow(ctx, ss.s.q.bumpVersion, ss.id, ss.inc).Scan(&version); err != nil {
@@ -407,6 +434,37 @@ func (ss *pgSession) addMany(ctx context.Context, chunks []*batch, expected int6
 		}
 	}
 	return version, tx.Commit(ctx)
+}
+
+// execLocked stores one batch inside tx, which holds the session row
+// locked, without moving the version, and returns how many messages it
+// stored; a row it skipped must be a message whose id the session holds.
+func (ss *pgSession) execLocked(ctx context.Context, tx pgx.Tx, c *batch) (int64, error) {
+	var inserted, fresh int64
+	if ss.s.routed() {
+		tag, err := tx.Exec(ctx, ss.s.q.routedInsert, ss.id, ss.inc, nil,
+			c.ids, c.roles, c.parts, c.models, c.usages, c.created, c.search)
+		if err != nil {
+			return 0, err
+		}
+		inserted, fresh = tag.RowsAffected(), int64(c.len())
+		var v int64
+		if err := tx.QueryRow(ctx, ss.s.q.routedAdvance, ss.id, ss.inc, int64(0), fresh, time.Now().UnixNano()).Scan(&v); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return 0, err
+		}
+	} else {
+		r, err := ss.exec(ctx, tx, c, nil, 0)
+		if err != nil {
+			return 0, err
+		}
+		inserted, fresh = r.inserted, r.fresh
+	}
+	if inserted < fresh {
+		if err := ss.checkSkipped(ctx, tx, c.ids); err != nil {
+			return 0, err
+		}
+	}
+	return inserted, nil
 }
 
 // ReplaceMessages replaces every message of the session with msgs, in one
@@ -450,12 +508,12 @@ func (ss *pgSession) replace(ctx context.Context, expected int64, msgs []message
 		return 0, err
 	}
 	for _, c := range chunks {
-		r, err := ss.exec(ctx, tx, c, nil, 0)
+		n, err := ss.execLocked(ctx, tx, c)
 		if err != nil {
 			return 0, err
 		}
-		if r.inserted != int64(c.len()) {
-			return 0, fmt.Errorf("replace stored %d of %d messages", r.inserted, c.len())
+		if n != int64(c.len()) {
+			return 0, fmt.Errorf("replace stored %d of %d messages", n, c.len())
 		}
 	}
 	return version, tx.Commit(ctx)
@@ -524,6 +582,25 @@ func (ss *pgSession) pop(ctx context.Context) (_ *message.Message, err error) {
 // Clear removes every message and keeps the session, in one round trip.
 func (ss *pgSession) Clear(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
+		return wrap(ctx, "clear", ss.id, err)
+	}
+	if ss.s.routed() {
+		// Citus commits each statement of a batch by itself outside a
+		// transaction block (citus.go, inTx).
+		err := ss.s.inTx(ctx, func(b *pgx.Batch) {
+			b.Queue(ss.s.q.clearSess, ss.id, ss.inc, time.Now().UnixNano())
+			b.Queue(ss.s.q.clearMsgs, ss.id, ss.inc)
+		}, func(br pgx.BatchResults) error {
+			var v int64
+			if err := br.QueryRow().Scan(&v); err != nil {
+				if errors.Is(err, pgx.ErrNoRows) {
+					return session.ErrNotFound
+				}
+				return err
+			}
+			_, err := br.Exec()
+			return err
+		})
 		return wrap(ctx, "clear", ss.id, err)
 	}
 	b := &pgx.Batch{}

@@ -245,7 +245,14 @@ func (s *Store) Open(ctx context.Context, id string) (session.Session, error) {
 	// snapshot is too old to see the row); the next attempt sees it.
 	for range 10 {
 		var inc int64
-		err := s.pool.QueryRow(ctx, s.q.open, id, time.Now().UnixNano(), newIncarnation()).Scan(&inc)
+		var err error
+		if s.routed() {
+			// Citus does not route an INSERT in a WITH clause: two routed
+			// statements instead (citus.go).
+			inc, err = s.openRouted(ctx, id)
+		} else {
+			err = s.pool.QueryRow(ctx, s.q.open, id, time.Now().UnixNano(), newIncarnation()).Scan(&inc)
+		}
 		if err == nil {
 			return &pgSession{s: s, id: id, inc: inc}, nil
 		}
