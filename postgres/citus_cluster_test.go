@@ -597,12 +597,20 @@ func TestCitusWorkerDown(t *testing.T) {
 			t.Fatalf("%s: %v\n%s", cmd, err, out)
 		}
 	}
-	appendTo := func(id, text string) error {
+	// Handles opened before the stop, as a running application holds them.
+	handles := map[string]session.Session{}
+	if page, err := s.List(ctx, session.ListQuery{Limit: 100}); err != nil || len(page.Sessions) != len(down)+len(up) {
+		t.Errorf("List after the worker returned: %d sessions, %v", len(page.Sessions), err)
+	}
+	for _, id := range append(down, up...) {
 		sess, err := s.Load(ctx, id)
 		if err != nil {
-			return err
+			t.Fatal(err)
 		}
-		return sess.AddMessages(ctx, []message.Message{message.NewUserMessage(text)})
+		handles[id] = sess
+	}
+	appendTo := func(id, text string) error {
+		return handles[id].AddMessages(ctx, []message.Message{message.NewUserMessage(text)})
 	}
 	run(stopCmd)
 	restarted := false
@@ -627,6 +635,11 @@ func TestCitusWorkerDown(t *testing.T) {
 		}
 		t.Logf("session %s on the stopped worker: %v", id, err)
 	}
+	if _, err := s.List(ctx, session.ListQuery{}); err == nil {
+		t.Error("List, which reads every shard, succeeded with a worker down")
+	} else {
+		t.Logf("List with a worker down: %v", err)
+	}
 	run(startCmd)
 	restarted = true
 	deadline := time.Now().Add(60 * time.Second)
@@ -641,6 +654,9 @@ func TestCitusWorkerDown(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond) // the worker is starting
 		}
+	}
+	if page, err := s.List(ctx, session.ListQuery{Limit: 100}); err != nil || len(page.Sessions) != len(down)+len(up) {
+		t.Errorf("List after the worker returned: %d sessions, %v", len(page.Sessions), err)
 	}
 	for _, id := range append(down, up...) {
 		sess, err := s.Load(ctx, id)

@@ -299,30 +299,25 @@ func (ss *pgSession) exec(ctx context.Context, q interface {
 // stores nothing, the full append statement follows, and perhaps a read of
 // the session row, each in its own implicit transaction (safe, as the first
 // stored nothing). Neither statement can fail on the unique constraint on
-// (session_id, id): they skip stored ids with ON CONFLICT DO NOTHING on that
-// constraint alone, so no retry depends on the SQLSTATE that a violation
-// would carry, which Citus does not keep.
+// (session_id, id): the first stores nothing if an id is stored or the
+// session changed after its snapshot, the second skips stored ids with ON
+// CONFLICT DO NOTHING on that constraint alone. So no retry depends on the
+// SQLSTATE that a violation would carry, which Citus does not keep.
 func (ss *pgSession) addOne(ctx context.Context, b *batch, expected int64) (int64, error) {
 	var exp *int64
 	if expected >= 0 {
 		exp = &expected
 	}
-	// The common case first: a session at the expected version (or any).
-	// It stores the messages whose ids the session does not hold; if that
-	// is none, it stores nothing and the full statement below sorts the
-	// case out.
-	var version, inserted int64
+	// The common case first: a session at the expected version (or any),
+	// unchanged while the statement runs, and messages it does not hold
+	// yet. Any other case stores nothing here and is sorted out by the full
+	// statement below.
+	var version int64
 	err := ss.s.pool.QueryRow(ctx, ss.s.q.appendFresh, ss.id, ss.inc, exp,
 		b.ids, b.roles, b.parts, b.models, b.usages, b.created, b.search,
-		int64(b.len()), time.Now().UnixNano()).Scan(&version, &inserted)
+		int64(b.len()), time.Now().UnixNano()).Scan(&version)
 	switch {
 	case err == nil:
-		if inserted < int64(b.len()) {
-			// Some were skipped: a retry mixed with new messages.
-			if err := ss.checkSkipped(ctx, ss.s.pool, b.ids); err != nil {
-				return 0, err
-			}
-		}
 		return version, nil
 	case !errors.Is(err, pgx.ErrNoRows):
 		return 0, err

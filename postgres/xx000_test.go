@@ -195,10 +195,9 @@ func TestRetryRacingItsOriginal(t *testing.T) {
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	b := chunks[0]
-	var version, inserted int64
-	if err := tx.QueryRow(ctx, s.q.appendFresh, ss.id, ss.inc, nil, b.ids, b.roles, b.parts, b.models, b.usages,
-		b.created, b.search, int64(b.len()), time.Now().UnixNano()).Scan(&version, &inserted); err != nil {
-		t.Fatal(err)
+	if tag, err := tx.Exec(ctx, s.q.appendFresh, ss.id, ss.inc, nil, b.ids, b.roles, b.parts, b.models, b.usages,
+		b.created, b.search, int64(b.len()), time.Now().UnixNano()); err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("the original: %v, %v", tag, err)
 	}
 	// The retry, with one more message, waits for the original's lock.
 	retry := append(orig[:2:2], message.NewUserMessage("new"))
