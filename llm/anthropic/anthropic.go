@@ -80,9 +80,16 @@ func WithMaxRetryDelay(d time.Duration) Option { return func(c *config) { c.maxR
 // the default is DefaultMaxTokens.
 func WithMaxTokens(n int) Option { return func(c *config) { c.maxTokens = n } }
 
+// MinThinkingBudget is the smallest thinking budget the API accepts
+// (budget_tokens "Must be ≥1024 and less than max_tokens").
+const MinThinkingBudget = 1024
+
 // WithThinking enables extended thinking with the given token budget
 // ("thinking": {"type":"enabled","budget_tokens":n}). The budget must be at
-// least 1024 and below the request's max_tokens, as the API requires.
+// least MinThinkingBudget and below max_tokens, as the API requires: New
+// refuses a budget not below WithMaxTokens (DefaultMaxTokens by default), and
+// a request whose MaxOutputTokens is not above the budget, whose Temperature
+// is not 1, or whose ToolChoice forces tool use fails before any I/O.
 func WithThinking(budgetTokens int) Option { return func(c *config) { c.thinking = budgetTokens } }
 
 // FromEnv makes New read ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL from the
@@ -102,8 +109,9 @@ type Client struct {
 var _ llm.Client = (*Client)(nil)
 
 // New returns a client configured by opts. It returns an error when the base
-// URL is not an absolute http or https URL, or a number is negative (or,
-// for WithThinking, below 1024). New does no network I/O.
+// URL is not an absolute http or https URL, a number is negative, or the
+// WithThinking budget is below MinThinkingBudget or not below the max tokens.
+// New does no network I/O.
 func New(opts ...Option) (*Client, error) {
 	cfg := config{maxRetries: DefaultMaxRetries, maxTokens: DefaultMaxTokens}
 	for _, o := range opts {
@@ -132,8 +140,10 @@ func New(opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("anthropic: new client: max retry delay %s is negative", cfg.maxRetryDelay)
 	case cfg.maxTokens <= 0:
 		return nil, fmt.Errorf("anthropic: new client: max tokens %d is not positive", cfg.maxTokens)
-	case cfg.thinking != 0 && cfg.thinking < 1024:
-		return nil, fmt.Errorf("anthropic: new client: thinking budget %d is below 1024", cfg.thinking)
+	case cfg.thinking < 0 || (cfg.thinking != 0 && cfg.thinking < MinThinkingBudget):
+		return nil, fmt.Errorf("anthropic: new client: thinking budget %d is below the API's minimum of %d", cfg.thinking, MinThinkingBudget)
+	case cfg.thinking != 0 && cfg.thinking >= cfg.maxTokens:
+		return nil, fmt.Errorf("anthropic: new client: thinking budget %d is not below max tokens %d (the API requires budget_tokens < max_tokens; raise WithMaxTokens)", cfg.thinking, cfg.maxTokens)
 	}
 	hc := cfg.httpClient
 	if hc == nil {
@@ -187,8 +197,8 @@ func (c *Client) Generate(ctx context.Context, req llm.Request) (*llm.Response, 
 // tool-call deltas as they arrive, then an llm.EventDone carrying the
 // assembled Response. Errors are those of Generate, including an error
 // event inside the stream; a stream that ends without message_stop yields
-// an error wrapping io.ErrUnexpectedEOF. Breaking out of the loop closes the
-// connection.
+// an error wrapping llm.ErrIncomplete (and io.ErrUnexpectedEOF). Breaking
+// out of the loop closes the connection.
 func (c *Client) Stream(ctx context.Context, req llm.Request) iter.Seq2[llm.Event, error] {
 	return func(yield func(llm.Event, error) bool) {
 		params, err := c.params(req)

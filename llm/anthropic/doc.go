@@ -19,6 +19,16 @@
 // runs; explicit options win over the environment. New validates the
 // options and does no network I/O.
 //
+// # Extended thinking
+//
+// The API accepts a thinking budget of at least MinThinkingBudget (1024) and
+// below max_tokens, and with thinking on only temperature 1 and a tool
+// choice that does not force tool use. New refuses a WithThinking budget
+// below the minimum or not below WithMaxTokens (DefaultMaxTokens when not
+// set); a request with MaxOutputTokens not above the budget, a Temperature
+// other than 1, or ToolChoiceRequired or ToolChoiceTool fails before any I/O
+// with llm.ErrBadRequest and a message naming the conflict.
+//
 // # Compatible servers
 //
 // Considered: the Anthropic API itself, and gateways that forward the
@@ -71,8 +81,18 @@
 // the server reports and the usage. Stop reasons map end_turn and
 // stop_sequence to llm.FinishStop, max_tokens and
 // model_context_window_exceeded to llm.FinishLength, tool_use to
-// llm.FinishToolCalls, refusal to llm.FinishContentFilter and anything else
+// llm.FinishToolCalls, refusal to llm.FinishRefusal and anything else
 // (pause_turn) to llm.FinishOther.
+//
+// A refusal whose stop_details carries an explanation comes back as a
+// message holding that explanation as its only text (the partial output
+// before the refusal is dropped, since the API asks callers to reset the
+// refused turn); without one, the partial output is kept as it came. With
+// llm.FinishLength, a tool call cut off by the output limit keeps exactly the
+// input that arrived, which may be incomplete JSON or empty, never a made-up
+// {}. An answer with no content comes back as a message without parts and
+// its finish reason. The client reports; the caller (the agent) decides what
+// to store and which error to return.
 //
 // Usage is normalised to count as OpenAI does: InputTokens is the whole
 // prompt, input_tokens + cache_read_input_tokens +
@@ -106,7 +126,7 @@
 // answer, signatures included. An "error" event ends the stream with a
 // typed error (no HTTP status, since the stream began with 200 OK); a stream
 // that ends without message_stop fails with an error wrapping
-// io.ErrUnexpectedEOF. Cancelling the context, or breaking out of the loop,
+// llm.ErrIncomplete (and io.ErrUnexpectedEOF), whatever it delivered. Cancelling the context, or breaking out of the loop,
 // closes the connection at once.
 //
 // # Retries
@@ -129,7 +149,8 @@
 //   - llm.ErrRateLimited: 429 rate_limit_error, with RetryAfter from the
 //     retry-after header;
 //   - llm.ErrContextTooLong: 400 invalid_request_error whose message says
-//     "prompt is too long", and 413 request_too_large;
+//     "prompt is too long" or "input length and `max_tokens` exceed context
+//     limit", and 413 request_too_large;
 //   - llm.ErrAuthentication: 401 authentication_error, 403
 //     permission_error;
 //   - llm.ErrBadRequest: other 4xx (invalid_request_error, not_found_error),

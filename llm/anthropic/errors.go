@@ -65,6 +65,10 @@ func kindOf(status int, typ, msg string) error {
 	lmsg := strings.ToLower(msg)
 	switch {
 	case strings.Contains(lmsg, "prompt is too long") || strings.Contains(lmsg, "context window") ||
+		// "input length and `max_tokens` exceed context limit: 178959 +
+		// 64000 > 200000, ..." (reported in
+		// github.com/docker/docker-agent/issues/569).
+		strings.Contains(lmsg, "exceed context limit") ||
 		status == http.StatusRequestEntityTooLarge || typ == "request_too_large":
 		return llm.ErrContextTooLong
 	case status == http.StatusTooManyRequests || typ == "rate_limit_error":

@@ -28,6 +28,19 @@ func (c *Client) params(req llm.Request) (sdk.MessageNewParams, error) {
 		p.MaxTokens = int64(req.MaxOutputTokens)
 	}
 	if c.thinking > 0 {
+		// Refused here rather than by the API after a round trip
+		// (budget_tokens "Must be ≥1024 and less than max_tokens",
+		// anthropic-sdk-go message.go; "Thinking isn't compatible with
+		// temperature ... modifications as well as forced tool use",
+		// platform.claude.com/docs/en/build-with-claude/extended-thinking).
+		switch {
+		case p.MaxTokens <= int64(c.thinking):
+			return p, badRequest("max output tokens %d must be above the thinking budget %d", p.MaxTokens, c.thinking)
+		case req.Temperature != nil && *req.Temperature != 1:
+			return p, badRequest("temperature %v cannot be used with thinking, which allows only 1", *req.Temperature)
+		case req.ToolChoice.Mode == llm.ToolChoiceRequired || req.ToolChoice.Mode == llm.ToolChoiceTool:
+			return p, badRequest("tool choice %q forces tool use, which thinking does not allow", req.ToolChoice.Mode)
+		}
 		p.Thinking = sdk.ThinkingConfigParamOfEnabled(int64(c.thinking))
 	}
 	for i, m := range req.Messages {

@@ -21,7 +21,7 @@ func finishReason(s string) llm.FinishReason {
 	case "tool_use":
 		return llm.FinishToolCalls
 	case "refusal":
-		return llm.FinishContentFilter
+		return llm.FinishRefusal
 	}
 	return llm.FinishOther
 }
@@ -52,10 +52,11 @@ type block struct {
 	callPos    int
 }
 
-// assemble builds the response both Generate and Stream return.
-func assemble(model string, blocks []*block, stop string, u message.Usage) *llm.Response {
+// assemble builds the response both Generate and Stream return. refusal is
+// stop_details.explanation, the refusal's text when the API gives one.
+func assemble(model string, blocks []*block, stop, refusal string, u message.Usage) *llm.Response {
 	var parts []message.Part
-	for _, b := range blocks {
+	for i, b := range blocks {
 		switch b.typ {
 		case "text":
 			if b.text.Len() > 0 {
@@ -67,6 +68,13 @@ func assemble(model string, blocks []*block, stop string, u message.Usage) *llm.
 			parts = append(parts, message.Reasoning{Signature: b.signature, Redacted: true})
 		case "tool_use":
 			in := b.input.String()
+			if stop == "max_tokens" && i == len(blocks)-1 {
+				// The output limit cut this call off: its input is what
+				// arrived, possibly incomplete or empty, never the {}
+				// placeholder content_block_start carries.
+				parts = append(parts, message.ToolCall{ID: b.id, Name: b.name, Input: json.RawMessage(in)})
+				continue
+			}
 			if in == "" {
 				in = b.startInput
 			}
@@ -75,6 +83,12 @@ func assemble(model string, blocks []*block, stop string, u message.Usage) *llm.
 			}
 			parts = append(parts, message.ToolCall{ID: b.id, Name: b.name, Input: json.RawMessage(in)})
 		}
+	}
+	if stop == "refusal" && refusal != "" {
+		// The explanation is the refusal's text, as OpenAI's refusal
+		// field is; the partial output before it is not kept (the API asks
+		// callers to reset the refused turn).
+		parts = []message.Part{message.Text{Text: refusal}}
 	}
 	m := message.NewMessage(message.RoleAssistant, parts...)
 	m.Model = model
@@ -105,7 +119,7 @@ func fromMessage(res *sdk.Message, model string) *llm.Response {
 		blocks = append(blocks, b)
 	}
 	u := res.Usage
-	return assemble(model, blocks, string(res.StopReason),
+	return assemble(model, blocks, string(res.StopReason), res.StopDetails.Explanation,
 		usageOf(u.InputTokens, u.CacheReadInputTokens, u.CacheCreationInputTokens, u.OutputTokens, u.OutputTokensDetails.ThinkingTokens))
 }
 
@@ -116,6 +130,7 @@ type accumulator struct {
 	order                                          []*block
 	calls                                          int
 	stop                                           string
+	refusal                                        string
 	started                                        bool
 	done                                           bool
 	input, cacheRead, cacheWrite, output, thinking int64
@@ -187,6 +202,9 @@ func (a *accumulator) add(ev sdk.MessageStreamEventUnion) ([]llm.Event, error) {
 		if d := ev.Delta.StopReason; d != "" {
 			a.stop = string(d)
 		}
+		if e := ev.Delta.StopDetails.Explanation; e != "" {
+			a.refusal = e
+		}
 		u := ev.Usage
 		// message_delta counts are cumulative; the input counts appear
 		// only in some responses.
@@ -213,7 +231,7 @@ func (a *accumulator) add(ev sdk.MessageStreamEventUnion) ([]llm.Event, error) {
 
 func (a *accumulator) response() (*llm.Response, error) {
 	if !a.started || !a.done {
-		return nil, fmt.Errorf("stream ended before message_stop: %w", io.ErrUnexpectedEOF)
+		return nil, fmt.Errorf("stream ended before message_stop: %w (%w)", llm.ErrIncomplete, io.ErrUnexpectedEOF)
 	}
-	return assemble(a.model, a.order, a.stop, usageOf(a.input, a.cacheRead, a.cacheWrite, a.output, a.thinking)), nil
+	return assemble(a.model, a.order, a.stop, a.refusal, usageOf(a.input, a.cacheRead, a.cacheWrite, a.output, a.thinking)), nil
 }
