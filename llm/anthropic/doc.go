@@ -126,8 +126,9 @@
 // answer, signatures included. An "error" event ends the stream with a
 // typed error (no HTTP status, since the stream began with 200 OK); a stream
 // that ends without message_stop fails with an error wrapping
-// llm.ErrIncomplete (and io.ErrUnexpectedEOF), whatever it delivered. Cancelling the context, or breaking out of the loop,
-// closes the connection at once.
+// llm.ErrIncomplete (and io.ErrUnexpectedEOF), whatever it delivered.
+// Cancelling the context, or breaking out of the loop, closes the connection
+// at once.
 //
 // # Retries
 //
