@@ -28,7 +28,11 @@
 //     but DeepSeek, vLLM, llama.cpp and LM Studio send "reasoning_content" and
 //     Ollama, OpenRouter and Groq "reasoning"; either becomes a
 //     message.Reasoning part (first in the message) and, when streaming,
-//     llm.EventReasoningDelta events;
+//     llm.EventReasoningDelta events. It is sent back as "reasoning_content"
+//     on every assistant message that made tool calls, which DeepSeek's
+//     thinking mode (and Kimi's) requires in all later requests, and on no
+//     other message: DeepSeek ignores it there, and servers that never sent
+//     reasoning are never sent the field;
 //   - tool calls: servers that send every streamed call whole at index 0 are
 //     told apart by their call ids, and a call sent without an id gets one
 //     ("call_" and a new message ID) in the final message, so its result
@@ -57,8 +61,10 @@
 //     with file_data (a data: URL) and the part's Name. Other binary types
 //     fail with llm.ErrBadRequest before any I/O;
 //   - assistant: text parts joined by newlines as "content", ToolCall parts
-//     as "tool_calls" (empty input is sent as "{}"). Reasoning parts are
-//     dropped: Chat Completions has no field to send earlier reasoning back;
+//     as "tool_calls" (empty input is sent as "{}"). Reasoning parts without
+//     a signature (from a compatible server) are sent as "reasoning_content"
+//     when the message has tool calls (see Compatible servers); other
+//     reasoning is not sent;
 //   - tool: one "tool" message per ToolResult part, with its CallID as
 //     tool_call_id and its Content. Metadata is not sent; Chat Completions
 //     has no error flag, so IsError is not sent either (say so in Content).
@@ -72,7 +78,16 @@
 // arguments byte for byte. The message has a new ID, the creation time, the
 // model the server reports and the usage. Finish reasons map "stop",
 // "length", "tool_calls" (and the older "function_call") and
-// "content_filter" to the llm constants, anything else to llm.FinishOther.
+// "content_filter" to the llm constants, anything else to llm.FinishOther;
+// a response with a "refusal" (streamed or not) is llm.FinishRefusal, its
+// refusal the message's text, whatever finish_reason came with it.
+//
+// The client reports what the server said; the caller (the agent) decides
+// what to store and which error to return. With llm.FinishLength a tool
+// call cut off by the limit keeps the arguments as far as they came (they
+// may not be valid JSON); an empty answer (content "" with "length", or
+// null with "content_filter") is a message without parts and its finish
+// reason.
 //
 // Usage maps prompt_tokens to InputTokens (which, as OpenAI counts them,
 // include cached tokens), completion_tokens to OutputTokens (including
@@ -98,15 +113,18 @@
 // returns for the same answer. Tool-call arguments that arrive in pieces,
 // several calls interleaved by index, are assembled per call; the first
 // delta of a call carries its ID and Name, and ToolCallDelta.Index is the
-// call's position in the final message. A stream that ends before a finish
-// reason arrives fails with an error wrapping io.ErrUnexpectedEOF, so a cut
-// connection is never mistaken for a complete answer. Cancelling the
+// call's position in the final message. A stream that ends before its
+// "data: [DONE]" line fails with an error wrapping llm.ErrIncomplete (and
+// io.ErrUnexpectedEOF), even when the finish reason came, so a connection
+// cut before the usage chunk is never mistaken for a complete answer with
+// zero usage. Cancelling the
 // context, or breaking out of the loop, closes the connection at once.
 //
 // # Retries
 //
 // A request answered with 429, 408, 409 or 5xx, or failing to connect, is
-// retried up to WithMaxRetries times. The wait honours retry-after-ms and
+// retried up to WithMaxRetries times, except a 429 "insufficient_quota"
+// (billing), which waiting does not cure. The wait honours retry-after-ms and
 // Retry-After (seconds or an HTTP-date); otherwise it is an exponential
 // backoff from 0.5s with jitter, capped at 8s (or WithMaxRetryDelay). A
 // server asking for more than 2 minutes (or WithMaxRetryDelay) is not
@@ -119,7 +137,9 @@
 // A failed call returns an *llm.APIError (errors.As) that matches one
 // sentinel (errors.Is):
 //
-//   - llm.ErrRateLimited for 429, with RetryAfter from the headers;
+//   - llm.ErrQuotaExceeded for a 429 with type or code "insufficient_quota",
+//     never retried;
+//   - llm.ErrRateLimited for other 429s, with RetryAfter from the headers;
 //   - llm.ErrContextTooLong for code "context_length_exceeded", llama.cpp's
 //     "exceed_context_size_error", or a message about the maximum context
 //     length (vLLM, OpenRouter);

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -87,6 +88,13 @@ func kindOf(status int, code, typ, msg string) error {
 		return llm.ErrContextTooLong
 	case code == "content_filter" || code == "content_policy_violation":
 		return llm.ErrContentFiltered
+	case code == "insufficient_quota" || typ == "insufficient_quota":
+		// A 429 for billing: "You exceeded your current quota, please
+		// check your plan and billing details." (type and code
+		// "insufficient_quota", reported in
+		// github.com/openai/openai-cookbook/issues/844). Waiting does not
+		// help.
+		return llm.ErrQuotaExceeded
 	case status == http.StatusTooManyRequests || code == "rate_limit_exceeded" || typ == "rate_limit_error":
 		return llm.ErrRateLimited
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
@@ -118,11 +126,87 @@ func normaliseErrorBody(req *http.Request, next option.MiddlewareNext) (*http.Re
 	if readErr != nil {
 		raw = nil
 	}
-	res.Body = io.NopCloser(bytes.NewReader(normalisedError(raw)))
+	norm := normalisedError(raw)
+	res.Body = io.NopCloser(bytes.NewReader(norm))
 	res.ContentLength = -1
 	res.Header.Del("Content-Length")
+	if res.StatusCode == http.StatusTooManyRequests && isQuotaError(norm) {
+		// The SDK retries every 429; a quota error is never worth it.
+		res.Header.Set("x-should-retry", "false")
+	}
 	return res, nil
 }
+
+// isQuotaError reports whether a normalised error body is OpenAI's
+// insufficient_quota.
+func isQuotaError(body []byte) bool {
+	var e struct {
+		Error struct {
+			Type string `json:"type"`
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(body, &e)
+	return e.Error.Type == "insufficient_quota" || e.Error.Code == "insufficient_quota"
+}
+
+// doneKey is the context key of a stream's doneWatch.
+type doneKey struct{}
+
+// doneWatch records whether a stream's body held its "data: [DONE]" line.
+// The SDK's stream ends the same way on [DONE] and on a cut connection, so
+// watchDone looks at the bytes as they pass.
+type doneWatch struct{ done atomic.Bool }
+
+// watchDone is SDK middleware that, for requests whose context holds a
+// *doneWatch, wraps a successful response body to spot "data: [DONE]".
+func watchDone(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+	res, err := next(req)
+	w, _ := req.Context().Value(doneKey{}).(*doneWatch)
+	if err != nil || res == nil || res.Body == nil || w == nil || res.StatusCode >= 300 {
+		return res, err
+	}
+	res.Body = &doneReader{rc: res.Body, w: w}
+	return res, nil
+}
+
+// doneReader passes a body through, watching the start of each line.
+type doneReader struct {
+	rc   io.ReadCloser
+	w    *doneWatch
+	line []byte // the line's first bytes
+	long bool   // the line is longer than any [DONE] line
+}
+
+func (d *doneReader) Read(p []byte) (int, error) {
+	n, err := d.rc.Read(p)
+	for _, b := range p[:n] {
+		if b == '\n' || b == '\r' {
+			d.endLine()
+			continue
+		}
+		if len(d.line) < 16 {
+			d.line = append(d.line, b)
+		} else {
+			d.long = true
+		}
+	}
+	if err == io.EOF {
+		d.endLine()
+	}
+	return n, err
+}
+
+func (d *doneReader) endLine() {
+	if !d.long {
+		if rest, ok := bytes.CutPrefix(d.line, []byte("data:")); ok && string(bytes.TrimSpace(rest)) == "[DONE]" {
+			d.w.done.Store(true)
+		}
+	}
+	d.line, d.long = d.line[:0], false
+}
+
+func (d *doneReader) Close() error { return d.rc.Close() }
 
 func normalisedError(raw []byte) []byte {
 	var top map[string]json.RawMessage

@@ -134,6 +134,7 @@ func New(opts ...Option) (*Client, error) {
 		option.WithBaseURL(cfg.baseURL),
 		option.WithMaxRetries(cfg.maxRetries),
 		option.WithMiddleware(normaliseErrorBody),
+		option.WithMiddleware(watchDone),
 	}
 	if cfg.apiKey != "" {
 		ropts = append(ropts, option.WithAPIKey(cfg.apiKey))
@@ -175,8 +176,9 @@ func (c *Client) Generate(ctx context.Context, req llm.Request) (*llm.Response, 
 // Stream sends req with "stream": true and yields text, reasoning and
 // tool-call deltas as they arrive, then an llm.EventDone carrying the
 // assembled Response. Errors are those of Generate; a stream that ends
-// before the server finished the response yields an error wrapping
-// io.ErrUnexpectedEOF. Breaking out of the loop closes the connection.
+// before its "data: [DONE]" line yields an error wrapping llm.ErrIncomplete
+// (and io.ErrUnexpectedEOF), even after a finish reason. Breaking out of the
+// loop closes the connection.
 func (c *Client) Stream(ctx context.Context, req llm.Request) iter.Seq2[llm.Event, error] {
 	return func(yield func(llm.Event, error) bool) {
 		params, err := c.params(req, true)
@@ -186,6 +188,8 @@ func (c *Client) Stream(ctx context.Context, req llm.Request) iter.Seq2[llm.Even
 		}
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
+		watch := &doneWatch{}
+		ctx = context.WithValue(ctx, doneKey{}, watch)
 		stream := c.svc.NewStreaming(ctx, params)
 		defer stream.Close()
 		acc := newAccumulator(string(params.Model))
@@ -200,7 +204,7 @@ func (c *Client) Stream(ctx context.Context, req llm.Request) iter.Seq2[llm.Even
 			yield(llm.Event{}, fmt.Errorf("openai: stream: %w", mapError(ctx, err)))
 			return
 		}
-		res, err := acc.response()
+		res, err := acc.response(watch.done.Load())
 		if err != nil {
 			yield(llm.Event{}, fmt.Errorf("openai: stream: %w", err))
 			return

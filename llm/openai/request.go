@@ -117,7 +117,7 @@ func toMessages(m message.Message) ([]sdk.ChatCompletionMessageParamUnion, error
 		return []sdk.ChatCompletionMessageParamUnion{{OfUser: &u}}, nil
 	case message.RoleAssistant:
 		var a sdk.ChatCompletionAssistantMessageParam
-		var texts []string
+		var texts, reasoning []string
 		for _, p := range m.Parts {
 			switch p := p.(type) {
 			case message.Text:
@@ -133,15 +133,31 @@ func toMessages(m message.Message) ([]sdk.ChatCompletionMessageParamUnion, error
 						Function: sdk.ChatCompletionMessageFunctionToolCallFunctionParam{Name: p.Name, Arguments: args},
 					},
 				})
-			case message.Reasoning, message.Unknown:
-				// Chat Completions has no field for earlier reasoning;
-				// unknown parts cannot be expressed.
+			case message.Reasoning:
+				// Reasoning a compatible server returned (no signature: a
+				// signed block is another provider's and means nothing
+				// here).
+				if !p.Redacted && p.Signature == "" && p.Text != "" {
+					reasoning = append(reasoning, p.Text)
+				}
+			case message.Unknown:
+				// Unknown parts cannot be expressed.
 			default:
 				return nil, &partError{"an assistant message cannot carry a " + p.PartType() + " part"}
 			}
 		}
 		if len(texts) > 0 {
 			a.Content.OfString = sdk.String(strings.Join(texts, "\n"))
+		}
+		if len(reasoning) > 0 && len(a.ToolCalls) > 0 {
+			// DeepSeek's thinking mode (and Kimi's) refuses a request
+			// whose earlier tool-call turns lack their reasoning_content
+			// ("if the model performed tool calls, the reasoning_content
+			// ... must be passed back to the API in all subsequent user
+			// turns", api-docs.deepseek.com/guides/thinking_mode). It is
+			// sent on those turns only: DeepSeek ignores it on others, and
+			// other servers are not sent a field they do not need.
+			a.SetExtraFields(map[string]any{"reasoning_content": strings.Join(reasoning, "\n")})
 		}
 		return []sdk.ChatCompletionMessageParamUnion{{OfAssistant: &a}}, nil
 	case message.RoleTool:

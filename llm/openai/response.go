@@ -59,8 +59,13 @@ func usage(u sdk.CompletionUsage) message.Usage {
 }
 
 // assemble builds the response both Generate and Stream return, so the two
-// agree part for part: reasoning first, then text, then tool calls.
-func assemble(model, reasoning, text string, calls []message.ToolCall, finish string, u message.Usage) *llm.Response {
+// agree part for part: reasoning first, then text, then tool calls. A
+// refusal is the text when there is no content, and makes the finish
+// reason llm.FinishRefusal.
+func assemble(model, reasoning, text, refusal string, calls []message.ToolCall, finish string, u message.Usage) *llm.Response {
+	if text == "" {
+		text = refusal
+	}
 	var parts []message.Part
 	if reasoning != "" {
 		parts = append(parts, message.Reasoning{Text: reasoning})
@@ -84,6 +89,12 @@ func assemble(model, reasoning, text string, calls []message.ToolCall, finish st
 	if finish == "" && len(calls) > 0 {
 		fr = llm.FinishToolCalls
 	}
+	if refusal != "" {
+		// OpenAI answers a refusal with finish_reason "stop" and the
+		// refusal field set
+		// (platform.openai.com/docs/guides/structured-outputs, refusals).
+		fr = llm.FinishRefusal
+	}
 	return &llm.Response{Message: m, FinishReason: fr, Usage: u}
 }
 
@@ -96,9 +107,6 @@ func fromCompletion(res *sdk.ChatCompletion, model string) (*llm.Response, error
 	}
 	ch := res.Choices[0]
 	text := ch.Message.Content
-	if text == "" && ch.Message.Refusal != "" {
-		text = ch.Message.Refusal
-	}
 	var calls []message.ToolCall
 	for _, tc := range ch.Message.ToolCalls {
 		if tc.Type != "" && tc.Type != "function" {
@@ -106,7 +114,7 @@ func fromCompletion(res *sdk.ChatCompletion, model string) (*llm.Response, error
 		}
 		calls = append(calls, message.ToolCall{ID: tc.ID, Name: tc.Function.Name, Input: json.RawMessage(tc.Function.Arguments)})
 	}
-	return assemble(model, reasoningText(ch.Message.JSON.ExtraFields), text, calls, ch.FinishReason, usage(res.Usage)), nil
+	return assemble(model, reasoningText(ch.Message.JSON.ExtraFields), text, ch.Message.Refusal, calls, ch.FinishReason, usage(res.Usage)), nil
 }
 
 // accumulator assembles a streamed response from its chunks.
@@ -114,6 +122,7 @@ type accumulator struct {
 	model     string
 	reasoning strings.Builder
 	text      strings.Builder
+	refusal   strings.Builder
 	calls     []*callBuilder
 	byIndex   map[int64]*callBuilder
 	finish    string
@@ -155,7 +164,7 @@ func (a *accumulator) add(ch sdk.ChatCompletionChunk) []llm.Event {
 			evs = append(evs, llm.Event{Type: llm.EventTextDelta, Text: d.Content})
 		}
 		if d.Refusal != "" {
-			a.text.WriteString(d.Refusal)
+			a.refusal.WriteString(d.Refusal)
 			evs = append(evs, llm.Event{Type: llm.EventTextDelta, Text: d.Refusal})
 		}
 		for _, tc := range d.ToolCalls {
@@ -185,13 +194,21 @@ func (a *accumulator) add(ch sdk.ChatCompletionChunk) []llm.Event {
 	return evs
 }
 
-func (a *accumulator) response() (*llm.Response, error) {
+// response assembles the answer of a stream that ended; done says whether
+// the stream ended with [DONE].
+func (a *accumulator) response(done bool) (*llm.Response, error) {
 	if !a.finished {
-		return nil, fmt.Errorf("stream ended without a finish reason: %w", io.ErrUnexpectedEOF)
+		return nil, fmt.Errorf("stream ended without a finish reason: %w (%w)", llm.ErrIncomplete, io.ErrUnexpectedEOF)
+	}
+	if !done {
+		// The finish chunk came, but not what follows it (the usage
+		// chunk stream_options.include_usage asks for, and [DONE]): the
+		// connection was cut, and the usage is unknown.
+		return nil, fmt.Errorf("stream ended after its finish reason but before [DONE]: %w (%w)", llm.ErrIncomplete, io.ErrUnexpectedEOF)
 	}
 	calls := make([]message.ToolCall, len(a.calls))
 	for i, b := range a.calls {
 		calls[i] = message.ToolCall{ID: b.id, Name: b.name, Input: json.RawMessage(b.args.String())}
 	}
-	return assemble(a.model, a.reasoning.String(), a.text.String(), calls, a.finish, a.usage), nil
+	return assemble(a.model, a.reasoning.String(), a.text.String(), a.refusal.String(), calls, a.finish, a.usage), nil
 }
