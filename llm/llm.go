@@ -102,7 +102,13 @@ const (
 	FinishOther   FinishReason = "other"
 )
 
-// Response is a model's complete answer.
+// Response is a model's complete answer, reported as the provider gave it:
+// clients do not turn finish reasons into errors, the caller decides. With
+// FinishLength the answer was cut by the output limit: a tool call's Input
+// may then be incomplete (not valid JSON, or empty), and the Message may
+// have no parts at all (a reasoning model that spent its budget). With
+// FinishContentFilter the Message may have no parts; with FinishRefusal its
+// text, when there is any, is the refusal.
 type Response struct {
 	// Message is the assistant message with all its parts (text,
 	// reasoning with signatures, tool calls), its Model and Usage set.
