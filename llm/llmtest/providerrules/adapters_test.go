@@ -77,3 +77,20 @@ func TestOpenAIAdapter(t *testing.T) {
 		t.Errorf("untranslatable request: %v, want llm.ErrBadRequest", err)
 	}
 }
+
+// TestOpenAIAdapterThinkingServer: the openai client sends a compatible
+// server's reasoning back on the tool-call turn, as DeepSeek's thinking
+// mode requires.
+func TestOpenAIAdapterThinkingServer(t *testing.T) {
+	c, err := openai.New(openai.WithModel("deepseek-v4-pro"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := providerrules.OpenAI(c, providerrules.ThinkingServer())
+	if err := check(llm.Request{Messages: toolTurn(message.Reasoning{Text: "I need the weather tool."}), Tools: weatherSpec}); err != nil {
+		t.Errorf("a thinking tool loop: %v", err)
+	}
+	if r := providerrules.Rules(check(llm.Request{Messages: toolTurn(nil), Tools: weatherSpec})); !slices.Contains(r, "openai/reasoning-content") {
+		t.Errorf("rules %v, want openai/reasoning-content (the history has no reasoning to send)", r)
+	}
+}
