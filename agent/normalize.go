@@ -206,3 +206,22 @@ func transcript(msgs []message.Message) string {
 	}
 	return b.String()
 }
+
+// startWithUser returns msgs without the assistant and tool messages that
+// come, after the leading system and summary messages, before the first
+// user message: the history sent must start with a user turn (Anthropic:
+// "the first message must use the user role"). A selection starts at a
+// user message, so this drops something only when forModel left out that
+// user message (it was blank). Tool runs are dropped whole, since a user
+// message never sits between a call and its results.
+func startWithUser(msgs []message.Message) []message.Message {
+	head := 0
+	for head < len(msgs) && (msgs[head].Role == message.RoleSystem || msgs[head].Role == message.RoleSummary) {
+		head++
+	}
+	first := slices.IndexFunc(msgs[head:], isUser)
+	if first <= 0 {
+		return msgs
+	}
+	return append(slices.Clip(msgs[:head]), msgs[head+first:]...)
+}

@@ -462,7 +462,7 @@ func (t *turnState) request() llm.Request {
 		msgs = append(msgs, t.user)
 	}
 	msgs = append(msgs, sel...)
-	msgs = forModel(msgs)
+	msgs = startWithUser(forModel(msgs))
 	if probs := session.Check(msgs); probs != nil {
 		msgs, _ = session.Repair(msgs)
 		t.notice(Notice{Kind: NoticeRepairedRequest, Problems: probs})

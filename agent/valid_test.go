@@ -181,6 +181,17 @@ func TestBlankStoredTextNotSent(t *testing.T) {
 		if got := shape(req.Messages); got != "uAtau" {
 			t.Fatalf("request %s", dump(req.Messages))
 		}
+		// A window that starts at the blank user message still sends a
+		// history that starts with a user turn.
+		client.Push(llmtest.Text("fine again"))
+		b := agent.New(client, agent.WithSession("old", store), agent.WithTools(weatherTool()), agent.WithHistory(agent.LastN(5)))
+		if _, err := b.Chat(t.Context(), "and again"); err != nil {
+			t.Fatal(err)
+		}
+		req, _ = client.LastRequest()
+		if got := shape(req.Messages); got != "uau" || req.Messages[0].Content() != "again" {
+			t.Fatalf("request %s", dump(req.Messages))
+		}
 	})
 }
 
