@@ -1,9 +1,86 @@
 package agent_test
 
-import "github.com/convo-dev/convo/llm"
+import (
+	"testing"
 
-// providers are the provider families whose request rules the agent's
-// tests enforce.
+	"github.com/convo-dev/convo/agent"
+	"github.com/convo-dev/convo/llm/anthropic"
+	"github.com/convo-dev/convo/llm/llmtest"
+	"github.com/convo-dev/convo/llm/llmtest/providerrules"
+	"github.com/convo-dev/convo/llm/openai"
+	"github.com/convo-dev/convo/message"
+)
+
+// providers are the provider families whose documented request rules the
+// agent's tests enforce: each request is encoded exactly as the real client
+// would send it (its RequestBody) and checked against the rules of package
+// providerrules, which cites the source of each.
 func providers() []provider {
-	return []provider{{name: "unchecked", check: func(llm.Request) error { return nil }}}
+	ac, err := anthropic.New(anthropic.WithAPIKey("test"), anthropic.WithModel("claude-test"))
+	if err != nil {
+		panic(err)
+	}
+	oc, err := openai.New(openai.WithAPIKey("test"), openai.WithModel("gpt-test"))
+	if err != nil {
+		panic(err)
+	}
+	return []provider{
+		{name: "anthropic", check: providerrules.Anthropic(ac)},
+		{name: "openai", check: providerrules.OpenAI(oc)},
+	}
+}
+
+// thinkingProvider is a provider family with the model thinking, and the
+// reasoning its model returns.
+type thinkingProvider struct {
+	provider
+	reasoning func(text string) message.Reasoning
+}
+
+// thinkingProviders are the families with the model thinking: Anthropic with
+// extended thinking on (a continued tool-use turn must start with its signed
+// thinking block) and a DeepSeek-style OpenAI-compatible server (unsigned
+// reasoning_content must come back on the tool-use turn).
+func thinkingProviders(t *testing.T) []thinkingProvider {
+	t.Helper()
+	ac, err := anthropic.New(anthropic.WithAPIKey("test"), anthropic.WithModel("claude-test"),
+		anthropic.WithMaxTokens(8192), anthropic.WithThinking(2048))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := func(text string) message.Reasoning { return message.Reasoning{Text: text, Signature: "c2lnbmF0dXJl"} }
+	return []thinkingProvider{
+		{provider{name: "anthropic-thinking", check: providerrules.Anthropic(ac)}, signed},
+	}
+}
+
+// A thinking model's reasoning is stored with the answer, blank text beside
+// it dropped, and sent back on the next call of the tool loop and in later
+// turns, as each provider requires.
+func TestThinkingToolLoop(t *testing.T) {
+	for _, p := range thinkingProviders(t) {
+		t.Run(p.name, func(t *testing.T) {
+			store := newStore(t)
+			thought := p.reasoning("I should look it up.")
+			client := p.client(t,
+				llmtest.Parts(thought, message.Text{Text: "\n"}, llmtest.Call("c1", "weather", `{"city":"Oslo"}`)),
+				llmtest.Parts(p.reasoning("Now answer."), message.Text{Text: "Sunny in Oslo."}),
+				llmtest.Parts(p.reasoning("Again."), llmtest.Call("c2", "weather", `{"city":"Bergen"}`)),
+				llmtest.Parts(p.reasoning("Done."), message.Text{Text: "Rainy in Bergen."}),
+			)
+			a := agent.New(client, agent.WithSession("think", store), agent.WithTools(weatherTool()))
+			for _, q := range []string{"Oslo?", "Bergen?"} {
+				if _, err := a.Chat(t.Context(), q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			msgs := stored(t, store, "think")
+			if got := shape(msgs); got != "uAtauAta" {
+				t.Fatalf("stored %s", dump(msgs))
+			}
+			if r := msgs[1].ReasoningContent(); r != thought || len(msgs[1].Parts) != 2 {
+				t.Fatalf("stored tool-use turn %+v", msgs[1].Parts)
+			}
+		})
+	}
 }
