@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/convo-dev/convo/internal/jsonerr"
 )
 
 // FormatVersion is the version of the JSON encoding this release writes.
@@ -307,7 +309,7 @@ func (m Message) MarshalJSON() ([]byte, error) {
 func (m *Message) UnmarshalJSON(data []byte) error {
 	var w wireMessage
 	if err := json.Unmarshal(data, &w); err != nil {
-		return fmt.Errorf("%w: %v", ErrMalformed, err)
+		return decodeError(err)
 	}
 	var parts []Part
 	if len(w.Parts) > 0 && !bytes.Equal(w.Parts, []byte("null")) {
@@ -337,7 +339,7 @@ func UnmarshalUsage(data []byte) (*Usage, error) {
 	}
 	var u Usage
 	if err := json.Unmarshal(data, &u); err != nil {
-		return nil, fmt.Errorf("%w: usage: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("usage: %w", decodeError(err))
 	}
 	return &u, nil
 }
@@ -389,4 +391,10 @@ func validatePart(p Part) error {
 		}
 	}
 	return nil
+}
+
+// decodeError reports a JSON decoding error in the terms of the format
+// (see jsonerr.Describe), matching ErrMalformed.
+func decodeError(err error) error {
+	return fmt.Errorf("%w: %s", ErrMalformed, jsonerr.Describe(err))
 }

@@ -237,3 +237,23 @@ func TestTextOfManyPartsAllocatesOnce(t *testing.T) {
 		t.Errorf("Text of text, call, text = %q, want %q", got, "a\nb")
 	}
 }
+
+// Issue 14 item 2: a bad field in an import said "Go struct field
+// wireMessage.created_at"; errors name the field and JSON types instead.
+func TestDecodeErrorsSpeakJSON(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`{"id":"m1","role":"user","created_at":"yesterday"}`, `field "created_at" holds a JSON string, want an integer`},
+		{`{"id":7,"role":"user"}`, `field "id" holds a JSON number, want a string`},
+		{`{"id":"m1","role":"user","usage":[1]}`, `field "usage" holds a JSON array, want an object`},
+		{`{"id":"m1",`, `unexpected end of JSON input`},
+	} {
+		var m message.Message
+		err := m.UnmarshalJSON([]byte(tc.in))
+		if !errors.Is(err, message.ErrMalformed) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("UnmarshalJSON(%s) = %v, want ErrMalformed saying %q", tc.in, err, tc.want)
+		}
+		if err != nil && (strings.Contains(err.Error(), "Go ") || strings.Contains(err.Error(), "wire")) {
+			t.Errorf("UnmarshalJSON(%s): %v names Go internals", tc.in, err)
+		}
+	}
+}

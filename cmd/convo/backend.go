@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -77,6 +78,20 @@ func openSQLite(ctx context.Context, dsn, prefix string, mustExist bool) (*backe
 	if mustExist && path != ":memory:" {
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("sqlite database %s does not exist", path)
+		}
+	}
+	if path != ":memory:" {
+		// Say what is wrong with the path in the user's terms; SQLite would
+		// answer "unable to open database file (14)" for all of these.
+		if st, err := os.Stat(path); err == nil && st.IsDir() {
+			return nil, fmt.Errorf("%s is a directory, not a SQLite database file", path)
+		}
+		if dir := filepath.Dir(path); dir != "" {
+			if st, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("cannot create SQLite database %s: directory %s does not exist", path, dir)
+			} else if err == nil && !st.IsDir() {
+				return nil, fmt.Errorf("cannot create SQLite database %s: %s is not a directory", path, dir)
+			}
 		}
 	}
 	if !hasQuery || query == "" {

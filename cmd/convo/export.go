@@ -10,9 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
+	"github.com/convo-dev/convo/internal/jsonerr"
 	"github.com/convo-dev/convo/message"
 	"github.com/convo-dev/convo/session"
 )
@@ -237,11 +239,24 @@ func parseExport(r io.Reader) ([]*importSession, error) {
 		fail := func(format string, args ...any) error {
 			return fmt.Errorf("line %d: %s", line, fmt.Sprintf(format, args...))
 		}
+		if !utf8.Valid(raw) {
+			// JSON must be UTF-8 (RFC 8259 section 8.1); encoding/json would
+			// silently put U+FFFD in place of the bad bytes.
+			bad := 0
+			for bad < len(raw) {
+				r, size := utf8.DecodeRune(raw[bad:])
+				if r == utf8.RuneError && size <= 1 {
+					break
+				}
+				bad += size
+			}
+			return nil, fail("not valid UTF-8 (byte %d of the line); convo exports are UTF-8", bad+1)
+		}
 		var probe struct {
 			Type string `json:"type"`
 		}
 		if err := json.Unmarshal(raw, &probe); err != nil {
-			return nil, fail("not a JSON object: %v", err)
+			return nil, fail("not a JSON object: %s", jsonerr.Describe(err))
 		}
 		if line == 1 {
 			var h exportHeader
@@ -257,7 +272,7 @@ func parseExport(r io.Reader) ([]*importSession, error) {
 		case "session":
 			var s exportSession
 			if err := json.Unmarshal(raw, &s); err != nil {
-				return nil, fail("session: %v", err)
+				return nil, fail("session: %s", jsonerr.Describe(err))
 			}
 			if err := session.ValidateID(s.ID); err != nil {
 				return nil, fail("session %q: %v", s.ID, err)
@@ -272,7 +287,7 @@ func parseExport(r io.Reader) ([]*importSession, error) {
 		case "message":
 			var em exportMessage
 			if err := json.Unmarshal(raw, &em); err != nil {
-				return nil, fail("message: %v", err)
+				return nil, fail("message: %s", jsonerr.Describe(err))
 			}
 			if cur == nil || em.Session != cur.hdr.ID {
 				return nil, fail("message for session %q does not follow that session's line", em.Session)

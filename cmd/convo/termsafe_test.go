@@ -2,13 +2,9 @@ package main
 
 import (
 	"encoding/json"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
 
 	"github.com/convo-dev/convo/message"
@@ -137,84 +133,5 @@ func TestHostileValuesNeverReachTheTerminal(t *testing.T) {
 	got := dump(t, other, "")[id].Messages
 	if len(got) != 3 || got[0].Text() != msgs[0].Text() || got[1].ToolCalls()[0].Name != call.Name || got[1].Model != model {
 		t.Errorf("export through a terminal-safe stdout did not round-trip: %+v", got)
-	}
-}
-
-// Issue 14 item 2: `convo export trip-paris nosuch -o keep.jsonl` failed and
-// left keep.jsonl empty, though it held a backup.
-func TestFailedExportKeepsTheFile(t *testing.T) {
-	dir := t.TempDir()
-	dbPath := filepath.Join(dir, "convo.db")
-	seed(t, dbPath, "", demoSessions(t)[:1])
-	keep := filepath.Join(dir, "keep.jsonl")
-	const backup = "a backup the user wants to keep\n"
-	if err := os.WriteFile(keep, []byte(backup), 0o640); err != nil {
-		t.Fatal(err)
-	}
-	if r := convo(t, "", "--db", dbPath, "export", "trip-paris", "nosuch", "-o", keep); r.err == nil {
-		t.Fatalf("export of a missing session succeeded")
-	}
-	if got, _ := os.ReadFile(keep); string(got) != backup {
-		t.Errorf("after a failed export the file holds %q, want the backup", got)
-	}
-	if left, _ := filepath.Glob(filepath.Join(dir, ".keep.jsonl.*")); len(left) != 0 {
-		t.Errorf("temporary files left behind: %v", left)
-	}
-	mustConvo(t, "", "--db", dbPath, "export", "trip-paris", "-o", keep)
-	got, _ := os.ReadFile(keep)
-	if !strings.Contains(string(got), `"trip-paris"`) {
-		t.Errorf("successful export wrote %q", got)
-	}
-	if st, _ := os.Stat(keep); st.Mode().Perm() != 0o640 {
-		t.Errorf("replaced file has mode %v, want the old 0640", st.Mode().Perm())
-	}
-	fresh := filepath.Join(dir, "fresh.jsonl")
-	mustConvo(t, "", "--db", dbPath, "export", "trip-paris", "-o", fresh)
-	if st, _ := os.Stat(fresh); st.Mode().Perm() != 0o600 {
-		t.Errorf("new export file has mode %v, want 0600", st.Mode().Perm())
-	}
-}
-
-// Issue 14 item 2: `ls --limit 1 --since 7d` printed a next-page hint that
-// dropped --since, --owner, --id-prefix, --limit, --db and --prefix, so the
-// "next page" listed sessions the filter excluded. The test runs each hint
-// in a shell, as a user would paste it, until there is none.
-func TestLsNextPageHintKeepsTheFilter(t *testing.T) {
-	dir := t.TempDir()
-	dbPath := filepath.Join(dir, "my convo.db") // a space: the hint must quote it
-	var sessions []demoSession
-	for _, s := range []struct{ id, owner string }{
-		{"x-1", "o'brien"}, {"x-2", "o'brien"}, {"x-3", "o'brien"}, {"x-old", "o'brien"},
-		{"y-1", "o'brien"}, {"x-4", "other"},
-	} {
-		sessions = append(sessions, demoSession{id: s.id, opts: session.CreateOptions{Owner: s.owner},
-			msgs: []message.Message{message.NewUserMessage("hi " + s.id)}})
-	}
-	seed(t, dbPath, "chat_", sessions)
-	backdate(t, dbPath, "chat_", "x-old", time.Now().Add(-30*24*time.Hour).UnixNano())
-
-	bin := convoBinary(t)
-	line := shellQuote(bin) + " --db " + shellQuote(dbPath) + " --prefix chat_ ls --owner \"o'brien\" --id-prefix x- --since 7d --limit 1"
-	var got []string
-	for range 10 {
-		out, err := exec.CommandContext(t.Context(), "sh", "-c", line).CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", line, err, out)
-		}
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		for _, l := range lines[1:] {
-			if f := strings.Fields(l); len(f) > 0 && f[0] != "next" {
-				got = append(got, f[0])
-			}
-		}
-		hint, ok := strings.CutPrefix(lines[len(lines)-1], "next page: ")
-		if !ok {
-			break
-		}
-		line = strings.Replace(hint, "convo", shellQuote(bin), 1)
-	}
-	slices.Sort(got)
-	if want := []string{"x-1", "x-2", "x-3"}; !slices.Equal(got, want) {
-		t.Errorf("following the next-page hints listed %v, want %v", got, want)
 	}
 }

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/convo-dev/convo/message"
+	"github.com/convo-dev/convo/session"
+)
+
+// Issue 14 item 2: `convo export trip-paris nosuch -o keep.jsonl` failed and
+// left keep.jsonl empty, though it held a backup.
+func TestFailedExportKeepsTheFile(t *testing.T) {
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "convo.db")
+	seed(t, dbPath, "", demoSessions(t)[:1])
+	keep := filepath.Join(dir, "keep.jsonl")
+	const backup = "a backup the user wants to keep\n"
+	if err := os.WriteFile(keep, []byte(backup), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if r := convo(t, "", "--db", dbPath, "export", "trip-paris", "nosuch", "-o", keep); r.err == nil {
+		t.Fatalf("export of a missing session succeeded")
+	}
+	if got, _ := os.ReadFile(keep); string(got) != backup {
+		t.Errorf("after a failed export the file holds %q, want the backup", got)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".keep.jsonl.*")); len(left) != 0 {
+		t.Errorf("temporary files left behind: %v", left)
+	}
+	mustConvo(t, "", "--db", dbPath, "export", "trip-paris", "-o", keep)
+	got, _ := os.ReadFile(keep)
+	if !strings.Contains(string(got), `"trip-paris"`) {
+		t.Errorf("successful export wrote %q", got)
+	}
+	if st, _ := os.Stat(keep); st.Mode().Perm() != 0o640 {
+		t.Errorf("replaced file has mode %v, want the old 0640", st.Mode().Perm())
+	}
+	fresh := filepath.Join(dir, "fresh.jsonl")
+	mustConvo(t, "", "--db", dbPath, "export", "trip-paris", "-o", fresh)
+	if st, _ := os.Stat(fresh); st.Mode().Perm() != 0o600 {
+		t.Errorf("new export file has mode %v, want 0600", st.Mode().Perm())
+	}
+}
+
+// Issue 14 item 2: `ls --limit 1 --since 7d` printed a next-page hint that
+// dropped --since, --owner, --id-prefix, --limit, --db and --prefix, so the
+// "next page" listed sessions the filter excluded. The test runs each hint
+// in a shell, as a user would paste it, until there is none.
+func TestLsNextPageHintKeepsTheFilter(t *testing.T) {
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "my convo.db") // a space: the hint must quote it
+	var sessions []demoSession
+	for _, s := range []struct{ id, owner string }{
+		{"x-1", "o'brien"}, {"x-2", "o'brien"}, {"x-3", "o'brien"}, {"x-old", "o'brien"},
+		{"y-1", "o'brien"}, {"x-4", "other"},
+	} {
+		sessions = append(sessions, demoSession{id: s.id, opts: session.CreateOptions{Owner: s.owner},
+			msgs: []message.Message{message.NewUserMessage("hi " + s.id)}})
+	}
+	seed(t, dbPath, "chat_", sessions)
+	backdate(t, dbPath, "chat_", "x-old", time.Now().Add(-30*24*time.Hour).UnixNano())
+
+	bin := convoBinary(t)
+	line := shellQuote(bin) + " --db " + shellQuote(dbPath) + " --prefix chat_ ls --owner \"o'brien\" --id-prefix x- --since 7d --limit 1"
+	var got []string
+	for range 10 {
+		out, err := exec.CommandContext(t.Context(), "sh", "-c", line).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", line, err, out)
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		for _, l := range lines[1:] {
+			if f := strings.Fields(l); len(f) > 0 && f[0] != "next" {
+				got = append(got, f[0])
+			}
+		}
+		hint, ok := strings.CutPrefix(lines[len(lines)-1], "next page: ")
+		if !ok {
+			break
+		}
+		line = strings.Replace(hint, "convo", shellQuote(bin), 1)
+	}
+	slices.Sort(got)
+	if want := []string{"x-1", "x-2", "x-3"}; !slices.Equal(got, want) {
+		t.Errorf("following the next-page hints listed %v, want %v", got, want)
+	}
+}
+
+// Issue 14 item 2: import replaced invalid UTF-8 with U+FFFD and exited 0
+// although the docs say it is refused, and a bad field was reported as
+// "Go struct field wireMessage.created_at".
+func TestImportRefusesWhatItCannotKeep(t *testing.T) {
+	dbPath := filepath.Join(t.TempDir(), "convo.db")
+	header := `{"type":"convo-export","version":1}` + "\n"
+	sess := `{"type":"session","id":"s1"}` + "\n"
+	for _, tc := range []struct{ name, file, want string }{
+		{"invalid UTF-8", header + sess + `{"type":"message","session":"s1","message":{"id":"m1","role":"user","parts":[{"type":"text","text":"caf` + "\xe9" + `"}]}}` + "\n",
+			"line 3: not valid UTF-8"},
+		{"a string for a time", header + sess + `{"type":"message","session":"s1","message":{"id":"m1","role":"user","created_at":"yesterday"}}` + "\n",
+			`line 3: message: malformed message encoding: field "created_at" holds a JSON string, want an integer`},
+		{"a number for an id", header + `{"type":"session","id":7}` + "\n",
+			`line 2: session: field "id" holds a JSON number, want a string`},
+	} {
+		r := convo(t, tc.file, "--db", dbPath, "import", "-")
+		if r.err == nil || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%s: err %v, stderr %q; want a refusal saying %q", tc.name, r.err, r.stderr, tc.want)
+		}
+		if strings.Contains(r.stderr, "Go ") || strings.Contains(r.stderr, "wire") {
+			t.Errorf("%s: the error names Go internals: %q", tc.name, r.stderr)
+		}
+	}
+	if got := dump(t, dbPath, ""); len(got) != 0 {
+		t.Errorf("refused imports stored %d sessions", len(got))
+	}
+}
+
+// Issue 14 item 2: a directory as --db gave "sqlite: migrate: unable to
+// open database file (14)".
+func TestDatabasePathErrorsSayWhatIsWrong(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file.txt")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ db, want string }{
+		{dir, dir + " is a directory, not a SQLite database file"},
+		{filepath.Join(dir, "nosuch", "x.db"), "directory " + filepath.Join(dir, "nosuch") + " does not exist"},
+		{filepath.Join(file, "x.db"), file + " is not a directory"},
+	} {
+		r := convo(t, `{"type":"convo-export","version":1}`+"\n", "--db", tc.db, "import", "-")
+		if r.err == nil || !strings.Contains(r.stderr, tc.want) || strings.Contains(r.stderr, "(14)") {
+			t.Errorf("--db %s: stderr %q; want %q", tc.db, r.stderr, tc.want)
+		}
+	}
+}
