@@ -1,6 +1,10 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -137,5 +141,60 @@ func TestDatabasePathErrorsSayWhatIsWrong(t *testing.T) {
 		if r.err == nil || !strings.Contains(r.stderr, tc.want) || strings.Contains(r.stderr, "(14)") {
 			t.Errorf("--db %s: stderr %q; want %q", tc.db, r.stderr, tc.want)
 		}
+	}
+}
+
+// slowSearchStore is a store whose Search runs until its context ends, as
+// a costly query would.
+type slowSearchStore struct {
+	session.Store
+	stopped chan error
+}
+
+func (s slowSearchStore) Search(ctx context.Context, q session.SearchQuery) ([]session.SearchHit, error) {
+	<-ctx.Done()
+	s.stopped <- ctx.Err()
+	return nil, ctx.Err()
+}
+
+// Issue 17 item 3: a search had no time limit and no bound on its text (a
+// 1 KB viewer query took 22 s of server time). Every viewer request now
+// runs under a deadline that reaches the store, and long search text is
+// refused before any store call.
+func TestViewerBoundsEveryRequest(t *testing.T) {
+	store := slowSearchStore{Store: session.NewMemoryStore(), stopped: make(chan error, 1)}
+	var log strings.Builder
+	v, err := newViewer(store, 10, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newGuard(v, nil, "")
+	g.timeout = 200 * time.Millisecond
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+
+	start := time.Now()
+	status, _, body := get(t, "GET", srv.URL+"/?q=anything")
+	if status != http.StatusServiceUnavailable || !strings.Contains(body, "longer than the viewer allows") {
+		t.Errorf("slow search: status %d\n%s", status, body)
+	}
+	select {
+	case err := <-store.stopped:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("the store's search ended with %v, want a deadline", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the store's search was never stopped")
+	}
+	if time.Since(start) > 20*time.Second {
+		t.Errorf("a bounded request took %v", time.Since(start))
+	}
+
+	status, _, body = get(t, "GET", srv.URL+"/?q="+strings.Repeat("word+", 200))
+	if status != http.StatusBadRequest || !strings.Contains(body, "too long") {
+		t.Errorf("1 KB query: status %d\n%s", status, body)
+	}
+	if r := convo(t, "", append([]string{"--db", filepath.Join(t.TempDir(), "x.db"), "search"}, strings.Fields(strings.Repeat("word ", 200))...)...); r.err == nil || !strings.Contains(r.stderr, "at most") {
+		t.Errorf("convo search with 1 KB of text: err %v, stderr %q", r.err, r.stderr)
 	}
 }

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"crypto/subtle"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // tokenCookie carries the viewer's access token after the first visit with
@@ -30,12 +32,19 @@ type guard struct {
 	next  http.Handler
 	hosts map[string]bool // names allowed besides IPs and localhost, lower case
 	token string          // "" when no token is required
+	// timeout bounds each request (requestTimeout; tests shorten it).
+	timeout time.Duration
 }
+
+// requestTimeout bounds the work of one viewer request: the store calls of
+// a request run under a context that ends then, so no request (a costly
+// search, a huge session) holds the store or the server for longer.
+const requestTimeout = 30 * time.Second
 
 // newGuard returns next behind the Host check and, when token is not empty,
 // the token check.
 func newGuard(next http.Handler, allowHosts []string, token string) *guard {
-	g := &guard{next: next, hosts: map[string]bool{}, token: token}
+	g := &guard{next: next, hosts: map[string]bool{}, token: token, timeout: requestTimeout}
 	for _, h := range allowHosts {
 		g.hosts[normaliseHost(h)] = true
 	}
@@ -72,6 +81,9 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			safeHeader(r.Host), safeHeader(normaliseHost(r.Host))), http.StatusForbidden)
 		return
 	}
+	ctx, cancel := context.WithTimeout(r.Context(), g.timeout)
+	defer cancel()
+	r = r.WithContext(ctx)
 	if g.token == "" {
 		g.next.ServeHTTP(w, r)
 		return

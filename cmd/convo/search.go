@@ -41,6 +41,9 @@ colour on a terminal, between *stars* otherwise).`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q.Text = strings.Join(args, " ")
+			if len(q.Text) > maxQueryBytes {
+				return fmt.Errorf("search: the search text is %d bytes; at most %d", len(q.Text), maxQueryBytes)
+			}
 			if strings.TrimSpace(q.Text) == "" {
 				return errors.New("search: empty query")
 			}

@@ -118,6 +118,12 @@ browser keeps it in a cookie; scripts send "Authorization: Bearer TOKEN".`,
 	return cmd
 }
 
+// maxQueryBytes bounds the search text the viewer and convo search accept.
+// A search's cost grows with its terms (issue 17 measured 22 s for a 1 KB
+// viewer query); searches use at most 64 terms, and no real query needs
+// more than this.
+const maxQueryBytes = 512
+
 // viewer is the web viewer's handler.
 type viewer struct {
 	store    session.Store
@@ -191,6 +197,10 @@ func (v *viewer) list(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
 	p := listPage{Query: strings.TrimSpace(q.Get("q")), Owner: q.Get("owner")}
+	if len(p.Query) > maxQueryBytes {
+		v.fail(w, r, http.StatusBadRequest, fmt.Sprintf("search text too long: at most %d bytes", maxQueryBytes))
+		return
+	}
 	if p.Query != "" {
 		p.Searched = true
 		// The best limit matches, a page (--page-size) at first; "More
@@ -290,6 +300,9 @@ func (v *viewer) storeError(w http.ResponseWriter, r *http.Request, err error) {
 		v.fail(w, r, http.StatusBadRequest, "invalid session id")
 	case errors.Is(err, session.ErrNotSupported):
 		v.fail(w, r, http.StatusNotImplemented, "this store cannot do that: "+err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		fmt.Fprintf(v.log, "convo serve: %s %s: %v\n", r.Method, r.URL.Path, err)
+		v.fail(w, r, http.StatusServiceUnavailable, fmt.Sprintf("this request took longer than the viewer allows (%s); narrow the search or the page", requestTimeout))
 	default:
 		fmt.Fprintf(v.log, "convo serve: %s %s: %v\n", r.Method, r.URL.Path, err)
 		v.fail(w, r, http.StatusInternalServerError, "internal error (see the server log)")
