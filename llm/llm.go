@@ -162,8 +162,9 @@ var (
 	ErrServer          = errors.New("provider server error")
 	ErrContentFiltered = errors.New("content filtered")
 	// ErrQuotaExceeded: the account is out of credit or over a hard quota
-	// (OpenAI's 429 "insufficient_quota"). Unlike ErrRateLimited, waiting
-	// does not help, so it is never retried.
+	// (OpenAI's 429 "insufficient_quota", Anthropic's "credit balance is
+	// too low"). Unlike ErrRateLimited, waiting does not help, so it is
+	// never retried.
 	ErrQuotaExceeded = errors.New("quota exceeded")
 	// ErrIncomplete: the response ended before the provider said it was
 	// complete (a stream cut before its end event).

@@ -48,15 +48,16 @@
 //     earlier conversation:\n") followed by the summary's text. The Messages
 //     API has no system turns inside the conversation, so a summary is part
 //     of the system prompt wherever it stands in the history;
-//   - user: Text as "text" blocks (empty text is skipped, as the API rejects
-//     it); ImageURL as an "image" block with a "url" source, or a "base64"
+//   - user: Text as "text" blocks (empty or whitespace-only text is
+//     skipped, as the API rejects it: a stored history holding some stays
+//     usable); ImageURL as an "image" block with a "url" source, or a "base64"
 //     source when the URL is a base64 data: URL (Detail has no Anthropic
 //     equivalent and is not sent); Binary with an image/* MIME type as a
 //     base64 "image" block and application/pdf as a base64 "document" block
 //     titled with the part's Name. Other binary types fail with
 //     llm.ErrBadRequest before any I/O;
-//   - assistant: Text as "text", ToolCall as "tool_use" (input that is not
-//     valid JSON is sent as {}), and Reasoning exactly as it came:
+//   - assistant: Text as "text" (empty or whitespace-only text skipped),
+//     ToolCall as "tool_use" (input that is not valid JSON is sent as {}), and Reasoning exactly as it came:
 //     Reasoning{Text, Signature} as a "thinking" block with its signature,
 //     Reasoning{Signature: data, Redacted: true} as "redacted_thinking" with
 //     its data. The API requires these back, unchanged and in place, when a
@@ -64,7 +65,8 @@
 //     signature (from another provider) is dropped, since the API would
 //     reject it;
 //   - tool: every ToolResult as a "tool_result" block in a user turn, with
-//     its Content as a text block and "is_error" when IsError is set.
+//     its Content as a text block (none when the Content is empty or
+//     whitespace only) and "is_error" when IsError is set.
 //     Metadata is not sent.
 //
 // Consecutive turns of one role are merged into one message, so the
@@ -152,6 +154,8 @@
 //   - llm.ErrContextTooLong: 400 invalid_request_error whose message says
 //     "prompt is too long" or "input length and `max_tokens` exceed context
 //     limit", and 413 request_too_large;
+//   - llm.ErrQuotaExceeded: a 400 whose message says the "credit balance is
+//     too low" (billing; waiting does not help);
 //   - llm.ErrAuthentication: 401 authentication_error, 403
 //     permission_error;
 //   - llm.ErrBadRequest: other 4xx (invalid_request_error, not_found_error),

@@ -71,6 +71,11 @@ func kindOf(status int, typ, msg string) error {
 		strings.Contains(lmsg, "exceed context limit") ||
 		status == http.StatusRequestEntityTooLarge || typ == "request_too_large":
 		return llm.ErrContextTooLong
+	case strings.Contains(lmsg, "credit balance is too low"):
+		// "Your credit balance is too low to access the Anthropic API.
+		// Please go to Plans & Billing to upgrade or purchase credits." (a
+		// 400, reported in github.com/anthropics/claude-quickstarts/issues/229).
+		return llm.ErrQuotaExceeded
 	case status == http.StatusTooManyRequests || typ == "rate_limit_error":
 		return llm.ErrRateLimited
 	case status == http.StatusUnauthorized || status == http.StatusForbidden ||

@@ -118,6 +118,12 @@ func (c *Client) params(req llm.Request) (sdk.MessageNewParams, error) {
 	return p, nil
 }
 
+// blank reports whether text is empty or whitespace only. The API refuses
+// such text blocks ("text content blocks must contain non-whitespace text",
+// reported in github.com/anthropics/claude-code/issues/23440), so they are
+// not sent: a stored history holding one stays usable.
+func blank(text string) bool { return strings.TrimSpace(text) == "" }
+
 // hasToolBlocks reports whether msgs hold a tool_use or tool_result block.
 func hasToolBlocks(msgs []sdk.MessageParam) bool {
 	for _, m := range msgs {
@@ -142,7 +148,7 @@ func toBlocks(m message.Message) (sdk.MessageParamRole, []sdk.ContentBlockParamU
 		for _, p := range m.Parts {
 			switch p := p.(type) {
 			case message.Text:
-				if p.Text != "" {
+				if !blank(p.Text) {
 					blocks = append(blocks, sdk.NewTextBlock(p.Text))
 				}
 			case message.ImageURL:
@@ -175,7 +181,7 @@ func toBlocks(m message.Message) (sdk.MessageParamRole, []sdk.ContentBlockParamU
 		for _, p := range m.Parts {
 			switch p := p.(type) {
 			case message.Text:
-				if p.Text != "" {
+				if !blank(p.Text) {
 					blocks = append(blocks, sdk.NewTextBlock(p.Text))
 				}
 			case message.Reasoning:
@@ -204,7 +210,7 @@ func toBlocks(m message.Message) (sdk.MessageParamRole, []sdk.ContentBlockParamU
 			switch p := p.(type) {
 			case message.ToolResult:
 				b := sdk.ToolResultBlockParam{ToolUseID: p.CallID}
-				if p.Content != "" {
+				if !blank(p.Content) {
 					b.Content = []sdk.ToolResultBlockParamContentUnion{{OfText: &sdk.TextBlockParam{Text: p.Content}}}
 				}
 				if p.IsError {

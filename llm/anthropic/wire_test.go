@@ -215,3 +215,43 @@ func TestEmptyAnswerComesBackFaithfully(t *testing.T) {
 		t.Errorf("parts %+v finish %q, want none and length", res.Message.Parts, res.FinishReason)
 	}
 }
+
+// "Your credit balance is too low to access the Anthropic API" (a 400
+// invalid_request_error, reported in
+// github.com/anthropics/claude-quickstarts/issues/229) is billing, as
+// OpenAI's insufficient_quota is: ErrQuotaExceeded.
+func TestCreditBalanceIsQuotaExceeded(t *testing.T) {
+	f := newServer(t, reply{status: 400, body: errorBody("invalid_request_error", "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.")})
+	c := newClient(t, f, anthropic.WithMaxRetries(0))
+	_, err := c.Generate(t.Context(), userReq("x"))
+	if !errors.Is(err, llm.ErrQuotaExceeded) || errors.Is(err, llm.ErrBadRequest) {
+		t.Errorf("err = %v, want ErrQuotaExceeded only", err)
+	}
+}
+
+// Whitespace-only text is refused by the API ("text content blocks must
+// contain non-whitespace text"): a stored history holding some (a model's
+// "\n" next to its tool call, an old whitespace user turn) is sent without
+// those blocks, as empty text already is, so the session stays usable. The
+// fake server's providerrules check fails the test otherwise.
+func TestWhitespaceTextIsNotSent(t *testing.T) {
+	f := newServer(t, reply{body: messageBody(`[{"type":"text","text":"ok"}]`, "end_turn", 1, 0, 0, 1)})
+	c := newClient(t, f)
+	req := llm.Request{
+		Messages: []message.Message{
+			message.NewUserMessage("Weather?"),
+			message.NewMessage(message.RoleAssistant, message.Text{Text: "\n\n"}, message.ToolCall{ID: "toolu_1", Name: "weather", Input: []byte(`{}`)}),
+			message.NewToolResultMessage(message.ToolResult{CallID: "toolu_1", Name: "weather", Content: "4°C"}),
+			message.NewMessage(message.RoleAssistant, message.Text{Text: "4°C."}),
+			message.NewUserMessage(" \n"),
+			message.NewUserMessage("Thanks"),
+		},
+		Tools: []llm.ToolSpec{{Name: "weather"}},
+	}
+	if _, err := c.Generate(t.Context(), req); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(f.last().raw), `\n\n"`) || strings.Contains(string(f.last().raw), `" \n"`) {
+		t.Errorf("whitespace text sent: %s", f.last().raw)
+	}
+}

@@ -60,8 +60,10 @@
 //     "image_url" holding a data: URL, and application/pdf as a "file" part
 //     with file_data (a data: URL) and the part's Name. Other binary types
 //     fail with llm.ErrBadRequest before any I/O;
-//   - assistant: text parts joined by newlines as "content", ToolCall parts
-//     as "tool_calls" (empty input is sent as "{}"). Reasoning parts without
+//   - assistant: non-empty text parts joined by newlines as "content",
+//     ToolCall parts as "tool_calls" (empty input is sent as "{}"); a message
+//     with neither is not sent, since the API requires one (a stored empty
+//     answer leaves the session usable). Reasoning parts without
 //     a signature (from a compatible server) are sent as "reasoning_content"
 //     when the message has tool calls (see Compatible servers); other
 //     reasoning is not sent;

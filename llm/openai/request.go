@@ -121,7 +121,9 @@ func toMessages(m message.Message) ([]sdk.ChatCompletionMessageParamUnion, error
 		for _, p := range m.Parts {
 			switch p := p.(type) {
 			case message.Text:
-				texts = append(texts, p.Text)
+				if p.Text != "" {
+					texts = append(texts, p.Text)
+				}
 			case message.ToolCall:
 				args := string(p.Input)
 				if args == "" {
@@ -158,6 +160,13 @@ func toMessages(m message.Message) ([]sdk.ChatCompletionMessageParamUnion, error
 			// sent on those turns only: DeepSeek ignores it on others, and
 			// other servers are not sent a field they do not need.
 			a.SetExtraFields(map[string]any{"reasoning_content": strings.Join(reasoning, "\n")})
+		}
+		if len(texts) == 0 && len(a.ToolCalls) == 0 {
+			// Nothing the API would accept: content is "Required unless
+			// tool_calls or function_call is specified" (openai-go
+			// chatcompletion.go). A stored empty answer is skipped so the
+			// session stays usable.
+			return nil, nil
 		}
 		return []sdk.ChatCompletionMessageParamUnion{{OfAssistant: &a}}, nil
 	case message.RoleTool:

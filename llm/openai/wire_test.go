@@ -210,3 +210,25 @@ func TestEmptyAnswersComeBackFaithfully(t *testing.T) {
 		}
 	}
 }
+
+// An assistant message with neither text nor tool calls cannot be sent
+// (content is "Required unless tool_calls or function_call is specified",
+// openai-go chatcompletion.go): a stored history holding one is sent
+// without it, so the session stays usable. The fake server's
+// providerrules check fails the test otherwise.
+func TestEmptyAssistantMessageIsNotSent(t *testing.T) {
+	f := newServer(t, reply{body: completion(`{"role":"assistant","content":"ok"}`, "stop", 1, 1, 0, 0)})
+	c := newClient(t, f)
+	req := llm.Request{Messages: []message.Message{
+		message.NewUserMessage("Think hard."),
+		message.NewMessage(message.RoleAssistant, message.Reasoning{Text: "Spent the whole budget."}),
+		message.NewMessage(message.RoleAssistant),
+		message.NewUserMessage("Again?"),
+	}}
+	if _, err := c.Generate(t.Context(), req); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.last().body["messages"].([]any)); n != 2 {
+		t.Errorf("%d messages sent, want the 2 user messages: %s", n, f.last().raw)
+	}
+}

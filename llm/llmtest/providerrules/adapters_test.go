@@ -70,8 +70,10 @@ func TestOpenAIAdapter(t *testing.T) {
 		t.Errorf("rules %v, want openai/tool-call-answered", r)
 	}
 	empty := llm.Request{Messages: []message.Message{message.NewUserMessage("Hi"), message.NewMessage(message.RoleAssistant), message.NewUserMessage("Hello?")}}
-	if r := providerrules.Rules(plain(empty)); !slices.Contains(r, "openai/assistant-content") {
-		t.Errorf("rules %v, want openai/assistant-content", r)
+	// The client does not send an empty stored answer, which the API
+	// would refuse (openai/assistant-content).
+	if err := plain(empty); err != nil {
+		t.Errorf("a history with an empty answer: %v", err)
 	}
 	if err := plain(llm.Request{Messages: []message.Message{{Role: "bogus"}}}); !errors.Is(err, llm.ErrBadRequest) {
 		t.Errorf("untranslatable request: %v, want llm.ErrBadRequest", err)
