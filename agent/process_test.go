@@ -230,6 +230,24 @@ func TestSIGKILLNeverLeavesDanglingCalls(t *testing.T) {
 	if prev == 0 {
 		t.Fatal("the children stored nothing")
 	}
+	// What the killed children left is resumable: a next turn's request
+	// is one each provider accepts.
+	db, err := openDB(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	store, err := sqlite.SessionStore(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range providers() {
+		a := agent.New(p.client(t, llmtest.Text("resumed")), agent.WithSession("crash", store),
+			agent.WithTools(sleepTool()), agent.WithStaleTurnAfter(0))
+		if _, err := a.Chat(t.Context(), "after the kills"); err != nil {
+			t.Fatalf("%s: resuming: %v", p.name, err)
+		}
+	}
 	t.Logf("%d kills, %d messages stored, %d kills landed mid-turn; session valid and integrity_check ok after every kill", kills, prev, midTurn)
 }
 
