@@ -48,9 +48,15 @@ func thinkingProviders(t *testing.T) []thinkingProvider {
 	if err != nil {
 		t.Fatal(err)
 	}
+	oc, err := openai.New(openai.WithAPIKey("test"), openai.WithModel("deepseek-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	signed := func(text string) message.Reasoning { return message.Reasoning{Text: text, Signature: "c2lnbmF0dXJl"} }
+	unsigned := func(text string) message.Reasoning { return message.Reasoning{Text: text} }
 	return []thinkingProvider{
 		{provider{name: "anthropic-thinking", check: providerrules.Anthropic(ac)}, signed},
+		{provider{name: "openai-thinking-server", check: providerrules.OpenAI(oc, providerrules.ThinkingServer())}, unsigned},
 	}
 }
 
