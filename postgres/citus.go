@@ -80,6 +80,19 @@ func (s *Store) distribute(ctx context.Context, tx pgx.Tx) error {
 			return fmt.Errorf("postgres: distribute %s: %w", s.q.messages, err)
 		}
 	}
+	// The quarantine table (schema version 2) goes with its sessions, as
+	// the messages do: its foreign key to sessions needs it colocated.
+	var quarantine bool
+	if err := tx.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass($1))`,
+		s.q.quarantine).Scan(&quarantine); err != nil {
+		return fmt.Errorf("postgres: read the distribution of %s: %w", s.q.quarantine, err)
+	}
+	if quarantine {
+		if _, err := tx.Exec(ctx, `SELECT create_distributed_table($1::regclass, 'session_id', colocate_with => $2)`,
+			s.q.quarantine, s.q.sessions); err != nil {
+			return fmt.Errorf("postgres: distribute %s: %w", s.q.quarantine, err)
+		}
+	}
 	return nil
 }
 

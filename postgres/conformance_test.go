@@ -11,7 +11,24 @@ import (
 // subtest on a fresh store in its own schema.
 func TestConformance(t *testing.T) {
 	pool := testPool(t)
-	sessiontest.Run(t, func(t *testing.T) session.Store {
+	sessiontest.RunWith(t, func(t *testing.T) session.Store {
 		return newStore(t, pool)
-	})
+	}, sessiontest.Options{Corrupt: corrupt})
+}
+
+// corrupt is sessiontest's Options.Corrupt for the PostgreSQL store: the
+// parts column is json, so the damage is a JSON text that is not a parts
+// array (what a bug in another writer or a bad manual edit leaves).
+func corrupt(t *testing.T, st session.Store, id, msgID string) []byte {
+	t.Helper()
+	s := st.(*Store)
+	raw := []byte(`{"parts": "not an array"}`)
+	tag, err := s.pool.Exec(t.Context(), `UPDATE `+s.q.messages+` SET parts = $3::json WHERE session_id = $1 AND id = $2`, id, msgID, string(raw))
+	if err != nil {
+		t.Fatalf("corrupt: %v", err)
+	}
+	if tag.RowsAffected() != 1 {
+		t.Fatalf("corrupt: %d rows changed, want 1", tag.RowsAffected())
+	}
+	return raw
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,10 +19,127 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// ErrSchemaTooNew is returned by SessionStore when the database holds a
-// schema version newer than this release knows: a newer convo wrote it, and
-// this one refuses to run rather than damage it.
-var ErrSchemaTooNew = errors.New("postgres: database schema is newer than this version of convo")
+// Errors of SessionStore and Open about the database's schema. Each one is
+// returned before the store changes anything: a refused open leaves the
+// database as it was (no schema, table, index or version table).
+var (
+	// ErrSchemaTooNew: the database holds a schema version newer than
+	// this release knows: a newer convo wrote it, and this one refuses to
+	// run rather than damage it.
+	ErrSchemaTooNew = errors.New("postgres: database schema is newer than this version of convo")
+	// ErrSchemaTooOld: a read-only store (WithReadOnly) found an older
+	// convo schema, which it does not upgrade. Open it once without
+	// WithReadOnly, or run `convo upgrade`, to upgrade it.
+	ErrSchemaTooOld = errors.New("postgres: database schema is older than this version of convo; open it once without WithReadOnly to upgrade it")
+	// ErrNoSchema: a read-only store found none of convo's tables.
+	ErrNoSchema = errors.New("postgres: database has no convo tables (a read-only store creates none)")
+	// ErrUpstreamSchema: the tables were written by the session store of
+	// github.com/joakimcarlsson/ai (memory/postgres). Upgrade them in
+	// place with Upgrade, or with `convo upgrade`, then open the store.
+	ErrUpstreamSchema = errors.New("postgres: the tables were written by github.com/joakimcarlsson/ai's memory/postgres; upgrade them in place with postgres.Upgrade or `convo upgrade`")
+	// ErrForeignTables: tables with convo's names (sessions, messages, with
+	// the store's prefix, in its schema) exist but hold neither convo's
+	// schema nor that of github.com/joakimcarlsson/ai. The store refuses to
+	// touch them; use another prefix (WithTablePrefix), schema (WithSchema)
+	// or database.
+	ErrForeignTables = errors.New("postgres: tables with convo's names belong to something else; use another table prefix, schema or database")
+)
+
+// schemaKind is what the tables of a schema and prefix are.
+type schemaKind int
+
+const (
+	schemaNone     schemaKind = iota // no sessions, messages or version table
+	schemaConvo                      // a recorded convo schema version
+	schemaUpstream                   // joakimcarlsson/ai's memory/postgres tables
+	schemaForeign                    // tables with convo's names, of another shape
+)
+
+// upstreamColumns are the columns of the tables that
+// github.com/joakimcarlsson/ai's memory/postgres creates (see
+// testdata/upstream/README.md), in table order.
+var upstreamColumns = map[string][]string{
+	"sessions": {"id", "created_at"},
+	"messages": {"id", "session_id", "role", "parts", "model", "created_at"},
+}
+
+// pgQuerier is what classify reads through: the pool or a transaction.
+type pgQuerier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// classify tells what the database holds under the store's schema and
+// prefix, and the recorded convo version. It only reads the catalog and
+// the version table.
+func (s *Store) classify(ctx context.Context, q pgQuerier) (schemaKind, int, error) {
+	var hasVersions bool
+	if err := q.QueryRow(ctx, s.q.regclass, s.q.migrationsTable).Scan(&hasVersions); err != nil {
+		return 0, 0, err
+	}
+	if hasVersions {
+		var v int
+		if err := q.QueryRow(ctx, s.q.schemaVersion).Scan(&v); err != nil {
+			return 0, 0, err
+		}
+		if v > 0 {
+			return schemaConvo, v, nil
+		}
+	}
+	cols := map[string][]string{}
+	for table, name := range map[string]string{"sessions": s.q.sessions, "messages": s.q.messages} {
+		rows, err := q.Query(ctx, s.q.columns, name)
+		if err != nil {
+			return 0, 0, err
+		}
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return 0, 0, err
+		}
+		cols[table] = names
+	}
+	switch {
+	case len(cols["sessions"]) == 0 && len(cols["messages"]) == 0:
+		return schemaNone, 0, nil
+	case slices.Equal(cols["sessions"], upstreamColumns["sessions"]) && slices.Equal(cols["messages"], upstreamColumns["messages"]):
+		return schemaUpstream, 0, nil
+	}
+	return schemaForeign, 0, nil
+}
+
+// schemaError is the error of an open that finds kind at version v, or nil
+// when the open may go on.
+func (s *Store) schemaError(kind schemaKind, v, latest int) error {
+	where := fmt.Sprintf("(schema %q, prefix %q)", s.opts.schema, s.opts.prefix)
+	switch kind {
+	case schemaUpstream:
+		return fmt.Errorf("%w %s", ErrUpstreamSchema, where)
+	case schemaForeign:
+		return fmt.Errorf("%w %s", ErrForeignTables, where)
+	}
+	if v > latest {
+		return fmt.Errorf("%w: database has version %d, this release knows up to %d", ErrSchemaTooNew, v, latest)
+	}
+	if s.opts.readOnly {
+		switch {
+		case kind == schemaNone:
+			return fmt.Errorf("%w %s", ErrNoSchema, where)
+		case v < latest:
+			return fmt.Errorf("%w: database has version %d, this release has %d", ErrSchemaTooOld, v, latest)
+		}
+	}
+	return nil
+}
+
+// checkSchema reads what the database holds and returns the error of an
+// open that must not go on, and the recorded version. It writes nothing.
+func (s *Store) checkSchema(ctx context.Context) (int, error) {
+	kind, v, err := s.classify(ctx, s.pool)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: open: read schema: %w", err)
+	}
+	return v, s.schemaError(kind, v, LatestSchemaVersion())
+}
 
 // loadMigrations returns the embedded migrations in version order.
 func loadMigrations() ([]migrations.Migration, error) {
@@ -68,12 +186,9 @@ func (s *Store) migrate(ctx context.Context) error {
 			return err
 		}
 	}
-	current, err := s.readVersion(ctx)
+	current, err := s.checkSchema(ctx)
 	if err != nil {
 		return err
-	}
-	if current > len(ms) {
-		return fmt.Errorf("%w: database has version %d, this release knows up to %d", ErrSchemaTooNew, current, len(ms))
 	}
 	if current == len(ms) {
 		if !s.opts.citus {
@@ -135,19 +250,19 @@ func (s *Store) migrateLocked(ctx context.Context, ms []migrations.Migration) (e
 	if err := tx.QueryRow(ctx, s.q.schemaVersion).Scan(&current); err != nil {
 		return fmt.Errorf("postgres: migrate: read version: %w", err)
 	}
-	if current > len(ms) {
-		return fmt.Errorf("%w: database has version %d, this release knows up to %d", ErrSchemaTooNew, current, len(ms))
+	if current == 0 {
+		// Another process may have made tables since checkSchema looked;
+		// an error rolls back the schema and version table made above.
+		kind, v, err := s.classify(ctx, tx)
+		if err != nil {
+			return fmt.Errorf("postgres: migrate: read schema: %w", err)
+		}
+		if err := s.schemaError(kind, v, len(ms)); err != nil {
+			return err
+		}
 	}
-	r := strings.NewReplacer("{{sessions}}", s.q.sessions, "{{messages}}", s.q.messages, "{{prefix}}", s.opts.prefix)
-	for _, m := range ms[current:] {
-		// No arguments: pgx sends it with the simple protocol, which runs
-		// several statements.
-		if _, err := tx.Exec(ctx, r.Replace(m.SQL)); err != nil {
-			return fmt.Errorf("postgres: migration %d (%s): %w", m.Version, m.Name, err)
-		}
-		if _, err := tx.Exec(ctx, s.q.recordMigration, m.Version, time.Now().UnixNano()); err != nil {
-			return fmt.Errorf("postgres: record migration %d: %w", m.Version, err)
-		}
+	if err := s.applyMigrations(ctx, tx, ms, current); err != nil {
+		return err
 	}
 	if s.opts.citus {
 		// In the transaction that created the tables: no other process
@@ -158,6 +273,26 @@ func (s *Store) migrateLocked(ctx context.Context, ms []migrations.Migration) (e
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("postgres: migrate: commit: %w", err)
+	}
+	return nil
+}
+
+// applyMigrations applies ms after version current in tx, which holds the
+// migration lock, and records each.
+func (s *Store) applyMigrations(ctx context.Context, tx pgx.Tx, ms []migrations.Migration, current int) error {
+	if current > len(ms) {
+		return fmt.Errorf("%w: database has version %d, this release knows up to %d", ErrSchemaTooNew, current, len(ms))
+	}
+	r := strings.NewReplacer("{{sessions}}", s.q.sessions, "{{messages}}", s.q.messages, "{{quarantine}}", s.q.quarantine, "{{prefix}}", s.opts.prefix)
+	for _, m := range ms[current:] {
+		// No arguments: pgx sends it with the simple protocol, which runs
+		// several statements.
+		if _, err := tx.Exec(ctx, r.Replace(m.SQL)); err != nil {
+			return fmt.Errorf("postgres: migration %d (%s): %w", m.Version, m.Name, err)
+		}
+		if _, err := tx.Exec(ctx, s.q.recordMigration, m.Version, time.Now().UnixNano()); err != nil {
+			return fmt.Errorf("postgres: record migration %d: %w", m.Version, err)
+		}
 	}
 	return nil
 }

@@ -12,7 +12,8 @@ type storeOptions struct {
 	citus           bool
 	// routed runs the statements of WithCitus without distributing (tests
 	// use it to run them on plain PostgreSQL).
-	routed bool
+	routed   bool
+	readOnly bool
 }
 
 func defaultOptions() storeOptions {
@@ -46,4 +47,16 @@ func WithSchema(name string) Option {
 // default is 16 MiB; it must be positive.
 func WithMaxMessageBytes(n int) Option {
 	return func(o *storeOptions) { o.maxMessageBytes = n }
+}
+
+// WithReadOnly makes a store that only reads. SessionStore then creates,
+// migrates and writes nothing (no schema, table, index or version table),
+// so it works with a role that has only SELECT on convo's tables (and
+// USAGE on their schema). The schema must be this release's: an older convo
+// schema gives ErrSchemaTooOld (it is not upgraded), a newer one
+// ErrSchemaTooNew, a database without convo's tables ErrNoSchema. Every
+// method that writes fails with an error matching session.ErrReadOnly and
+// changes nothing.
+func WithReadOnly() Option {
+	return func(o *storeOptions) { o.readOnly = true }
 }

@@ -16,6 +16,10 @@ import (
 // still small, stays an index lookup as they grow.
 type queries struct {
 	sessions, messages, migrations string // quoted, schema-qualified names
+	quarantine                     string // quoted, schema-qualified name of the quarantined rows' table
+	columns                        string // a table's column names, in order
+	quarantine1                    string // moves one message aside
+	quarantineList                 string
 
 	createSchema     string
 	migrationsTable  string // the migrations table's name, for to_regclass
@@ -101,7 +105,26 @@ func newQueries(schema, prefix string) *queries {
 		sessions:   qual(prefix + "sessions"),
 		messages:   qual(prefix + "messages"),
 		migrations: qual(prefix + "convo_schema_migrations"),
+		quarantine: qual(prefix + "messages_quarantine"),
 	}
+	// One statement: the row leaves the session, goes to the quarantine
+	// with its text as bytes, and the session moves on.
+	q.quarantine1 = `WITH d AS (
+		DELETE FROM ` + q.messages + ` WHERE session_id = $1 AND id = $2
+		RETURNING session_id, seq, id, role, parts, model, usage, created_at
+	), ins AS (
+		INSERT INTO ` + q.quarantine + ` (session_id, seq, id, role, parts, model, usage, created_at, quarantined_at, reason)
+		SELECT session_id, seq, id, role, convert_to(parts::text, 'UTF8'), model, convert_to(usage::text, 'UTF8'), created_at, $3::bigint, $4::text FROM d
+		RETURNING 1
+	), s AS (
+		UPDATE ` + q.sessions + ` SET version = version + 1, message_count = message_count - 1,
+			updated_at = GREATEST(updated_at + 1, $3::bigint)
+		WHERE id = $1 AND EXISTS (SELECT 1 FROM d)
+	)
+	SELECT count(*)::int FROM ins`
+	q.quarantineList = `SELECT seq, id, role, parts, model, usage, created_at, quarantined_at, reason FROM ` + q.quarantine + `
+		WHERE session_id = $1 ORDER BY seq`
+	q.columns = `SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum`
 	q.migrationsTable = q.migrations
 	r := strings.NewReplacer("{{sessions}}", q.sessions, "{{messages}}", q.messages,
 		"{{migrations}}", q.migrations, "{{cfg}}", tsConfig)

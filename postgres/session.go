@@ -141,6 +141,9 @@ func (ss *pgSession) decode(m *message.Message, seq int64, parts, usage []byte) 
 // transaction. See session.Session for
 // the rules on ids, times, retries and invalid messages.
 func (ss *pgSession) AddMessages(ctx context.Context, msgs []message.Message) error {
+	if err := ss.s.writable(); err != nil {
+		return wrap(ctx, "append to", ss.id, err)
+	}
 	_, err := ss.add(ctx, msgs, -1)
 	return wrap(ctx, "append to", ss.id, err)
 }
@@ -150,6 +153,9 @@ func (ss *pgSession) AddMessages(ctx context.Context, msgs []message.Message) er
 // whose messages are all stored already succeeds whatever the version. It
 // returns the session's version after the call.
 func (ss *pgSession) AddMessagesAt(ctx context.Context, expected int64, msgs []message.Message) (int64, error) {
+	if err := ss.s.writable(); err != nil {
+		return 0, wrap(ctx, "append to", ss.id, err)
+	}
 	if expected < 0 {
 		return 0, wrap(ctx, "append to", ss.id, fmt.Errorf("%w: negative expected version %d", session.ErrConflict, expected))
 	}
@@ -469,6 +475,9 @@ func (ss *pgSession) execLocked(ctx context.Context, tx pgx.Tx, c *batch) (int64
 // twice in msgs is refused with session.ErrInvalidMessage. It returns the
 // new version, one more than expected.
 func (ss *pgSession) ReplaceMessages(ctx context.Context, expected int64, msgs []message.Message) (int64, error) {
+	if err := ss.s.writable(); err != nil {
+		return 0, wrap(ctx, "replace messages of", ss.id, err)
+	}
 	v, err := ss.replace(ctx, expected, msgs)
 	return v, wrap(ctx, "replace messages of", ss.id, err)
 }
@@ -518,6 +527,9 @@ func (ss *pgSession) replace(ctx context.Context, expected int64, msgs []message
 // session is empty. It runs in one transaction: a newest row that cannot be
 // decoded is reported with a *session.CorruptError and left in place.
 func (ss *pgSession) PopMessage(ctx context.Context) (m *message.Message, err error) {
+	if err := ss.s.writable(); err != nil {
+		return nil, wrap(ctx, "pop from", ss.id, err)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, wrap(ctx, "pop from", ss.id, err)
 	}
@@ -576,6 +588,9 @@ func (ss *pgSession) pop(ctx context.Context) (_ *message.Message, err error) {
 
 // Clear removes every message and keeps the session, in one round trip.
 func (ss *pgSession) Clear(ctx context.Context) error {
+	if err := ss.s.writable(); err != nil {
+		return wrap(ctx, "clear", ss.id, err)
+	}
 	if err := ctx.Err(); err != nil {
 		return wrap(ctx, "clear", ss.id, err)
 	}

@@ -88,10 +88,26 @@ func Open(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, erro
 	}
 	s := &Store{pool: pool, opts: o, q: newQueries(o.schema, o.prefix),
 		chunkRows: defaultChunkRows, chunkBytes: defaultChunkBytes}
-	if err := s.migrate(ctx); err != nil {
+	if o.readOnly {
+		// Looking never writes: check the schema, create nothing.
+		if _, err := s.checkSchema(ctx); err != nil {
+			return nil, err
+		}
+	} else if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// errReadOnly is what every write of a read-only store returns.
+var errReadOnly = fmt.Errorf("%w (opened with postgres.WithReadOnly)", session.ErrReadOnly)
+
+// writable returns errReadOnly for a read-only store.
+func (s *Store) writable() error {
+	if s.opts.readOnly {
+		return errReadOnly
+	}
+	return nil
 }
 
 // buildOptions applies and validates opts.
@@ -197,6 +213,9 @@ func (s *Store) Create(ctx context.Context, id string) (session.Session, error) 
 // imported session, its original creation time. It fails with
 // session.ErrExists if the id is taken.
 func (s *Store) CreateWith(ctx context.Context, id string, o session.CreateOptions) (session.Session, error) {
+	if err := s.writable(); err != nil {
+		return nil, wrap(ctx, "create", id, err)
+	}
 	if err := checkID(ctx, id); err != nil {
 		return nil, wrap(ctx, "create", id, err)
 	}
@@ -237,6 +256,9 @@ func (s *Store) Load(ctx context.Context, id string) (session.Session, error) {
 // Open loads the session id, creating it first if it does not exist.
 // Concurrent openers of a new id, in any process, all get the same session.
 func (s *Store) Open(ctx context.Context, id string) (session.Session, error) {
+	if err := s.writable(); err != nil {
+		return nil, wrap(ctx, "open", id, err)
+	}
 	if err := checkID(ctx, id); err != nil {
 		return nil, wrap(ctx, "open", id, err)
 	}
@@ -267,6 +289,9 @@ func (s *Store) Open(ctx context.Context, id string) (session.Session, error) {
 // is not an error. A handle on the deleted session fails with
 // session.ErrNotFound from then on, even if the id is created again.
 func (s *Store) Delete(ctx context.Context, id string) error {
+	if err := s.writable(); err != nil {
+		return wrap(ctx, "delete", id, err)
+	}
 	if err := checkID(ctx, id); err != nil {
 		return wrap(ctx, "delete", id, err)
 	}
@@ -289,6 +314,9 @@ func (s *Store) Info(ctx context.Context, id string) (session.Info, error) {
 // UpdateInfo changes the session's title or metadata, or fails with
 // session.ErrNotFound. It advances UpdatedAt, not the version.
 func (s *Store) UpdateInfo(ctx context.Context, id string, u session.InfoUpdate) error {
+	if err := s.writable(); err != nil {
+		return wrap(ctx, "update info", id, err)
+	}
 	if err := checkID(ctx, id); err != nil {
 		return wrap(ctx, "update info", id, err)
 	}
@@ -316,6 +344,9 @@ func (s *Store) UpdateInfo(ctx context.Context, id string, u session.InfoUpdate)
 // came from. It fails with session.ErrNotFound if the session does not
 // exist, and refuses a zero or negative updatedAt.
 func (s *Store) SetUpdatedAt(ctx context.Context, id string, updatedAt int64) error {
+	if err := s.writable(); err != nil {
+		return wrap(ctx, "set updated time", id, err)
+	}
 	if err := checkID(ctx, id); err != nil {
 		return wrap(ctx, "set updated time", id, err)
 	}
@@ -613,6 +644,9 @@ func (s *Store) Search(ctx context.Context, sq session.SearchQuery) ([]session.S
 // search index entries, in one statement, and reports what it deleted. An
 // empty owner is refused: it would erase every session that has none.
 func (s *Store) DeleteOwner(ctx context.Context, owner string) (session.DeleteReport, error) {
+	if err := s.writable(); err != nil {
+		return session.DeleteReport{}, wrap(ctx, "delete owner", owner, err)
+	}
 	if err := ctx.Err(); err != nil {
 		return session.DeleteReport{}, wrap(ctx, "delete owner", owner, err)
 	}
@@ -634,6 +668,9 @@ func (s *Store) DeleteOwner(ctx context.Context, owner string) (session.DeleteRe
 // transaction, call it repeatedly with an UpdatedBefore that moves forward
 // in steps.
 func (s *Store) Prune(ctx context.Context, pq session.PruneQuery) (session.DeleteReport, error) {
+	if err := s.writable(); err != nil && !pq.DryRun {
+		return session.DeleteReport{}, wrapOp(ctx, "prune", err)
+	}
 	if err := ctx.Err(); err != nil {
 		return session.DeleteReport{}, wrapOp(ctx, "prune", err)
 	}

@@ -74,7 +74,7 @@ func TestTablesFollowSchemaAndPrefix(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	want := "chat_convo_schema_migrations chat_messages chat_sessions other_convo_schema_migrations other_messages other_sessions"
+	want := "chat_convo_schema_migrations chat_messages chat_messages_quarantine chat_sessions other_convo_schema_migrations other_messages other_messages_quarantine other_sessions"
 	if got := strings.Join(tables, " "); got != want {
 		t.Errorf("tables in %s: %s, want %s", schema, got, want)
 	}
