@@ -24,7 +24,9 @@
 //	                   version, next_seq, message_count, incarnation
 //	messages           session_id → sessions(id), seq, id, role, parts (JSON text), model,
 //	                   usage (JSON), created_at; UNIQUE (session_id, seq), UNIQUE (session_id, id)
-//	messages_fts       FTS5 index of the message text (when the build has FTS5)
+//	messages_search    FTS5 index of the message text's terms, contentless (when the build has FTS5)
+//	search_state       the index's high-water mark (indexed_to) and the version of its rules
+//	search_pending     indexed messages whose parts were changed in place since
 //	convo_schema_migrations  the schema versions applied for this prefix
 //
 // parts hold the message's parts in the versioned JSON format documented in
@@ -76,17 +78,39 @@
 //
 // # Full-text search
 //
-// Store implements session.Searcher with an FTS5 table kept in step with
-// every append, pop, clear and delete by triggers, in the same transaction.
+// Store implements session.Searcher, with the query syntax and matching
+// rules that every convo store shares (see session.Searcher): words in every
+// script, including Chinese, Japanese, Korean and Thai, which are matched by
+// character pairs, with diacritics and case ignored.
+//
+// Appends do not index. Text is extracted and cut into terms in Go and
+// indexed later, in batches, into a contentless FTS5 table (so the text is
+// not stored twice): by a search, when more than a few hundred messages
+// await indexing, or by (*Store).IndexSearch, which a program can call when
+// idle. A one-row table holds the high-water mark of indexed messages (by
+// rowid). A search reads, in one transaction, the index's hits and every
+// message above the mark, which it matches in Go; so it finds every message
+// whose append returned before it started, in this process or another, and
+// works without writing on a store that must not write. Erasures (pop,
+// clear, delete, owner erasure, prune, rewrite) remove the index entries of
+// the rows they delete in their own transaction, through a trigger on
+// DELETE, so erased text is never found again; the same trigger lowers the
+// mark when the rows at the top of the table go, so that a new row, which
+// SQLite numbers from the largest rowid left, is never taken as indexed. Every
+// change to the index is made in one transaction with what it records, so a
+// crash at any instant leaves it consistent; every hit is also checked
+// against the stored text before it is returned.
+//
 // modernc.org/sqlite has FTS5; mattn/go-sqlite3 needs the build tag
 // sqlite_fts5; ncruces/go-sqlite3 needs fts5.Register on every connection
 // (driver.Open(dsn, fts5.Register), from github.com/ncruces/go-sqlite3/ext/fts5).
 // Without FTS5, Search fails with an error matching session.ErrNotSupported
 // and ErrNoFTS5, and everything else works. The index is derived data:
 // SessionStore creates it when missing (WithFullTextSearch(false) skips
-// that) and rebuilds it when its triggers are gone. A build without FTS5
-// refuses to open a file that has the index, since it could not keep it in
-// step; (*Store).DropSearchIndex, run from a build with FTS5, removes it.
+// that) and replaces the trigger-kept index of schema version 1. A build
+// without FTS5 refuses to open a file that has an index, since it could not
+// remove erased text from it; (*Store).DropSearchIndex, run from a build with
+// FTS5, removes it.
 //
 // # Errors
 //

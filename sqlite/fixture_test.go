@@ -127,6 +127,16 @@ func TestUpgradeFromFixtures(t *testing.T) {
 					t.Errorf("info of %q after upgrade: %+v", id, info)
 				}
 			}
+			// Search works on the upgraded database, and version 1's
+			// trigger-kept index is gone.
+			hits, err := st.Search(ctx, session.SearchQuery{Text: "oslo"})
+			if err != nil || len(hits) != 2 {
+				t.Errorf("Search(oslo) after upgrade = %d hits, %v; want m2 and m5", len(hits), err)
+			}
+			var old int
+			if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name LIKE 'messages_fts%'`).Scan(&old); err != nil || old != 0 {
+				t.Errorf("version 1's index objects after upgrade: %d, %v; want none", old, err)
+			}
 			// The upgraded database takes new writes.
 			s, err := st.Load(ctx, "user-123")
 			if err != nil {

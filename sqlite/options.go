@@ -62,10 +62,11 @@ func WithWAL(on bool) Option {
 }
 
 // WithFullTextSearch sets whether SessionStore creates the full-text search
-// index (an FTS5 table kept in step by triggers) when it is missing. It is on
-// by default. Off, an existing index is left as it is, and Search works only
-// if one exists. The index costs time on every append (see
-// docs/performance.md) and space for a copy of the text.
+// index (an FTS5 table, see the package documentation) when it is missing.
+// It is on by default. Off, an existing index is kept (and searched), and
+// Search works only if one exists. Appends do not index either way; the
+// index costs a search (or IndexSearch) the indexing of what was appended
+// since, and space for the terms (see docs/performance.md).
 func WithFullTextSearch(on bool) Option {
 	return func(o *storeOptions) { o.search = on }
 }

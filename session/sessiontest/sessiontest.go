@@ -35,6 +35,12 @@ type Options struct {
 	// returns the readable newest messages, the error names the session
 	// and row, and a Quarantiner moves the row aside with its bytes kept.
 	Corrupt func(t *testing.T, st session.Store, id, msgID string) []byte
+	// Twin, when set, returns a second store on the same database as st
+	// (a store newStore returned), as another process (or another
+	// instance in this one) would open it; it arranges its own cleanup
+	// with t.Cleanup. With it the suite checks that one instance sees
+	// what another wrote (the search rules).
+	Twin func(t *testing.T, st session.Store) session.Store
 }
 
 // RunWith is Run with Options.

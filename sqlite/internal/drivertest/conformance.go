@@ -2,6 +2,7 @@ package drivertest
 
 import (
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/convo-dev/convo/session"
@@ -13,9 +14,26 @@ import (
 // a private in-memory database limited to one connection.
 func conformance(t *testing.T, d Driver) {
 	t.Run("file", func(t *testing.T) {
+		var mu sync.Mutex
+		dsns := map[session.Store]string{}
 		sessiontest.RunWith(t, func(t *testing.T) session.Store {
-			return OpenStore(t, d, d.FileDSN(filepath.Join(t.TempDir(), "convo.db")))
-		}, sessiontest.Options{Corrupt: Corrupt})
+			dsn := d.FileDSN(filepath.Join(t.TempDir(), "convo.db"))
+			st := OpenStore(t, d, dsn)
+			mu.Lock()
+			defer mu.Unlock()
+			dsns[st] = dsn
+			return st
+		}, sessiontest.Options{
+			Corrupt: Corrupt,
+			// A second *sql.DB and store on the same file, as another
+			// process would open it.
+			Twin: func(t *testing.T, st session.Store) session.Store {
+				mu.Lock()
+				dsn := dsns[st]
+				mu.Unlock()
+				return OpenStore(t, d, dsn)
+			},
+		})
 	})
 	t.Run("memory_one_conn", func(t *testing.T) {
 		sessiontest.RunWith(t, func(t *testing.T) session.Store {
@@ -28,7 +46,18 @@ func conformance(t *testing.T, d Driver) {
 				t.Fatalf("SessionStore: %v", err)
 			}
 			return st
-		}, sessiontest.Options{Corrupt: Corrupt})
+		}, sessiontest.Options{
+			Corrupt: Corrupt,
+			// A second store on the same *sql.DB (another process cannot
+			// open a private in-memory database).
+			Twin: func(t *testing.T, st session.Store) session.Store {
+				twin, err := sqlite.SessionStore(t.Context(), st.(*sqlite.Store).DB())
+				if err != nil {
+					t.Fatalf("SessionStore: %v", err)
+				}
+				return twin
+			},
+		})
 	})
 }
 

@@ -1,0 +1,212 @@
+package sqlite_test
+
+import (
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/convo-dev/convo/message"
+	"github.com/convo-dev/convo/session"
+	"github.com/convo-dev/convo/sqlite"
+)
+
+func openSearchStore(t *testing.T) (*sqlite.Store, *sql.DB) {
+	t.Helper()
+	db := openFile(t, filepath.Join(t.TempDir(), "convo.db"))
+	st, err := sqlite.Open(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, db
+}
+
+func mark(t *testing.T, db *sql.DB) (indexedTo int64) {
+	t.Helper()
+	if err := db.QueryRow(`SELECT indexed_to FROM search_state`).Scan(&indexedTo); err != nil {
+		t.Fatal(err)
+	}
+	return indexedTo
+}
+
+func searchIDs(t *testing.T, st *sqlite.Store, q string) []string {
+	t.Helper()
+	hits, err := st.Search(t.Context(), session.SearchQuery{Text: q, Limit: session.MaxListLimit})
+	if err != nil {
+		t.Fatalf("Search(%q): %v", q, err)
+	}
+	var ids []string
+	for _, h := range hits {
+		ids = append(ids, h.MessageID)
+	}
+	return ids
+}
+
+func addText(t *testing.T, s session.Session, texts ...string) []message.Message {
+	t.Helper()
+	var msgs []message.Message
+	for _, x := range texts {
+		msgs = append(msgs, message.NewUserMessage(x))
+	}
+	if err := s.AddMessages(t.Context(), msgs); err != nil {
+		t.Fatal(err)
+	}
+	return msgs
+}
+
+// Appends leave the index alone; IndexSearch brings it up to date; a search
+// finds indexed and unindexed messages alike.
+func TestAppendsDoNotIndex(t *testing.T) {
+	st, db := openSearchStore(t)
+	s, err := st.Create(t.Context(), "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addText(t, s, "one kiwi", "two kiwi")
+	if m := mark(t, db); m != 0 {
+		t.Fatalf("mark after appends = %d, want 0 (appends do not index)", m)
+	}
+	n, err := st.IndexSearch(t.Context())
+	if err != nil || n != 2 {
+		t.Fatalf("IndexSearch = %d, %v; want 2", n, err)
+	}
+	if m := mark(t, db); m != 2 {
+		t.Fatalf("mark after IndexSearch = %d, want 2", m)
+	}
+	addText(t, s, "three kiwi")
+	if got := searchIDs(t, st, "kiwi"); len(got) != 3 {
+		t.Errorf("kiwi: %d hits, want 3 (two indexed, one not)", len(got))
+	}
+	if n, err := st.IndexSearch(t.Context()); err != nil || n != 1 {
+		t.Fatalf("second IndexSearch = %d, %v; want 1", n, err)
+	}
+}
+
+// A deletion at the top of the table lowers the mark, so that the rowid
+// SQLite gives the next message (the largest plus one, which is the deleted
+// one's) is indexed rather than assumed indexed.
+func TestRowidReuseAfterPop(t *testing.T) {
+	st, db := openSearchStore(t)
+	s, err := st.Create(t.Context(), "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addText(t, s, "alpha", "popped")
+	if _, err := st.IndexSearch(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PopMessage(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if m := mark(t, db); m != 1 {
+		t.Errorf("mark after popping the top row = %d, want 1", m)
+	}
+	b := addText(t, s, "beta")
+	var rowid int64
+	if err := db.QueryRow(`SELECT rowid FROM messages WHERE id = ?`, b[0].ID).Scan(&rowid); err != nil {
+		t.Fatal(err)
+	}
+	if rowid != 2 {
+		t.Logf("the new row got rowid %d (SQLite reused 2 in earlier versions)", rowid)
+	}
+	if _, err := st.IndexSearch(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := searchIDs(t, st, "beta"); len(got) != 1 || got[0] != b[0].ID {
+		t.Errorf("beta: hits %q, want the new message", got)
+	}
+	if got := searchIDs(t, st, "popped"); len(got) != 0 {
+		t.Errorf("popped: hits %q, want none", got)
+	}
+}
+
+// Parts changed in place by another writer are taken out of the index and
+// matched in Go until they are indexed again.
+func TestPartsChangedInPlace(t *testing.T) {
+	st, db := openSearchStore(t)
+	s, err := st.Create(t.Context(), "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := addText(t, s, "original walrus")
+	if _, err := st.IndexSearch(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	p, err := message.MarshalParts([]message.Part{message.Text{Text: "replaced narwhal"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE messages SET parts = ? WHERE id = ?`, string(p), m[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // before and after indexing again
+		if got := searchIDs(t, st, "walrus"); len(got) != 0 {
+			t.Errorf("walrus: hits %q after the text was replaced", got)
+		}
+		if got := searchIDs(t, st, "narwhal"); len(got) != 1 {
+			t.Errorf("narwhal: hits %q, want the message", got)
+		}
+		if n, err := st.IndexSearch(t.Context()); err != nil {
+			t.Fatal(err)
+		} else if n > 1 {
+			t.Errorf("IndexSearch indexed %d messages, want at most 1", n)
+		}
+	}
+}
+
+// An index built by other rules (another release) is not used: the search
+// matches in Go, and indexing starts afresh.
+func TestIndexOfOtherRulesIsRebuilt(t *testing.T) {
+	st, db := openSearchStore(t)
+	s, err := st.Create(t.Context(), "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addText(t, s, "東京の天気")
+	if _, err := st.IndexSearch(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// Pretend the index holds other terms under other rules.
+	if _, err := db.Exec(`INSERT INTO messages_search (messages_search) VALUES ('delete-all')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE search_state SET rules = 999`); err != nil {
+		t.Fatal(err)
+	}
+	if got := searchIDs(t, st, "東京"); len(got) != 1 {
+		t.Errorf("東京 under other rules: %d hits, want 1", len(got))
+	}
+	// The search, which may write, indexed the message again by the
+	// current rules.
+	var rules int
+	if err := db.QueryRow(`SELECT rules FROM search_state`).Scan(&rules); err != nil || rules == 999 || mark(t, db) != 1 {
+		t.Errorf("after the search: rules %d (%v), mark %d; want the index rebuilt", rules, err, mark(t, db))
+	}
+	if got := searchIDs(t, st, "天気"); len(got) != 1 {
+		t.Errorf("天気 after reindexing: %d hits, want 1", len(got))
+	}
+}
+
+// A search with a backlog larger than it matches in Go indexes it first, in
+// batches, and finds all of it.
+func TestSearchIndexesALargeBacklog(t *testing.T) {
+	st, db := openSearchStore(t)
+	s, err := st.Create(t.Context(), "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for i := range 2500 {
+		texts = append(texts, fmt.Sprintf("backlog item %d", i))
+	}
+	addText(t, s, texts...)
+	if got := searchIDs(t, st, "backlog"); len(got) != session.MaxListLimit {
+		t.Errorf("backlog: %d hits, want %d (the limit)", len(got), session.MaxListLimit)
+	}
+	if m := mark(t, db); m != 2500 {
+		t.Errorf("mark after the search = %d, want 2500", m)
+	}
+	if got := searchIDs(t, st, `"item 2499"`); len(got) != 1 {
+		t.Errorf(`"item 2499": %d hits, want 1`, len(got))
+	}
+}
