@@ -31,7 +31,8 @@ func (q Query) Empty() bool { return len(q.Clauses) == 0 }
 // fails: characters that are not syntax are text.
 func Parse(s string) Query {
 	var q Query
-	n := newNormalizer()
+	n := getNormalizer()
+	defer putNormalizer(n)
 	terms := 0
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])

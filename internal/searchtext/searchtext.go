@@ -78,6 +78,7 @@ package searchtext
 
 import (
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -196,32 +197,88 @@ func classOf(r rune) class {
 	return sep
 }
 
-// normalizer holds the state of one tokenisation (a cases.Caser is not safe
-// for concurrent use).
+// normalizer holds the state of one tokenisation. It is not safe for
+// concurrent use (a cases.Caser is not); normalizers are pooled.
 type normalizer struct {
-	fold cases.Caser
-	buf  []unit
+	fold    cases.Caser
+	hasFold bool
+	units   []unit // the current run of a script without spaces
+	word    []byte // the current word
+	// cache holds the normalised form of characters that are a single
+	// rune; normalising one costs about a microsecond.
+	cache map[rune]string
 }
 
-func newNormalizer() *normalizer {
-	return &normalizer{fold: cases.Fold()}
+// maxCache bounds a normalizer's cache.
+const maxCache = 8192
+
+var normalizers = sync.Pool{New: func() any { return new(normalizer) }}
+
+func getNormalizer() *normalizer { return normalizers.Get().(*normalizer) }
+
+func putNormalizer(n *normalizer) {
+	if cap(n.word) > 4096 || cap(n.units) > 1024 {
+		return // do not keep a buffer grown by one huge text
+	}
+	normalizers.Put(n)
 }
 
-// units cuts text into characters and normalises each.
-func (n *normalizer) units(text string) []unit {
-	out := n.buf[:0]
+// emitFunc receives each term: term is valid only during the call.
+type emitFunc func(kind Kind, term []byte, start, end, firstEnd int)
+
+// scan cuts text into normalised characters, groups them into runs and
+// emits the terms of each run, in order.
+func (n *normalizer) scan(text string, emit emitFunc) {
+	n.units, n.word = n.units[:0], n.word[:0]
+	cur := sep
+	wordStart, prevStart, prevEnd := 0, -1, -1
+	flush := func() {
+		switch cur {
+		case word:
+			emit(Word, cutBytes(n.word), wordStart, prevEnd, 0)
+			n.word = n.word[:0]
+		case spaceless:
+			n.emitRun(emit)
+			n.units = n.units[:0]
+		}
+		cur = sep
+	}
+	add := func(u unit) {
+		if u.class != cur || (u.start != prevEnd && u.start != prevStart) {
+			flush()
+			cur = u.class
+			wordStart = u.start
+		}
+		if u.class == word {
+			n.word = append(n.word, u.text...)
+		} else {
+			n.units = append(n.units, u)
+		}
+		prevStart, prevEnd = u.start, u.end
+	}
 	for i := 0; i < len(text); {
 		r, size := utf8.DecodeRuneInString(text[i:])
 		if r < utf8.RuneSelf && (i+1 >= len(text) || text[i+1] < utf8.RuneSelf) {
 			// ASCII, not followed by a combining mark: the fast path.
-			c := classOf(r)
-			if c != sep {
-				if 'A' <= r && r <= 'Z' {
-					r += 'a' - 'A'
-				}
-				out = append(out, unit{text: asciiStrings[r], start: i, end: i + 1, class: c})
+			if classOf(r) == sep {
+				i++
+				continue
 			}
-			i++
+			if cur != word || i != prevEnd {
+				flush()
+				cur, wordStart = word, i
+			}
+			j := i
+			for j < len(text) && asciiWord(text[j]) && (j+1 >= len(text) || text[j+1] < utf8.RuneSelf) {
+				c := text[j]
+				if 'A' <= c && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				n.word = append(n.word, c)
+				j++
+			}
+			prevStart, prevEnd = j-1, j
+			i = j
 			continue
 		}
 		// A character: a base and the marks that follow it.
@@ -233,11 +290,34 @@ func (n *normalizer) units(text string) []unit {
 			}
 			end += msize
 		}
-		out = n.appendNormalized(out, text[i:end], i, end, r)
+		if end == i+size {
+			if norm, ok := n.cache[r]; ok {
+				split(norm, i, end, add)
+				i = end
+				continue
+			}
+		}
+		n.normalize(text[i:end], i, end, r, add)
 		i = end
 	}
-	n.buf = out
-	return out
+	flush()
+}
+
+// emitRun emits the bigrams and last character of a run of a script
+// without spaces, or its one character.
+func (n *normalizer) emitRun(emit emitFunc) {
+	run := n.units
+	if len(run) == 1 {
+		emit(Single, []byte(run[0].text), run[0].start, run[0].end, 0)
+		return
+	}
+	var buf []byte
+	for k := 0; k+1 < len(run); k++ {
+		buf = append(append(buf[:0], run[k].text...), run[k+1].text...)
+		emit(Bigram, cutBytes(buf), run[k].start, run[k+1].end, run[k].end)
+	}
+	last := run[len(run)-1]
+	emit(Last, []byte(last.text), last.start, last.end, 0)
 }
 
 // joins reports whether r belongs to the character before it: a combining
@@ -247,14 +327,17 @@ func joins(r rune) bool {
 	return unicode.IsMark(r) || r == 0x200D || r == 0xFF9E || r == 0xFF9F
 }
 
-var asciiStrings = func() (s [utf8.RuneSelf]string) {
-	for i := range s {
-		s[i] = string(rune(i))
-	}
-	return s
-}()
+// asciiWord reports whether c is an ASCII letter or digit.
+func asciiWord(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
 
-func (n *normalizer) appendNormalized(out []unit, ch string, start, end int, base rune) []unit {
+// normalize normalises one character ch (a base and its marks, at
+// start:end of the text) and passes each resulting character to add.
+func (n *normalizer) normalize(ch string, start, end int, base rune, add func(unit)) {
+	if !n.hasFold {
+		n.fold, n.hasFold = cases.Fold(), true
+	}
 	s := norm.NFKC.String(ch)
 	s = n.fold.String(s)
 	if unicode.In(base, stripScripts...) {
@@ -266,8 +349,20 @@ func (n *normalizer) appendNormalized(out []unit, ch string, start, end int, bas
 			return r
 		}, d))
 	}
-	// NFKC may turn one character into several ("ﬁ", "㍻"): each becomes a
-	// unit of its own, with the span of the original.
+	if len(ch) == utf8.RuneLen(base) {
+		if n.cache == nil || len(n.cache) >= maxCache {
+			n.cache = make(map[rune]string)
+		}
+		n.cache[base] = s
+	}
+	split(s, start, end, add)
+}
+
+// split passes each character of s, the normalised form of the original
+// character at start:end, to add. NFKC may turn one character into several
+// ("ﬁ", "㍻"): each becomes a unit of its own, with the span of the
+// original.
+func split(s string, start, end int, add func(unit)) {
 	for j := 0; j < len(s); {
 		r, size := utf8.DecodeRuneInString(s[j:])
 		k := j + size
@@ -283,65 +378,38 @@ func (n *normalizer) appendNormalized(out []unit, ch string, start, end int, bas
 			c = word // a mark with no base
 		}
 		if c != sep {
-			out = append(out, unit{text: s[j:k], start: start, end: end, class: c})
+			add(unit{text: s[j:k], start: start, end: end, class: c})
 		}
 		j = k
 	}
-	return out
 }
 
 // Tokens returns the terms of text, in order: the position of a term is its
 // index in the slice.
 func Tokens(text string) []Token {
-	return newNormalizer().tokens(text, nil)
+	n := getNormalizer()
+	defer putNormalizer(n)
+	return n.tokens(text, nil)
 }
 
 func (n *normalizer) tokens(text string, out []Token) []Token {
-	us := n.units(text)
-	for i := 0; i < len(us); {
-		j := i + 1
-		for j < len(us) && us[j].class == us[i].class && adjacent(us[j-1], us[j]) {
-			j++
-		}
-		run := us[i:j]
-		if run[0].class == word {
-			var b strings.Builder
-			for _, u := range run {
-				b.WriteString(u.text)
-			}
-			out = append(out, Token{Term: cut(b.String()), Start: run[0].start, End: run[len(run)-1].end, Kind: Word})
-		} else if len(run) == 1 {
-			out = append(out, Token{Term: run[0].text, Start: run[0].start, End: run[0].end, Kind: Single})
-		} else {
-			for k := 0; k+1 < len(run); k++ {
-				out = append(out, Token{Term: cut(run[k].text + run[k+1].text), Start: run[k].start, End: run[k+1].end, FirstEnd: run[k].end, Kind: Bigram})
-			}
-			last := run[len(run)-1]
-			out = append(out, Token{Term: last.text, Start: last.start, End: last.end, Kind: Last})
-		}
-		i = j
-	}
+	n.scan(text, func(kind Kind, term []byte, start, end, firstEnd int) {
+		out = append(out, Token{Term: string(term), Start: start, End: end, FirstEnd: firstEnd, Kind: kind})
+	})
 	return out
 }
 
-// adjacent reports whether two units of the same class belong to one run:
-// nothing was skipped between them (a separator leaves a gap in the
-// original text; units from one original character share its span).
-func adjacent(a, b unit) bool {
-	return b.start == a.end || b.start == a.start
-}
-
-// cut shortens a term to at most MaxTermBytes bytes, at a character
+// cutBytes shortens a term to at most MaxTermBytes bytes, at a character
 // boundary.
-func cut(s string) string {
-	if len(s) <= MaxTermBytes {
-		return s
+func cutBytes(b []byte) []byte {
+	if len(b) <= MaxTermBytes {
+		return b
 	}
 	i := MaxTermBytes
-	for i > 0 && !utf8.RuneStart(s[i]) {
+	for i > 0 && !utf8.RuneStart(b[i]) {
 		i--
 	}
-	return s[:i]
+	return b[:i]
 }
 
 // Terms returns the terms of text, in order, separated by single spaces:
@@ -349,14 +417,14 @@ func cut(s string) string {
 // on ASCII spaces alone (FTS5's ascii tokenizer) sees exactly these terms
 // at these positions.
 func Terms(text string) string {
-	n := newNormalizer()
-	toks := n.tokens(text, nil)
-	var b strings.Builder
-	for i, t := range toks {
-		if i > 0 {
-			b.WriteByte(' ')
+	n := getNormalizer()
+	defer putNormalizer(n)
+	out := make([]byte, 0, len(text)+len(text)/8)
+	n.scan(text, func(_ Kind, term []byte, _, _, _ int) {
+		if len(out) > 0 {
+			out = append(out, ' ')
 		}
-		b.WriteString(t.Term)
-	}
-	return b.String()
+		out = append(out, term...)
+	})
+	return string(out)
 }

@@ -280,3 +280,19 @@ func FuzzParseAndMatch(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkTerms(b *testing.B) {
+	text := "turn 1 message 0: " + strings.Repeat("lorem ipsum dolor sit amet ", 36)
+	b.SetBytes(int64(len(text)))
+	for range b.N {
+		Terms(text)
+	}
+}
+
+func BenchmarkTermsMixed(b *testing.B) {
+	text := strings.Repeat("東京都は、日本の首都であり、Un café crème à Zürich. ", 10)
+	b.SetBytes(int64(len(text)))
+	for range b.N {
+		Terms(text)
+	}
+}
