@@ -117,3 +117,37 @@ func ExampleWithConcurrencyPolicy() {
 	// busy: true
 	// second answer
 }
+
+// A session the agent creates can carry its owner, title and metadata, so
+// that listings and erasure by owner find it.
+func ExampleWithSessionInfo() {
+	ctx := context.Background()
+	store := session.NewMemoryStore()
+	a := agent.New(llmtest.New(llmtest.Text("Hello!")),
+		agent.WithSession("alice-1", store),
+		agent.WithSessionInfo(session.CreateOptions{Owner: "alice", Title: "First chat"}),
+	)
+	if _, err := a.Chat(ctx, "Hi"); err != nil {
+		fmt.Println(err)
+		return
+	}
+	page, _ := session.List(ctx, store, session.ListQuery{Owner: "alice"})
+	for _, s := range page.Sessions {
+		fmt.Println(s.ID, s.Owner, s.Title, s.MessageCount)
+	}
+	// Output:
+	// alice-1 alice First chat 2
+}
+
+// A model that gives no usable answer is never stored as an empty message:
+// the turn is closed and the error says why.
+func Example_truncatedAnswer() {
+	ctx := context.Background()
+	// A reasoning model that spent its whole output budget thinking.
+	client := llmtest.New(llmtest.Parts().WithFinishReason(llm.FinishLength))
+	a := agent.New(client)
+	_, err := a.Chat(ctx, "Prove the Riemann hypothesis.")
+	fmt.Println(errors.Is(err, llm.ErrOutputTruncated))
+	// Output:
+	// true
+}

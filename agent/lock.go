@@ -32,7 +32,7 @@ var sessionLocks = struct {
 // following policy, and returns the function that releases it.
 func lockSession(ctx context.Context, store session.Store, id string, policy ConcurrencyPolicy) (func(), error) {
 	key := sessionKey{id: id}
-	if reflect.TypeOf(store).Comparable() {
+	if reflect.ValueOf(store).Comparable() {
 		key.store = store
 	}
 	sessionLocks.mu.Lock()
