@@ -649,3 +649,32 @@ func TestBackendsKilledInTransactionsDoNotLeakConnections(t *testing.T) {
 		t.Fatalf("pop after %d killed transactions: %v", kills, err)
 	}
 }
+
+// Issue 17 item 11: a full disk is one convo error on every backend. The
+// server raises SQLSTATE 53100 disk_full when it cannot extend a file; a
+// trigger raises the same code here, without filling a disk.
+func TestDiskFullIsErrStorageFull(t *testing.T) {
+	store := newStore(t, testPool(t))
+	ctx := t.Context()
+	sess, err := store.Create(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := `"` + store.Schema() + `"`
+	for _, sql := range []string{
+		`CREATE FUNCTION ` + schema + `.disk_full() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = 'disk_full'; END $$`,
+		`CREATE TRIGGER disk_full BEFORE INSERT ON ` + store.q.messages + ` FOR EACH ROW EXECUTE FUNCTION ` + schema + `.disk_full()`,
+	} {
+		if _, err := store.pool.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = sess.AddMessages(ctx, texts("full", 3))
+	if !errors.Is(err, session.ErrStorageFull) {
+		t.Fatalf("append on a full disk: %v, want session.ErrStorageFull", err)
+	}
+	if got, err := sess.GetMessages(ctx, nil); err != nil || len(got) != 0 {
+		t.Errorf("after the failed append: %d messages, %v", len(got), err)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/convo-dev/convo/internal/sqlident"
@@ -167,9 +168,16 @@ func wrapOp(ctx context.Context, op string, err error) error {
 // mapErr makes an error caused by the end of ctx match ctx's error: with
 // pgx's cancel-request context handler, a cancelled query fails with the
 // server's "canceling statement due to user request" (SQLSTATE 57014).
+//
+// It also makes a full disk match session.ErrStorageFull: SQLSTATE 53100
+// disk_full (https://www.postgresql.org/docs/current/errcodes-appendix.html).
 func mapErr(ctx context.Context, err error) error {
 	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 		return fmt.Errorf("%w: %w", cerr, err)
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "53100" {
+		return fmt.Errorf("%w: %w", session.ErrStorageFull, err)
 	}
 	return err
 }

@@ -99,8 +99,11 @@
 // # Errors
 //
 // Stores wrap the sentinel errors (ErrNotFound, ErrExists, ErrInvalidID,
-// ErrConflict, ErrInvalidMessage, ErrTooLarge, ErrNotSupported, ErrCorrupt)
-// with the store and operation; test them with errors.Is, never by text.
+// ErrConflict, ErrInvalidMessage, ErrTooLarge, ErrNotSupported, ErrCorrupt,
+// ErrReadOnly, ErrStorageFull) with the store and operation; test them with
+// errors.Is, never by text. A full disk is ErrStorageFull on every backend;
+// nothing of the failed call is stored, and SQLite in WAL mode writes again
+// only once about the size of its -wal file is free.
 //
 // # Testing a store
 //

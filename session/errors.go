@@ -30,6 +30,14 @@ var (
 	// ErrReadOnly: a write to a store opened read-only (such as
 	// sqlite.WithReadOnly or postgres.WithReadOnly).
 	ErrReadOnly = errors.New("store is read-only")
+	// ErrStorageFull: the database has no room for the write (the disk is
+	// full, or a size limit is reached): SQLite's SQLITE_FULL or an
+	// operating system's "no space left on device", PostgreSQL's SQLSTATE
+	// 53100 disk_full. Nothing of the failed call is stored; writes work
+	// again once space is freed (for SQLite in WAL mode, about the size of
+	// the -wal file beside the database, which must grow before it can be
+	// checkpointed back).
+	ErrStorageFull = errors.New("storage full")
 )
 
 // CorruptError reports a stored message that cannot be decoded. Other rows

@@ -408,7 +408,20 @@ func wrap(op, id string, err error) error {
 	if err == nil {
 		return nil
 	}
+	if storageFull(err) {
+		err = fmt.Errorf("%w: %w", session.ErrStorageFull, err)
+	}
 	return fmt.Errorf("sqlite: %s %q: %w", op, id, err)
+}
+
+// storageFull reports whether err is SQLite's SQLITE_FULL, "database or
+// disk is full" (https://sqlite.org/rescode.html#full), or an operating
+// system's ENOSPC. The store imports no driver, so it reads the message
+// that all three drivers pass on from SQLite (and the errno text, which
+// ncruces wraps in its "disk I/O error").
+func storageFull(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "database or disk is full") || strings.Contains(msg, "no space left on device")
 }
 
 // Exists reports whether the session id exists.
