@@ -294,14 +294,18 @@
 // of 4 shards):
 //
 //	2026-11-26  TestCitusConformance: the whole conformance suite on
-//	            distributed tables, a fresh schema per subtest: PASS (230 s).
+//	            distributed tables, a fresh schema per subtest: PASS, 241
+//	            subtests passed, 8 skipped as on plain PostgreSQL (the
+//	            corrupt-row and Quarantiner checks, which need a
+//	            sessiontest.Options.Corrupt hook this package's conformance
+//	            tests do not pass) (198-230 s; two runs).
 //	            TestRouterQueries (22 statements, each one task): PASS.
 //	            TestCitusAcrossShards (40 sessions on both workers; List in
 //	            pages, by owner; Search; DeleteOwner; Prune): PASS.
 //	            TestCitus32Writers (32 x 10 turns of 4): PASS.
 //	            TestCitusShardMoveUnderWriters: 8 shard moves while 16
-//	            writers appended 134,200 messages; no error, nothing lost
-//	            or doubled: PASS.
+//	            writers appended 134,200 (and, a second run, 115,500)
+//	            messages; no error, nothing lost or doubled: PASS.
 //	            TestCitusWorkerDown (worker 9702 stopped and restarted):
 //	            PASS.
 //	            TestCitusDistributesItsTables: PASS.
@@ -349,11 +353,12 @@
 // message_count, updated_at, and so three index entries, since updated_at
 // is indexed), in the same statement as the INSERT, and saves the per-
 // statement overhead of inserting message by message. An ordinary append
-// runs appendFresh: the session UPDATE and the INSERT, nothing else. When
-// that stores nothing, because a message id is stored already (a retry: a
-// unique violation) or the session is gone or at another version (no row
-// back), the full append statement runs, which checks the stored ids, skips
-// them and tells a retry from a conflict from a deleted session. Before
+// runs appendFresh: the session UPDATE (guarded by a probe of the ids and
+// of the row's next_seq since issue 13) and the INSERT. When that stores
+// nothing, because a message id is stored already (a retry) or the session
+// is gone, at another version or changed meanwhile (no row back), the full
+// append statement runs, which checks the stored ids, skips them and tells
+// a retry from a conflict from a deleted session. Before
 // this split every append ran the full statement: 0.86-0.87 of the raw batch
 // and 0.88-0.91 of the batch with the session UPDATE on the Intel VM. The
 // margin over 0.90 against bare inserts is small: a review run on a loaded
