@@ -231,17 +231,18 @@
 // and Search, which read every shard, fail while it is down.
 //
 // Sizing a Citus deployment, from BenchmarkCitus (2026-11-26, the cluster
-// above with the default 32 shards, beside a plain PostgreSQL 15 on the
-// same VM, in the same run, alternating call by call; 200 iterations on a
-// VM so loaded by other jobs that a plain append took 13.6 ms instead of
-// the 0.7 ms below, so read the ratios, not the times):
+// below with the default 32 shards, beside a plain PostgreSQL 15 on the
+// same VM, in the same run, alternating call by call; two runs, of 200 and
+// 300 iterations, on a VM so loaded by other jobs that a plain append took
+// 7.8-13.6 ms instead of the 0.7 ms below, so read the ratios, not the
+// times):
 //
-//	                                     Citus      plain      Citus/plain throughput
-//	append a 4-message turn              34.4 ms    13.6 ms    0.40
-//	last 20 of 1,000 (Load + read)        9.7 ms     1.1 ms    0.12
-//	List, first page of 50 of 2,000      68.7 ms     2.3 ms    0.033
-//	Search, top 20 over 20,000 messages 116.9 ms    22.3 ms    0.19
-//	32 writers on 32 sessions, msgs/s      238        860      0.28
+//	                                     Citus           plain          Citus/plain throughput
+//	append a 4-message turn              15.3-34.4 ms     7.8-13.6 ms   0.40-0.51
+//	last 20 of 1,000 (Load + read)        9.7-13.1 ms     1.1-5.6 ms    0.12-0.43
+//	List, first page of 50 of 2,000      62.1-68.7 ms     2.3-2.6 ms    0.033-0.042
+//	Search, top 20 over 20,000 messages  58.8-116.9 ms   14.1-22.3 ms   0.19-0.24
+//	32 writers on 32 sessions, msgs/s      238-282         860-1,061    0.27-0.28
 //
 // On one machine Citus only adds work: the coordinator plans and forwards
 // every statement, and a per-session call crosses two connections instead
@@ -257,7 +258,7 @@
 //     before the store's first open; millions of sessions fit in tens of
 //     shards, since each shard is an ordinary table with the indexes
 //     above. More shards than that make every List and Search slower (32
-//     shards on this one VM: 0.033 of plain for a List page) without
+//     shards on this one VM: 0.03-0.04 of plain for a List page) without
 //     speeding per-session calls; rebalance (citus_rebalance_start) when
 //     adding workers rather than adding shards.
 //   - Pools: the application's pool to the coordinator is sized as for
