@@ -572,6 +572,8 @@ func TestDependencies(t *testing.T) {
 	}
 	allowed := []string{"github.com/google/go-cmp/", "github.com/google/uuid", // uuid: via message
 		"github.com/convo-dev/convo/message", "github.com/convo-dev/convo/session",
+		// via message: JSON errors in the format's terms (standard library only).
+		"github.com/convo-dev/convo/internal/jsonerr",
 		// via session: the search rules every store shares, and the Go
 		// project's Unicode library they use.
 		"github.com/convo-dev/convo/internal/searchtext", "golang.org/x/text/"}
