@@ -60,7 +60,15 @@ The database is given by --db or the CONVO_DB environment variable:
   sqlite:PATH or a plain file path      SQLite (pure-Go driver)
   postgres://... or postgresql://...    PostgreSQL
 A SQLite path without a query string is opened with
-?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL).`,
+?_pragma=busy_timeout(10000); a command that writes switches the file to
+WAL once it has checked that the tables are convo's.
+
+ls, show, search, export, doctor (without --repair), serve and the source of
+migrate open the store read-only: they never create, migrate or change
+anything, so they work on a read-only file or with a read-only PostgreSQL
+role, and report a schema older or newer than this release instead of
+upgrading it. import, rm, prune, doctor --repair, migrate (its --to) and
+upgrade write, and say so in their help.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
@@ -83,6 +91,7 @@ A SQLite path without a query string is opened with
 		a.searchCommand(),
 		a.migrateCommand(),
 		a.serveCommand(),
+		a.upgradeCommand(),
 	)
 	return root
 }
@@ -98,7 +107,16 @@ func (a *app) open(ctx context.Context, mustExist bool) (*backend, error) {
 	if a.db == "" {
 		return nil, errors.New("no database: pass --db or set CONVO_DB")
 	}
-	return openBackend(ctx, a.db, a.prefix, mustExist)
+	return openBackend(ctx, a.db, a.prefix, mustExist, false)
+}
+
+// openRead opens the store named by --db read-only, for the commands that
+// only look: they never create, migrate or change anything.
+func (a *app) openRead(ctx context.Context) (*backend, error) {
+	if a.db == "" {
+		return nil, errors.New("no database: pass --db or set CONVO_DB")
+	}
+	return openBackend(ctx, a.db, a.prefix, true, true)
 }
 
 // isTerminal reports whether w is a terminal.

@@ -32,7 +32,11 @@ type backend struct {
 }
 
 // sqliteDefaultQuery is added to a SQLite path that has no query string.
-const sqliteDefaultQuery = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
+// It sets no journal mode: a store that may write switches the file to WAL
+// itself, after it has checked that the tables are convo's (a pragma in the
+// DSN would switch it on connecting, even when the open is refused), and a
+// read-only store changes nothing.
+const sqliteDefaultQuery = "_pragma=busy_timeout(10000)"
 
 // parseDB splits a --db value into a backend kind and the driver's DSN.
 func parseDB(url string) (kind, dsn string, err error) {
@@ -58,21 +62,23 @@ func parseDB(url string) (kind, dsn string, err error) {
 }
 
 // openBackend opens the store at url with the given table prefix. With
-// mustExist, a SQLite file that does not exist is an error.
-func openBackend(ctx context.Context, url, prefix string, mustExist bool) (*backend, error) {
+// mustExist, a SQLite file that does not exist is an error. With readOnly
+// the store is opened read-only (sqlite.WithReadOnly, postgres.WithReadOnly):
+// it creates, migrates and writes nothing.
+func openBackend(ctx context.Context, url, prefix string, mustExist, readOnly bool) (*backend, error) {
 	kind, dsn, err := parseDB(url)
 	if err != nil {
 		return nil, err
 	}
 	switch kind {
 	case "postgres":
-		return openPostgres(ctx, dsn, prefix)
+		return openPostgres(ctx, dsn, prefix, readOnly)
 	default:
-		return openSQLite(ctx, dsn, prefix, mustExist)
+		return openSQLite(ctx, dsn, prefix, mustExist || readOnly, readOnly)
 	}
 }
 
-func openSQLite(ctx context.Context, dsn, prefix string, mustExist bool) (*backend, error) {
+func openSQLite(ctx context.Context, dsn, prefix string, mustExist, readOnly bool) (*backend, error) {
 	path, query, hasQuery := strings.Cut(dsn, "?")
 	path = strings.TrimPrefix(path, "file:")
 	if mustExist && path != ":memory:" {
@@ -105,6 +111,9 @@ func openSQLite(ctx context.Context, dsn, prefix string, mustExist bool) (*backe
 	if prefix != "" {
 		opts = append(opts, sqlite.WithTablePrefix(prefix))
 	}
+	if readOnly {
+		opts = append(opts, sqlite.WithReadOnly())
+	}
 	st, err := sqlite.Open(ctx, db, opts...)
 	if err != nil {
 		db.Close()
@@ -123,7 +132,7 @@ func openSQLite(ctx context.Context, dsn, prefix string, mustExist bool) (*backe
 	}, nil
 }
 
-func openPostgres(ctx context.Context, dsn, prefix string) (*backend, error) {
+func openPostgres(ctx context.Context, dsn, prefix string, readOnly bool) (*backend, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres URL: %w", err)
@@ -135,6 +144,9 @@ func openPostgres(ctx context.Context, dsn, prefix string) (*backend, error) {
 	var opts []postgres.Option
 	if prefix != "" {
 		opts = append(opts, postgres.WithTablePrefix(prefix))
+	}
+	if readOnly {
+		opts = append(opts, postgres.WithReadOnly())
 	}
 	st, err := postgres.Open(ctx, pool, opts...)
 	if err != nil {

@@ -172,7 +172,7 @@ func popLast(t *testing.T, dbURL, prefix, id string) {
 // runs fn on session id; an error from either fails t.
 func withSession(t *testing.T, dbURL, prefix, id string, fn func(session.Session) error) {
 	t.Helper()
-	b, err := openBackend(t.Context(), dbURL, prefix, true)
+	b, err := openBackend(t.Context(), dbURL, prefix, true, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +256,7 @@ func TestMigrateRoundTrip(t *testing.T) {
 
 	// Interrupted run: the target lacks a session and a message. Re-running
 	// copies only those.
-	b, err := openBackend(t.Context(), mid.url, mid.prefix, true)
+	b, err := openBackend(t.Context(), mid.url, mid.prefix, true, false)
 	if err != nil {
 		t.Fatal(err)
 	}

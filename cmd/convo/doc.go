@@ -8,9 +8,15 @@
 // The database is --db or the CONVO_DB environment variable: sqlite:PATH or
 // a plain file path for SQLite (opened with the pure-Go driver
 // modernc.org/sqlite and, unless the path carries its own query string,
-// ?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)), or postgres://...
+// ?_pragma=busy_timeout(10000)), or postgres://...
 // / postgresql://... for PostgreSQL. Any other scheme is an error. --prefix
 // is the store's table prefix.
+//
+// The commands that only look (ls, show, search, export, doctor without
+// --repair, serve, and migrate's source) open the store read-only: they
+// never create, migrate or change anything. import, rm, prune, doctor
+// --repair, migrate's --to and upgrade write. upgrade converts a database
+// written by github.com/joakimcarlsson/ai in place.
 //
 // # Commands
 //

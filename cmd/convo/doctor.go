@@ -43,7 +43,7 @@ func (a *app) doctorCommand() *cobra.Command {
 	var repair, all bool
 	cmd := &cobra.Command{
 		Use:   "doctor [ID...]",
-		Short: "Check tool-call pairing and the schema; --repair fixes what it finds",
+		Short: "Check tool-call pairing, unreadable rows and the schema; --repair fixes what it finds (and writes)",
 		Long: `doctor checks the store's schema version and, in every session (or the given
 ones), that each assistant tool call has exactly one result right after it
 and that no result lacks its call (see session.Check).
@@ -52,7 +52,12 @@ With --repair it fixes each damaged session: when appending synthesized
 "interrupted" results is enough (the program stopped between a call and its
 result) it appends them, only if the session has not changed since it was
 read; otherwise it rewrites the history atomically with session.Repair's
-list, which keeps every message and marks what it synthesized.
+list, which keeps every message and marks what it synthesized. A message
+row that cannot be read (corrupt JSON) is reported; --repair moves it to the
+store's quarantine table, bytes kept, so that the session reads again.
+
+Without --repair doctor opens the database read-only and changes nothing;
+--repair writes to it.
 
 The report lists damaged and repaired sessions (all sessions with --all or
 --json). The exit status is non-zero when damage remains.`,
@@ -65,7 +70,11 @@ The report lists damaged and repaired sessions (all sessions with --all or
 					return fmt.Errorf("doctor: %w", err)
 				}
 			}
-			b, err := a.open(ctx, true)
+			open := a.openRead // looking never changes the database
+			if repair {
+				open = func(ctx context.Context) (*backend, error) { return a.open(ctx, true) }
+			}
+			b, err := open(ctx)
 			if err != nil {
 				return err
 			}
@@ -144,13 +153,43 @@ func doctorSession(ctx context.Context, store session.Store, id string, repair b
 		version int64
 	)
 	v, versioned := sess.(session.Versioned)
-	if versioned {
-		msgs, version, err = v.Snapshot(ctx, nil)
-	} else {
-		msgs, err = sess.GetMessages(ctx, nil)
+	var quarantined []string
+	for {
+		if versioned {
+			msgs, version, err = v.Snapshot(ctx, nil)
+		} else {
+			msgs, err = sess.GetMessages(ctx, nil)
+		}
+		var ce *session.CorruptError
+		if !errors.As(err, &ce) {
+			break
+		}
+		// A row that cannot be read: with --repair, move it aside (its
+		// bytes are kept) and read again.
+		q, ok := store.(session.Quarantiner)
+		if !repair || !ok {
+			res.Status = "damaged"
+			res.Problems = append(res.Problems, fmt.Sprintf("message id %s (seq %d) cannot be read: %v", ce.MessageID, ce.Seq, ce.Err))
+			if !ok {
+				return fail(fmt.Errorf("%w; %T cannot quarantine it", err, store))
+			}
+			return res
+		}
+		if len(quarantined) >= 100 {
+			return fail(fmt.Errorf("more than 100 unreadable rows: %w", err))
+		}
+		if err := q.Quarantine(ctx, id, ce.MessageID, "convo doctor --repair: "+ce.Error()); err != nil {
+			return fail(fmt.Errorf("quarantine message %s: %w", ce.MessageID, err))
+		}
+		quarantined = append(quarantined, fmt.Sprintf("message id %s (seq %d) cannot be read: %v", ce.MessageID, ce.Seq, ce.Err))
 	}
 	if err != nil {
 		return fail(err)
+	}
+	if len(quarantined) > 0 {
+		res.Status = "repaired"
+		res.Problems = quarantined
+		res.Action = "moved " + plural(len(quarantined), "unreadable message", "unreadable messages") + " to quarantine"
 	}
 	problems := session.Check(msgs)
 	if len(problems) == 0 {
@@ -173,7 +212,7 @@ func doctorSession(ctx context.Context, store session.Store, id string, repair b
 			return fail(fmt.Errorf("append repair: %w", err))
 		}
 		res.Status = "repaired"
-		res.Action = "appended " + plural(len(suffix), "message", "messages")
+		res.Action = joinAction(res.Action, "appended "+plural(len(suffix), "message", "messages"))
 		return res
 	}
 	rw, ok := sess.(session.Rewriter)
@@ -188,8 +227,15 @@ func doctorSession(ctx context.Context, store session.Store, id string, repair b
 		return fail(fmt.Errorf("rewrite: %w", err))
 	}
 	res.Status = "repaired"
-	res.Action = fmt.Sprintf("rewrote history (%s, was %d)", plural(len(fixed), "message", "messages"), len(msgs))
+	res.Action = joinAction(res.Action, fmt.Sprintf("rewrote history (%s, was %d)", plural(len(fixed), "message", "messages"), len(msgs)))
 	return res
+}
+
+func joinAction(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }
 
 func (a *app) printDoctor(rep doctorReport, all bool) error {

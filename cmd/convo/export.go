@@ -86,7 +86,7 @@ metadata, creation and last-update times and messages, to stdout or --output.
 					return fmt.Errorf("export: %w", err)
 				}
 			}
-			b, err := a.open(cmd.Context(), true)
+			b, err := a.openRead(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -337,7 +337,7 @@ type importResult struct {
 func (a *app) importCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "import FILE",
-		Short: "Read sessions from a JSON Lines export",
+		Short: "Read sessions from a JSON Lines export (writes to the database)",
 		Long: `import reads a file written by export ("-" for stdin) into the store.
 
 It reads and validates the whole file first: a malformed line is reported as

@@ -130,7 +130,7 @@ func demoSessions(t testing.TB) []demoSession {
 func seed(t testing.TB, dbURL, prefix string, sessions []demoSession) {
 	t.Helper()
 	ctx := t.Context()
-	b, err := openBackend(ctx, dbURL, prefix, false)
+	b, err := openBackend(ctx, dbURL, prefix, false, false)
 	if err != nil {
 		t.Fatalf("seed: %v", err)
 	}
@@ -157,7 +157,7 @@ type dumped struct {
 func dump(t testing.TB, dbURL, prefix string) map[string]dumped {
 	t.Helper()
 	ctx := t.Context()
-	b, err := openBackend(ctx, dbURL, prefix, false)
+	b, err := openBackend(ctx, dbURL, prefix, false, false)
 	if err != nil {
 		t.Fatalf("dump: %v", err)
 	}

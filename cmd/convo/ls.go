@@ -65,7 +65,7 @@ When more sessions follow, the last line gives the command for the next page
 			if !before.IsZero() {
 				q.UpdatedBefore = before.UnixNano()
 			}
-			b, err := a.open(cmd.Context(), true)
+			b, err := a.openRead(cmd.Context())
 			if err != nil {
 				return err
 			}

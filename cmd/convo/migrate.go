@@ -33,7 +33,7 @@ func (a *app) migrateCommand() *cobra.Command {
 	var to, toPrefix string
 	cmd := &cobra.Command{
 		Use:   "migrate --to DB",
-		Short: "Copy every session to another store (SQLite to PostgreSQL and back)",
+		Short: "Copy every session to another store (SQLite to PostgreSQL and back; writes to --to, reads --db read-only)",
 		Long: `migrate copies every session of --db, with its owner, title, metadata,
 creation time and messages, to the store --to (same URL forms as --db; its
 table prefix is --to-prefix, by default --prefix). Each session keeps its
@@ -63,12 +63,12 @@ may be missed; stop writers first, or run migrate again.`,
 			if to == a.db && toPrefix == a.prefix {
 				return errors.New("migrate: --to is the same store as --db")
 			}
-			src, err := a.open(ctx, true)
+			src, err := a.openRead(ctx)
 			if err != nil {
 				return err
 			}
 			defer src.close()
-			dst, err := openBackend(ctx, to, toPrefix, false)
+			dst, err := openBackend(ctx, to, toPrefix, false, false)
 			if err != nil {
 				return fmt.Errorf("migrate: --to: %w", err)
 			}

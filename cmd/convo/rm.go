@@ -24,7 +24,7 @@ func (a *app) rmCommand() *cobra.Command {
 	var owner string
 	cmd := &cobra.Command{
 		Use:   "rm ID... | rm --owner OWNER",
-		Short: "Delete sessions, or everything an owner has",
+		Short: "Delete sessions, or everything an owner has (writes)",
 		Long: `rm deletes the given sessions with their messages and search index entries.
 An id that does not exist is reported, the others are still deleted, and the
 exit status is non-zero.
@@ -115,7 +115,7 @@ func (a *app) pruneCommand() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "prune --older-than DURATION",
-		Short: "Delete sessions idle for longer than a duration",
+		Short: "Delete sessions idle for longer than a duration (writes, unless --dry-run)",
 		Long: `prune deletes, in one transaction, every session (optionally of one owner)
 whose last update is older than DURATION (90m, 36h, 30d, 2w), and reports
 what it deleted. With --dry-run it reports what it would delete and deletes

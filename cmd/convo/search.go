@@ -65,7 +65,7 @@ colour on a terminal, between *stars* otherwise).`,
 			default:
 				return fmt.Errorf("search: --color must be auto, always or never, not %q", color)
 			}
-			b, err := a.open(cmd.Context(), true)
+			b, err := a.openRead(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -77,7 +77,7 @@ browser keeps it in a cookie; scripts send "Authorization: Bearer TOKEN".`,
 			if token == "" && !loopbackOnly(addr) {
 				return fmt.Errorf("serve: --addr %s can be reached from other machines and the viewer shows every session: give an access token with --token or CONVO_SERVE_TOKEN, or listen on 127.0.0.1", addr)
 			}
-			b, err := a.open(ctx, true)
+			b, err := a.openRead(ctx)
 			if err != nil {
 				return err
 			}

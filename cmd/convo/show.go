@@ -31,7 +31,7 @@ package message.`,
 			if err := session.ValidateID(id); err != nil {
 				return fmt.Errorf("show: %w", err)
 			}
-			b, err := a.open(cmd.Context(), true)
+			b, err := a.openRead(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -20,7 +20,7 @@ func newTestViewer(t *testing.T, pageSize int, extra ...demoSession) (*httptest.
 	t.Helper()
 	dbPath := filepath.Join(t.TempDir(), "view.db")
 	seed(t, dbPath, "", append(demoSessions(t), extra...))
-	b, err := openBackend(t.Context(), dbPath, "", true)
+	b, err := openBackend(t.Context(), dbPath, "", true, false)
 	if err != nil {
 		t.Fatal(err)
 	}
