@@ -2,8 +2,8 @@
 // processes on many machines sharing one database. It keeps the same
 // contract as the SQLite store and the in-memory reference store (it passes
 // session/sessiontest in full) and implements every capability: Opener,
-// Describer, Lister, Searcher, OwnerEraser, Pruner, Importer, and sessions
-// that are Versioned and Rewriters.
+// Describer, Lister, Searcher, OwnerEraser, Pruner, Importer, Quarantiner,
+// and sessions that are Versioned and Rewriters.
 //
 // # Usage
 //
@@ -31,6 +31,11 @@
 //     name ("chat_" gives chat_sessions and chat_messages).
 //   - WithMaxMessageBytes(n) bounds a message's encoded parts (default
 //     16 MiB); larger ones fail with session.ErrTooLarge.
+//   - WithReadOnly() opens a store that creates, migrates and writes
+//     nothing (a role with only SELECT on the tables and USAGE on their
+//     schema is enough); every write fails with session.ErrReadOnly, and a
+//     schema older or newer than this release gives ErrSchemaTooOld or
+//     ErrSchemaTooNew instead of being upgraded.
 //   - WithCitus() distributes the tables on a Citus coordinator and runs
 //     statements Citus routes to one shard (see "Citus" below); without
 //     the citus extension SessionStore fails with ErrNoCitus.
@@ -38,6 +43,16 @@
 // The schema name and prefix are spliced into SQL, so they must be plain
 // identifiers (ASCII letters, digits and _, not starting with a digit, at
 // most 40 bytes); SessionStore refuses anything else before it runs any SQL.
+//
+// Before it creates anything, SessionStore reads the catalog: tables with
+// its names (sessions, messages, with the prefix, in the schema) that are
+// neither convo's nor those of github.com/joakimcarlsson/ai are refused
+// with ErrForeignTables; that project's memory/postgres tables with
+// ErrUpstreamSchema. Either way the database is left as it was. Upgrade
+// (or `convo upgrade`) converts that project's tables in place, in one
+// transaction; see its documentation and docs/cli.md. A row that cannot be
+// decoded can be moved aside with Quarantine (session.Quarantiner), into
+// prefix + "messages_quarantine".
 // Every value travels as a bind parameter.
 //
 // # Schema

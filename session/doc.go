@@ -76,6 +76,9 @@
 //   - Pruner: Prune deletes sessions idle since a given time (with a dry run).
 //   - Importer: SetUpdatedAt records a session's last activity as it was in
 //     another store, so imported sessions keep their order and age.
+//   - Quarantiner: Quarantine moves one stored message row aside, bytes
+//     kept, so that a session holding a row that cannot be read
+//     (ErrCorrupt) is usable again; Quarantined lists such rows.
 //   - Versioned (on sessions): Snapshot reads messages and a version
 //     together; AddMessagesAt appends only if the session is still at that
 //     version, else returns ErrConflict.

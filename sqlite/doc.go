@@ -33,6 +33,21 @@
 // package message. Every ordered read follows seq, the per-session sequence.
 // Several prefixes can share one file; each has its own schema version.
 //
+// # Opening a database that is not (yet) convo's
+//
+// SessionStore reads what the file holds before it writes anything: tables
+// with its names (sessions, messages, with the prefix) that belong to
+// another program are refused with ErrForeignTables, those written by
+// github.com/joakimcarlsson/ai's memory/sqlite with ErrUpstreamSchema, and
+// the file is left byte for byte as it was (no journal-mode switch, no
+// table). Upgrade (or `convo upgrade`) converts that project's tables in
+// place, in one transaction; see its documentation and docs/cli.md.
+// WithReadOnly opens a store that never creates, migrates or writes (a
+// read-only file, mode=ro); its writes fail with session.ErrReadOnly, and a
+// schema older or newer than this release gives ErrSchemaTooOld or
+// ErrSchemaTooNew. A row that cannot be decoded can be moved aside with
+// Quarantine (session.Quarantiner), into prefix + "messages_quarantine".
+//
 // # Migrations
 //
 // The schema is versioned (numbered migrations embedded in the package).

@@ -20,6 +20,16 @@
 // newStore is called once for every subtest and must return a fresh, empty
 // store; it arranges its own cleanup with t.Cleanup.
 //
+// RunWith takes Options as well. Options.Corrupt damages one stored row
+// under the store (for a SQL store, an UPDATE of its parts column); with
+// it the suite checks what the store does with a row it cannot decode
+// (CorruptRows: the error names the session and row, GetMessages with a
+// limit still returns the newest messages) and, for a Quarantiner, that the
+// row can be moved aside with its bytes kept. Without it those checks skip.
+//
+// An empty read must give a non-nil empty slice (EmptyResults); elsewhere
+// the suite treats nil and empty slices as equal.
+//
 // # What it checks
 //
 // Each subtest is named after the rule it enforces, such as
@@ -27,7 +37,8 @@
 // "Atomicity/empty_role_middle_gives_ErrInvalidMessage_and_stores_nothing",
 // so a failure reads as the rule that was broken. The rules are those
 // listed in the session package documentation. Capabilities (Opener,
-// Describer, Lister, Searcher, OwnerEraser, Pruner, Importer, and Versioned
+// Describer, Lister, Searcher, OwnerEraser, Pruner, Importer, Quarantiner,
+// and Versioned
 // sessions) are checked when the store, or its sessions, implement them,
 // and skipped with "store does not implement session.Lister" (and so on)
 // otherwise. A
