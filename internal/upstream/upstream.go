@@ -78,9 +78,7 @@ func Convert(r Row) (message.Message, error) {
 		return fail("empty role")
 	}
 	var env envelope
-	dec := json.NewDecoder(bytes.NewReader(r.Parts))
-	dec.UseNumber()
-	if err := dec.Decode(&env); err != nil {
+	if err := json.Unmarshal(r.Parts, &env); err != nil {
 		return fail("parts column is not a message object: %v", err)
 	}
 	if env.Parts == nil {
@@ -207,16 +205,5 @@ func convertPart(raw json.RawMessage) ([]message.Part, error) {
 	}
 	// A tag this package does not know (that project's encoder writes
 	// "unknown" for a value it cannot name): kept whole, byte for byte.
-	if isConvoType(*w.Type) {
-		return nil, fmt.Errorf("part type %q", *w.Type)
-	}
 	return []message.Part{message.Unknown{Type: *w.Type, Raw: bytes.Clone(raw)}}, nil
-}
-
-func isConvoType(t string) bool {
-	switch t {
-	case message.TypeText, message.TypeReasoning, message.TypeImageURL, message.TypeBinary, message.TypeToolCall, message.TypeToolResult:
-		return true
-	}
-	return false
 }

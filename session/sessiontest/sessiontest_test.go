@@ -103,6 +103,19 @@ var brokenStores = []broken{
 		}},
 	{"empty_list_returns_nil", "EmptyResults/List_with_no_session_is_non_nil",
 		func() session.Store { m := session.NewMemoryStore(); return nilList{m, m} }},
+	{"quarantine_loses_the_row", "Quarantiner/moves_a_message_aside_keeping_order_and_its_encoding",
+		func() session.Store { return losingQuarantine{session.NewMemoryStore()} }},
+}
+
+// losingQuarantine moves a message out of its session but keeps nothing
+// of it.
+type losingQuarantine struct{ *session.MemoryStore }
+
+func (s losingQuarantine) Quarantined(ctx context.Context, id string) ([]session.QuarantinedRow, error) {
+	if _, err := s.MemoryStore.Quarantined(ctx, id); err != nil {
+		return nil, err
+	}
+	return []session.QuarantinedRow{}, nil
 }
 
 // nilWhenEmpty returns nil instead of an empty slice, as a SQL store that
