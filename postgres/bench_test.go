@@ -48,11 +48,12 @@ func benchTurn(n int) []message.Message {
 	return out
 }
 
-// rawInsert is what a hand-written program stores per message: the same
-// row the store writes, search vector included.
+// rawInsertSQL is what a hand-written program stores per message: the same
+// row the store writes, search vector included (the same terms, computed
+// in Go with searchVector and cast to tsvector, as the store does).
 func rawInsertSQL(s *Store) string {
 	return `INSERT INTO ` + s.q.messages + ` (session_id, seq, id, role, parts, model, usage, created_at, tsv)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, to_tsvector('simple', $9))`
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::tsvector)`
 }
 
 // rawTouchSQL is the one UPDATE of the session row the store makes on every
@@ -78,7 +79,7 @@ func rawBatch(ctx context.Context, pool *pgxpool.Pool, sql, touch, sessionID str
 			return err
 		}
 		*seq++
-		b.Queue(sql, sessionID, *seq, msgs[i].ID, string(msgs[i].Role), p, msgs[i].Model, u, msgs[i].CreatedAt, searchText(msgs[i].Parts))
+		b.Queue(sql, sessionID, *seq, msgs[i].ID, string(msgs[i].Role), p, msgs[i].Model, u, msgs[i].CreatedAt, searchVector(msgs[i].Parts))
 	}
 	if touch != "" {
 		b.Queue(touch, sessionID, int64(len(msgs)), time.Now().UnixNano())
@@ -105,8 +106,8 @@ func rawMultiInsert(ctx context.Context, pool *pgxpool.Pool, s *Store, sessionID
 			sb.WriteByte(',')
 		}
 		n := len(args)
-		fmt.Fprintf(&sb, "($%d,$%d,$%d,$%d,$%d::json,$%d,$%d::json,$%d,to_tsvector('simple',$%d))", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9)
-		args = append(args, sessionID, *seq, msgs[i].ID, string(msgs[i].Role), p, msgs[i].Model, u, msgs[i].CreatedAt, searchText(msgs[i].Parts))
+		fmt.Fprintf(&sb, "($%d,$%d,$%d,$%d,$%d::json,$%d,$%d::json,$%d,$%d::tsvector)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9)
+		args = append(args, sessionID, *seq, msgs[i].ID, string(msgs[i].Role), p, msgs[i].Model, u, msgs[i].CreatedAt, searchVector(msgs[i].Parts))
 	}
 	_, err := pool.Exec(ctx, sb.String(), args...)
 	return err

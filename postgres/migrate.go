@@ -283,7 +283,8 @@ func (s *Store) applyMigrations(ctx context.Context, tx pgx.Tx, ms []migrations.
 	if current > len(ms) {
 		return fmt.Errorf("%w: database has version %d, this release knows up to %d", ErrSchemaTooNew, current, len(ms))
 	}
-	r := strings.NewReplacer("{{sessions}}", s.q.sessions, "{{messages}}", s.q.messages, "{{quarantine}}", s.q.quarantine, "{{prefix}}", s.opts.prefix)
+	r := strings.NewReplacer("{{sessions}}", s.q.sessions, "{{messages}}", s.q.messages, "{{quarantine}}", s.q.quarantine,
+		"{{search_index}}", s.q.searchIndex, "{{prefix}}", s.opts.prefix)
 	for _, m := range ms[current:] {
 		// No arguments: pgx sends it with the simple protocol, which runs
 		// several statements.

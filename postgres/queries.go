@@ -20,6 +20,7 @@ type queries struct {
 	columns                        string // a table's column names, in order
 	quarantine1                    string // moves one message aside
 	quarantineList                 string
+	searchIndex                    string
 
 	createSchema     string
 	migrationsTable  string // the migrations table's name, for to_regclass
@@ -67,8 +68,13 @@ type queries struct {
 
 	list [16]string // by listFilter bits
 
-	search   [4]string // by searchFilter bits
-	headline string
+	search [4]string // by searchFilter bits
+
+	searchIndexVersion string
+	lockSearchIndex    string
+	recordSearchIndex  string
+	reindexRead        string
+	reindexWrite       string
 
 	deleteOwner string
 	prune       [2]string // [owner filter]
@@ -89,11 +95,6 @@ const (
 	searchSession
 )
 
-// tsConfig is the text search configuration of the search index: 'simple'
-// lower-cases words and neither stems nor drops stop words, so it works the
-// same for every language.
-const tsConfig = `'simple'::regconfig`
-
 func newQueries(schema, prefix string) *queries {
 	qual := func(name string) string {
 		if schema == "" {
@@ -102,10 +103,11 @@ func newQueries(schema, prefix string) *queries {
 		return sqlident.Quote(schema) + "." + sqlident.Quote(name)
 	}
 	q := &queries{
-		sessions:   qual(prefix + "sessions"),
-		messages:   qual(prefix + "messages"),
-		migrations: qual(prefix + "convo_schema_migrations"),
-		quarantine: qual(prefix + "messages_quarantine"),
+		sessions:    qual(prefix + "sessions"),
+		messages:    qual(prefix + "messages"),
+		migrations:  qual(prefix + "convo_schema_migrations"),
+		quarantine:  qual(prefix + "messages_quarantine"),
+		searchIndex: qual(prefix + "search_index"),
 	}
 	// One statement: the row leaves the session, goes to the quarantine
 	// with its text as bytes, and the session moves on.
@@ -127,7 +129,7 @@ func newQueries(schema, prefix string) *queries {
 	q.columns = `SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum`
 	q.migrationsTable = q.migrations
 	r := strings.NewReplacer("{{sessions}}", q.sessions, "{{messages}}", q.messages,
-		"{{migrations}}", q.migrations, "{{cfg}}", tsConfig)
+		"{{migrations}}", q.migrations, "{{search_index}}", q.searchIndex)
 	b := func(s string) string { return r.Replace(s) }
 
 	if schema != "" {
@@ -216,7 +218,7 @@ func newQueries(schema, prefix string) *queries {
 	), ins AS (
 		INSERT INTO {{messages}} (session_id, seq, id, role, parts, model, usage, created_at, tsv)
 		SELECT $1, l.next_seq + n.rn - 1, n.id, n.role, n.parts, n.model, n.usage, n.created_at,
-			to_tsvector({{cfg}}, n.search)
+			n.search::tsvector
 		FROM l, n
 		ORDER BY n.rn
 		ON CONFLICT (session_id, id) DO NOTHING
@@ -268,7 +270,7 @@ func newQueries(schema, prefix string) *queries {
 	), ins AS (
 		INSERT INTO {{messages}} (session_id, seq, id, role, parts, model, usage, created_at, tsv)
 		SELECT $1, s.base + v.ord - 1, v.id, v.role, v.parts, v.model, v.usage, v.created_at,
-			to_tsvector({{cfg}}, v.search)
+			v.search::tsvector
 		FROM s, unnest($4::text[], $5::text[], $6::json[], $7::text[], $8::json[], $9::bigint[], $10::text[])
 			WITH ORDINALITY AS v(id, role, parts, model, usage, created_at, search, ord)
 		ORDER BY v.ord
@@ -318,7 +320,7 @@ func newQueries(schema, prefix string) *queries {
 		WHERE id = $1 AND incarnation = $2 AND ($3::bigint IS NULL OR version = $3::bigint) FOR UPDATE`)
 	q.routedInsert = b(`INSERT INTO {{messages}} AS m (session_id, seq, id, role, parts, model, usage, created_at, tsv)
 		SELECT s.id, s.next_seq + v.ord - 1, v.id, v.role, v.parts, v.model, v.usage, v.created_at,
-			to_tsvector({{cfg}}, v.search)
+			v.search::tsvector
 		FROM {{sessions}} s,
 			unnest($4::text[], $5::text[], $6::json[], $7::text[], $8::json[], $9::bigint[], $10::text[])
 			WITH ORDINALITY AS v(id, role, parts, model, usage, created_at, search, ord)
@@ -397,8 +399,9 @@ func newQueries(schema, prefix string) *queries {
 	}
 
 	for f := range q.search {
-		// $1 query text, $2 limit, then the filters.
-		from, where := `{{messages}} m`, `m.tsv @@ plainto_tsquery({{cfg}}, $1)`
+		// $1 the query as tsquery text (searchtext.Query.TSQuery: quoted
+		// lexemes, cast as they are), $2 limit, then the filters.
+		from, where := `{{messages}} m`, `m.tsv @@ $1::tsquery`
 		arg := 2
 		if f&searchOwner != 0 {
 			arg++
@@ -410,11 +413,17 @@ func newQueries(schema, prefix string) *queries {
 			where += ` AND m.session_id = $` + itoa(arg)
 		}
 		q.search[f] = b(`SELECT m.session_id, m.id, m.seq, m.role, m.created_at, m.parts FROM ` + from +
-			` WHERE ` + where + ` ORDER BY ts_rank(m.tsv, plainto_tsquery({{cfg}}, $1)) DESC, m.session_id, m.seq LIMIT $2`)
+			` WHERE ` + where + ` ORDER BY ts_rank(m.tsv, $1::tsquery) DESC, m.session_id, m.seq LIMIT $2`)
 	}
-	// $1 query text, $2 ts_headline options, $3 the hits' texts.
-	q.headline = b(`SELECT ts_headline({{cfg}}, t, plainto_tsquery({{cfg}}, $1), $2)
-		FROM unnest($3::text[]) WITH ORDINALITY AS u(t, i) ORDER BY i`)
+	// Rewriting the search index after an upgrade (reindex in search.go).
+	q.searchIndexVersion = b(`SELECT version FROM {{search_index}}`)
+	q.lockSearchIndex = b(`SELECT version, after_session, after_seq FROM {{search_index}} FOR UPDATE`)
+	q.recordSearchIndex = b(`UPDATE {{search_index}} SET version = $1, after_session = $2, after_seq = $3`)
+	q.reindexRead = b(`SELECT session_id, seq, parts FROM {{messages}}
+		WHERE (session_id, seq) > ($1, $2) ORDER BY session_id, seq LIMIT $3`)
+	q.reindexWrite = b(`UPDATE {{messages}} m SET tsv = u.tsv::tsvector
+		FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(session_id, seq, tsv)
+		WHERE m.session_id = u.session_id AND m.seq = u.seq`)
 
 	// Plain DELETE ... RETURNING (no CTE), which Citus runs on every shard;
 	// the store sorts the ids.

@@ -247,7 +247,7 @@ func (ss *pgSession) encode(msgs []message.Message, unique bool) ([]*batch, erro
 		if err != nil {
 			return nil, fmt.Errorf("%w: message %d usage: %w", session.ErrInvalidMessage, i, err)
 		}
-		encs[i] = enc{parts: p, usage: u, search: searchText(m.Parts)}
+		encs[i] = enc{parts: p, usage: u, search: searchVector(m.Parts)}
 	}
 	now := time.Now().UnixNano()
 	for i := range msgs {

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -19,7 +18,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/convo-dev/convo/internal/sqlident"
-	"github.com/convo-dev/convo/message"
 	"github.com/convo-dev/convo/session"
 )
 
@@ -95,6 +93,9 @@ func Open(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, erro
 			return nil, err
 		}
 	} else if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.reindex(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -472,180 +473,6 @@ func (s *Store) List(ctx context.Context, lq session.ListQuery) (session.ListPag
 		page.Next = session.EncodeCursor(last.UpdatedAt, last.ID)
 	}
 	return page, nil
-}
-
-// maxSearchBytes bounds the text of one message that the search index and
-// snippets cover. PostgreSQL refuses a tsvector over 1 MiB, which a text of
-// short distinct words reaches at about a third of that size; the cap keeps
-// every append clear of that error.
-const maxSearchBytes = 256 << 10
-
-// headlineOptions are the ts_headline options of snippets.
-const headlineOptions = "StartSel=" + session.HighlightStart + ", StopSel=" + session.HighlightEnd +
-	", MaxWords=35, MinWords=15"
-
-// searchText is the text the search index holds for a message: its text
-// parts, reasoning text and tool-result content, joined by newlines, with
-// NUL bytes (which PostgreSQL text cannot hold) turned into spaces, cut at
-// maxSearchBytes.
-func searchText(parts []message.Part) string {
-	var b strings.Builder
-	add := func(s string) {
-		if s == "" || b.Len() >= maxSearchBytes {
-			return
-		}
-		if b.Len() > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(s)
-	}
-	for _, p := range parts {
-		switch v := p.(type) {
-		case message.Text:
-			add(v.Text)
-		case message.Reasoning:
-			add(v.Text)
-		case message.ToolResult:
-			add(v.Content)
-		}
-	}
-	t := b.String()
-	if len(t) > maxSearchBytes {
-		cut := maxSearchBytes
-		for cut > 0 && !utf8.RuneStart(t[cut]) {
-			cut--
-		}
-		t = t[:cut]
-	}
-	if strings.IndexByte(t, 0) >= 0 {
-		t = strings.ReplaceAll(t, "\x00", " ")
-	}
-	return t
-}
-
-// snippetBytes bounds the text sent back to the server per hit for
-// ts_headline, so that 1,000 hits on large messages stay a small request.
-const snippetBytes = 16 << 10
-
-// snippetWindow returns doc, or for a long doc the snippetBytes around the
-// first place where a word of query occurs (compared case-insensitively),
-// so that ts_headline finds the match to highlight.
-func snippetWindow(doc, query string) string {
-	if len(doc) <= snippetBytes {
-		return doc
-	}
-	lower := strings.ToLower(doc)
-	at := -1
-	for _, w := range strings.FieldsFunc(strings.ToLower(query), func(r rune) bool {
-		return !unicode.IsLetter(r) && !unicode.IsNumber(r)
-	}) {
-		if i := strings.Index(lower, w); i >= 0 && (at < 0 || i < at) {
-			at = i
-		}
-	}
-	if len(lower) != len(doc) {
-		at = -1 // lower-casing changed byte offsets: fall back to the start
-	}
-	from := max(0, at-snippetBytes/4)
-	to := min(len(doc), from+snippetBytes)
-	for from > 0 && !utf8.RuneStart(doc[from]) {
-		from++
-	}
-	for to < len(doc) && !utf8.RuneStart(doc[to]) {
-		to--
-	}
-	return doc[from:to]
-}
-
-// hasWord reports whether s holds a letter or digit, without which a
-// query has no words.
-func hasWord(s string) bool {
-	return strings.IndexFunc(s, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsNumber(r) }) >= 0
-}
-
-// Search finds messages whose text, reasoning text or tool-result content
-// holds every word of q.Text (PostgreSQL's plainto_tsquery with the 'simple'
-// configuration: words compared case-insensitively, operator characters
-// ignored; a query with no words finds nothing). Hits come best first
-// (ts_rank), then by session id and position. Snippets come from
-// ts_headline, matched words between session.HighlightStart and
-// session.HighlightEnd. Only the first 256 KiB of each message's text is
-// indexed.
-func (s *Store) Search(ctx context.Context, sq session.SearchQuery) ([]session.SearchHit, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, wrapOp(ctx, "search", err)
-	}
-	if sq.SessionID != "" {
-		if err := session.ValidateID(sq.SessionID); err != nil {
-			return nil, wrapOp(ctx, "search", err)
-		}
-	}
-	text := strings.ToValidUTF8(strings.ReplaceAll(sq.Text, "\x00", " "), " ")
-	if !hasWord(text) {
-		return []session.SearchHit{}, nil
-	}
-	limit := sq.Limit
-	switch {
-	case limit <= 0:
-		limit = session.DefaultListLimit
-	case limit > session.MaxListLimit:
-		limit = session.MaxListLimit
-	}
-	f := 0
-	args := []any{text, limit}
-	if sq.Owner != "" {
-		f |= searchOwner
-		args = append(args, sq.Owner)
-	}
-	if sq.SessionID != "" {
-		f |= searchSession
-		args = append(args, sq.SessionID)
-	}
-	rows, err := s.pool.Query(ctx, s.q.search[f], args...)
-	if err != nil {
-		return nil, wrapOp(ctx, "search", err)
-	}
-	hits := []session.SearchHit{} // never nil: an empty result is []
-	var docs []string
-	for rows.Next() {
-		var h session.SearchHit
-		var role string
-		var parts []byte
-		if err := rows.Scan(&h.SessionID, &h.MessageID, &h.Seq, &role, &h.CreatedAt, &parts); err != nil {
-			rows.Close()
-			return nil, wrapOp(ctx, "search", err)
-		}
-		h.Role = message.Role(role)
-		doc := ""
-		if p, err := message.UnmarshalParts(parts); err == nil {
-			doc = snippetWindow(searchText(p), text)
-		} // a corrupt row keeps an empty snippet; reading it reports the corruption
-		hits = append(hits, h)
-		docs = append(docs, doc)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, wrapOp(ctx, "search", err)
-	}
-	if len(hits) == 0 {
-		return hits, nil
-	}
-	rows, err = s.pool.Query(ctx, s.q.headline, text, headlineOptions, docs)
-	if err != nil {
-		return nil, wrapOp(ctx, "search: snippets", err)
-	}
-	defer rows.Close()
-	for i := 0; rows.Next(); i++ {
-		if i < len(hits) {
-			if err := rows.Scan(&hits[i].Snippet); err != nil {
-				return nil, wrapOp(ctx, "search: snippets", err)
-			}
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, wrapOp(ctx, "search: snippets", err)
-	}
-	return hits, nil
 }
 
 // DeleteOwner deletes every session of owner, with its messages and their

@@ -74,7 +74,8 @@ func TestTablesFollowSchemaAndPrefix(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	want := "chat_convo_schema_migrations chat_messages chat_messages_quarantine chat_sessions other_convo_schema_migrations other_messages other_messages_quarantine other_sessions"
+	want := "chat_convo_schema_migrations chat_messages chat_messages_quarantine chat_search_index chat_sessions " +
+		"other_convo_schema_migrations other_messages other_messages_quarantine other_search_index other_sessions"
 	if got := strings.Join(tables, " "); got != want {
 		t.Errorf("tables in %s: %s, want %s", schema, got, want)
 	}

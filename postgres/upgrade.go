@@ -191,7 +191,7 @@ func (s *Store) copyUpstream(ctx context.Context, tx pgx.Tx, rep *UpgradeReport)
 	}
 	// Messages, a page at a time, numbered 1, 2, ... within each session.
 	insertMsg := `INSERT INTO ` + s.q.messages + ` (session_id, seq, id, role, parts, model, usage, created_at, tsv)
-		VALUES ($1, $2, $3, $4, $5::json, $6, NULL, $7, to_tsvector(` + tsConfig + `, $8))`
+		VALUES ($1, $2, $3, $4, $5::json, $6, NULL, $7, $8::tsvector)`
 	insertBad := `INSERT INTO ` + s.q.quarantine + ` (session_id, seq, id, role, parts, model, usage, created_at, quarantined_at, reason)
 		VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8, $9)`
 	const page = 500
@@ -236,7 +236,7 @@ func (s *Store) copyUpstream(ctx context.Context, tx pgx.Tx, rep *UpgradeReport)
 				rep.Unconverted = append(rep.Unconverted, UnconvertedRow{SessionID: r.SessionID, Row: r.ID, Seq: seq, Err: cerr})
 				continue
 			}
-			b.Queue(insertMsg, r.SessionID, seq, m.ID, string(m.Role), string(parts), m.Model, m.CreatedAt, searchText(m.Parts))
+			b.Queue(insertMsg, r.SessionID, seq, m.ID, string(m.Role), string(parts), m.Model, m.CreatedAt, searchVector(m.Parts))
 			rep.Messages++
 		}
 		if b.Len() > 0 {
