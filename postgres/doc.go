@@ -57,8 +57,8 @@
 //
 // # Schema
 //
-// Version 1, as created in the schema and with the prefix of the options
-// (migrations/0001_init.sql):
+// Version 2, as created in the schema and with the prefix of the options
+// (migrations/0001_init.sql and 0002_search_terms.sql):
 //
 //	CREATE TABLE sessions (
 //	    id            text COLLATE "C" NOT NULL,
@@ -84,13 +84,19 @@
 //	    model      text NOT NULL DEFAULT '',
 //	    usage      json,
 //	    created_at bigint NOT NULL,
-//	    tsv        tsvector NOT NULL,           -- search index of the message's text
+//	    tsv        tsvector NOT NULL,           -- search terms of the message's text (see Search)
 //	    CONSTRAINT messages_pkey PRIMARY KEY (session_id, seq),
 //	    CONSTRAINT messages_msg_id UNIQUE (session_id, id),
 //	    CONSTRAINT messages_session_fk FOREIGN KEY (session_id)
 //	        REFERENCES sessions (id) ON DELETE CASCADE
 //	);
 //	CREATE INDEX messages_tsv ON messages USING gin (tsv);
+//	CREATE TABLE search_index (                 -- one row: the rules tsv follows
+//	    singleton     boolean NOT NULL DEFAULT true CHECK (singleton) PRIMARY KEY,
+//	    version       integer NOT NULL,         -- searchtext's rules; 0: version 1's to_tsvector
+//	    after_session text COLLATE "C" NOT NULL, -- how far a rewrite of tsv got
+//	    after_seq     bigint NOT NULL
+//	);
 //	CREATE TABLE convo_schema_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL);
 //
 // Ids and owners use the "C" collation, so that listing orders ids byte by
@@ -106,10 +112,8 @@
 // unknown parts a later convo release wrote and this one must keep byte for
 // byte. Queries can still cast: parts::jsonb works on every row without a
 // NUL. The search index does not read parts at all: the store extracts the
-// searchable text (text parts, reasoning, tool-result content) in Go and
-// stores its tsvector in the same INSERT, so the index changes in the same
-// transaction as the rows, and pops, clears and deletes remove it with
-// them. Metadata is json for the same reason; role, model, title and owner
+// searchable text and its terms in Go and stores them as a tsvector in the
+// same INSERT (see Search). Metadata is json for the same reason; role, model, title and owner
 // are text, which cannot hold NUL: an append with a NUL in a message's id,
 // role or model fails with session.ErrInvalidMessage.
 //
@@ -161,6 +165,63 @@
 // + schema + "." + prefix), re-reads the version, applies what is missing
 // and records it, so any number of processes may start at once. A database
 // newer than the code fails with ErrSchemaTooNew.
+//
+// # Search
+//
+// Store.Search follows the rules every convo store shares (package
+// session, Searcher; defined once in internal/searchtext): the searchable
+// text of a message is its text parts, reasoning text and tool-result
+// content; it is normalised (Unicode NFKC, full case folding, diacritics
+// removed in the Latin, Greek, Cyrillic, Arabic and Hebrew scripts, so
+// café, CAFÉ and cafe match) and cut into words at every character that is
+// not a letter, digit or mark, and in the scripts written without spaces
+// (Chinese, Japanese, Korean, Thai, Lao, Khmer, Myanmar) into overlapping
+// pairs of characters, so 東京 is found inside 明日は東京へ行きます. A query
+// is words that must all match, "phrases" (words in order, next to each
+// other) and prefix* words; no other character is an operator.
+//
+// How. The append computes each message's terms in Go and writes them,
+// with their positions, as the row's tsv (a tsvector cast from quoted
+// lexemes: no parser or dictionary of PostgreSQL's is involved), indexed by
+// GIN. Search parses the query in Go and sends it as one bound value, a
+// tsquery of quoted lexemes (phrases joined by <->, prefixes with :*);
+// PostgreSQL finds and ranks the matches (ts_rank, then session id and
+// position), and the store checks each and computes its snippet in Go by
+// the same rules, so hits and highlights are those of the SQLite and
+// in-memory stores. PostgreSQL's limits on a tsvector apply
+// (https://www.postgresql.org/docs/current/textsearch-limitations.html):
+// every word of a message is indexed, but positions past 16,383 are stored
+// as 16,383 and a word keeps its first 255 positions, so a phrase beyond
+// those is not found; and a message of about a megabyte of distinct words
+// has its later new words left out of the index.
+//
+// What a search sees. The terms are written by the statement that stores
+// the message, so the index is never behind the rows and never ahead: a
+// search (one statement, one snapshot) finds every message whose append
+// returned before the search started, from any process, and none that was
+// popped, cleared, replaced, deleted, erased with its owner or pruned
+// before it started, because those remove the row and its terms together.
+// A crash at any instant leaves each append stored whole with its terms or
+// not at all, so the index never claims text that is not stored nor misses
+// text that is; nothing needs rebuilding after a crash. A search running
+// while an append commits may or may not see it.
+//
+// Upgrading. Schema version 1 indexed to_tsvector('simple', text), which
+// missed CJK words inside sentences and diacritic variants. Migration 2
+// adds the search_index table, and SessionStore then rewrites the tsv of
+// every stored message, in (session_id, seq) order, 500 messages per
+// transaction, each of which records how far it got, before it returns.
+// A crash loses at most one batch; processes that open the store together
+// share the batches. Appends of the new release write the new terms at
+// once; a search over rows not yet rewritten (from a process of the old
+// release, or one that opened with a read-only option that does not
+// rewrite) matches them by their old terms, which find fewer messages and
+// never wrong ones, since every hit is checked in Go. The rewrite costs a read, a tokenisation and an UPDATE per
+// message (a new row version, so plan a VACUUM after it): BenchmarkReindex
+// measured the figure in "Measured"; at millions of messages expect
+// minutes to tens of minutes, during which SessionStore does not return.
+// Run the upgrade from one process before deploying the new release
+// everywhere: a process of the old release still writes old terms.
 //
 // # Running at scale
 //
