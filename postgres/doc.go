@@ -57,8 +57,9 @@
 //
 // # Schema
 //
-// Version 2, as created in the schema and with the prefix of the options
-// (migrations/0001_init.sql and 0002_search_terms.sql):
+// Version 3, as created in the schema and with the prefix of the options
+// (migrations/0001_init.sql, 0002_quarantine.sql, which adds the
+// messages_quarantine table not shown here, and 0003_search_terms.sql):
 //
 //	CREATE TABLE sessions (
 //	    id            text COLLATE "C" NOT NULL,
@@ -93,7 +94,7 @@
 //	CREATE INDEX messages_tsv ON messages USING gin (tsv);
 //	CREATE TABLE search_index (                 -- one row: the rules tsv follows
 //	    singleton     boolean NOT NULL DEFAULT true CHECK (singleton) PRIMARY KEY,
-//	    version       integer NOT NULL,         -- searchtext's rules; 0: version 1's to_tsvector
+//	    version       integer NOT NULL,         -- searchtext's rules; 0: to_tsvector, as before
 //	    after_session text COLLATE "C" NOT NULL, -- how far a rewrite of tsv got
 //	    after_seq     bigint NOT NULL
 //	);
@@ -206,8 +207,8 @@
 // text that is; nothing needs rebuilding after a crash. A search running
 // while an append commits may or may not see it.
 //
-// Upgrading. Schema version 1 indexed to_tsvector('simple', text), which
-// missed CJK words inside sentences and diacritic variants. Migration 2
+// Upgrading. Schema versions 1 and 2 indexed to_tsvector('simple', text),
+// which missed CJK words inside sentences and diacritic variants. Migration 3
 // adds the search_index table, and SessionStore then rewrites the tsv of
 // every stored message, in (session_id, seq) order, 500 messages per
 // transaction, each of which records how far it got, before it returns.
