@@ -285,6 +285,14 @@ func TestReindexUpgradesVersion1(t *testing.T) {
 	if _, err := pool.Exec(ctx, s.q.recordSearchIndex, 0, "", 0); err != nil {
 		t.Fatal(err)
 	}
+	// A read-only open rewrites nothing.
+	if _, err := Open(ctx, pool, WithSchema(schema), WithReadOnly()); err != nil {
+		t.Fatalf("read-only open of a store whose index is old: %v", err)
+	}
+	var version int
+	if err := pool.QueryRow(ctx, s.q.searchIndexVersion).Scan(&version); err != nil || version != 0 {
+		t.Fatalf("after a read-only open the search index is at version %d, %v; want 0, untouched", version, err)
+	}
 	if done, err := s.reindexStep(ctx); err != nil || done {
 		t.Fatalf("reindexStep = %v, %v; want one batch of several", done, err)
 	}

@@ -92,11 +92,15 @@ func Open(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, erro
 		if _, err := s.checkSchema(ctx); err != nil {
 			return nil, err
 		}
-	} else if err := s.migrate(ctx); err != nil {
-		return nil, err
-	}
-	if err := s.reindex(ctx); err != nil {
-		return nil, err
+	} else {
+		if err := s.migrate(ctx); err != nil {
+			return nil, err
+		}
+		// A read-only store searches the index as it is (see
+		// "Upgrading" in the package documentation).
+		if err := s.reindex(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }
