@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -196,5 +198,55 @@ func TestViewerBoundsEveryRequest(t *testing.T) {
 	}
 	if r := convo(t, "", append([]string{"--db", filepath.Join(t.TempDir(), "x.db"), "search"}, strings.Fields(strings.Repeat("word ", 200))...)...); r.err == nil || !strings.Contains(r.stderr, "at most") {
 		t.Errorf("convo search with 1 KB of text: err %v, stderr %q", r.err, r.stderr)
+	}
+}
+
+// Issue 17 item 5: one unreadable row stopped export and migrate for the
+// whole store, and the failed export ended mid-line, so that import then
+// refused the file. They now name the row, leave that session out, copy
+// the rest and fail at the end; an export always ends with a whole line.
+func TestStoreWideToolsGoOnPastAnUnreadableRow(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.db")
+	var sessions []demoSession
+	for i := range 5 {
+		sessions = append(sessions, demoSession{id: fmt.Sprintf("s%d", i), msgs: []message.Message{
+			message.NewUserMessage(strings.Repeat("long text to fill the export buffer ", 1000)),
+			message.NewUserMessage("second"),
+		}})
+	}
+	seed(t, path, "", sessions)
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE messages SET parts = '[{"type":"text","text":"cut' WHERE session_id = 's2' AND seq = 2`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	r := convo(t, "", "--db", path, "export")
+	if r.err == nil || !strings.Contains(r.stderr, `session "s2": row seq 2 cannot be read`) || !strings.Contains(r.stderr, "1 session left out") {
+		t.Errorf("export: err %v, stderr %q", r.err, r.stderr)
+	}
+	if !strings.HasSuffix(r.stdout, "\n") || strings.Count(r.stdout, `"type":"session"`) != 4 {
+		t.Errorf("export output: %d sessions, ends with a newline: %v", strings.Count(r.stdout, `"type":"session"`), strings.HasSuffix(r.stdout, "\n"))
+	}
+	other := filepath.Join(dir, "other.db")
+	mustConvo(t, r.stdout, "--db", other, "import", "-")
+	if got := dump(t, other, ""); len(got) != 4 {
+		t.Errorf("the export of the readable sessions imports %d sessions, want 4", len(got))
+	}
+
+	target := filepath.Join(dir, "target.db")
+	r = convo(t, "", "--db", path, "migrate", "--to", target)
+	if r.err == nil || !strings.Contains(r.stdout, `session "s2": row seq 2 cannot be read`) {
+		t.Errorf("migrate: err %v, stdout %q", r.err, r.stdout)
+	}
+	got := dump(t, target, "")
+	for _, id := range []string{"s0", "s1", "s3", "s4"} {
+		if len(got[id].Messages) != 2 {
+			t.Errorf("migrate left %s with %d messages, want 2", id, len(got[id].Messages))
+		}
 	}
 }

@@ -142,6 +142,10 @@ metadata, creation and last-update times and messages, to stdout or --output.
 }
 
 // export writes the sessions ids (all when empty) to w.
+//
+// A session with a row that cannot be read is left out, named on stderr,
+// and the others are exported; the error then says how many were left out.
+// Whatever happens, the output ends with a whole line.
 func (a *app) export(ctx context.Context, store session.Store, ids []string, w io.Writer) (sessions, messages int, err error) {
 	var infos []session.Info
 	d, describes := store.(session.Describer)
@@ -172,6 +176,14 @@ func (a *app) export(ctx context.Context, store session.Store, ids []string, w i
 		}
 	}
 	bw := bufio.NewWriterSize(w, 1<<16)
+	// The buffer holds whole lines only (each session's lines are written
+	// once all its messages are read), so flushing it on an error too
+	// never leaves half a line.
+	defer func() {
+		if ferr := bw.Flush(); err == nil {
+			err = ferr
+		}
+	}()
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(exportHeader{Type: "convo-export", Version: exportVersion}); err != nil {
@@ -179,12 +191,19 @@ func (a *app) export(ctx context.Context, store session.Store, ids []string, w i
 	}
 	bar := a.newProgress(int64(len(infos)), "export")
 	defer bar.done()
+	var unreadable int
 	for _, in := range infos {
 		sess, err := store.Load(ctx, in.ID)
 		if err != nil {
 			return sessions, messages, err
 		}
 		msgs, err := sess.GetMessages(ctx, nil)
+		if row, ok := asCorruptRow(err); ok {
+			fmt.Fprintln(a.stderr, "export: "+unreadableNote(row))
+			unreadable++
+			bar.add(1)
+			continue
+		}
 		if err != nil {
 			return sessions, messages, err
 		}
@@ -205,7 +224,10 @@ func (a *app) export(ctx context.Context, store session.Store, ids []string, w i
 		sessions++
 		bar.add(1)
 	}
-	return sessions, messages, bw.Flush()
+	if unreadable > 0 {
+		return sessions, messages, fmt.Errorf("%s left out: a stored row cannot be read (see above)", plural(unreadable, "session", "sessions"))
+	}
+	return sessions, messages, nil
 }
 
 // importSession is one session read from an export, validated.

@@ -20,6 +20,32 @@ type migrateReport struct {
 	MessagesAdded int               `json:"messages_added"`
 	Verified      bool              `json:"verified"`
 	Mismatches    []migrateMismatch `json:"mismatches,omitempty"`
+	// Unreadable lists the sessions not copied because a stored row
+	// cannot be read; the others are copied all the same.
+	Unreadable []corruptRow `json:"unreadable,omitempty"`
+}
+
+// corruptRow names a stored row that cannot be read.
+type corruptRow struct {
+	Session string `json:"session"`
+	Seq     int64  `json:"seq"`
+	Message string `json:"message_id,omitempty"`
+	Error   string `json:"error"`
+}
+
+// asCorruptRow returns the row err names, if err is a *session.CorruptError.
+func asCorruptRow(err error) (corruptRow, bool) {
+	var ce *session.CorruptError
+	if !errors.As(err, &ce) {
+		return corruptRow{}, false
+	}
+	return corruptRow{Session: ce.SessionID, Seq: ce.Seq, Message: ce.MessageID, Error: ce.Err.Error()}, true
+}
+
+// unreadableNote is what the store-wide commands say of a session they
+// left out because of an unreadable row.
+func unreadableNote(r corruptRow) string {
+	return fmt.Sprintf("session %q: row seq %d cannot be read (%s); left out (convo doctor --repair moves the row aside)", r.Session, r.Seq, r.Error)
 }
 
 // migrateMismatch is a session whose message count differs after copying.
@@ -88,6 +114,9 @@ may be missed; stop writers first, or run migrate again.`,
 				for _, m := range rep.Mismatches {
 					fmt.Fprintf(a.stdout, "  %s: %s in the source, %d in the target\n", m.ID, plural(m.From, "message", "messages"), m.To)
 				}
+				for _, r := range rep.Unreadable {
+					fmt.Fprintln(a.stdout, "  "+unreadableNote(r))
+				}
 				if rep.Verified {
 					fmt.Fprintln(a.stdout, "verified: message counts match for every session")
 				}
@@ -148,6 +177,12 @@ func (a *app) migrate(ctx context.Context, src, dst *backend) (migrateReport, er
 			continue
 		}
 		n, exact, err := copyMessages(ctx, src.store, dst.store, in.ID)
+		if row, ok := asCorruptRow(err); ok {
+			// One bad row stops this session, not the whole copy.
+			rep.Unreadable = append(rep.Unreadable, row)
+			bar.add(1)
+			continue
+		}
 		if err != nil {
 			return rep, fmt.Errorf("copy %q: %w", in.ID, err)
 		}
