@@ -182,4 +182,5 @@ func testSearcher(t *testing.T, s *suite) {
 		_, err := sr.Search(cancelled(t), session.SearchQuery{Text: "x"})
 		canceledErr(t, "Search", err)
 	})
+	testSearchRules(t, s)
 }

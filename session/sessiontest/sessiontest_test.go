@@ -105,6 +105,16 @@ var brokenStores = []broken{
 		func() session.Store { m := session.NewMemoryStore(); return nilList{m, m} }},
 	{"quarantine_loses_the_row", "Quarantiner/moves_a_message_aside_keeping_order_and_its_encoding",
 		func() session.Store { return losingQuarantine{session.NewMemoryStore()} }},
+	{"search_keeps_erased_text", "Searcher/erased_text_is_never_found",
+		func() session.Store {
+			return &staleIndex{MemoryStore: session.NewMemoryStore(), shadow: session.NewMemoryStore()}
+		}},
+	{"search_ascii_only", "Searcher/words_in_every_script",
+		func() session.Store { return asciiSearch{session.NewMemoryStore()} }},
+	{"search_every_word_a_prefix", "Searcher/query_syntax_phrase_prefix_and",
+		func() session.Store { return prefixSearch{session.NewMemoryStore()} }},
+	{"snippet_highlights_everything", "Searcher/snippets_highlight_the_matched_spans",
+		func() session.Store { return wholeHighlight{session.NewMemoryStore()} }},
 }
 
 // losingQuarantine moves a message out of its session but keeps nothing
@@ -116,6 +126,84 @@ func (s losingQuarantine) Quarantined(ctx context.Context, id string) ([]session
 		return nil, err
 	}
 	return []session.QuarantinedRow{}, nil
+}
+
+// staleIndex searches a copy of every message ever appended through its
+// sessions, as an index that erasures do not reach would.
+type staleIndex struct {
+	*session.MemoryStore
+	shadow *session.MemoryStore
+}
+
+func (s *staleIndex) Create(ctx context.Context, id string) (session.Session, error) {
+	sess, err := s.MemoryStore.Create(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	sh, err := s.shadow.Open(ctx, id)
+	return shadowed{sess, sh}, err
+}
+
+func (s *staleIndex) Load(ctx context.Context, id string) (session.Session, error) {
+	sess, err := s.MemoryStore.Load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	sh, err := s.shadow.Open(ctx, id)
+	return shadowed{sess, sh}, err
+}
+
+func (s *staleIndex) Search(ctx context.Context, q session.SearchQuery) ([]session.SearchHit, error) {
+	return s.shadow.Search(ctx, q)
+}
+
+type shadowed struct {
+	session.Session
+	shadow session.Session
+}
+
+func (s shadowed) AddMessages(ctx context.Context, msgs []message.Message) error {
+	if err := s.Session.AddMessages(ctx, msgs); err != nil {
+		return err
+	}
+	return s.shadow.AddMessages(ctx, msgs)
+}
+
+// asciiSearch finds nothing for a query with a non-ASCII character, as a
+// tokenizer that drops other scripts would.
+type asciiSearch struct{ *session.MemoryStore }
+
+func (s asciiSearch) Search(ctx context.Context, q session.SearchQuery) ([]session.SearchHit, error) {
+	for _, r := range q.Text {
+		if r > 127 {
+			return []session.SearchHit{}, nil
+		}
+	}
+	return s.MemoryStore.Search(ctx, q)
+}
+
+// prefixSearch treats every word as a prefix.
+type prefixSearch struct{ *session.MemoryStore }
+
+func (s prefixSearch) Search(ctx context.Context, q session.SearchQuery) ([]session.SearchHit, error) {
+	words := strings.Fields(q.Text)
+	for i, w := range words {
+		words[i] = strings.TrimRight(w, "*") + "*"
+	}
+	q.Text = strings.Join(words, " ")
+	return s.MemoryStore.Search(ctx, q)
+}
+
+// wholeHighlight highlights the whole snippet.
+type wholeHighlight struct{ *session.MemoryStore }
+
+func (s wholeHighlight) Search(ctx context.Context, q session.SearchQuery) ([]session.SearchHit, error) {
+	hits, err := s.MemoryStore.Search(ctx, q)
+	for i := range hits {
+		h := strings.NewReplacer(session.HighlightStart, "", session.HighlightEnd, "").Replace(hits[i].Snippet)
+		hits[i].Snippet = session.HighlightStart + h + session.HighlightEnd
+	}
+	return hits, err
 }
 
 // nilWhenEmpty returns nil instead of an empty slice, as a SQL store that
