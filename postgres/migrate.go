@@ -135,6 +135,13 @@ func (s *Store) schemaError(kind schemaKind, v, latest int) error {
 // open that must not go on, and the recorded version. It writes nothing.
 func (s *Store) checkSchema(ctx context.Context) (int, error) {
 	kind, v, err := s.classify(ctx, s.pool)
+	if err == nil && (kind == schemaForeign || kind == schemaUpstream) {
+		// classify's statements each see what is committed when they run:
+		// tables that another starter committed between them (after the
+		// version table was found missing) look foreign. That commit made
+		// the tables and the version at once; a second look sees both.
+		kind, v, err = s.classify(ctx, s.pool)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("postgres: open: read schema: %w", err)
 	}
