@@ -61,6 +61,14 @@ const (
 // again and later turns, and readers of the history, see what happened.
 const InterruptedPrefix = "[turn interrupted: "
 
+// RefusedPrefix starts the text of the assistant message the agent stores
+// to close a turn the model refused (llm.FinishRefusal): "[turn refused:
+// the model declined to answer: " followed by the refusal's text, if any,
+// and "]". It keeps the record; the refused turn, from its user message to
+// this marker, is left out of every later request (see "Valid also means
+// accepted" in the package documentation).
+const RefusedPrefix = "[turn refused: "
+
 // Response is the outcome of one turn.
 type Response struct {
 	// Text is the final answer's text (all its text parts), or "".

@@ -63,19 +63,32 @@
 //     and the caller gets a typed error saying why: llm.ErrOutputTruncated
 //     when the output limit was reached before any answer (a reasoning
 //     model that spent its budget thinking), llm.ErrContentFiltered when
-//     the provider's filter withheld it, llm.ErrRefused for a refusal
-//     without text, ErrEmptyAnswer when the model simply said nothing.
+//     the provider's filter withheld it, ErrEmptyAnswer when the model
+//     simply said nothing.
 //   - A tool call cut off by the output limit (finish reason length with
 //     tool calls) is neither run nor stored: the turn is closed with a
 //     marker and returns llm.ErrOutputTruncated. An answer with text that
 //     reached the limit is stored and returned normally, with
 //     Response.FinishReason llm.FinishLength.
-//   - A refusal (llm.FinishRefusal) or a filtered answer
-//     (llm.FinishContentFilter) that has text is the turn's answer: it is
-//     stored, returned in Response.Text, and the call also returns an error
-//     matching llm.ErrRefused or llm.ErrContentFiltered, so that a caller
-//     can tell it from an ordinary answer. Tool calls in such a response
-//     are not run.
+//   - A refusal (llm.FinishRefusal, from either provider) ends the turn
+//     with an error matching llm.ErrRefused; the refusal's text (Anthropic's
+//     stop_details explanation, OpenAI's refusal field), if any, is in the
+//     error and in Response.Text. Tool calls in the response are not run.
+//     A refused turn must not be sent again: Anthropic asks for it to be
+//     reset, since continuing without resetting "will result in continued
+//     refusals"
+//     (platform.claude.com/docs/en/test-and-evaluate/strengthen-guardrails/handle-streaming-refusals).
+//     So the turn is closed by a refusal marker (an assistant message whose
+//     text starts with RefusedPrefix and holds the refusal's text), which
+//     keeps the record in the store, and every later request (and the
+//     transcript a summary is made from) leaves the whole refused turn out:
+//     its user message, any tool rounds and the marker.
+//   - A filtered answer (llm.FinishContentFilter) that has text is the
+//     turn's answer: it is stored, returned in Response.Text, and the call
+//     also returns an error matching llm.ErrContentFiltered, so that a
+//     caller can tell it from an ordinary answer. Tool calls in such a
+//     response are not run. Without text the turn is closed with an
+//     interruption marker.
 //   - Reasoning parts (with their signatures) are stored as the model gave
 //     them, so that the provider clients can send them back where the
 //     provider requires it.

@@ -80,6 +80,51 @@ func interruption(msg message.Message) (string, bool) {
 	return strings.TrimSuffix(reason, "]"), true
 }
 
+// refusal reports whether msg is a refusal marker: an assistant message
+// whose only part is a text starting with RefusedPrefix.
+func refusal(msg message.Message) bool {
+	if msg.Role != message.RoleAssistant || len(msg.Parts) != 1 {
+		return false
+	}
+	t, ok := msg.Parts[0].(message.Text)
+	return ok && strings.HasPrefix(t.Text, RefusedPrefix)
+}
+
+// dropRefused returns msgs without the turns the model refused: each
+// refusal marker and everything before it back to and including the user
+// message that started its turn (or back to the leading system and summary
+// messages when that user message is not in msgs). Anthropic asks for a
+// refused turn to be reset: continuing without resetting "will result in
+// continued refusals"
+// (https://platform.claude.com/docs/en/test-and-evaluate/strengthen-guardrails/handle-streaming-refusals).
+// It returns msgs itself when it holds no refusal, and never changes msgs.
+func dropRefused(msgs []message.Message) []message.Message {
+	if !slices.ContainsFunc(msgs, refusal) {
+		return msgs
+	}
+	out := make([]message.Message, 0, len(msgs))
+	for _, m := range msgs {
+		if !refusal(m) {
+			out = append(out, m)
+			continue
+		}
+		k := len(out)
+	back:
+		for k > 0 {
+			switch out[k-1].Role {
+			case message.RoleUser:
+				k--
+				break back
+			case message.RoleSystem, message.RoleSummary:
+				break back
+			}
+			k--
+		}
+		out = out[:k]
+	}
+	return out
+}
+
 // InterruptedNote returns the text the agent sends to the model in place of
 // an interruption marker whose reason is reason: a note in a user turn, in
 // the application's name, so that the model learns that its previous turn

@@ -400,7 +400,7 @@ func (t *turnState) summarize(hist []message.Message) (message.Message, error) {
 	if s := lastSummary(hist); s >= 0 {
 		hist = hist[s:]
 	}
-	text := transcript(hist)
+	text := transcript(dropRefused(hist))
 	if blank(text) {
 		return message.Message{}, errors.New("agent: summary request: nothing to summarise")
 	}
@@ -462,7 +462,7 @@ func (t *turnState) request() llm.Request {
 		msgs = append(msgs, t.user)
 	}
 	msgs = append(msgs, sel...)
-	msgs = startWithUser(forModel(msgs))
+	msgs = startWithUser(forModel(dropRefused(msgs)))
 	if probs := session.Check(msgs); probs != nil {
 		msgs, _ = session.Repair(msgs)
 		t.notice(Notice{Kind: NoticeRepairedRequest, Problems: probs})
@@ -538,6 +538,22 @@ func (t *turnState) interrupt(pending []message.Message, reason string, cause er
 	return cause
 }
 
+// refuse closes a turn the model refused: it stores a refusal marker
+// (RefusedPrefix) holding the refusal's text, if any, returns that text in
+// Response.Text, and returns cause.
+func (t *turnState) refuse(text string, cause error) error {
+	reason := "the model declined to answer"
+	if text != "" {
+		reason += ": " + text
+	}
+	marker := message.NewAssistantMessage(RefusedPrefix + reason + "]")
+	if err := t.write([]message.Message{marker}); err != nil {
+		return errors.Join(cause, err)
+	}
+	t.resp.Text = text
+	return cause
+}
+
 // loop runs model calls and tools until the model answers without tools.
 func (t *turnState) loop() error {
 	a := t.a
@@ -585,15 +601,23 @@ func (t *turnState) loop() error {
 				return t.interrupt(nil, "the model's output reached its length limit before it answered",
 					fmt.Errorf("%w: session %q: model call %d: the output limit was reached before any answer", llm.ErrOutputTruncated, a.opts.id, t.iter))
 			}
-		case llm.FinishContentFilter, llm.FinishRefusal:
-			kind, reason := llm.ErrContentFiltered, "the provider's content filter withheld the answer"
-			if llmResp.FinishReason == llm.FinishRefusal {
-				kind, reason = llm.ErrRefused, "the model declined to answer"
+		case llm.FinishRefusal:
+			// Anthropic: a refused turn must be reset, and continuing
+			// without resetting "will result in continued refusals"
+			// (https://platform.claude.com/docs/en/test-and-evaluate/strengthen-guardrails/handle-streaming-refusals).
+			// The turn is closed with a refusal marker, which keeps the
+			// record; requests leave the whole refused turn out (see
+			// dropRefused). Tool calls are not run.
+			text := ""
+			if hasText(asst) {
+				text = asst.Text()
 			}
-			cause := fmt.Errorf("%w: session %q: model call %d", kind, a.opts.id, t.iter)
+			return t.refuse(text, fmt.Errorf("%w: session %q: model call %d: %q", llm.ErrRefused, a.opts.id, t.iter, text))
+		case llm.FinishContentFilter:
+			cause := fmt.Errorf("%w: session %q: model call %d", llm.ErrContentFiltered, a.opts.id, t.iter)
 			asst.Parts = slices.DeleteFunc(asst.Parts, isCall) // not run: the answer is withheld
 			if !hasText(asst) {
-				return t.interrupt(nil, reason, cause)
+				return t.interrupt(nil, "the provider's content filter withheld the answer", cause)
 			}
 			if err := t.write([]message.Message{asst}); err != nil {
 				return errors.Join(cause, err)

@@ -208,7 +208,6 @@ func TestEmptyAnswerNeverStored(t *testing.T) {
 		{"length, blank text", llmtest.Text("\n").WithFinishReason(llm.FinishLength), llm.ErrOutputTruncated},
 		// content null with finish_reason "content_filter".
 		{"content filter, no content", llmtest.Parts().WithFinishReason(llm.FinishContentFilter), llm.ErrContentFiltered},
-		{"refusal, no text", llmtest.Parts().WithFinishReason(llm.FinishRefusal), llm.ErrRefused},
 		{"stop, no content", llmtest.Parts(), agent.ErrEmptyAnswer},
 		{"stop, blank text", llmtest.Text(" \n "), agent.ErrEmptyAnswer},
 	}
@@ -274,13 +273,54 @@ func TestTruncatedToolCallNotRun(t *testing.T) {
 	})
 }
 
-func TestRefusalAndFilteredAnswer(t *testing.T) {
+func TestFilteredAnswer(t *testing.T) {
+	eachProvider(t, func(t *testing.T, p provider) {
+		store := newStore(t)
+		var runs atomic.Int32
+		counted := tool.Func("weather", "", func(ctx context.Context, a cityArgs) (string, error) {
+			runs.Add(1)
+			return "sunny", nil
+		})
+		client := p.client(t,
+			llmtest.Parts(message.Text{Text: "Partial answer."}, llmtest.Call("c1", "weather", `{}`)).WithFinishReason(llm.FinishContentFilter),
+			llmtest.Text("ok"),
+		)
+		a := agent.New(client, agent.WithSession("r", store), agent.WithTools(counted))
+		resp, err := a.Chat(t.Context(), "something")
+		if !errors.Is(err, llm.ErrContentFiltered) {
+			t.Fatalf("want ErrContentFiltered, got %v", err)
+		}
+		// The filtered answer's text is the answer, stored and returned.
+		if resp == nil || resp.Text != "Partial answer." || resp.FinishReason != llm.FinishContentFilter || runs.Load() != 0 {
+			t.Fatalf("response %+v, %d tool runs", resp, runs.Load())
+		}
+		msgs := stored(t, store, "r")
+		if got := shape(msgs); got != "ua" || msgs[1].Text() != "Partial answer." {
+			t.Fatalf("stored %s", dump(msgs))
+		}
+		if _, err := a.Chat(t.Context(), "something else"); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// A refused turn is kept in the store as a record but never sent again:
+// Anthropic says a refused turn must be reset, and that continuing without
+// resetting "will result in continued refusals"
+// (platform.claude.com/docs/en/test-and-evaluate/strengthen-guardrails/handle-streaming-refusals).
+// Both providers behave the same.
+func TestRefusedTurnNotResent(t *testing.T) {
+	const refusalText = "This request was declined because it could enable cyber harm."
 	eachProvider(t, func(t *testing.T, p provider) {
 		for _, tc := range []struct {
-			finish llm.FinishReason
-			want   error
-		}{{llm.FinishRefusal, llm.ErrRefused}, {llm.FinishContentFilter, llm.ErrContentFiltered}} {
-			t.Run(string(tc.finish), func(t *testing.T) {
+			name  string
+			reply llmtest.Reply
+			text  string
+		}{
+			{"with text", llmtest.Parts(message.Text{Text: refusalText}, llmtest.Call("c9", "weather", `{}`)).WithFinishReason(llm.FinishRefusal), refusalText},
+			{"without text", llmtest.Parts().WithFinishReason(llm.FinishRefusal), ""},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
 				store := newStore(t)
 				var runs atomic.Int32
 				counted := tool.Func("weather", "", func(ctx context.Context, a cityArgs) (string, error) {
@@ -288,24 +328,45 @@ func TestRefusalAndFilteredAnswer(t *testing.T) {
 					return "sunny", nil
 				})
 				client := p.client(t,
-					llmtest.Parts(message.Text{Text: "I can't help with that."}, llmtest.Call("c1", "weather", `{}`)).WithFinishReason(tc.finish),
-					llmtest.Text("ok"),
+					llmtest.Text("Hello."),
+					llmtest.ToolCalls(llmtest.Call("c1", "weather", `{"city":"Oslo"}`)),
+					tc.reply,
+					llmtest.Text("Rainy."),
 				)
 				a := agent.New(client, agent.WithSession("r", store), agent.WithTools(counted))
-				resp, err := a.Chat(t.Context(), "something bad")
-				if !errors.Is(err, tc.want) {
-					t.Fatalf("want %v, got %v", tc.want, err)
+				if _, err := a.Chat(t.Context(), "hi"); err != nil {
+					t.Fatal(err)
 				}
-				// The refusal's text is the answer, stored and returned.
-				if resp == nil || resp.Text != "I can't help with that." || resp.FinishReason != tc.finish || runs.Load() != 0 {
+				resp, err := a.Chat(t.Context(), "REFUSED QUESTION")
+				if !errors.Is(err, llm.ErrRefused) {
+					t.Fatalf("want ErrRefused, got %v", err)
+				}
+				if resp == nil || resp.Text != tc.text || resp.FinishReason != llm.FinishRefusal || runs.Load() != 1 {
 					t.Fatalf("response %+v, %d tool runs", resp, runs.Load())
 				}
+				if tc.text != "" && !strings.Contains(err.Error(), tc.text) {
+					t.Fatalf("error %q lacks the refusal's text", err)
+				}
+				// The record is kept: the refused turn closed by a marker.
 				msgs := stored(t, store, "r")
-				if got := shape(msgs); got != "ua" || msgs[1].Text() != "I can't help with that." {
+				if got := shape(msgs); got != "uauAta" || !strings.HasPrefix(msgs[5].Text(), agent.RefusedPrefix) ||
+					!strings.Contains(msgs[5].Text(), tc.text) {
 					t.Fatalf("stored %s", dump(msgs))
 				}
-				if _, err := a.Chat(t.Context(), "something else"); err != nil {
-					t.Fatal(err)
+				resp, err = a.Chat(t.Context(), "weather in Bergen?")
+				if err != nil || resp.Text != "Rainy." {
+					t.Fatalf("next turn: %+v, %v", resp, err)
+				}
+				req, _ := client.LastRequest()
+				if got := shape(req.Messages); got != "uau" {
+					t.Fatalf("next request %s", dump(req.Messages))
+				}
+				for _, m := range req.Messages {
+					txt := m.Text()
+					if strings.Contains(txt, "REFUSED QUESTION") || strings.Contains(txt, agent.RefusedPrefix) ||
+						(tc.text != "" && strings.Contains(txt, tc.text)) || len(m.ToolCalls()) > 0 {
+						t.Fatalf("the refused turn was sent again: %s", dump(req.Messages))
+					}
 				}
 			})
 		}
