@@ -361,11 +361,52 @@ func testKill(t *testing.T, d Driver) {
 		}
 		checkTurns(t, msgs)
 		total = len(msgs) / 4
+		checkIndexAfterKill(t, st, db, msgs, fmt.Sprintf("k%d", k))
 		db.Close()
 	}
 	t.Logf("%d kills, %d whole turns stored, no partial turn", kills, total)
 	if total == 0 {
 		t.Errorf("no turn was ever stored: the children did no work before being killed")
+	}
+}
+
+// checkIndexAfterKill checks the full-text index of a database whose
+// writer (name) was killed while appending and indexing: the index holds no
+// entry for a row that is not stored, its mark is not past the last row, and
+// a search finds exactly the writer's stored messages, before and after
+// indexing what is left.
+func checkIndexAfterKill(t *testing.T, st *sqlite.Store, db *sql.DB, msgs []message.Message, name string) {
+	t.Helper()
+	ctx := t.Context()
+	if _, err := st.Search(ctx, session.SearchQuery{Text: "probe"}); errors.Is(err, session.ErrNotSupported) {
+		return // no FTS5 in this build
+	}
+	var orphans, markPast int
+	if err := db.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM messages_search AS f WHERE NOT EXISTS (SELECT 1 FROM messages AS m WHERE m.rowid = f.rowid)),
+		(SELECT count(*) FROM search_state WHERE indexed_to > (SELECT COALESCE(MAX(rowid), 0) FROM messages))`).Scan(&orphans, &markPast); err != nil {
+		t.Fatalf("%s: read the index: %v", name, err)
+	}
+	if orphans != 0 || markPast != 0 {
+		t.Errorf("%s: after the kill the index has %d entries for rows not stored, mark past the last row: %v", name, orphans, markPast != 0)
+	}
+	want := 0
+	for _, m := range msgs {
+		if w, _, _, err := label(m); err == nil && w == name {
+			want++
+		}
+	}
+	for _, when := range []string{"before indexing", "after indexing"} {
+		hits, err := st.Search(ctx, session.SearchQuery{Text: name, Limit: session.MaxListLimit})
+		if err != nil {
+			t.Fatalf("%s: search %s: %v", name, when, err)
+		}
+		if len(hits) != min(want, session.MaxListLimit) {
+			t.Errorf("%s: search %s found %d messages, %d are stored", name, when, len(hits), want)
+		}
+		if _, err := st.IndexSearch(ctx); err != nil {
+			t.Fatalf("%s: IndexSearch: %v", name, err)
+		}
 	}
 }
 
@@ -413,6 +454,13 @@ func runChild(d Driver, role string) error {
 		for n := 0; ; n++ {
 			if err := s.AddMessages(ctx, turn(name, n)); err != nil {
 				return err
+			}
+			if n%3 == 2 {
+				// Index too, so that kills land inside indexing
+				// transactions as well as appends.
+				if _, err := st.(*sqlite.Store).IndexSearch(ctx); err != nil {
+					return err
+				}
 			}
 		}
 	}
