@@ -56,6 +56,14 @@
 //     no file; Chat(ctx, "\n")) is refused with ErrEmptyMessage before
 //     anything is stored or sent. Blank text parts beside an image are
 //     dropped.
+//   - Settings that the client refuses in every request (with Anthropic's
+//     extended thinking on: WithTemperature other than 1, or
+//     WithMaxOutputTokens or Compaction.MaxOutputTokens not above the
+//     thinking budget) are found before anything is stored: when the
+//     client implements llm.RequestChecker (both provided clients do), each
+//     turn first checks its request, and the compaction request when
+//     Compaction is set, and fails with the client's error (matching
+//     llm.ErrBadRequest and naming the conflict), storing nothing.
 //   - Blank text in the model's answer (whitespace next to a tool call) is
 //     dropped before the answer is stored.
 //   - An answer without text or tool calls is never stored as an empty

@@ -67,6 +67,9 @@ func (a *Agent) turn(ctx context.Context, msg message.Message, emit func(Event))
 	if err := msg.Validate(); err != nil {
 		return nil, fmt.Errorf("agent: send to %q: %w", a.opts.id, err)
 	}
+	if err := a.checkRequests(msg); err != nil {
+		return nil, err
+	}
 	if err := a.lock(ctx); err != nil {
 		return nil, err
 	}
@@ -396,7 +399,7 @@ func (t *turnState) claim(user message.Message) error {
 // need the tools defined (Anthropic refuses tool blocks otherwise) and
 // would be held to every rule of a continued tool-use turn.
 func (t *turnState) summarize(hist []message.Message) (message.Message, error) {
-	a, c := t.a, t.a.opts.compaction
+	a := t.a
 	if s := lastSummary(hist); s >= 0 {
 		hist = hist[s:]
 	}
@@ -404,20 +407,7 @@ func (t *turnState) summarize(hist []message.Message) (message.Message, error) {
 	if blank(text) {
 		return message.Message{}, errors.New("agent: summary request: nothing to summarise")
 	}
-	prompt := c.Prompt
-	if blank(prompt) {
-		prompt = DefaultSummaryPrompt
-	}
-	msgs := []message.Message{
-		message.NewSystemMessage(prompt),
-		message.NewUserMessage(summaryTranscript + text),
-		message.NewUserMessage(summaryRequest),
-	}
-	model := c.Model
-	if model == "" {
-		model = a.opts.model
-	}
-	resp, err := a.client.Generate(t.ctx, llm.Request{Model: model, Messages: msgs, MaxOutputTokens: c.MaxOutputTokens})
+	resp, err := a.client.Generate(t.ctx, a.summaryRequest(text))
 	if err != nil {
 		return message.Message{}, fmt.Errorf("agent: summary request: %w", err)
 	}
@@ -437,6 +427,61 @@ func (t *turnState) summarize(hist []message.Message) (message.Message, error) {
 	sum := message.NewSummaryMessage(text)
 	sum.Model = resp.Message.Model
 	return sum, nil
+}
+
+// summaryRequest returns the request for a summary of the transcript text.
+func (a *Agent) summaryRequest(text string) llm.Request {
+	c := a.opts.compaction
+	prompt := c.Prompt
+	if blank(prompt) {
+		prompt = DefaultSummaryPrompt
+	}
+	msgs := []message.Message{
+		message.NewSystemMessage(prompt),
+		message.NewUserMessage(summaryTranscript + text),
+		message.NewUserMessage(summaryRequest),
+	}
+	model := c.Model
+	if model == "" {
+		model = a.opts.model
+	}
+	return llm.Request{Model: model, Messages: msgs, MaxOutputTokens: c.MaxOutputTokens}
+}
+
+// settings returns a request with the agent's settings for msgs.
+func (a *Agent) settings(msgs []message.Message) llm.Request {
+	return llm.Request{
+		Model:           a.opts.model,
+		Messages:        msgs,
+		Tools:           a.specs,
+		Temperature:     a.opts.temperature,
+		MaxOutputTokens: a.opts.maxOutput,
+	}
+}
+
+// checkRequests asks a client that can tell (llm.RequestChecker) whether it
+// would refuse the turn's first request, for the user message user, or a
+// compaction request, so that a turn every request of which would fail
+// (settings that conflict with the client's, such as a temperature with
+// Anthropic's extended thinking) stores nothing.
+func (a *Agent) checkRequests(user message.Message) error {
+	rc, ok := a.client.(llm.RequestChecker)
+	if !ok {
+		return nil
+	}
+	var msgs []message.Message
+	if a.system != nil {
+		msgs = append(msgs, *a.system)
+	}
+	if err := rc.CheckRequest(a.settings(append(msgs, user))); err != nil {
+		return fmt.Errorf("agent: session %q: the model client refuses the agent's requests (nothing stored): %w", a.opts.id, err)
+	}
+	if a.opts.compaction != nil {
+		if err := rc.CheckRequest(a.summaryRequest(transcript([]message.Message{user}))); err != nil {
+			return fmt.Errorf("agent: session %q: the model client refuses the compaction requests (nothing stored): %w", a.opts.id, err)
+		}
+	}
+	return nil
 }
 
 // request builds the request for the next model call.
@@ -467,13 +512,7 @@ func (t *turnState) request() llm.Request {
 		msgs, _ = session.Repair(msgs)
 		t.notice(Notice{Kind: NoticeRepairedRequest, Problems: probs})
 	}
-	return llm.Request{
-		Model:           a.opts.model,
-		Messages:        msgs,
-		Tools:           a.specs,
-		Temperature:     a.opts.temperature,
-		MaxOutputTokens: a.opts.maxOutput,
-	}
+	return a.settings(msgs)
 }
 
 // call makes one model call, streaming when the turn streams.

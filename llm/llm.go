@@ -31,6 +31,19 @@ type Client interface {
 	Stream(ctx context.Context, req Request) iter.Seq2[Event, error]
 }
 
+// RequestChecker is implemented by a Client that can tell, without any I/O,
+// that it would refuse a request: settings that conflict with each other or
+// with the client's configuration (for example a temperature other than 1,
+// or an output limit not above the thinking budget, on an Anthropic client
+// with extended thinking on). CheckRequest returns nil when req can be sent,
+// or the error, matching ErrBadRequest, that Generate and Stream would
+// return for it before any I/O. A caller that must not act on a request the
+// client will refuse (the agent stores nothing for a turn whose request
+// fails the check) tests for this interface with a type assertion.
+type RequestChecker interface {
+	CheckRequest(req Request) error
+}
+
 // Request is one call to a model.
 type Request struct {
 	// Model overrides the client's default model when non-empty.

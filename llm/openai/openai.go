@@ -230,7 +230,19 @@ func (c *Client) RequestBody(req llm.Request) ([]byte, error) {
 	return body, nil
 }
 
+// CheckRequest returns the error, matching llm.ErrBadRequest, that Generate
+// and Stream would return for req before any I/O, or nil (see
+// llm.RequestChecker). It is safe for concurrent use.
+func (c *Client) CheckRequest(req llm.Request) error {
+	if _, err := c.params(req, false); err != nil {
+		return fmt.Errorf("openai: %w", err)
+	}
+	return nil
+}
+
 // badRequest reports a request convo cannot translate, before any I/O.
 func badRequest(format string, args ...any) error {
 	return &llm.APIError{Provider: "openai", Kind: llm.ErrBadRequest, Message: fmt.Sprintf(format, args...)}
 }
+
+var _ llm.RequestChecker = (*Client)(nil)
