@@ -147,18 +147,25 @@
 // nothing more.
 //
 // The agent also works on a store with only the basic session.Store
-// interface (any store that passes sessiontest). Then the turns of every
-// Agent of one process on one session are serialised by a lock in the
-// process (following the ConcurrencyPolicy), every turn reads the session
-// afresh, and a turn still waits for a session whose last turn is
-// unfinished, as above. What is not guaranteed then is the same across
-// processes: two processes can both find the session idle and write their
-// user messages, and their turns can interleave; a turn does not notice
-// another process's writes (no ErrTurnTakenOver). Each write is still
-// atomic, and every stored tool call still has its results right after it,
-// so the session stays valid, but two turns may answer each other's
-// messages. Use a store with session.Versioned when more than one process
-// writes to a session.
+// interface (any store that passes sessiontest). Then the turns of the
+// Agents of one process that were given the same store value (the same
+// pointer, for a store that is a pointer) and the same session ID are
+// serialised by a lock in the process (following the ConcurrencyPolicy);
+// the turns on a store whose type is not comparable are serialised per
+// session ID across all such stores. Every turn reads the session afresh,
+// and a turn still waits for a session whose last turn is unfinished, as
+// above. The lock knows store values, not databases: two store values
+// opened on the same database (two Open calls on one file, say) are not
+// serialised with each other, and behave as two processes do. Open one
+// store per database and share it between the Agents of a process. What is
+// not guaranteed is the same across store values and processes: both can
+// find the session idle and write their user messages, and their turns can
+// interleave; a turn does not notice the other's writes (no
+// ErrTurnTakenOver). Each write is still atomic, and every stored tool call
+// still has its results right after it, so the session stays valid, but two
+// turns may answer each other's messages. Use a store with
+// session.Versioned when more than one process or store value writes to a
+// session.
 //
 // # Owners, titles and metadata
 //

@@ -11,7 +11,9 @@ import (
 
 // Turns on a session whose store has no optimistic concurrency
 // (session.Versioned) are serialised within the process by a lock per
-// (store, session id), shared by every Agent of the process.
+// (store value, session id), shared by every Agent of the process. Two store
+// values on one database get two locks: the package documentation says so
+// and asks for one store per database.
 
 type sessionKey struct {
 	store any // nil for a store whose type is not comparable
