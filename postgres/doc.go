@@ -404,6 +404,20 @@
 //
 // # Measured
 //
+// 26 November 2026 (issue 11: search by Go-side terms; the last-n
+// statement; docs/performance.md has the details), an AMD EPYC 2-vCPU VM
+// under heavy load from other jobs, three interleaved runs each:
+//
+//	last 20 of a 10,000-message session, store / raw pgx query
+//	  with encoding/json decode of the parts (target <= 1.10)   0.83-0.91
+//	  with no decode at all                                    1.23-1.32
+//	4-message turn with search on, store / raw pgx.Batch       0.89-0.96
+//	  store / raw 4-row INSERT (same terms, cast ::tsvector)   0.90-0.94
+//	  store / raw batch plus the session-row UPDATE            0.92-0.99
+//	search index rewrite after an upgrade (BenchmarkReindex)   3,470-3,810 messages/s
+//
+// The figures below are from before that work.
+//
 // go test -bench, 24 November 2026, on 2-vCPU VMs shared with other jobs
 // (client and server on the same VM; PostgreSQL 15.20 with its stock
 // configuration: fsync and synchronous_commit on; pgx v5.12.0; Go 1.26),
