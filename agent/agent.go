@@ -71,7 +71,8 @@ const RefusedPrefix = "[turn refused: "
 
 // Response is the outcome of one turn.
 type Response struct {
-	// Text is the final answer's text (all its text parts), or "".
+	// Text is the final answer's text (all its text parts), the refusal's
+	// text for a refused turn (llm.ErrRefused), or "".
 	Text string
 	// Message is the final assistant message; the zero Message when the
 	// turn ended without one.
