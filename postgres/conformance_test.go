@@ -3,6 +3,8 @@ package postgres
 import (
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/convo-dev/convo/session"
 	"github.com/convo-dev/convo/session/sessiontest"
 )
@@ -13,7 +15,21 @@ func TestConformance(t *testing.T) {
 	pool := testPool(t)
 	sessiontest.RunWith(t, func(t *testing.T) session.Store {
 		return newStore(t, pool)
-	}, sessiontest.Options{Corrupt: corrupt})
+	}, sessiontest.Options{Corrupt: corrupt, Twin: twin})
+}
+
+// twin is sessiontest's Options.Twin for the PostgreSQL store: a second
+// store on the same schema and prefix, over a pool of its own (as another
+// process would open it).
+func twin(t *testing.T, st session.Store) session.Store {
+	t.Helper()
+	s := st.(*Store)
+	pool := newPool(t, func(c *pgxpool.Config) { c.MaxConns = 4 })
+	other, err := Open(t.Context(), pool, WithSchema(s.Schema()), WithTablePrefix(s.Prefix()))
+	if err != nil {
+		t.Fatalf("twin: %v", err)
+	}
+	return other
 }
 
 // corrupt is sessiontest's Options.Corrupt for the PostgreSQL store: the
