@@ -13,38 +13,16 @@ import (
 	"github.com/convo-dev/convo/message"
 )
 
-// UpgradeReport tells what Upgrade did.
-type UpgradeReport struct {
-	// Upgraded is true when Upgrade converted tables written by
-	// github.com/joakimcarlsson/ai; false when the database already held
-	// convo's schema (which Upgrade then only migrates, as SessionStore
-	// does) or no tables at all (which it creates).
-	Upgraded bool
-	// Sessions and Messages count what was converted.
-	Sessions, Messages int
-	// Unconverted lists the rows that could not be converted. Each was
-	// moved, bytes unchanged, to the quarantine table (see
-	// session.Quarantiner) under its session; none was dropped.
-	Unconverted []UnconvertedRow
-	// AddedSessions are the ids of sessions that had messages but no
-	// sessions row (that project's SQLite store does not enforce its
-	// foreign key); Upgrade made the session so that its messages are
-	// kept.
-	AddedSessions []string
-}
+// UpgradeReport tells what Upgrade did: whether it converted tables of
+// github.com/joakimcarlsson/ai, how many sessions and messages, the rows it
+// could not convert (quarantined, never dropped) and the sessions it had
+// to add for messages without one. Both stores report with this type.
+type UpgradeReport = upstream.Report
 
-// UnconvertedRow is a row that Upgrade could not convert.
-type UnconvertedRow struct {
-	// SessionID is the row's session_id.
-	SessionID string
-	// Row is the row's id in that project's messages table.
-	Row string
-	// Seq is the position the row holds in its session, and its seq in
-	// the quarantine table.
-	Seq int64
-	// Err says why it could not be converted.
-	Err error
-}
+// UnconvertedRow is a row that Upgrade could not convert: its session, its
+// id in that project's table, the seq it has in the quarantine table, and
+// why.
+type UnconvertedRow = upstream.Unconverted
 
 // Upgrade upgrades a database written by the session store of
 // github.com/joakimcarlsson/ai (memory/sqlite; with the same table prefix

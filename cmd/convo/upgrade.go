@@ -31,6 +31,16 @@ type unconverted struct {
 	Error     string `json:"error"`
 }
 
+// newUpgradeResult is what upgrade reports of rep (the same type for both
+// stores).
+func newUpgradeResult(rep sqlite.UpgradeReport) upgradeResult {
+	res := upgradeResult{Upgraded: rep.Upgraded, Sessions: rep.Sessions, Messages: rep.Messages, AddedSessions: rep.AddedSessions}
+	for _, u := range rep.Unconverted {
+		res.Unconverted = append(res.Unconverted, unconverted{u.SessionID, u.Row, u.Seq, u.Err.Error()})
+	}
+	return res
+}
+
 func (a *app) upgradeCommand() *cobra.Command {
 	var schema string
 	cmd := &cobra.Command{
@@ -80,10 +90,7 @@ afterwards. See docs/cli.md, "Moving from joakimcarlsson/ai".`,
 				if err != nil {
 					return fmt.Errorf("upgrade: %w", err)
 				}
-				res = upgradeResult{Upgraded: rep.Upgraded, Sessions: rep.Sessions, Messages: rep.Messages, AddedSessions: rep.AddedSessions}
-				for _, u := range rep.Unconverted {
-					res.Unconverted = append(res.Unconverted, unconverted{u.SessionID, u.Row, u.Seq, u.Err.Error()})
-				}
+				res = newUpgradeResult(rep)
 				st, err := postgres.Open(ctx, pool, opts...)
 				if err != nil {
 					return fmt.Errorf("upgrade: %w", err)
@@ -115,10 +122,7 @@ afterwards. See docs/cli.md, "Moving from joakimcarlsson/ai".`,
 				if err != nil {
 					return fmt.Errorf("upgrade: %w", err)
 				}
-				res = upgradeResult{Upgraded: rep.Upgraded, Sessions: rep.Sessions, Messages: rep.Messages, AddedSessions: rep.AddedSessions}
-				for _, u := range rep.Unconverted {
-					res.Unconverted = append(res.Unconverted, unconverted{u.SessionID, u.Row, u.Seq, u.Err.Error()})
-				}
+				res = newUpgradeResult(rep)
 				st, err := sqlite.Open(ctx, db, opts...)
 				if err != nil {
 					return fmt.Errorf("upgrade: %w", err)

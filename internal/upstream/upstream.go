@@ -34,6 +34,41 @@ import (
 	"github.com/convo-dev/convo/message"
 )
 
+// Report tells what an upgrade did. sqlite.UpgradeReport and
+// postgres.UpgradeReport are this type.
+type Report struct {
+	// Upgraded is true when the upgrade converted tables written by
+	// github.com/joakimcarlsson/ai; false when the database already held
+	// convo's schema (which the upgrade then only migrates, as
+	// SessionStore does) or no tables at all (which it creates).
+	Upgraded bool
+	// Sessions and Messages count what was converted.
+	Sessions, Messages int
+	// Unconverted lists the rows that could not be converted. Each was
+	// moved, bytes unchanged, to the quarantine table (see
+	// session.Quarantiner) under its session; none was dropped.
+	Unconverted []Unconverted
+	// AddedSessions are the ids of sessions that had messages but no
+	// sessions row (that project's SQLite store does not enforce its
+	// foreign key; its PostgreSQL store does, which makes this rare
+	// there); the upgrade made the session so that its messages are kept.
+	AddedSessions []string
+}
+
+// Unconverted is a row that an upgrade could not convert.
+type Unconverted struct {
+	// SessionID is the row's session_id.
+	SessionID string
+	// Row is the row's id in that project's messages table: an integer
+	// in SQLite (in decimal), a UUID in PostgreSQL.
+	Row string
+	// Seq is the position the row holds in its session, and its seq in
+	// the quarantine table.
+	Seq int64
+	// Err says why it could not be converted.
+	Err error
+}
+
 // ExtraType is the type of the part that carries what a tool call had
 // beyond convo's ToolCall fields.
 const ExtraType = "upstream_tool_call_extra"
