@@ -212,7 +212,7 @@ func TestUpgradeFromUpstream(t *testing.T) {
 			if err != nil {
 				t.Fatalf("open after upgrade: %v", err)
 			}
-			checkUpgraded(t, st, upstreamtest.Want(ids), created)
+			upstreamtest.CheckUpgraded(t, st, upstreamtest.Want(ids), created)
 			rep, err = Upgrade(ctx, pool, schemaOpts(fx.schema)...)
 			if err != nil || rep.Upgraded {
 				t.Errorf("second Upgrade = %+v, %v; want nothing done", rep, err)
@@ -229,47 +229,6 @@ func TestUpgradeFromUpstream(t *testing.T) {
 				t.Errorf("search after upgrade: %+v, %v", hits, err)
 			}
 		})
-	}
-}
-
-func checkUpgraded(t *testing.T, st *Store, want map[string][]message.Message, created map[string]int64) {
-	t.Helper()
-	ctx := t.Context()
-	for id, msgs := range want {
-		s, err := st.Load(ctx, id)
-		if err != nil {
-			t.Fatalf("load %q: %v", id, err)
-		}
-		got, err := s.GetMessages(ctx, nil)
-		if err != nil {
-			t.Fatalf("messages of %q: %v", id, err)
-		}
-		if diff := cmp.Diff(msgs, got); diff != "" {
-			t.Errorf("session %q after upgrade (-want +got):\n%s", id, diff)
-		}
-		info, err := st.Info(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wantUpdated := created[id]
-		if len(msgs) > 0 {
-			wantUpdated = max(wantUpdated, msgs[len(msgs)-1].CreatedAt)
-		}
-		if info.CreatedAt != created[id] || info.UpdatedAt != wantUpdated || info.MessageCount != int64(len(msgs)) {
-			t.Errorf("info of %q = %+v, want created %d, updated %d, %d messages", id, info, created[id], wantUpdated, len(msgs))
-		}
-	}
-	page, err := st.List(ctx, session.ListQuery{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var listed []string
-	for _, in := range page.Sessions {
-		listed = append(listed, in.ID)
-	}
-	slices.Sort(listed)
-	if !slices.Equal(listed, []string{"empty", "reasoning", "user-123", "vision"}) {
-		t.Errorf("listed sessions %v", listed)
 	}
 }
 
@@ -390,5 +349,5 @@ func TestUpgradeKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkUpgraded(t, st, upstreamtest.Want(ids), created)
+	upstreamtest.CheckUpgraded(t, st, upstreamtest.Want(ids), created)
 }

@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/convo-dev/convo/internal/upstream/upstreamtest"
 	"github.com/convo-dev/convo/message"
 	"github.com/convo-dev/convo/session"
@@ -150,7 +148,7 @@ func TestUpgradeFromUpstream(t *testing.T) {
 			if err != nil {
 				t.Fatalf("open after upgrade: %v", err)
 			}
-			checkUpgraded(t, st, upstreamtest.Want(ids), created)
+			upstreamtest.CheckUpgraded(t, st, upstreamtest.Want(ids), created)
 			// Old tables are gone; nothing of them is left behind.
 			var n int
 			if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name LIKE '%upstream_old%' OR name = 'idx_' || ? || 'messages_session'`, fx.prefix).Scan(&n); err != nil || n != 0 {
@@ -201,53 +199,6 @@ func sessionTimes(t *testing.T, db *sql.DB, prefix string) map[string]int64 {
 		t.Fatalf("fixture has %d sessions, want 4", len(m))
 	}
 	return m
-}
-
-type infoStore interface {
-	session.Store
-	session.Describer
-	session.Lister
-}
-
-func checkUpgraded(t *testing.T, st infoStore, want map[string][]message.Message, created map[string]int64) {
-	t.Helper()
-	ctx := t.Context()
-	for id, msgs := range want {
-		s, err := st.Load(ctx, id)
-		if err != nil {
-			t.Fatalf("load %q: %v", id, err)
-		}
-		got, err := s.GetMessages(ctx, nil)
-		if err != nil {
-			t.Fatalf("messages of %q: %v", id, err)
-		}
-		if diff := cmp.Diff(msgs, got); diff != "" {
-			t.Errorf("session %q after upgrade (-want +got):\n%s", id, diff)
-		}
-		info, err := st.Info(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wantUpdated := created[id]
-		if len(msgs) > 0 {
-			wantUpdated = max(wantUpdated, msgs[len(msgs)-1].CreatedAt)
-		}
-		if info.CreatedAt != created[id] || info.UpdatedAt != wantUpdated || info.MessageCount != int64(len(msgs)) {
-			t.Errorf("info of %q = %+v, want created %d, updated %d, %d messages", id, info, created[id], wantUpdated, len(msgs))
-		}
-	}
-	page, err := st.List(ctx, session.ListQuery{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var listed []string
-	for _, in := range page.Sessions {
-		listed = append(listed, in.ID)
-	}
-	slices.Sort(listed)
-	if !slices.Equal(listed, []string{"empty", "reasoning", "user-123", "vision"}) {
-		t.Errorf("listed sessions %v", listed)
-	}
 }
 
 func TestUpgradeReportsRowsItCannotConvert(t *testing.T) {
@@ -381,7 +332,7 @@ func TestUpgradeKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkUpgraded(t, st, upstreamtest.Want([]string{"1", "2", "3", "4", "5", "6", "7", "8"}), sessionTimesFromWant())
+	upstreamtest.CheckUpgraded(t, st, upstreamtest.Want([]string{"1", "2", "3", "4", "5", "6", "7", "8"}), sessionTimesFromWant())
 }
 
 // sessionTimesFromWant is the created_at of the default fixture's sessions

@@ -7,9 +7,14 @@ package upstreamtest
 import (
 	"encoding/base64"
 	"encoding/json"
+	"slices"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/convo-dev/convo/internal/upstream"
 	"github.com/convo-dev/convo/message"
+	"github.com/convo-dev/convo/session"
 )
 
 // SessionOrder is the order in which the fixtures' sessions were created.
@@ -76,5 +81,56 @@ func Want(ids []string) map[string][]message.Message {
 			}},
 		},
 		"empty": {},
+	}
+}
+
+// Store is what CheckUpgraded reads: sessions, their info and the list.
+type Store interface {
+	session.Store
+	session.Describer
+	session.Lister
+}
+
+// CheckUpgraded checks that st holds exactly want after an upgrade: every
+// session's messages (every field), its created and updated times and
+// message count, and the fixtures' four sessions in the list.
+func CheckUpgraded(t *testing.T, st Store, want map[string][]message.Message, created map[string]int64) {
+	t.Helper()
+	ctx := t.Context()
+	for id, msgs := range want {
+		s, err := st.Load(ctx, id)
+		if err != nil {
+			t.Fatalf("load %q: %v", id, err)
+		}
+		got, err := s.GetMessages(ctx, nil)
+		if err != nil {
+			t.Fatalf("messages of %q: %v", id, err)
+		}
+		if diff := cmp.Diff(msgs, got); diff != "" {
+			t.Errorf("session %q after upgrade (-want +got):\n%s", id, diff)
+		}
+		info, err := st.Info(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantUpdated := created[id]
+		if len(msgs) > 0 {
+			wantUpdated = max(wantUpdated, msgs[len(msgs)-1].CreatedAt)
+		}
+		if info.CreatedAt != created[id] || info.UpdatedAt != wantUpdated || info.MessageCount != int64(len(msgs)) {
+			t.Errorf("info of %q = %+v, want created %d, updated %d, %d messages", id, info, created[id], wantUpdated, len(msgs))
+		}
+	}
+	page, err := st.List(ctx, session.ListQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []string
+	for _, in := range page.Sessions {
+		listed = append(listed, in.ID)
+	}
+	slices.Sort(listed)
+	if !slices.Equal(listed, []string{"empty", "reasoning", "user-123", "vision"}) {
+		t.Errorf("listed sessions %v", listed)
 	}
 }
