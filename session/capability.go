@@ -34,6 +34,15 @@ type Info struct {
 	// Version increases with every change to the session's messages (see
 	// Versioned).
 	Version int64
+	// ParentID is the session this one was forked from (see Forker), or
+	// "" for a session that is not a fork. The parent may since have been
+	// changed or deleted: the link is a record of where the fork came
+	// from, and nothing of the fork depends on it.
+	ParentID string
+	// ForkMessageID is the ID of the parent's message the fork was made
+	// at (the last message it inherited), or "" for a fork made before
+	// the parent's first message, or a session that is not a fork.
+	ForkMessageID string
 }
 
 // CreateOptions are the initial owner and info of a new session.
@@ -138,6 +147,65 @@ type Rewriter interface {
 	// are validated, and given IDs and times, as by AddMessages; IDs must be
 	// unique within msgs. It returns the new version.
 	ReplaceMessages(ctx context.Context, expected int64, msgs []message.Message) (int64, error)
+}
+
+// Forker is a Store that can fork a session at a message: the new session
+// starts with the parent's history up to and including that message, and
+// goes its own way from there. It is what "retry this turn" and "edit and
+// resend" need: fork at the message before the user message to redo, then
+// send that message (or an edited one) in the fork.
+//
+// The fork is a session like any other: it is listed, searched (its
+// inherited messages are found in it, with the same IDs and positions as in
+// the parent), exported, pruned and erased with its owner, and its Info
+// records ParentID and ForkMessageID. Its messages keep their IDs,
+// contents, models and times, so a retried AddMessages of an inherited
+// message stores nothing. Parent and fork are independent: nothing done to
+// one afterwards (append, pop, clear, replace, quarantine, delete, owner
+// erasure, prune) changes the other.
+//
+// How the history is carried over is the store's affair, and each store
+// documents it with its cost. MemoryStore shares the parent's message
+// values (no message is encoded or copied). The SQLite and PostgreSQL stores
+// copy the rows inside the database, in one statement of one transaction
+// (no message passes through Go); rows are not shared between sessions,
+// because then every change to a parent (pop, clear, replace, quarantine,
+// delete, owner erasure, prune) would first have to copy the shared prefix
+// into each fork, every read would join two sessions, and a search hit
+// would belong to several sessions at once. Their package documentation
+// gives the measured cost.
+type Forker interface {
+	// Fork creates the session id as a fork of parentID at the message
+	// atMessageID: it holds the parent's messages up to and including that
+	// one, in the same order, and none after it. An empty atMessageID
+	// forks before the parent's first message: the fork holds no message
+	// and keeps the link.
+	//
+	// The fork's owner, title and metadata are those of opts, each one
+	// that is empty (nil for Metadata) taken from the parent; its
+	// CreatedAt is opts.CreatedAt or now; its version starts at 0, as for
+	// any new session. A fork keeps the parent's owner unless told
+	// otherwise, so that erasing an owner (OwnerEraser) erases the forks
+	// of their sessions too.
+	//
+	// It fails with ErrNotFound if parentID does not exist, with
+	// ErrMessageNotFound if it holds no message atMessageID, with
+	// ErrExists if id is taken, and with ErrInvalidID for an invalid id;
+	// on any error it creates nothing. The fork is made in one atomic
+	// step, from one consistent state of the parent: a concurrent append,
+	// pop or clear of the parent happens wholly before or after it.
+	Fork(ctx context.Context, parentID, atMessageID, id string, opts CreateOptions) (Session, error)
+}
+
+// Fork forks the session parentID of store at the message atMessageID into
+// the new session id (see Forker), or returns an error matching
+// ErrNotSupported when store cannot fork.
+func Fork(ctx context.Context, store Store, parentID, atMessageID, id string, opts CreateOptions) (Session, error) {
+	f, ok := store.(Forker)
+	if !ok {
+		return nil, fmt.Errorf("session: fork %q: %T: %w", parentID, store, ErrNotSupported)
+	}
+	return f.Fork(ctx, parentID, atMessageID, id, opts)
 }
 
 // List lists the sessions of store, or returns an error matching

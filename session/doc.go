@@ -79,6 +79,9 @@
 //   - Quarantiner: Quarantine moves one stored message row aside, bytes
 //     kept, so that a session holding a row that cannot be read
 //     (ErrCorrupt) is usable again; Quarantined lists such rows.
+//   - Forker: Fork makes a new session holding another's history up to a
+//     message, linked to it (Info.ParentID, Info.ForkMessageID) and
+//     independent of it afterwards: retry a turn, edit and resend.
 //   - Versioned (on sessions): Snapshot reads messages and a version
 //     together; AddMessagesAt appends only if the session is still at that
 //     version, else returns ErrConflict.
@@ -93,7 +96,7 @@
 // # Helpers
 //
 // LoadOrCreate opens a session race-free (with Opener when the store has
-// it). List, Search and AsVersioned use a capability or return an error
+// it). List, Search, Fork and AsVersioned use a capability or return an error
 // matching ErrNotSupported; they never fall back to a weaker guarantee.
 // Limit makes the *int that GetMessages takes. ValidateID is the id check
 // every store applies. Check, Repair and RepairSuffix find and mend broken
@@ -101,9 +104,9 @@
 //
 // # Errors
 //
-// Stores wrap the sentinel errors (ErrNotFound, ErrExists, ErrInvalidID,
-// ErrConflict, ErrInvalidMessage, ErrTooLarge, ErrNotSupported, ErrCorrupt,
-// ErrReadOnly, ErrStorageFull) with the store and operation; test them with
+// Stores wrap the sentinel errors (ErrNotFound, ErrMessageNotFound,
+// ErrExists, ErrInvalidID, ErrConflict, ErrInvalidMessage, ErrTooLarge,
+// ErrNotSupported, ErrCorrupt, ErrReadOnly, ErrStorageFull) with the store and operation; test them with
 // errors.Is, never by text. A full disk is ErrStorageFull on every backend;
 // nothing of the failed call is stored, and SQLite in WAL mode writes again
 // only once about the size of its -wal file is free.

@@ -10,6 +10,9 @@ var (
 	// ErrNotFound: the session does not exist (Load, and any call on a
 	// session that was deleted).
 	ErrNotFound = errors.New("session not found")
+	// ErrMessageNotFound: a session holds no message with the ID a call
+	// named (Forker.Fork's fork point). The session itself exists.
+	ErrMessageNotFound = errors.New("message not found in session")
 	// ErrExists: Create of an id that is taken.
 	ErrExists = errors.New("session already exists")
 	// ErrInvalidID: the id is empty, too long, not valid UTF-8 or holds

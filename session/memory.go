@@ -17,7 +17,8 @@ import (
 
 // MemoryStore is a Store that keeps sessions in memory. It is the reference
 // implementation of the contract: it implements Store and every capability
-// (Opener, Describer, Lister, Searcher, OwnerEraser, Pruner, Importer), and
+// (Opener, Describer, Lister, Searcher, OwnerEraser, Pruner, Importer,
+// Quarantiner, Forker), and
 // its sessions implement Versioned. It passes sessiontest.Run.
 //
 // It is safe for concurrent use. It has no size limit, so it never returns
@@ -39,6 +40,7 @@ var (
 	_ OwnerEraser = (*MemoryStore)(nil)
 	_ Pruner      = (*MemoryStore)(nil)
 	_ Importer    = (*MemoryStore)(nil)
+	_ Forker      = (*MemoryStore)(nil)
 	_ Versioned   = (*memHandle)(nil)
 	_ Rewriter    = (*memHandle)(nil)
 )
@@ -62,6 +64,8 @@ type memSession struct {
 	ids       map[string]struct{}
 	// quarantine holds the rows Quarantine moved aside, by seq.
 	quarantine []QuarantinedRow
+	// parentID and forkMsgID link a fork to its parent (see Forker).
+	parentID, forkMsgID string
 }
 
 type memMessage struct {
@@ -86,8 +90,10 @@ func (s *memSession) info(id string) Info {
 		Metadata:     cloneMetadata(s.metadata),
 		CreatedAt:    s.createdAt,
 		UpdatedAt:    s.updatedAt,
-		MessageCount: int64(len(s.msgs)),
-		Version:      s.version,
+		MessageCount:  int64(len(s.msgs)),
+		Version:       s.version,
+		ParentID:      s.parentID,
+		ForkMessageID: s.forkMsgID,
 	}
 }
 
@@ -420,6 +426,59 @@ func (m *MemoryStore) deleteLocked(match func(*memSession) bool, dryRun bool) De
 	return r
 }
 
+// Fork creates the session id as a fork of parentID at the message
+// atMessageID (see Forker). The fork shares the parent's stored message
+// values instead of copying them: a stored message is never changed in
+// place (every write stores a deep copy, every read returns one), so
+// neither session can see what is done to the other afterwards. Its cost is
+// one slice of message headers and one set of IDs, in proportion to the
+// messages inherited, whatever their size.
+func (m *MemoryStore) Fork(ctx context.Context, parentID, atMessageID, id string, opts CreateOptions) (Session, error) {
+	if err := check(ctx, id); err != nil {
+		return nil, fmt.Errorf("memory: fork %q into %q: %w", parentID, id, err)
+	}
+	if err := ValidateID(parentID); err != nil {
+		return nil, fmt.Errorf("memory: fork %q into %q: %w", parentID, id, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.sessions[parentID]
+	if !ok {
+		return nil, fmt.Errorf("memory: fork %q into %q: %w", parentID, id, ErrNotFound)
+	}
+	n := 0
+	if atMessageID != "" {
+		i := slices.IndexFunc(p.msgs, func(mm memMessage) bool { return mm.msg.ID == atMessageID })
+		if i < 0 {
+			return nil, fmt.Errorf("memory: fork %q into %q at message %q: %w", parentID, id, atMessageID, ErrMessageNotFound)
+		}
+		n = i + 1
+	}
+	if _, ok := m.sessions[id]; ok {
+		return nil, fmt.Errorf("memory: fork %q into %q: %w", parentID, id, ErrExists)
+	}
+	if opts.Owner == "" {
+		opts.Owner = p.owner
+	}
+	if opts.Title == "" {
+		opts.Title = p.title
+	}
+	if opts.Metadata == nil {
+		opts.Metadata = p.metadata
+	}
+	h := m.createLocked(id, opts)
+	s := m.sessions[id]
+	s.msgs = slices.Clone(p.msgs[:n])
+	for _, mm := range s.msgs {
+		s.ids[mm.msg.ID] = struct{}{}
+	}
+	if n > 0 {
+		s.nextSeq = s.msgs[n-1].seq
+	}
+	s.parentID, s.forkMsgID = parentID, atMessageID
+	return h, nil
+}
+
 // memHandle is a Session of a MemoryStore. It stays bound to the incarnation
 // of the session it was made for: once that session is deleted, even if the
 // id is created again, every call fails with ErrNotFound.
@@ -579,7 +638,10 @@ func (h *memHandle) PopMessage(ctx context.Context) (*message.Message, error) {
 	delete(s.ids, last.msg.ID)
 	s.version++
 	s.touch()
-	return &last.msg, nil // the stored copy is no longer referenced
+	// A fork may share the stored message (see Fork): the caller gets a
+	// copy of its own.
+	out := cloneMessage(last.msg)
+	return &out, nil
 }
 
 // Clear removes every message and keeps the session.

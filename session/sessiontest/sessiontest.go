@@ -81,6 +81,7 @@ func RunWith(t *testing.T, newStore func(t *testing.T) session.Store, o Options)
 		{"Importer", testImporter},
 		{"CorruptRows", testCorruptRows},
 		{"Quarantiner", testQuarantiner},
+		{"Forker", testForker},
 	}
 	for _, a := range areas {
 		t.Run(a.name, func(t *testing.T) { a.run(t, s) })

@@ -115,6 +115,43 @@ var brokenStores = []broken{
 		func() session.Store { return prefixSearch{session.NewMemoryStore()} }},
 	{"snippet_highlights_everything", "Searcher/snippets_highlight_the_matched_spans",
 		func() session.Store { return wholeHighlight{session.NewMemoryStore()} }},
+	{"fork_ignores_the_fork_point", "Forker/fork_holds_the_history_up_to_and_including_the_message",
+		func() session.Store { return wholeFork{session.NewMemoryStore()} }},
+	{"fork_dies_with_its_parent", "Forker/parent_deleted_leaves_the_fork_intact",
+		func() session.Store { return cascadingFork{session.NewMemoryStore()} }},
+}
+
+// wholeFork forks at the parent's last message, wherever it is asked to.
+type wholeFork struct{ *session.MemoryStore }
+
+func (s wholeFork) Fork(ctx context.Context, parentID, at, id string, o session.CreateOptions) (session.Session, error) {
+	p, err := s.Load(ctx, parentID)
+	if err != nil {
+		return nil, err
+	}
+	if msgs, err := p.GetMessages(ctx, session.Limit(1)); err == nil && len(msgs) == 1 && at != "" {
+		at = msgs[0].ID
+	}
+	return s.MemoryStore.Fork(ctx, parentID, at, id, o)
+}
+
+// cascadingFork deletes a session's forks with it, as rows shared with the
+// parent and deleted with it would.
+type cascadingFork struct{ *session.MemoryStore }
+
+func (s cascadingFork) Delete(ctx context.Context, id string) error {
+	page, err := s.List(ctx, session.ListQuery{Limit: session.MaxListLimit})
+	if err != nil {
+		return err
+	}
+	for _, in := range page.Sessions {
+		if in.ParentID == id {
+			if err := s.MemoryStore.Delete(ctx, in.ID); err != nil {
+				return err
+			}
+		}
+	}
+	return s.MemoryStore.Delete(ctx, id)
 }
 
 // losingQuarantine moves a message out of its session but keeps nothing
