@@ -84,12 +84,12 @@ func (s *memSession) touch() {
 
 func (s *memSession) info(id string) Info {
 	return Info{
-		ID:           id,
-		Owner:        s.owner,
-		Title:        s.title,
-		Metadata:     cloneMetadata(s.metadata),
-		CreatedAt:    s.createdAt,
-		UpdatedAt:    s.updatedAt,
+		ID:            id,
+		Owner:         s.owner,
+		Title:         s.title,
+		Metadata:      cloneMetadata(s.metadata),
+		CreatedAt:     s.createdAt,
+		UpdatedAt:     s.updatedAt,
 		MessageCount:  int64(len(s.msgs)),
 		Version:       s.version,
 		ParentID:      s.parentID,
