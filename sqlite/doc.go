@@ -21,7 +21,8 @@
 // chat_sessions, chat_messages, ...):
 //
 //	sessions           id, owner, title, metadata (JSON), created_at, updated_at (Unix ns),
-//	                   version, next_seq, message_count, incarnation
+//	                   version, next_seq, message_count, incarnation,
+//	                   parent_id, fork_message_id (a fork's parent and fork point, else '')
 //	messages           session_id → sessions(id), seq, id, role, parts (JSON text), model,
 //	                   usage (JSON), created_at; UNIQUE (session_id, seq), UNIQUE (session_id, id)
 //	messages_search    FTS5 index of the message text's terms, contentless (when the build has FTS5)

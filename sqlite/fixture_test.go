@@ -145,6 +145,25 @@ func TestUpgradeFromFixtures(t *testing.T) {
 			if err := s.AddMessages(ctx, []message.Message{message.NewUserMessage("and tomorrow?")}); err != nil {
 				t.Fatalf("append after upgrade: %v", err)
 			}
+			// A session stored before forks existed is not a fork, and
+			// can be forked (schema version 4's columns).
+			if info, err := st.Info(ctx, "user-123"); err != nil || info.ParentID != "" || info.ForkMessageID != "" {
+				t.Errorf("info of user-123 after upgrade: %+v, %v; want no parent", info, err)
+			}
+			fk, err := st.Fork(ctx, "user-123", "m3", "fork", session.CreateOptions{})
+			if err != nil {
+				t.Fatalf("fork after upgrade: %v", err)
+			}
+			got, err := fk.GetMessages(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(fixtureSessions()["user-123"][:3], got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("fork of an upgraded session (-want +got):\n%s", diff)
+			}
+			if info, err := st.Info(ctx, "fork"); err != nil || info.ParentID != "user-123" || info.ForkMessageID != "m3" || info.Owner != "acme" {
+				t.Errorf("info of the fork: %+v, %v", info, err)
+			}
 		})
 	}
 }

@@ -54,7 +54,17 @@ type queries struct {
 	quarantineDelete string
 	quarantineTouch  string
 	quarantineList   string
+
+	// Fork (fork.go).
+	forkParent string
+	forkPoint  string
+	forkCreate string
+	forkCopy   string
+	forkCount  string
 }
+
+// infoCols are the columns scanInfo reads, in its order.
+const infoCols = `id, owner, title, metadata, created_at, updated_at, message_count, version, parent_id, fork_message_id`
 
 // maxInsertRows bounds the rows of one INSERT so the statement stays far
 // under SQLite's limit on bind parameters (32,766 since 3.32).
@@ -83,7 +93,7 @@ func newQueries(prefix string, busyTimeout time.Duration) *queries {
 	q.load = b(`SELECT incarnation FROM {{sessions}} WHERE id = ?`)
 	q.create = b(`INSERT INTO {{sessions}} (id, owner, title, metadata, created_at, updated_at, incarnation)
 		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
-	q.info = b(`SELECT id, owner, title, metadata, created_at, updated_at, message_count, version FROM {{sessions}} WHERE id = ?`)
+	q.info = b(`SELECT ` + infoCols + ` FROM {{sessions}} WHERE id = ?`)
 	q.updateInfo = b(`UPDATE {{sessions}} SET title = COALESCE(?, title), metadata = CASE WHEN ? THEN ? ELSE metadata END,
 		updated_at = MAX(updated_at + 1, ?) WHERE id = ?`)
 	q.setUpdatedAt = b(`UPDATE {{sessions}} SET updated_at = ? WHERE id = ?`)
@@ -118,6 +128,16 @@ func newQueries(prefix string, busyTimeout time.Duration) *queries {
 		updated_at = MAX(updated_at + 1, ?) WHERE id = ?`)
 	q.quarantineList = `SELECT seq, id, role, parts, model, usage, created_at, quarantined_at, reason FROM ` + q.quarantine + `
 		WHERE session_id = ? ORDER BY seq, rowid`
+	q.forkParent = b(`SELECT owner, title, metadata FROM {{sessions}} WHERE id = ?`)
+	q.forkPoint = b(`SELECT seq FROM {{messages}} WHERE session_id = ? AND id = ?`)
+	q.forkCreate = b(`INSERT INTO {{sessions}} (id, owner, title, metadata, created_at, updated_at, incarnation,
+		next_seq, parent_id, fork_message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
+	// The rows keep their seq (so a search hit has the same position in
+	// parent and fork); the fork's next_seq follows the fork point.
+	q.forkCopy = b(`INSERT INTO {{messages}} (session_id, seq, id, role, parts, model, usage, created_at)
+		SELECT ?1, seq, id, role, parts, model, usage, created_at FROM {{messages}}
+		WHERE session_id = ?2 AND seq <= ?3 ORDER BY seq`)
+	q.forkCount = b(`UPDATE {{sessions}} SET message_count = ? WHERE id = ?`)
 	for n := 1; n <= preparedBatchSizes; n++ {
 		q.inserts[0][n] = q.buildInsert(n, false)
 		q.inserts[1][n] = q.buildInsert(n, true)

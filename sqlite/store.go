@@ -45,6 +45,7 @@ var (
 	_ session.Describer = (*Store)(nil)
 	_ session.Lister    = (*Store)(nil)
 	_ session.Importer  = (*Store)(nil)
+	_ session.Forker    = (*Store)(nil)
 	_ session.Versioned = (*sqliteSession)(nil)
 	_ session.Rewriter  = (*sqliteSession)(nil)
 )
@@ -602,7 +603,8 @@ type rowScanner interface{ Scan(dest ...any) error }
 func scanInfo(r rowScanner) (session.Info, error) {
 	var info session.Info
 	var meta sql.NullString
-	if err := r.Scan(&info.ID, &info.Owner, &info.Title, &meta, &info.CreatedAt, &info.UpdatedAt, &info.MessageCount, &info.Version); err != nil {
+	if err := r.Scan(&info.ID, &info.Owner, &info.Title, &meta, &info.CreatedAt, &info.UpdatedAt, &info.MessageCount, &info.Version,
+		&info.ParentID, &info.ForkMessageID); err != nil {
 		return info, err
 	}
 	if meta.Valid && meta.String != "" {
@@ -659,7 +661,7 @@ func (s *Store) List(ctx context.Context, lq session.ListQuery) (session.ListPag
 		where = append(where, "(updated_at < ? OR (updated_at = ? AND id < ?))")
 		args = append(args, upd, upd, id)
 	}
-	query := `SELECT id, owner, title, metadata, created_at, updated_at, message_count, version FROM ` + s.q.sessions
+	query := `SELECT ` + infoCols + ` FROM ` + s.q.sessions
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}

@@ -1,0 +1,99 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/convo-dev/convo/session"
+)
+
+// Fork creates the session id as a fork of parentID at the message
+// atMessageID (see session.Forker): it holds the parent's messages up to and
+// including that one ("" for none), and its Info records the parent and the
+// fork point.
+//
+// The messages are copied inside the database, by one INSERT ... SELECT in
+// the transaction that creates the fork: no message passes through Go, and
+// the fork is made from one consistent state of the parent. The copy costs
+// in proportion to the bytes inherited (the package documentation has the
+// figures); the copied rows enter the full-text index the way appended rows
+// do, at the next search or IndexSearch. Rows are not shared with the
+// parent: sharing would make every change to the parent (pop, clear,
+// replace, quarantine, delete, owner erasure, prune) copy the shared rows
+// into each fork first, every read join two sessions, and a search hit
+// belong to several sessions.
+func (s *Store) Fork(ctx context.Context, parentID, atMessageID, id string, opts session.CreateOptions) (session.Session, error) {
+	fail := func(err error) (session.Session, error) {
+		return nil, wrap(fmt.Sprintf("fork %q at %q into", parentID, atMessageID), id, err)
+	}
+	if err := errors.Join(session.ValidateID(parentID), session.ValidateID(id)); err != nil {
+		return fail(err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	meta, err := encodeMetadata(opts.Metadata)
+	if err != nil {
+		return fail(err)
+	}
+	inc := newIncarnation()
+	err = s.write(ctx, false, func(tx *sql.Tx) error {
+		var owner, title string
+		var parentMeta sql.NullString
+		err := tx.QueryRowContext(ctx, s.q.forkParent, parentID).Scan(&owner, &title, &parentMeta)
+		if errors.Is(err, sql.ErrNoRows) {
+			return session.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		var at int64 // the fork point's seq; 0 for none
+		if atMessageID != "" {
+			err := tx.QueryRowContext(ctx, s.q.forkPoint, parentID, atMessageID).Scan(&at)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("%w: no message %q in %q", session.ErrMessageNotFound, atMessageID, parentID)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if opts.Owner != "" {
+			owner = opts.Owner
+		}
+		if opts.Title != "" {
+			title = opts.Title
+		}
+		if opts.Metadata == nil && parentMeta.Valid {
+			meta = parentMeta.String
+		}
+		now := time.Now().UnixNano()
+		created := now
+		if opts.CreatedAt != 0 {
+			created = opts.CreatedAt
+		}
+		if err := execChanging(ctx, tx, session.ErrExists, s.q.forkCreate,
+			id, owner, title, meta, created, max(now, created), inc, at+1, parentID, atMessageID); err != nil {
+			return err
+		}
+		if at == 0 {
+			return nil
+		}
+		res, err := tx.ExecContext(ctx, s.q.forkCopy, id, parentID, at)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, s.q.forkCount, n, id)
+		return err
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return &sqliteSession{s: s, id: id, inc: inc}, nil
+}
