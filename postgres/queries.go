@@ -54,6 +54,10 @@ type queries struct {
 	routedAdvance string
 	openInsert    string
 
+	// rangeAsc and rangeDesc read a stretch of seqs (session.Ranger),
+	// from its oldest or its newest end.
+	rangeAsc, rangeDesc string
+
 	lastN string
 	all   string
 	// lastNHead and lastNTail are lastN around its limit parameter, and
@@ -349,6 +353,13 @@ func newQueries(schema, prefix string) *queries {
 			WHERE session_id = $1 ORDER BY seq DESC LIMIT $3) m ON true
 		WHERE s.id = $1 AND s.incarnation = $2`)
 	q.lastNHead, q.lastNTail, _ = strings.Cut(q.lastN, "$3")
+	rangeSQL := func(order string) string {
+		return b(`SELECT s.version, ` + msgCols + ` FROM {{sessions}} s LEFT JOIN LATERAL (
+			SELECT seq, id, role, parts, model, usage, created_at FROM {{messages}}
+			WHERE session_id = $1 AND seq > $3 AND seq < $4 ORDER BY seq ` + order + ` LIMIT $5) m ON true
+		WHERE s.id = $1 AND s.incarnation = $2`)
+	}
+	q.rangeAsc, q.rangeDesc = rangeSQL("ASC"), rangeSQL("DESC")
 	q.all = b(`SELECT s.version, ` + msgCols + ` FROM {{sessions}} s LEFT JOIN {{messages}} m ON m.session_id = $1
 		WHERE s.id = $1 AND s.incarnation = $2 ORDER BY m.seq`)
 

@@ -100,6 +100,67 @@ func (ss *pgSession) snapshot(ctx context.Context, limit *int) ([]message.Messag
 	return msgs, version, nil
 }
 
+// Range returns the stretch of the history q selects, oldest first, with
+// each message's Seq (see session.Ranger). It reads the session's row and
+// only the stretch's messages, by the (session_id, seq) key, in one
+// statement.
+func (ss *pgSession) Range(ctx context.Context, q session.RangeQuery) ([]session.Entry, error) {
+	out, err := ss.readRange(ctx, q)
+	return out, wrap(ctx, "range of", ss.id, err)
+}
+
+func (ss *pgSession) readRange(ctx context.Context, q session.RangeQuery) ([]session.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	after, before, limit := q.RangeBounds()
+	query := ss.s.q.rangeAsc
+	if q.Newest {
+		query = ss.s.q.rangeDesc
+	}
+	rows, err := ss.s.pool.Query(ctx, query, ss.id, ss.inc, after, before, int64(limit))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []session.Entry{}
+	var (
+		version int64
+		found   bool
+		seq     pgtype.Int8
+		id      pgtype.Text
+		role    pgtype.Text
+		parts   []byte
+		model   pgtype.Text
+		usage   []byte
+		created pgtype.Int8
+	)
+	for rows.Next() {
+		found = true
+		if err := rows.Scan(&version, &seq, &id, &role, &parts, &model, &usage, &created); err != nil {
+			return nil, err
+		}
+		if !seq.Valid { // no message in the stretch
+			continue
+		}
+		m := message.Message{ID: id.String, Role: message.Role(role.String), Model: model.String, CreatedAt: created.Int64}
+		if err := ss.decode(&m, seq.Int64, parts, usage); err != nil {
+			return nil, err
+		}
+		out = append(out, session.Entry{Seq: seq.Int64, Message: m})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, session.ErrNotFound
+	}
+	if q.Newest {
+		slices.Reverse(out)
+	}
+	return out, nil
+}
+
 // inOrder puts msgs, whose sequence numbers are seqs, oldest first. The
 // last-n statement returns them newest first and the whole-session one
 // oldest first; anything else is sorted.

@@ -48,6 +48,7 @@ var (
 	_ session.Importer    = (*Store)(nil)
 	_ session.Versioned   = (*pgSession)(nil)
 	_ session.Rewriter    = (*pgSession)(nil)
+	_ session.Ranger      = (*pgSession)(nil)
 )
 
 // Default bounds of one append statement.

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/convo-dev/convo/message"
 )
@@ -408,4 +409,78 @@ type Quarantiner interface {
 	// session with none gives a non-nil empty slice, a missing session
 	// ErrNotFound. Deleting the session deletes them.
 	Quarantined(ctx context.Context, id string) ([]QuarantinedRow, error)
+}
+
+// Entry is a stored message with its place in the session's sequence.
+type Entry struct {
+	// Seq is the message's position in the session's sequence (the Seq of
+	// SearchHit and CorruptError): a later message has a larger Seq, and a
+	// Seq is never given to another message of the session, not even after
+	// PopMessage or Clear. Seqs need not be contiguous (a popped or
+	// quarantined row leaves a gap).
+	Seq     int64
+	Message message.Message
+}
+
+// RangeQuery selects a stretch of a session's history for Ranger.Range.
+type RangeQuery struct {
+	// After and Before, when positive, keep only the messages whose Seq is
+	// greater than After and less than Before. Zero does not bound.
+	After, Before int64
+	// Limit caps how many messages come back: 0 means DefaultListLimit;
+	// larger than MaxListLimit means MaxListLimit.
+	Limit int
+	// Newest takes the newest Limit messages of the stretch (the page
+	// just before Before); otherwise the oldest (the page just after
+	// After).
+	Newest bool
+}
+
+// Ranger is a Session that reads a stretch of its history by sequence
+// number without reading the rest: keyset pagination over a session, so
+// that a page of a 100,000-message session costs what a page of a short
+// one does, and a reader that has seen up to Seq n asks for what came
+// after n. The web viewer of convo serve pages long sessions with it.
+type Ranger interface {
+	Session
+	// Range returns the messages of the stretch q selects, oldest first,
+	// each with its Seq; with none, a non-nil empty slice. It reads the
+	// session's rows in one snapshot. It fails with ErrNotFound when the
+	// session does not exist, with an error matching ErrCorrupt (a
+	// *CorruptError) when a row of the stretch cannot be decoded, and
+	// with an error when ctx is done. Safe for concurrent use.
+	Range(ctx context.Context, q RangeQuery) ([]Entry, error)
+}
+
+// Range reads a stretch of the history of s (see Ranger), or returns an
+// error matching ErrNotSupported when s cannot.
+func Range(ctx context.Context, s Session, q RangeQuery) ([]Entry, error) {
+	r, ok := s.(Ranger)
+	if !ok {
+		return nil, fmt.Errorf("session: range of %q: %T: %w", s.ID(), s, ErrNotSupported)
+	}
+	return r.Range(ctx, q)
+}
+
+// limit returns the page size q asks for.
+func (q RangeQuery) limit() int {
+	switch {
+	case q.Limit <= 0:
+		return DefaultListLimit
+	case q.Limit > MaxListLimit:
+		return MaxListLimit
+	}
+	return q.Limit
+}
+
+// RangeBounds returns the limits of q as a store applies them: the
+// exclusive Seq bounds (before is math.MaxInt64 when q.Before is not
+// positive) and the page size (DefaultListLimit for 0, at most
+// MaxListLimit).
+func (q RangeQuery) RangeBounds() (after, before int64, limit int) {
+	after, before = max(q.After, 0), q.Before
+	if before <= 0 {
+		before = math.MaxInt64
+	}
+	return after, before, q.limit()
 }

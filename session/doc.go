@@ -85,6 +85,10 @@
 //   - Versioned (on sessions): Snapshot reads messages and a version
 //     together; AddMessagesAt appends only if the session is still at that
 //     version, else returns ErrConflict.
+//   - Ranger (on sessions): Range reads a stretch of a session's history by
+//     sequence number (a page before or after a Seq) without reading the
+//     rest, each message with its Seq; a Seq is never reused, so a reader
+//     that has seen up to n finds what came later after n.
 //
 // For example:
 //
@@ -96,8 +100,8 @@
 // # Helpers
 //
 // LoadOrCreate opens a session race-free (with Opener when the store has
-// it). List, Search, Fork and AsVersioned use a capability or return an error
-// matching ErrNotSupported; they never fall back to a weaker guarantee.
+// it). List, Search, Fork, Range and AsVersioned use a capability or return
+// an error matching ErrNotSupported; they never fall back to a weaker guarantee.
 // Limit makes the *int that GetMessages takes. ValidateID is the id check
 // every store applies. Check, Repair and RepairSuffix find and mend broken
 // tool-call pairing in a message list.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -43,6 +44,7 @@ var (
 	_ Forker      = (*MemoryStore)(nil)
 	_ Versioned   = (*memHandle)(nil)
 	_ Rewriter    = (*memHandle)(nil)
+	_ Ranger      = (*memHandle)(nil)
 )
 
 // NewMemoryStore returns an empty MemoryStore.
@@ -539,6 +541,37 @@ func (h *memHandle) snapshot(ctx context.Context, limit *int) ([]message.Message
 		out[i] = cloneMessage(mm.msg)
 	}
 	return out, s.version, nil
+}
+
+// Range returns the stretch of the history q selects, oldest first, with
+// each message's Seq (see Ranger).
+func (h *memHandle) Range(ctx context.Context, q RangeQuery) ([]Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memory: range of %q: %w", h.id, err)
+	}
+	h.store.mu.RLock()
+	defer h.store.mu.RUnlock()
+	s, err := h.lookup()
+	if err != nil {
+		return nil, fmt.Errorf("memory: range of %q: %w", h.id, err)
+	}
+	after, before, limit := q.RangeBounds()
+	// s.msgs is ordered by seq.
+	lo := sort.Search(len(s.msgs), func(i int) bool { return s.msgs[i].seq > after })
+	hi := sort.Search(len(s.msgs), func(i int) bool { return s.msgs[i].seq >= before })
+	stretch := s.msgs[lo:max(lo, hi)]
+	if len(stretch) > limit {
+		if q.Newest {
+			stretch = stretch[len(stretch)-limit:]
+		} else {
+			stretch = stretch[:limit]
+		}
+	}
+	out := make([]Entry, len(stretch))
+	for i, mm := range stretch {
+		out[i] = Entry{Seq: mm.seq, Message: cloneMessage(mm.msg)}
+	}
+	return out, nil
 }
 
 // AddMessages appends msgs atomically, in order. It gives a message with an

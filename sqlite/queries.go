@@ -40,6 +40,10 @@ type queries struct {
 	touchNoReturn    string
 	sessionState     string
 
+	// rangeAsc and rangeDesc read a stretch of seqs (session.Ranger),
+	// from its oldest or its newest end.
+	rangeAsc, rangeDesc string
+
 	lastN     string
 	all       string
 	popDelete string
@@ -108,6 +112,8 @@ func newQueries(prefix string, busyTimeout time.Duration) *queries {
 	const cols = `seq, id, role, parts, model, usage, created_at`
 	q.lastN = b(`SELECT ` + cols + ` FROM {{messages}} WHERE session_id = ? ORDER BY seq DESC LIMIT ?`)
 	q.all = b(`SELECT ` + cols + ` FROM {{messages}} WHERE session_id = ? ORDER BY seq`)
+	q.rangeAsc = b(`SELECT ` + cols + ` FROM {{messages}} WHERE session_id = ? AND seq > ? AND seq < ? ORDER BY seq LIMIT ?`)
+	q.rangeDesc = b(`SELECT ` + cols + ` FROM {{messages}} WHERE session_id = ? AND seq > ? AND seq < ? ORDER BY seq DESC LIMIT ?`)
 	q.popDelete = b(`DELETE FROM {{messages}} WHERE session_id = ?1
 		AND seq = (SELECT MAX(seq) FROM {{messages}} WHERE session_id = ?1)
 		AND EXISTS (SELECT 1 FROM {{sessions}} WHERE id = ?1 AND incarnation = ?2)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 	"unsafe"
 
@@ -74,6 +75,52 @@ func (ss *sqliteSession) snapshot(ctx context.Context, limit *int) ([]message.Me
 		return nil, 0, err
 	}
 	return msgs, version, nil
+}
+
+// Range returns the stretch of the history q selects, oldest first, with
+// each message's Seq (see session.Ranger), in one read transaction. It reads
+// only the stretch's rows, by the (session_id, seq) key.
+func (ss *sqliteSession) Range(ctx context.Context, q session.RangeQuery) ([]session.Entry, error) {
+	after, before, limit := q.RangeBounds()
+	query := ss.s.q.rangeAsc
+	if q.Newest {
+		query = ss.s.q.rangeDesc
+	}
+	out := []session.Entry{}
+	err := ss.s.read(ctx, func(tx *sql.Tx) error {
+		var version int64
+		if err := ss.s.queryRow(ctx, tx, ss.s.q.sessionState, ss.id, ss.inc).Scan(&version); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return session.ErrNotFound
+			}
+			return err
+		}
+		rows, err := ss.s.query(ctx, tx, query, ss.id, after, before, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var parts, usage sql.RawBytes // valid until the next Next: decoded at once
+		for rows.Next() {
+			var e session.Entry
+			var role string
+			if err := rows.Scan(&e.Seq, &e.Message.ID, &role, &parts, &e.Message.Model, &usage, &e.Message.CreatedAt); err != nil {
+				return err
+			}
+			if err := ss.decode(&e.Message, e.Seq, role, parts, usage); err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, wrap("range of", ss.id, err)
+	}
+	if q.Newest {
+		slices.Reverse(out)
+	}
+	return out, nil
 }
 
 func (ss *sqliteSession) scanMessages(rows *sql.Rows) ([]message.Message, error) {

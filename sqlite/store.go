@@ -48,6 +48,7 @@ var (
 	_ session.Forker    = (*Store)(nil)
 	_ session.Versioned = (*sqliteSession)(nil)
 	_ session.Rewriter  = (*sqliteSession)(nil)
+	_ session.Ranger    = (*sqliteSession)(nil)
 )
 
 // writeLocks holds one write lock per *sql.DB, shared by every store on it

@@ -72,6 +72,7 @@ func RunWith(t *testing.T, newStore func(t *testing.T) session.Store, o Options)
 		{"Concurrency", testConcurrency},
 		{"Versioned", testVersioned},
 		{"Rewriter", testRewriter},
+		{"Ranger", testRanger},
 		{"Opener", testOpener},
 		{"Describer", testDescriber},
 		{"Lister", testLister},

@@ -71,6 +71,10 @@ var brokenStores = []broken{
 		func() session.Store {
 			return wrapSessions(func(s session.Session) session.Session { return versionIgnored{s.(session.Versioned)} })
 		}},
+	{"Range_ignores_Before", "Ranger/Newest_pages_before_Before_walk_the_whole_history_oldest_first_per_page",
+		func() session.Store {
+			return wrapSessions(func(s session.Session) session.Session { return beforeIgnored{s.(session.Ranger)} })
+		}},
 	{"deleted_handle_reopens_the_session", "Delete/deleted_session_handle_gives_ErrNotFound",
 		func() session.Store {
 			m := session.NewMemoryStore()
@@ -458,6 +462,15 @@ func (s versionIgnored) AddMessagesAt(ctx context.Context, _ int64, msgs []messa
 	}
 	_, v, err := s.Versioned.Snapshot(ctx, session.Limit(0))
 	return v, err
+}
+
+// beforeIgnored reads every page of Range from the newest message, as a
+// pager that drops its cursor would.
+type beforeIgnored struct{ session.Ranger }
+
+func (s beforeIgnored) Range(ctx context.Context, q session.RangeQuery) ([]session.Entry, error) {
+	q.Before = 0
+	return s.Ranger.Range(ctx, q)
 }
 
 // plainExists reports a taken id with a bare string error.
