@@ -9,8 +9,9 @@ import (
 )
 
 // ErrBadCursor is matched (with errors.Is) by the error a Lister returns for
-// a ListQuery.Cursor that no List made.
-var ErrBadCursor = errors.New("invalid list cursor")
+// a ListQuery.Cursor that no List made, and a Watcher for a
+// WatchQuery.After that is not a cursor of its feed.
+var ErrBadCursor = errors.New("invalid cursor")
 
 // EncodeCursor returns the cursor of a listing position: the UpdatedAt and
 // ID of the last session of a page. Listings are ordered by (UpdatedAt, ID)

@@ -82,6 +82,12 @@
 //   - Forker: Fork makes a new session holding another's history up to a
 //     message, linked to it (Info.ParentID, Info.ForkMessageID) and
 //     independent of it afterwards: retry a turn, edit and resend.
+//   - Watcher: Watch delivers the committed changes to a session, to an
+//     owner's sessions or to the whole store (create, append, remove, clear,
+//     replace, delete), live, in commit order, each once, from a durable
+//     cursor, so that a consumer that stops resumes where it was; a cursor
+//     behind the history the store keeps gives ErrFeedGap, never a silent
+//     loss. FeedTrimmer: TrimFeed discards old feed history.
 //   - Versioned (on sessions): Snapshot reads messages and a version
 //     together; AddMessagesAt appends only if the session is still at that
 //     version, else returns ErrConflict.
@@ -100,8 +106,9 @@
 // # Helpers
 //
 // LoadOrCreate opens a session race-free (with Opener when the store has
-// it). List, Search, Fork, Range and AsVersioned use a capability or return
-// an error matching ErrNotSupported; they never fall back to a weaker guarantee.
+// it). List, Search, Fork, Range, Watch and AsVersioned use a capability or
+// return an error matching ErrNotSupported; they never fall back to a weaker
+// guarantee.
 // Limit makes the *int that GetMessages takes. ValidateID is the id check
 // every store applies. Check, Repair and RepairSuffix find and mend broken
 // tool-call pairing in a message list.
@@ -110,8 +117,9 @@
 //
 // Stores wrap the sentinel errors (ErrNotFound, ErrMessageNotFound,
 // ErrExists, ErrInvalidID, ErrConflict, ErrInvalidMessage, ErrTooLarge,
-// ErrNotSupported, ErrCorrupt, ErrReadOnly, ErrStorageFull) with the store and operation; test them with
-// errors.Is, never by text. A full disk is ErrStorageFull on every backend;
+// ErrNotSupported, ErrCorrupt, ErrReadOnly, ErrStorageFull, ErrBadCursor,
+// ErrFeedGap) with the store and operation; test them with errors.Is, never
+// by text. A full disk is ErrStorageFull on every backend;
 // nothing of the failed call is stored, and SQLite in WAL mode writes again
 // only once about the size of its -wal file is free.
 //

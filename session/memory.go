@@ -19,7 +19,7 @@ import (
 // MemoryStore is a Store that keeps sessions in memory. It is the reference
 // implementation of the contract: it implements Store and every capability
 // (Opener, Describer, Lister, Searcher, OwnerEraser, Pruner, Importer,
-// Quarantiner, Forker), and
+// Quarantiner, Forker, Watcher, FeedTrimmer), and
 // its sessions implement Versioned. It passes sessiontest.Run.
 //
 // It is safe for concurrent use. It has no size limit, so it never returns
@@ -29,6 +29,7 @@ type MemoryStore struct {
 	mu       sync.RWMutex
 	sessions map[string]*memSession
 	nextInc  uint64 // incarnation counter: tells a re-created session from a deleted one
+	feed     memFeed
 }
 
 // Compile-time checks that MemoryStore implements the contract.
@@ -154,6 +155,7 @@ func (m *MemoryStore) createLocked(id string, opts CreateOptions) *memHandle {
 		ids:       make(map[string]struct{}),
 	}
 	m.sessions[id] = s
+	m.record(id, s, ChangeCreate, 0, -1, nil)
 	return &memHandle{store: m, id: id, inc: s.inc}
 }
 
@@ -193,7 +195,10 @@ func (m *MemoryStore) Delete(ctx context.Context, id string) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	delete(m.sessions, id)
+	if s, ok := m.sessions[id]; ok {
+		delete(m.sessions, id)
+		m.record(id, s, ChangeDelete, 0, -1, nil)
+	}
 	return nil
 }
 
@@ -422,7 +427,9 @@ func (m *MemoryStore) deleteLocked(match func(*memSession) bool, dryRun bool) De
 	slices.Sort(r.SessionIDs)
 	if !dryRun {
 		for _, id := range r.SessionIDs {
+			s := m.sessions[id]
 			delete(m.sessions, id)
+			m.record(id, s, ChangeDelete, 0, -1, nil)
 		}
 	}
 	return r
@@ -476,6 +483,9 @@ func (m *MemoryStore) Fork(ctx context.Context, parentID, atMessageID, id string
 	}
 	if n > 0 {
 		s.nextSeq = s.msgs[n-1].seq
+		// The create change createLocked recorded carries the history.
+		c := &m.feed.log[len(m.feed.log)-1]
+		c.from, c.to = s.msgs[0].seq, s.nextSeq
 	}
 	s.parentID, s.forkMsgID = parentID, atMessageID
 	return h, nil
@@ -640,6 +650,7 @@ func (h *memHandle) add(ctx context.Context, msgs []message.Message, versioned b
 	if versioned && expected != s.version {
 		return 0, fmt.Errorf("%w: session is at version %d", ErrConflict, s.version)
 	}
+	from := s.nextSeq + 1
 	for _, msg := range fresh {
 		s.nextSeq++
 		s.msgs = append(s.msgs, memMessage{seq: s.nextSeq, msg: cloneMessage(msg)})
@@ -647,6 +658,7 @@ func (h *memHandle) add(ctx context.Context, msgs []message.Message, versioned b
 	}
 	s.version++
 	s.touch()
+	h.store.record(h.id, s, ChangeAppend, from, s.nextSeq, nil)
 	return s.version, nil
 }
 
@@ -671,6 +683,7 @@ func (h *memHandle) PopMessage(ctx context.Context) (*message.Message, error) {
 	delete(s.ids, last.msg.ID)
 	s.version++
 	s.touch()
+	h.store.record(h.id, s, ChangeRemove, 0, -1, []string{last.msg.ID})
 	// A fork may share the stored message (see Fork): the caller gets a
 	// copy of its own.
 	out := cloneMessage(last.msg)
@@ -692,6 +705,7 @@ func (h *memHandle) Clear(ctx context.Context) error {
 	s.ids = make(map[string]struct{})
 	s.version++
 	s.touch()
+	h.store.record(h.id, s, ChangeClear, 0, -1, nil)
 	return nil
 }
 
@@ -736,6 +750,7 @@ func (h *memHandle) replace(ctx context.Context, expected int64, msgs []message.
 		return 0, fmt.Errorf("%w: session is at version %d", ErrConflict, s.version)
 	}
 	s.msgs = make([]memMessage, 0, len(msgs))
+	from := s.nextSeq + 1
 	for _, msg := range msgs {
 		s.nextSeq++
 		s.msgs = append(s.msgs, memMessage{seq: s.nextSeq, msg: cloneMessage(msg)})
@@ -743,6 +758,7 @@ func (h *memHandle) replace(ctx context.Context, expected int64, msgs []message.
 	s.ids = ids
 	s.version++
 	s.touch()
+	h.store.record(h.id, s, ChangeReplace, from, s.nextSeq, nil)
 	return s.version, nil
 }
 
@@ -831,6 +847,7 @@ func (m *MemoryStore) Quarantine(ctx context.Context, id, msgID, reason string) 
 	delete(s.ids, msg.ID)
 	s.version++
 	s.touch()
+	m.record(id, s, ChangeRemove, 0, -1, []string{msg.ID})
 	return nil
 }
 

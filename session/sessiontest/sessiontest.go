@@ -83,6 +83,7 @@ func RunWith(t *testing.T, newStore func(t *testing.T) session.Store, o Options)
 		{"CorruptRows", testCorruptRows},
 		{"Quarantiner", testQuarantiner},
 		{"Forker", testForker},
+		{"Watcher", testWatcher},
 	}
 	for _, a := range areas {
 		t.Run(a.name, func(t *testing.T) { a.run(t, s) })
