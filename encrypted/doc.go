@@ -1,0 +1,127 @@
+// Package encrypted is an encrypting session.Store: it wraps any store
+// (memory, SQLite, PostgreSQL, a third party's) so that message content is
+// encrypted before it reaches the store, under data keys that can be
+// rotated and destroyed.
+//
+//	kr, _ := encrypted.NewMemoryKeyring("kek-2026-11", kek) // or a cloud KMS
+//	keys, _ := encrypted.OpenSQLKeyStore(ctx, keyDB, encrypted.SQLKeyStoreConfig{Dialect: encrypted.SQLite})
+//	store, _ := encrypted.New(inner, kr, keys)
+//	myAgent := agent.New(client, agent.WithSession("user-123", store))
+//
+// # What is encrypted, and what stays in the clear
+//
+// The parts of every message (text, reasoning and its signature, images,
+// binary data, tool calls and results, unknown parts) are encrypted with
+// AES-256-GCM (crypto/cipher, no other dependency) and stored as one part of
+// type PartType, which every store keeps byte for byte.
+//
+// In the clear stay what the inner store needs to do its job and what the
+// session API exposes without a key: session ids, owners, titles and
+// metadata (Describer), created and updated times, message counts and
+// versions; and for each message its id, role, model, token usage, creation
+// time and sequence. Do not put secrets in titles or metadata. Role, model,
+// creation time, message id and session id are authenticated (bound into the
+// ciphertext as AEAD additional data, with the data key's id and version):
+// changing them in the database, or copying a ciphertext to another message,
+// session or owner, makes the message fail to decrypt rather than read as
+// something else. Usage is neither encrypted nor authenticated. The
+// ciphertext is base64 in JSON: a message takes about 4/3 of its clear size
+// plus about 150 bytes, and the inner store's size limit applies to that.
+//
+// # Keys
+//
+// Envelope encryption, as in a cloud KMS: each owner (each session without
+// owner, or every session under WithPerSessionKeys) has a data key, made on
+// its first write; the data key encrypts messages and is stored only wrapped
+// by a key-encryption key (KEK) of a Keyring. Every ciphertext names its
+// data key's id ("owner:alice", "session:s1") and version; every wrapped
+// data key names its KEK's id. Unwrapped data keys are kept in memory for
+// WithKeyCacheTTL (default one minute).
+//
+// The Keyring interface (CurrentKeyID, Wrap, Unwrap by key id, with
+// additional data) is what AWS KMS, Google Cloud KMS and Vault transit
+// offer; MemoryKeyring holds AES-256 KEKs in memory for tests and for
+// programs that load a KEK at start-up.
+//
+// Wrapped data keys live in a KeyStore, not in the message store:
+// MemoryKeyStore, or SQLKeyStore (one table, SQLite or PostgreSQL, in the
+// message database or another). A reserved session in the inner store was
+// the alternative and was refused: it would be listed, pruned by retention
+// (destroying every key at once), erased with an owner and copied by
+// migrations, and a store's own backups could not be told apart from the
+// keys' copies.
+//
+// # Rotation
+//
+// Rotating the KEK is one call: make a new KEK current in the keyring
+// (MemoryKeyring.Add and SetCurrent, or the KMS's rotation), then
+// Store.RewrapKeys unwraps every data key still under an old KEK and wraps
+// it under the current one. No message is read or written: every
+// ciphertext names its data key, not the KEK, so old ciphertexts stay
+// readable. Once RewrapKeys reports no key left behind, the old KEK can be
+// retired (MemoryKeyring.Remove, or disabling the KMS key version).
+//
+// A data key encrypts at most a few billion messages safely (random 96-bit
+// nonces); DestroyOwnerKeys followed by new writes starts a new version.
+//
+// # Crypto-erasure
+//
+// Store.DestroyOwnerKeys(owner) deletes the owner's wrapped data keys
+// (keeping a tombstone of each version). From then on no copy of the
+// owner's messages can be decrypted: not the live rows, not a SQLite WAL or
+// free page, not a backup or replica of the message store. Reading them
+// gives a *KeyError matching ErrKeyDestroyed that names the session and the
+// message; nothing is skipped and nothing is returned half-decrypted.
+// DeleteOwner (OwnerEraser) through the wrapper deletes the owner's sessions
+// and then destroys those keys; Delete and Prune destroy the keys of the
+// deleted sessions that have their own (sessions without owner, or all
+// under WithPerSessionKeys).
+//
+// One caveat, stated plainly: a copy of the key store made before the
+// destruction (a backup of the database holding SQLKeyStore's table) still
+// holds the data key, wrapped. It is useless without the KEK that wrapped
+// it, so an erasure covers such copies once the KEK is rotated (RewrapKeys)
+// and the old KEK retired. Keep the key store in its own database, with
+// backups kept no longer than your erasure deadline, or rotate and retire
+// the KEK after erasures. In another process, a destroyed key can stay in
+// the key cache for up to WithKeyCacheTTL.
+//
+// # Errors
+//
+// A message that cannot be decrypted fails the read that reaches it
+// (GetMessages, Snapshot, PopMessage), with an error naming the session and
+// the message id:
+//
+//   - *KeyError matching ErrKeyDestroyed (erased), ErrKeyNotFound (the key
+//     store has no such key: a message store restored beside another key
+//     store), ErrUnwrap (the wrong KEK, or a tampered key row) or
+//     ErrUnknownKEK (the keyring lacks the KEK).
+//   - *session.CorruptError (matching session.ErrCorrupt, so that `convo
+//     doctor` can quarantine the row) wrapping ErrAuth: the row was
+//     tampered with, copied from another session or message, or sealed
+//     under another data key; or ErrNotEncrypted: the row is in the clear
+//     (allowed only with WithPlaintextReads). Its Seq is 0: the wrapper does
+//     not see the inner store's sequence; MessageID names the row.
+//
+// # Capabilities
+//
+// The wrapper implements exactly the optional capabilities of the inner
+// store among Opener, Describer, Lister, OwnerEraser, Pruner, Importer and
+// Quarantiner, and its sessions exactly the inner sessions' Versioned and
+// Rewriter; it never claims one the inner store lacks. It does not
+// implement session.Searcher, even over a store that does: session.Search
+// returns an error matching session.ErrNotSupported. A search index needs
+// the clear text of every message (SQLite FTS5 and PostgreSQL tsvector
+// store the words themselves), so indexing would put the plaintext back in
+// the database, its WAL and its backups, where destroying a data key cannot
+// reach it, which would defeat both encryption at rest and crypto-erasure.
+// Search in the application over decrypted messages if you need it.
+//
+// Appends stay safe to retry: a message is re-encrypted with a fresh nonce
+// on a retry, and every store skips a message whose id the session already
+// holds without comparing content, so the retry stores nothing.
+//
+// The wrapper is safe for concurrent use, as the inner store is; the first
+// writes of a new owner from many goroutines or processes agree on one data
+// key (KeyStore.Add refuses a second key of the same version).
+package encrypted
