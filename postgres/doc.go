@@ -57,9 +57,10 @@
 //
 // # Schema
 //
-// Version 3, as created in the schema and with the prefix of the options
+// Version 4, as created in the schema and with the prefix of the options
 // (migrations/0001_init.sql, 0002_quarantine.sql, which adds the
-// messages_quarantine table not shown here, and 0003_search_terms.sql):
+// messages_quarantine table not shown here, 0003_search_terms.sql and
+// 0004_forks.sql):
 //
 //	CREATE TABLE sessions (
 //	    id            text COLLATE "C" NOT NULL,
@@ -72,6 +73,8 @@
 //	    next_seq      bigint NOT NULL DEFAULT 1,
 //	    message_count bigint NOT NULL DEFAULT 0,
 //	    incarnation   bigint NOT NULL,          -- random per Create: tells a re-created id apart
+//	    parent_id     text COLLATE "C" NOT NULL DEFAULT '', -- a fork's parent (session.Forker)
+//	    fork_message_id text COLLATE "C" NOT NULL DEFAULT '', -- and its fork point
 //	    CONSTRAINT sessions_pkey PRIMARY KEY (id)
 //	);
 //	CREATE INDEX sessions_by_update ON sessions (updated_at DESC, id DESC);

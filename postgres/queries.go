@@ -83,6 +83,13 @@ type queries struct {
 	deleteOwner string
 	prune       [2]string // [owner filter]
 	pruneDry    [2]string
+
+	// Fork (fork.go).
+	forkParent string
+	forkPoint  string
+	forkCreate string
+	forkCopy   string
+	forkCount  string
 }
 
 // List filters, as bits of the index into queries.list.
@@ -159,7 +166,7 @@ func newQueries(schema, prefix string) *queries {
 			INSERT INTO {{sessions}} (id, created_at, updated_at, incarnation) VALUES ($1, $2, $2, $3)
 			ON CONFLICT (id) DO NOTHING RETURNING incarnation)
 		SELECT incarnation FROM ins UNION ALL SELECT incarnation FROM {{sessions}} WHERE id = $1`)
-	const infoCols = `id, owner, title, metadata, created_at, updated_at, message_count, version`
+	const infoCols = `id, owner, title, metadata, created_at, updated_at, message_count, version, parent_id, fork_message_id`
 	q.info = b(`SELECT ` + infoCols + ` FROM {{sessions}} WHERE id = $1`)
 	q.updateInfo = b(`UPDATE {{sessions}} SET title = COALESCE($2, title),
 		metadata = CASE WHEN $3::boolean THEN $4::json ELSE metadata END,
@@ -443,6 +450,26 @@ func newQueries(schema, prefix string) *queries {
 	q.prune[1] = b(`DELETE FROM {{sessions}} WHERE updated_at < $1 AND owner = $2 RETURNING id, message_count`)
 	q.pruneDry[0] = b(`SELECT id, message_count FROM {{sessions}} WHERE updated_at < $1 ORDER BY id`)
 	q.pruneDry[1] = b(`SELECT id, message_count FROM {{sessions}} WHERE updated_at < $1 AND owner = $2 ORDER BY id`)
+
+	// Fork runs these in one transaction. forkParent locks the parent's row
+	// FOR SHARE: every writer of a session's messages locks that row first,
+	// so the parent cannot change until the fork commits, and the
+	// statements after it read one state of it. Concurrent forks of one
+	// parent share the lock.
+	q.forkParent = b(`SELECT owner, title, metadata FROM {{sessions}} WHERE id = $1 FOR SHARE`)
+	q.forkPoint = b(`SELECT seq FROM {{messages}} WHERE session_id = $1 AND id = $2`)
+	// $5 now, $7 the creation time to record, or 0 for now (as create).
+	q.forkCreate = b(`INSERT INTO {{sessions}} (id, owner, title, metadata, created_at, updated_at, incarnation,
+			next_seq, parent_id, fork_message_id)
+		VALUES ($1, $2, $3, $4::json, CASE WHEN $7::bigint = 0 THEN $5::bigint ELSE $7::bigint END,
+			GREATEST($5::bigint, $7::bigint), $6, $8, $9, $10) ON CONFLICT (id) DO NOTHING RETURNING incarnation`)
+	// The rows keep their seq (a search hit has the same position in
+	// parent and fork) and their search terms (tsv), so nothing is
+	// re-tokenised.
+	q.forkCopy = b(`INSERT INTO {{messages}} (session_id, seq, id, role, parts, model, usage, created_at, tsv)
+		SELECT $1, seq, id, role, parts, model, usage, created_at, tsv FROM {{messages}}
+		WHERE session_id = $2 AND seq <= $3`)
+	q.forkCount = b(`UPDATE {{sessions}} SET message_count = $2 WHERE id = $1`)
 	return q
 }
 

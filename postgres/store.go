@@ -377,7 +377,8 @@ func (s *Store) SetUpdatedAt(ctx context.Context, id string, updatedAt int64) er
 func scanInfo(r pgx.Row) (session.Info, error) {
 	var info session.Info
 	var meta []byte
-	if err := r.Scan(&info.ID, &info.Owner, &info.Title, &meta, &info.CreatedAt, &info.UpdatedAt, &info.MessageCount, &info.Version); err != nil {
+	if err := r.Scan(&info.ID, &info.Owner, &info.Title, &meta, &info.CreatedAt, &info.UpdatedAt, &info.MessageCount, &info.Version,
+		&info.ParentID, &info.ForkMessageID); err != nil {
 		return session.Info{}, err
 	}
 	if len(meta) > 0 {

@@ -187,7 +187,7 @@ func copyFile(t *testing.T, from, to string) {
 	}
 }
 
-func openFile(t *testing.T, path string) *sql.DB {
+func openFile(t testing.TB, path string) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("sqlite", path)
 	if err != nil {

@@ -1,0 +1,107 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/convo-dev/convo/session"
+)
+
+var _ session.Forker = (*Store)(nil)
+
+// Fork creates the session id as a fork of parentID at the message
+// atMessageID (see session.Forker): it holds the parent's messages up to and
+// including that one ("" for none), and its Info records the parent and the
+// fork point.
+//
+// The messages are copied inside the server, by one INSERT ... SELECT in the
+// transaction that creates the fork, with their search terms: no message
+// passes through Go or the network, and nothing is re-tokenised. The
+// parent's row is locked FOR SHARE meanwhile, so the fork is made from one
+// state of the parent, and the parent's writers wait for the copy. The copy
+// costs in proportion to the bytes inherited (the package documentation
+// has the figures). Rows are not shared with the parent: sharing would make
+// every change to the parent (pop, clear, replace, quarantine, delete, owner
+// erasure, prune) copy the shared rows into each fork first, every read join
+// two sessions, and a search hit belong to several sessions. With WithCitus,
+// parent and fork may live on different nodes, and Citus moves the copied
+// rows through the coordinator.
+func (s *Store) Fork(ctx context.Context, parentID, atMessageID, id string, opts session.CreateOptions) (session.Session, error) {
+	op := fmt.Sprintf("fork %q at %q into", parentID, atMessageID)
+	if err := s.writable(); err != nil {
+		return nil, wrap(ctx, op, id, err)
+	}
+	if err := errors.Join(checkID(ctx, parentID), session.ValidateID(id)); err != nil {
+		return nil, wrap(ctx, op, id, err)
+	}
+	if err := errors.Join(storable("owner", opts.Owner), storable("title", opts.Title), storable("message id", atMessageID)); err != nil {
+		return nil, wrap(ctx, op, id, err)
+	}
+	meta, err := encodeMetadata(opts.Metadata)
+	if err != nil {
+		return nil, wrap(ctx, op, id, err)
+	}
+	inc, err := s.fork(ctx, parentID, atMessageID, id, opts, meta)
+	if err != nil {
+		return nil, wrap(ctx, op, id, err)
+	}
+	return &pgSession{s: s, id: id, inc: inc}, nil
+}
+
+func (s *Store) fork(ctx context.Context, parentID, atMessageID, id string, opts session.CreateOptions, meta *string) (inc int64, err error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer rollbackOnError(ctx, tx, &err)
+	var owner, title string
+	var parentMeta *string
+	err = tx.QueryRow(ctx, s.q.forkParent, parentID).Scan(&owner, &title, &parentMeta)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, session.ErrNotFound
+	}
+	if err != nil {
+		return 0, err
+	}
+	var at int64 // the fork point's seq; 0 for none
+	if atMessageID != "" {
+		err := tx.QueryRow(ctx, s.q.forkPoint, parentID, atMessageID).Scan(&at)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return 0, fmt.Errorf("%w: no message %q in %q", session.ErrMessageNotFound, atMessageID, parentID)
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	if opts.Owner != "" {
+		owner = opts.Owner
+	}
+	if opts.Title != "" {
+		title = opts.Title
+	}
+	if opts.Metadata == nil {
+		meta = parentMeta
+	}
+	err = tx.QueryRow(ctx, s.q.forkCreate, id, owner, title, meta, time.Now().UnixNano(), newIncarnation(), opts.CreatedAt,
+		at+1, parentID, atMessageID).Scan(&inc)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, session.ErrExists
+	}
+	if err != nil {
+		return 0, err
+	}
+	if at > 0 {
+		tag, err := tx.Exec(ctx, s.q.forkCopy, id, parentID, at)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := tx.Exec(ctx, s.q.forkCount, id, tag.RowsAffected()); err != nil {
+			return 0, err
+		}
+	}
+	return inc, tx.Commit(ctx)
+}

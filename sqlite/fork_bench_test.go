@@ -1,0 +1,158 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/convo-dev/convo/message"
+	"github.com/convo-dev/convo/session"
+	"github.com/convo-dev/convo/sqlite"
+)
+
+// BenchmarkFork measures what a fork costs in the SQLite store, which copies
+// the parent's rows inside the database (session.Forker: rows are not
+// shared), for a parent of 1,000 and of 10,000 messages of about 1 KB (the
+// turns of BenchmarkAppendTurn), forked at its last message. In the same
+// loop, fork by fork:
+//
+//   - raw: the same work with the driver alone, in one transaction (a
+//     sessions row, then INSERT ... SELECT of the parent's rows): the floor
+//     of a copy made in the database;
+//   - read: GetMessages of the whole parent (what a reader of the session
+//     pays anyway);
+//   - read+append: a copy through Go, GetMessages then AddMessages into a
+//     new session, what a caller without Fork would do;
+//   - index: IndexSearch after the fork (the copied rows enter the
+//     full-text index at the next search, like appended ones).
+//
+// Reported: ms per operation of each, and fork/raw, fork/read and
+// fork/read+append (under 1 is faster). Forks are deleted after each
+// iteration, outside the timings. Reproduce with
+//
+//	go test -run '^$' -bench Fork -benchtime 10x -count 3 ./sqlite
+func BenchmarkFork(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("messages=%d", n), func(b *testing.B) {
+			ctx := context.Background()
+			db := openFile(b, filepath.Join(b.TempDir(), "fork.db"))
+			if _, err := db.Exec(`PRAGMA journal_mode=WAL`); err != nil {
+				b.Fatal(err)
+			}
+			st, err := sqlite.Open(ctx, db)
+			if err != nil {
+				b.Fatal(err)
+			}
+			p, err := st.Create(ctx, "parent")
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i := range n / 4 {
+				if err := p.AddMessages(ctx, benchTurn(i)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			msgs, err := p.GetMessages(ctx, session.Limit(1))
+			if err != nil {
+				b.Fatal(err)
+			}
+			last := msgs[0].ID
+			if _, err := st.IndexSearch(ctx); err != nil {
+				b.Fatal(err)
+			}
+			var forkT, rawT, readT, copyT, indexT time.Duration
+			b.ResetTimer()
+			for i := range b.N {
+				var fk session.Session
+				var copied int64
+				var all []message.Message
+				fork := func() {
+					var err error
+					if fk, err = st.Fork(ctx, "parent", last, "fork", session.CreateOptions{}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				raw := func() {
+					tx, err := db.BeginTx(ctx, nil)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := tx.Exec(`INSERT INTO sessions (id, created_at, updated_at, incarnation) VALUES ('raw', 1, 1, 1)`); err != nil {
+						b.Fatal(err)
+					}
+					res, err := tx.Exec(`INSERT INTO messages (session_id, seq, id, role, parts, model, usage, created_at)
+						SELECT 'raw', seq, id, role, parts, model, usage, created_at FROM messages WHERE session_id = 'parent' ORDER BY seq`)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := tx.Commit(); err != nil {
+						b.Fatal(err)
+					}
+					copied, _ = res.RowsAffected()
+				}
+				// Fork and raw run in alternating order, so that neither
+				// always pays for the other's checkpoint.
+				first, second := fork, raw
+				if i%2 == 1 {
+					first, second = raw, fork
+				}
+				t0 := time.Now()
+				first()
+				t1 := time.Now()
+				second()
+				t2 := time.Now()
+				if i%2 == 0 {
+					forkT, rawT = forkT+t1.Sub(t0), rawT+t2.Sub(t1)
+				} else {
+					rawT, forkT = rawT+t1.Sub(t0), forkT+t2.Sub(t1)
+				}
+				t2 = time.Now()
+				if _, err := st.IndexSearch(ctx); err != nil {
+					b.Fatal(err)
+				}
+				t3 := time.Now()
+				all, err := p.GetMessages(ctx, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				t4 := time.Now()
+				cp, err := st.Create(ctx, "copy")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := cp.AddMessages(ctx, all); err != nil {
+					b.Fatal(err)
+				}
+				t5 := time.Now()
+				b.StopTimer()
+				if copied != int64(n) || len(all) != n {
+					b.Fatalf("iteration %d: raw copied %d rows, read %d messages; want %d", i, copied, len(all), n)
+				}
+				if got, err := fk.GetMessages(ctx, nil); err != nil || len(got) != n {
+					b.Fatalf("iteration %d: fork holds %d messages, %v; want %d", i, len(got), err, n)
+				}
+				for _, id := range []string{"fork", "raw", "copy"} {
+					if err := st.Delete(ctx, id); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StartTimer()
+				indexT += t3.Sub(t2)
+				readT += t4.Sub(t3)
+				copyT += t5.Sub(t3)
+			}
+			b.StopTimer()
+			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
+			b.ReportMetric(ms(forkT), "fork-ms/op")
+			b.ReportMetric(ms(rawT), "raw-ms/op")
+			b.ReportMetric(ms(readT), "read-ms/op")
+			b.ReportMetric(ms(copyT), "read+append-ms/op")
+			b.ReportMetric(ms(indexT), "index-ms/op")
+			b.ReportMetric(float64(forkT)/float64(rawT), "fork/raw")
+			b.ReportMetric(float64(forkT)/float64(readT), "fork/read")
+			b.ReportMetric(float64(forkT)/float64(copyT), "fork/read+append")
+		})
+	}
+}
