@@ -75,9 +75,14 @@ upgrade write, and say so in their help.`,
 			if a.db == "" {
 				a.db = os.Getenv("CONVO_DB")
 			}
+			a.stdout.color = colorWanted(a.rawStdout)
+			a.stderr.color = colorWanted(a.rawStderr)
 			return nil
 		},
 	}
+	root.Version = version()
+	root.SetVersionTemplate("convo {{.Version}}\n")
+	root.SetFlagErrorFunc(flagError)
 	root.PersistentFlags().StringVar(&a.db, "db", "", "database URL: sqlite:PATH, PATH, or postgres://... (default $CONVO_DB)")
 	root.PersistentFlags().StringVar(&a.prefix, "prefix", "", "table prefix of the store (for example chat_)")
 	root.AddCommand(
@@ -92,6 +97,7 @@ upgrade write, and say so in their help.`,
 		a.migrateCommand(),
 		a.serveCommand(),
 		a.upgradeCommand(),
+		a.demoCommand(),
 	)
 	return root
 }
@@ -119,8 +125,9 @@ func (a *app) openRead(ctx context.Context) (*backend, error) {
 	return openBackend(ctx, a.db, a.prefix, true, true)
 }
 
-// isTerminal reports whether w is a terminal.
-func isTerminal(w io.Writer) bool {
+// isTerminal reports whether w (a stream: stdin, stdout or stderr) is a
+// terminal.
+func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
 	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }

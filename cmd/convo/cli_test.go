@@ -28,7 +28,7 @@ func TestBadInput(t *testing.T) {
 		{"no database", []string{"ls"}, "no database: pass --db or set CONVO_DB"},
 		{"missing session", []string{"--db", dbPath, "show", "no-such-session"}, `show: no session "no-such-session"`},
 		{"missing sqlite file", []string{"--db", missingFile, "ls"}, "does not exist"},
-		{"rm missing session", []string{"--db", dbPath, "rm", "ghost"}, `rm: no session "ghost"`},
+		{"rm missing session", []string{"--db", dbPath, "rm", "--yes", "ghost"}, `rm: no session "ghost"`},
 		{"bad duration before opening", []string{"--db", "mysql://x", "prune", "--older-than", "soon"}, `invalid duration "soon"`},
 		{"prune needs older-than", []string{"--db", dbPath, "prune"}, "--older-than is required"},
 		{"rm ids and owner", []string{"--db", dbPath, "rm", "a", "--owner", "bob"}, "not both"},
@@ -315,7 +315,7 @@ func TestPrune(t *testing.T) {
 				t.Fatalf("dry run deleted: %d sessions left", n)
 			}
 
-			r = mustConvo(t, "", db.args("prune", "--older-than", "30d")...)
+			r = mustConvo(t, "", db.args("prune", "--older-than", "30d", "--yes")...)
 			if !strings.Contains(r.stdout, "deleted 2 sessions, 8 messages") || !strings.Contains(r.stdout, "trip-paris") {
 				t.Errorf("prune:\n%s", r.stdout)
 			}
@@ -323,7 +323,7 @@ func TestPrune(t *testing.T) {
 			if _, ok := left["trip-paris"]; ok || len(left) != 2 {
 				t.Errorf("after prune: %d sessions, trip-paris kept: %v", len(left), ok)
 			}
-			r = mustConvo(t, "", db.args("prune", "--older-than", "30d")...)
+			r = mustConvo(t, "", db.args("prune", "--older-than", "30d", "--yes")...)
 			if !strings.Contains(r.stdout, "deleted 0 sessions") {
 				t.Errorf("second prune: %s", r.stdout)
 			}
@@ -350,8 +350,16 @@ func TestSearch(t *testing.T) {
 			if err := json.Unmarshal([]byte(r.stdout), &hits); err != nil {
 				t.Fatal(err, r.stdout)
 			}
-			if len(hits) != 1 || hits[0].Session != "trip-paris" || hits[0].MessageID != "m-trip-5" || hits[0].Role != "assistant" {
+			if len(hits) != 1 || hits[0].Session.ID != "trip-paris" || hits[0].MessageID != "m-trip-5" || hits[0].Role != "assistant" {
 				t.Fatalf("search --owner alice umbrella: %+v", hits)
+			}
+			// The hit's session has the shape of ls --json, with the same values.
+			var ls struct{ Sessions []sessionJSON }
+			if err := json.Unmarshal([]byte(mustConvo(t, "", db.args("ls", "--owner", "alice", "--json")...).stdout), &ls); err != nil {
+				t.Fatal(err)
+			}
+			if len(ls.Sessions) != 1 || !cmp.Equal(ls.Sessions[0], hits[0].Session) {
+				t.Errorf("search --json session = %+v; ls --json lists %+v", hits[0].Session, ls.Sessions)
 			}
 			if len(hits[0].Highlights) == 0 || !strings.EqualFold(hits[0].Highlights[0], "umbrella") {
 				t.Errorf("highlights = %q; want umbrella", hits[0].Highlights)
@@ -377,7 +385,7 @@ func TestRmOwner(t *testing.T) {
 	for _, db := range backends(t) {
 		t.Run(db.name, func(t *testing.T) {
 			seed(t, db.url, db.prefix, demoSessions(t))
-			r := mustConvo(t, "", db.args("rm", "--owner", "carol", "--json")...)
+			r := mustConvo(t, "", db.args("rm", "--owner", "carol", "--json", "--yes")...)
 			var rep deleteJSON
 			if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 				t.Fatal(err, r.stdout)
@@ -393,7 +401,7 @@ func TestRmOwner(t *testing.T) {
 				t.Errorf("search Tokyo after rm --owner: %s", r.stdout)
 			}
 			// rm by id, with one missing: the others go, the exit is non-zero.
-			r = convo(t, "", db.args("rm", "support-42", "ghost")...)
+			r = convo(t, "", db.args("rm", "--yes", "support-42", "ghost")...)
 			if r.err == nil || !strings.Contains(r.stderr, `no session "ghost"`) || !strings.Contains(r.stdout, "deleted 1 session, 2 messages") {
 				t.Errorf("rm support-42 ghost: %v\n%s\n%s", r.err, r.stdout, r.stderr)
 			}

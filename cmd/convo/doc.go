@@ -31,10 +31,27 @@
 //	search    full-text search with highlighted snippets
 //	migrate   copy every session to --to (resumable, verified by counts)
 //	serve     the web viewer, on 127.0.0.1:8080 by default
+//	upgrade   convert a github.com/joakimcarlsson/ai database in place
+//	demo      write a sample store (fixed sessions, ids and times) to try it on
+//	completion bash|zsh|fish|powershell
+//	          a shell completion script (commands, flags, session ids)
 //
-// Listing and report commands take --json. Errors go to stderr with a
-// non-zero exit status. Long work (import, export, migrate, doctor, prune)
-// shows a progress bar when stderr is a terminal.
+// Listing and report commands take --json; ls, search and show write a
+// session in one JSON shape (docs/cli.md). Errors go to stderr with a
+// non-zero exit status; a mistyped command or flag gets a suggestion.
+// convo --version prints the module version and, for a binary built from
+// a checkout, the VCS revision. Long work (import, export, migrate, doctor,
+// prune) shows a progress bar when stderr is a terminal.
+//
+// On a terminal, ls and search print bold headers and show colours roles,
+// unless NO_COLOR is set (https://no-color.org); into a pipe or a file
+// there is no colour. Tables are aligned by display width, so CJK owners
+// and titles keep the columns straight. show folds long lines at the
+// terminal's width (else $COLUMNS, else 100), cuts a text after 40 lines
+// unless --full, prints the last N messages with --tail N, and on a
+// terminal pages through $PAGER (less by default) when the output is
+// taller than the screen. rm and prune ask before deleting when stdin is
+// a terminal; otherwise they refuse without --yes.
 //
 // # Export format
 //

@@ -132,6 +132,7 @@ The report lists damaged and repaired sessions (all sessions with --all or
 	}
 	cmd.Flags().BoolVar(&repair, "repair", false, "repair the damaged sessions")
 	cmd.Flags().BoolVar(&all, "all", false, "list every session checked, not only damaged ones")
+	cmd.ValidArgsFunction = a.completeSessionIDs
 	a.addJSONFlag(cmd)
 	return cmd
 }

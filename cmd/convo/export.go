@@ -138,6 +138,7 @@ metadata, creation and last-update times and messages, to stdout or --output.
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write to this file instead of stdout")
+	cmd.ValidArgsFunction = a.completeSessionIDs
 	return cmd
 }
 

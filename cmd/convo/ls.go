@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -84,15 +83,12 @@ When more sessions follow, the last line gives the command for the next page
 				}
 				return writeJSON(a.stdout, out)
 			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tOWNER\tTITLE\tMESSAGES\tCREATED\tUPDATED")
+			tb := table{header: []string{"ID", "OWNER", "TITLE", "MESSAGES", "CREATED", "UPDATED"}}
 			for _, in := range page.Sessions {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", oneLine(in.ID, 0), dash(oneLine(in.Owner, 24)),
-					dash(oneLine(in.Title, 40)), in.MessageCount, formatTime(in.CreatedAt), formatTime(in.UpdatedAt))
+				tb.add(clipWidth(in.ID, 0), dash(clipWidth(in.Owner, 24)), dash(clipWidth(in.Title, 40)),
+					strconv.FormatInt(in.MessageCount, 10), formatTime(in.CreatedAt), formatTime(in.UpdatedAt))
 			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
+			tb.write(a.stdout)
 			if page.Next != "" {
 				fmt.Fprintf(a.stdout, "next page: %s\n", nextPageCommand(cmd, q, page.Next))
 			}

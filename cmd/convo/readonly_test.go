@@ -121,7 +121,7 @@ func TestLookingAtAnotherProgramsTablesChangesNothing(t *testing.T) {
 	}
 	db.Close()
 	before := oneFile(t, path)
-	for _, args := range [][]string{{"ls"}, {"rm", "x"}, {"doctor", "--repair"}} {
+	for _, args := range [][]string{{"ls"}, {"rm", "--yes", "x"}, {"doctor", "--repair"}} {
 		r := runInProcess(t, "", append([]string{"--db", path}, args...)...)
 		if r.err == nil || !strings.Contains(r.err.Error(), "belong to something else") {
 			t.Errorf("convo %s on another program's tables: %v, want the refusal", args[0], r.err)

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -21,7 +23,10 @@ type deleteJSON struct {
 }
 
 func (a *app) rmCommand() *cobra.Command {
-	var owner string
+	var (
+		owner string
+		yes   bool
+	)
 	cmd := &cobra.Command{
 		Use:   "rm ID... | rm --owner OWNER",
 		Short: "Delete sessions, or everything an owner has (writes)",
@@ -31,9 +36,14 @@ exit status is non-zero.
 
 rm --owner OWNER deletes every session of OWNER, with their messages and
 search index entries, in one transaction (what a data-deletion request
-needs), and reports what it deleted.`,
+needs), and reports what it deleted.
+
+On a terminal rm lists what it will delete and asks before deleting; --yes
+deletes without asking. When stdin is not a terminal (a script, a pipe)
+rm refuses to delete without --yes.`,
 		Example: `  convo rm --db chat.db s1 s2
-  convo rm --db chat.db --owner user-123 --json`,
+  convo rm --db chat.db --owner user-123 --yes --json`,
+		ValidArgsFunction: a.completeSessionIDs,
 		RunE: func(cmd *cobra.Command, ids []string) error {
 			ctx := cmd.Context()
 			if cmd.Flags().Changed("owner") && owner == "" {
@@ -50,6 +60,9 @@ needs), and reports what it deleted.`,
 					return fmt.Errorf("rm: %w", err)
 				}
 			}
+			if !yes && !isTerminal(a.stdin) {
+				return a.refuseUnconfirmed("rm")
+			}
 			b, err := a.open(ctx, true)
 			if err != nil {
 				return err
@@ -60,17 +73,30 @@ needs), and reports what it deleted.`,
 				if !ok {
 					return fmt.Errorf("rm --owner: %T: %w", b.store, session.ErrNotSupported)
 				}
+				if !yes {
+					infos, err := allSessions(ctx, b.store, session.ListQuery{Owner: owner})
+					if err != nil {
+						return fmt.Errorf("rm --owner %q: %w", owner, err)
+					}
+					head := fmt.Sprintf("delete everything owner %q has: %s, %s", owner,
+						plural(len(infos), "session", "sessions"), plural(messageCount(infos), "message", "messages"))
+					if err := a.confirm("rm", head, infos); err != nil {
+						return err
+					}
+				}
 				rep, err := e.DeleteOwner(ctx, owner)
 				if err != nil {
 					return fmt.Errorf("rm --owner %q: %w", owner, err)
 				}
 				return a.reportDelete(fmt.Sprintf("owner %q: ", owner), rep, false, nil)
 			}
-			var rep session.DeleteReport
-			var missing []string
+			var (
+				rep     session.DeleteReport
+				missing []string
+				found   []session.Info
+			)
 			d, describes := b.store.(session.Describer)
 			for _, id := range ids {
-				var n int64
 				if describes {
 					in, err := d.Info(ctx, id)
 					if errors.Is(err, session.ErrNotFound) {
@@ -79,18 +105,27 @@ needs), and reports what it deleted.`,
 					} else if err != nil {
 						return fmt.Errorf("rm %q: %w", id, err)
 					}
-					n = in.MessageCount
+					found = append(found, in)
 				} else if ok, err := b.store.Exists(ctx, id); err != nil {
 					return fmt.Errorf("rm %q: %w", id, err)
 				} else if !ok {
 					missing = append(missing, id)
-					continue
+				} else {
+					found = append(found, session.Info{ID: id})
 				}
-				if err := b.store.Delete(ctx, id); err != nil {
-					return fmt.Errorf("rm %q: %w", id, err)
+			}
+			if !yes && len(found) > 0 {
+				head := fmt.Sprintf("delete %s, %s", plural(len(found), "session", "sessions"), plural(messageCount(found), "message", "messages"))
+				if err := a.confirm("rm", head, found); err != nil {
+					return err
 				}
-				rep.SessionIDs = append(rep.SessionIDs, id)
-				rep.Messages += n
+			}
+			for _, in := range found {
+				if err := b.store.Delete(ctx, in.ID); err != nil {
+					return fmt.Errorf("rm %q: %w", in.ID, err)
+				}
+				rep.SessionIDs = append(rep.SessionIDs, in.ID)
+				rep.Messages += in.MessageCount
 			}
 			sort.Strings(rep.SessionIDs)
 			if err := a.reportDelete("", rep, false, missing); err != nil {
@@ -103,6 +138,7 @@ needs), and reports what it deleted.`,
 		},
 	}
 	cmd.Flags().StringVar(&owner, "owner", "", "delete every session of this owner, in one transaction")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "delete without asking (required when stdin is not a terminal)")
 	a.addJSONFlag(cmd)
 	return cmd
 }
@@ -112,6 +148,7 @@ func (a *app) pruneCommand() *cobra.Command {
 		olderThan string
 		owner     string
 		dryRun    bool
+		yes       bool
 	)
 	cmd := &cobra.Command{
 		Use:   "prune --older-than DURATION",
@@ -119,9 +156,13 @@ func (a *app) pruneCommand() *cobra.Command {
 		Long: `prune deletes, in one transaction, every session (optionally of one owner)
 whose last update is older than DURATION (90m, 36h, 30d, 2w), and reports
 what it deleted. With --dry-run it reports what it would delete and deletes
-nothing.`,
+nothing.
+
+On a terminal prune lists what it will delete and asks before deleting;
+--yes deletes without asking. When stdin is not a terminal (cron, a
+script) prune refuses to delete without --yes.`,
 		Example: `  convo prune --db chat.db --older-than 30d --dry-run
-  convo prune --db chat.db --older-than 90d --owner trial-users`,
+  convo prune --db chat.db --older-than 90d --owner trial-users --yes`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if olderThan == "" {
@@ -130,6 +171,9 @@ nothing.`,
 			d, err := parseDuration(olderThan)
 			if err != nil {
 				return fmt.Errorf("prune: --older-than: %w", err)
+			}
+			if !dryRun && !yes && !isTerminal(a.stdin) {
+				return a.refuseUnconfirmed("prune")
 			}
 			b, err := a.open(cmd.Context(), true)
 			if err != nil {
@@ -140,8 +184,31 @@ nothing.`,
 			if !ok {
 				return fmt.Errorf("prune: %T: %w", b.store, session.ErrNotSupported)
 			}
+			q := session.PruneQuery{UpdatedBefore: a.now().Add(-d).UnixNano(), Owner: owner, DryRun: dryRun}
+			if !dryRun && !yes {
+				// Ask about what a dry run finds; the prune then deletes
+				// what is idle at that same cutoff, and reports it.
+				dq := q
+				dq.DryRun = true
+				would, err := p.Prune(cmd.Context(), dq)
+				if err != nil {
+					return fmt.Errorf("prune: %w", err)
+				}
+				if len(would.SessionIDs) == 0 {
+					return a.reportDelete("", would, false, nil)
+				}
+				infos := make([]session.Info, len(would.SessionIDs))
+				for i, id := range would.SessionIDs {
+					infos[i] = session.Info{ID: id}
+				}
+				head := fmt.Sprintf("delete %s not updated for %s, %s", plural(len(infos), "session", "sessions"),
+					olderThan, plural(would.Messages, "message", "messages"))
+				if err := a.confirm("prune", head, infos); err != nil {
+					return err
+				}
+			}
 			bar := a.newProgress(-1, "prune")
-			rep, err := p.Prune(cmd.Context(), session.PruneQuery{UpdatedBefore: a.now().Add(-d).UnixNano(), Owner: owner, DryRun: dryRun})
+			rep, err := p.Prune(cmd.Context(), q)
 			bar.done()
 			if err != nil {
 				return fmt.Errorf("prune: %w", err)
@@ -153,6 +220,7 @@ nothing.`,
 	f.StringVar(&olderThan, "older-than", "", "delete sessions not updated for this long (90m, 36h, 30d, 2w)")
 	f.StringVar(&owner, "owner", "", "prune only this owner's sessions")
 	f.BoolVar(&dryRun, "dry-run", false, "report what would be deleted, delete nothing")
+	f.BoolVarP(&yes, "yes", "y", false, "delete without asking (required when stdin is not a terminal)")
 	a.addJSONFlag(cmd)
 	return cmd
 }
@@ -187,4 +255,61 @@ func quoteAll(ids []string) string {
 		q[i] = fmt.Sprintf("%q", id)
 	}
 	return strings.Join(q, ", ")
+}
+
+// errNotConfirmed is returned when the user does not answer yes to a
+// confirmation.
+var errNotConfirmed = errors.New("not confirmed; nothing deleted")
+
+// refuseUnconfirmed is the error of a deleting command run without --yes
+// when it cannot ask.
+func (a *app) refuseUnconfirmed(cmd string) error {
+	return fmt.Errorf("%s: stdin is not a terminal, so convo cannot ask before deleting; pass --yes to delete without asking", cmd)
+}
+
+// confirm asks on the terminal whether to delete: it prints head and the
+// sessions (ids and titles, the first ten) on stderr, then "Delete? [y/N]",
+// and returns nil when the answer is y or yes, an error matching
+// errNotConfirmed otherwise. It refuses at once, without reading, when
+// stdin is not a terminal, so that a script without --yes fails instead of
+// hanging or deleting.
+func (a *app) confirm(cmd, head string, infos []session.Info) error {
+	if !isTerminal(a.stdin) {
+		return a.refuseUnconfirmed(cmd)
+	}
+	if len(infos) == 0 {
+		return nil // nothing to delete, nothing to ask
+	}
+	fmt.Fprintln(a.stderr, head)
+	const show = 10
+	for i, in := range infos {
+		if i == show {
+			fmt.Fprintf(a.stderr, "  ... and %d more\n", len(infos)-show)
+			break
+		}
+		line := "  " + in.ID
+		if in.Title != "" {
+			line += "  " + clipWidth(in.Title, 40)
+		}
+		fmt.Fprintln(a.stderr, line)
+	}
+	fmt.Fprint(a.stderr, "Delete? [y/N] ")
+	answer, err := bufio.NewReader(a.stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%s: reading the answer: %w", cmd, err)
+	}
+	switch strings.ToLower(strings.TrimSpace(answer)) {
+	case "y", "yes":
+		return nil
+	}
+	return fmt.Errorf("%s: %w", cmd, errNotConfirmed)
+}
+
+// messageCount is the number of messages of infos.
+func messageCount(infos []session.Info) int64 {
+	var n int64
+	for _, in := range infos {
+		n += in.MessageCount
+	}
+	return n
 }

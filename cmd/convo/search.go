@@ -1,10 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -13,11 +14,13 @@ import (
 
 // hitJSON is a search hit as --json writes it.
 type hitJSON struct {
-	Session   string `json:"session"`
-	MessageID string `json:"message_id"`
-	Seq       int64  `json:"seq"`
-	Role      string `json:"role"`
-	CreatedAt string `json:"created_at"`
+	// Session is the session the hit is in, in the shape ls --json lists
+	// sessions.
+	Session   sessionJSON `json:"session"`
+	MessageID string      `json:"message_id"`
+	Seq       int64       `json:"seq"`
+	Role      string      `json:"role"`
+	CreatedAt string      `json:"created_at"`
 	// Snippet is the excerpt without highlight markers; Highlights are
 	// the highlighted substrings in order.
 	Snippet    string   `json:"snippet"`
@@ -35,7 +38,11 @@ func (a *app) searchCommand() *cobra.Command {
 		Long: `search finds messages whose text (text, reasoning and tool results) holds
 every word of QUERY, best match first, and prints the session id, message
 number, role, time and a snippet with the matched words highlighted (in
-colour on a terminal, between *stars* otherwise).`,
+colour on a terminal, between *stars* otherwise; NO_COLOR set to anything
+but "" turns colour off unless --color always).
+
+With --json it writes a list of hits, each with its session in the shape
+that ls --json uses (docs/cli.md, "JSON output").`,
 		Example: `  convo search --db chat.db "weather paris"
   convo search --db chat.db --owner user-123 --limit 5 invoice --json`,
 		Args: cobra.MinimumNArgs(1),
@@ -58,13 +65,14 @@ colour on a terminal, between *stars* otherwise).`,
 			var useColor bool
 			switch color {
 			case "auto":
-				useColor = isTerminal(a.rawStdout)
+				useColor = a.stdout.color
 			case "always":
 				useColor = true
 			case "never":
 			default:
 				return fmt.Errorf("search: --color must be auto, always or never, not %q", color)
 			}
+			a.stdout.color = useColor
 			b, err := a.openRead(cmd.Context())
 			if err != nil {
 				return err
@@ -75,11 +83,9 @@ colour on a terminal, between *stars* otherwise).`,
 				return fmt.Errorf("search: %w", err)
 			}
 			if a.asJSON {
-				out := []hitJSON{}
-				for _, h := range hits {
-					out = append(out, hitJSON{Session: h.SessionID, MessageID: h.MessageID, Seq: h.Seq,
-						Role: string(h.Role), CreatedAt: rfc3339(h.CreatedAt),
-						Snippet: renderSnippet(h.Snippet, "", ""), Highlights: highlights(h.Snippet)})
+				out, err := hitsJSON(cmd.Context(), b.store, hits)
+				if err != nil {
+					return fmt.Errorf("search: %w", err)
 				}
 				return writeJSON(a.stdout, out)
 			}
@@ -88,17 +94,13 @@ colour on a terminal, between *stars* otherwise).`,
 				start, end = "\x1b[1;33m", "\x1b[0m"
 			}
 			// The snippet is the last column, so the highlight strings the
-			// writer puts in after the tabwriter has aligned the table
-			// cannot shift it.
-			tw := tabwriter.NewWriter(a.stdout.withHighlights(start, end), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "SESSION\tSEQ\tROLE\tTIME\tSNIPPET")
+			// writer puts in cannot shift the table.
+			tb := table{header: []string{"SESSION", "SEQ", "ROLE", "TIME", "SNIPPET"}}
 			for _, h := range hits {
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", oneLine(h.SessionID, 0), h.Seq, oneLine(string(h.Role), 0), formatTime(h.CreatedAt),
-					oneLine(h.Snippet, 0))
+				tb.add(clipWidth(h.SessionID, 0), strconv.FormatInt(h.Seq, 10), string(h.Role), formatTime(h.CreatedAt),
+					clipWidth(h.Snippet, 0))
 			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
+			tb.write(a.stdout.withHighlights(start, end))
 			if len(hits) == 0 {
 				fmt.Fprintln(a.stderr, "no matches")
 			}
@@ -108,10 +110,40 @@ colour on a terminal, between *stars* otherwise).`,
 	f := cmd.Flags()
 	f.StringVar(&q.Owner, "owner", "", "search only this owner's sessions")
 	f.StringVar(&q.SessionID, "session", "", "search only this session")
+	_ = cmd.RegisterFlagCompletionFunc("session", a.completeSessionIDs)
 	f.IntVar(&q.Limit, "limit", 20, "at most this many hits")
 	f.StringVar(&color, "color", "auto", "highlight with colour: auto, always or never")
 	a.addJSONFlag(cmd)
 	return cmd
+}
+
+// hitsJSON returns hits as search --json writes them, each with its
+// session's info (looked up once per session) when the store describes
+// sessions.
+func hitsJSON(ctx context.Context, store session.Store, hits []session.SearchHit) ([]hitJSON, error) {
+	out := []hitJSON{}
+	infos := map[string]sessionJSON{}
+	d, describes := store.(session.Describer)
+	for _, h := range hits {
+		sj, ok := infos[h.SessionID]
+		if !ok {
+			sj = sessionJSON{ID: h.SessionID}
+			if describes {
+				in, err := d.Info(ctx, h.SessionID)
+				switch {
+				case err == nil:
+					sj = toSessionJSON(in)
+				case !errors.Is(err, session.ErrNotFound): // deleted since the search: keep the id
+					return nil, err
+				}
+			}
+			infos[h.SessionID] = sj
+		}
+		out = append(out, hitJSON{Session: sj, MessageID: h.MessageID, Seq: h.Seq,
+			Role: string(h.Role), CreatedAt: rfc3339(h.CreatedAt),
+			Snippet: renderSnippet(h.Snippet, "", ""), Highlights: highlights(h.Snippet)})
+	}
+	return out, nil
 }
 
 // renderSnippet replaces the highlight markers of a snippet with start and

@@ -5,16 +5,37 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/convo-dev/convo/message"
 	"github.com/convo-dev/convo/session"
 )
 
+// showOptions are the flags of show that shape the text.
+type showOptions struct {
+	reasoning bool // print reasoning in full
+	full      bool // print long texts in full instead of their first lines
+	width     int  // fold lines at this many columns; 0: do not fold
+	maxLines  int  // lines of one text shown before it is cut (without full)
+}
+
+// Default layout of show when the width is not known.
+const (
+	defaultFoldWidth = 100
+	defaultMaxLines  = 40
+)
+
 func (a *app) showCommand() *cobra.Command {
-	var reasoning bool
+	var (
+		o       showOptions
+		tail    int
+		noPager bool
+	)
 	cmd := &cobra.Command{
 		Use:   "show ID",
 		Short: "Print a conversation as a person reads it",
@@ -23,14 +44,37 @@ with pretty-printed arguments followed by their results, images and binary
 attachments noted, reasoning folded to one line (unless --reasoning), and
 parts that a repair synthesized marked [synthesized].
 
-With --json it writes the session and its messages in the message JSON of
-package message.`,
-		Args: cobra.ExactArgs(1),
+Long lines are folded at the terminal's width (100 columns when stdout is
+not a terminal and COLUMNS is not set; --width 0 does not fold), and a text
+longer than 40 lines is cut after them with a note of how many lines follow;
+--full prints every text whole. --tail N prints only the last N messages.
+On a terminal, output longer than the screen goes through $PAGER (less when
+PAGER is not set; PAGER= turns it off, as does --no-pager); never when
+stdout is not a terminal. Roles are coloured on a terminal unless NO_COLOR
+is set.
+
+With --json it writes the session (in the shape of ls --json) and its
+messages in the message JSON of package message.`,
+		Example: `  convo show --db chat.db trip-paris
+  convo show --db chat.db --tail 20 standup-log
+  convo show --db chat.db --full --no-pager trip-paris > trip.txt`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: a.completeOneSessionID,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
 			if err := session.ValidateID(id); err != nil {
 				return fmt.Errorf("show: %w", err)
 			}
+			if tail < 0 {
+				return fmt.Errorf("show: --tail must be 0 (all) or more, not %d", tail)
+			}
+			if o.width < 0 {
+				return fmt.Errorf("show: --width must be 0 (no folding) or more, not %d", o.width)
+			}
+			if !cmd.Flags().Changed("width") {
+				o.width = a.foldWidth()
+			}
+			o.maxLines = defaultMaxLines
 			b, err := a.openRead(cmd.Context())
 			if err != nil {
 				return err
@@ -44,7 +88,11 @@ package message.`,
 				}
 				return fmt.Errorf("show: %w", err)
 			}
-			msgs, err := sess.GetMessages(ctx, nil)
+			var limit *int
+			if tail > 0 {
+				limit = session.Limit(tail)
+			}
+			msgs, err := sess.GetMessages(ctx, limit)
 			if err != nil {
 				return fmt.Errorf("show: %w", err)
 			}
@@ -66,45 +114,99 @@ package message.`,
 					Messages []json.RawMessage `json:"messages"`
 				}{toSessionJSON(info), raw})
 			}
-			printConversation(a.stdout, info, buildView(msgs), reasoning)
+			v := buildView(msgs)
+			// With --tail the view starts inside the session: number the
+			// messages by their place in the whole session.
+			skipped := max(int(info.MessageCount)-len(msgs), 0)
+			for i := range v.Messages {
+				v.Messages[i].Index += skipped
+			}
+			err = a.paged(noPager, func(w *termWriter) {
+				printConversation(w, info, v, skipped, o)
+			})
+			if err != nil {
+				return fmt.Errorf("show: %w", err)
+			}
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&reasoning, "reasoning", false, "print reasoning in full instead of one folded line")
+	f := cmd.Flags()
+	f.BoolVar(&o.reasoning, "reasoning", false, "print reasoning in full instead of one folded line")
+	f.IntVar(&tail, "tail", 0, "print only the last N messages (0: all)")
+	f.BoolVar(&o.full, "full", false, "print long texts whole instead of their first 40 lines")
+	f.IntVar(&o.width, "width", 0, "fold lines at this many columns (default: the terminal's width, else $COLUMNS, else 100; 0: do not fold)")
+	f.BoolVar(&noPager, "no-pager", false, "never page the output")
 	a.addJSONFlag(cmd)
 	return cmd
 }
 
-// printConversation writes v for a terminal.
-func printConversation(w io.Writer, info session.Info, v convView, fullReasoning bool) {
-	fmt.Fprintf(w, "session %s\n", info.ID)
+// foldWidth is the width show folds at: the terminal's, else $COLUMNS,
+// else defaultFoldWidth.
+func (a *app) foldWidth() int {
+	if w, _ := terminalSize(a.rawStdout); w > 0 {
+		return w
+	}
+	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
+		return n
+	}
+	return defaultFoldWidth
+}
+
+// roleColor is the colour of a role's heading in show.
+func roleColor(r message.Role) string {
+	switch r {
+	case message.RoleUser:
+		return sgrBold + ";" + sgrCyan
+	case message.RoleAssistant:
+		return sgrBold + ";" + sgrGreen
+	case message.RoleSystem:
+		return sgrBold + ";" + sgrPurple
+	case message.RoleTool:
+		return sgrBold + ";" + sgrYellow
+	case message.RoleSummary:
+		return sgrBold + ";" + sgrBlue
+	}
+	return sgrBold
+}
+
+// printConversation writes v for a terminal. skipped is the number of
+// older messages left out (show --tail).
+func printConversation(w *termWriter, info session.Info, v convView, skipped int, o showOptions) {
+	label := func(name, value string) {
+		w.styled(sgrDim, name)
+		fmt.Fprintln(w, value)
+	}
+	label("session ", info.ID)
 	if info.Owner != "" {
-		fmt.Fprintf(w, "owner   %s\n", info.Owner)
+		label("owner   ", info.Owner)
 	}
 	if info.Title != "" {
-		fmt.Fprintf(w, "title   %s\n", info.Title)
+		label("title   ", info.Title)
 	}
 	for _, k := range sortedKeys(info.Metadata) {
-		fmt.Fprintf(w, "meta    %s=%s\n", k, info.Metadata[k])
+		label("meta    ", k+"="+info.Metadata[k])
 	}
 	fmt.Fprintf(w, "%s, created %s, updated %s\n", plural(info.MessageCount, "message", "messages"), formatTime(info.CreatedAt), formatTime(info.UpdatedAt))
+	if skipped > 0 {
+		w.styled(sgrDim, fmt.Sprintf("(the last %d; %s before them not shown)\n", len(v.Messages), plural(skipped, "message", "messages")))
+	}
 	for _, m := range v.Messages {
 		if m.Empty {
 			continue // tool results already shown beside their calls
 		}
-		head := fmt.Sprintf("\n[%d] %s", m.Index, m.Msg.Role)
+		fmt.Fprintf(w, "\n[%d] ", m.Index)
+		w.styled(roleColor(m.Msg.Role), string(m.Msg.Role))
 		if m.Msg.Model != "" {
-			head += " (" + m.Msg.Model + ")"
+			fmt.Fprint(w, " ("+m.Msg.Model+")")
 		}
-		head += " · " + formatTime(m.Msg.CreatedAt)
-		fmt.Fprintln(w, head)
+		fmt.Fprintln(w, " · "+formatTime(m.Msg.CreatedAt))
 		for _, p := range m.Parts {
-			printPart(w, p, fullReasoning)
+			printPart(w, p, o)
 		}
 	}
 }
 
-func printPart(w io.Writer, p partView, fullReasoning bool) {
+func printPart(w *termWriter, p partView, o showOptions) {
 	const ind = "    "
 	synth := func(b bool) string {
 		if b {
@@ -114,16 +216,16 @@ func printPart(w io.Writer, p partView, fullReasoning bool) {
 	}
 	switch p.Kind {
 	case "text":
-		fmt.Fprintln(w, indent(p.Text, ind))
+		printBlock(w, p.Text, ind, o)
 	case "reasoning":
 		switch {
 		case p.Redacted:
-			fmt.Fprintln(w, ind+"(reasoning, redacted)")
-		case fullReasoning:
-			fmt.Fprintln(w, ind+"(reasoning)")
-			fmt.Fprintln(w, indent(p.Text, ind+"  "))
+			w.styled(sgrDim, ind+"(reasoning, redacted)\n")
+		case o.reasoning:
+			w.styled(sgrDim, ind+"(reasoning)\n")
+			printBlock(w, p.Text, ind+"  ", o)
 		default:
-			fmt.Fprintf(w, "%s(reasoning) %s\n", ind, oneLine(p.Text, 72))
+			w.styled(sgrDim, ind+"(reasoning) "+clipWidth(p.Text, 72)+"\n")
 		}
 	case "image":
 		u := p.ImageURL
@@ -135,27 +237,82 @@ func printPart(w io.Writer, p partView, fullReasoning bool) {
 	case "binary":
 		fmt.Fprintf(w, "%s[binary %s, %s%s]\n", ind, p.MIMEType, humanSize(p.Size), nameNote(p.Name))
 	case "call":
-		fmt.Fprintf(w, "%s→ tool call %s (%s)%s\n", ind, p.Name, p.CallID, synth(p.Synthesized))
-		fmt.Fprintln(w, indent(p.Args, ind+"    "))
+		w.styled(sgrYellow, fmt.Sprintf("%s→ tool call %s (%s)%s", ind, p.Name, p.CallID, synth(p.Synthesized)))
+		fmt.Fprintln(w)
+		printBlock(w, p.Args, ind+"    ", o)
 		if r := p.Result; r != nil {
-			printResult(w, *r, ind+"  ", synth(r.Synthesized))
+			printResult(w, *r, ind+"  ", synth(r.Synthesized), o)
 		} else {
-			fmt.Fprintf(w, "%s  ← (no result)\n", ind)
+			w.styled(sgrRed, ind+"  ← (no result)\n")
 		}
 	case "result":
-		printResult(w, p, ind, synth(p.Synthesized)+" for call "+p.CallID)
+		printResult(w, p, ind, synth(p.Synthesized)+" for call "+p.CallID, o)
 	default:
-		fmt.Fprintf(w, "%s[part of unknown type %q] %s\n", ind, p.Name, oneLine(p.Text, 60))
+		fmt.Fprintf(w, "%s[part of unknown type %q] %s\n", ind, p.Name, clipWidth(p.Text, 60))
 	}
 }
 
-func printResult(w io.Writer, r partView, ind, note string) {
-	kind := "result"
+func printResult(w *termWriter, r partView, ind, note string, o showOptions) {
+	kind, color := "result", sgrYellow
 	if r.IsError {
-		kind = "error"
+		kind, color = "error", sgrRed
 	}
-	fmt.Fprintf(w, "%s← %s %s%s\n", ind, kind, r.Name, note)
-	fmt.Fprintln(w, indent(r.Text, ind+"    "))
+	w.styled(color, fmt.Sprintf("%s← %s %s%s", ind, kind, r.Name, note))
+	fmt.Fprintln(w)
+	printBlock(w, r.Text, ind+"    ", o)
+}
+
+// printBlock writes a text, every line indented by prefix and folded to
+// o.width, and, unless o.full, only its first o.maxLines lines followed by
+// a note of how many more there are. The text is made terminal-safe before
+// it is measured, so the folding matches what is shown.
+func printBlock(w *termWriter, text, prefix string, o showOptions) {
+	text = termSafe(strings.TrimRight(text, "\n"))
+	width := 0
+	if o.width > 0 {
+		width = max(o.width-displayWidth(prefix), 20)
+	}
+	var lines []string
+	for _, l := range strings.Split(text, "\n") {
+		lines = append(lines, fold(l, width)...)
+		if !o.full && o.maxLines > 0 && len(lines) > o.maxLines+o.maxLines/4 {
+			break // enough to know that it is cut; the rest is counted below
+		}
+	}
+	hidden := 0
+	// Cut only when what is left out is worth a note: a text a few lines
+	// over the limit is shown whole.
+	if !o.full && o.maxLines > 0 && len(lines) > o.maxLines+o.maxLines/4 {
+		hidden = countFolded(text, width) - o.maxLines
+		lines = lines[:o.maxLines]
+	}
+	for _, l := range lines {
+		if l == "" {
+			_, _ = io.WriteString(w, "\n") // no trailing spaces on a blank line
+			continue
+		}
+		_, _ = io.WriteString(w, prefix+l+"\n")
+	}
+	if hidden > 0 {
+		noun := "lines"
+		if hidden == 1 {
+			noun = "line"
+		}
+		w.styled(sgrDim, fmt.Sprintf("%s… %d more %s (--full prints it all)\n", prefix, hidden, noun))
+	}
+}
+
+// countFolded returns how many lines text takes folded to width.
+func countFolded(text string, width int) int {
+	n := 0
+	for _, l := range strings.Split(text, "\n") {
+		if width <= 0 || len(l) <= width { // bytes >= columns for the safe text, so it fits
+			n++
+			continue
+		}
+		n += len(fold(l, width))
+	}
+	return n
 }
 
 func nameNote(name string) string {
@@ -173,11 +330,4 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// indent prefixes every line of s with prefix, after removing control
-// characters (message text must not drive the terminal).
-func indent(s, prefix string) string {
-	s = strings.TrimRight(s, "\n") // the terminal writer shows what is unsafe
-	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
 }

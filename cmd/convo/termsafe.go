@@ -37,6 +37,9 @@ type termWriter struct {
 	hiStart   string
 	hiEnd     string
 	highlight bool
+	// color is set when colour sequences may be written around the text
+	// (styled): the stream is a terminal and NO_COLOR is not set.
+	color     bool
 	tail      []byte // an incomplete UTF-8 sequence from the last Write
 	pendingCR bool
 }
@@ -47,7 +50,7 @@ func newTermWriter(w io.Writer) *termWriter { return &termWriter{w: w} }
 // withHighlights returns a termWriter on the same stream that shows the
 // snippet highlight markers as start and end.
 func (t *termWriter) withHighlights(start, end string) *termWriter {
-	return &termWriter{w: t.w, hiStart: start, hiEnd: end, highlight: true}
+	return &termWriter{w: t.w, hiStart: start, hiEnd: end, highlight: true, color: t.color}
 }
 
 // Write writes p made safe. It reports len(p) written when the underlying

@@ -244,7 +244,7 @@ func TestSingularMessages(t *testing.T) {
 	if !strings.Contains(r.stdout, "migrated 1 session from ") {
 		t.Errorf("migrate:\n%s", r.stdout)
 	}
-	r = mustConvo(t, "", db.args("rm", "damaged-suffix")...)
+	r = mustConvo(t, "", db.args("rm", "--yes", "damaged-suffix")...)
 	if !strings.Contains(r.stdout, "deleted 1 session, 3 messages\n") {
 		t.Errorf("rm:\n%s", r.stdout)
 	}
