@@ -172,3 +172,7 @@ func newPostgres(t testing.TB) *pgEnv {
 	}
 	return &pgEnv{schema: schema, inner: inner, st: wrap(t, inner, newKeyring(t), keys)}
 }
+
+func sqliteOpen(ctx context.Context, db *sql.DB) (session.Store, error) {
+	return sqlite.Open(ctx, db)
+}
