@@ -754,4 +754,3 @@ func TestSearchRefused(t *testing.T) {
 		t.Errorf("the inner store's index finds the secret: %+v", hits)
 	}
 }
-
