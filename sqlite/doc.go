@@ -72,10 +72,15 @@
 // returns without waiting when a reader tries to become a writer. Writers of
 // one process queue on an in-process lock per *sql.DB. SessionStore switches
 // a file database to WAL (readers and the writer do not block each other;
-// WithWAL(false) leaves the journal mode alone). Tests start real processes
-// appending to one file, and kill appending processes with SIGKILL: no
-// "database is locked", nothing lost or reordered, no half-stored call, and
-// PRAGMA integrity_check passes.
+// WithWAL(false) leaves the journal mode alone). Opening waits as a write
+// does: processes that open the same new file at once would otherwise meet
+// "database is locked" from the switch to WAL, which SQLite returns without
+// waiting; SessionStore tries the switch and the schema's creation again
+// until they succeed or the busy timeout has passed (a test releases 8
+// processes onto a new file at the same instant, 60 times, on each driver).
+// Tests start real processes appending to one file, and kill appending
+// processes with SIGKILL: no "database is locked", nothing lost or
+// reordered, no half-stored call, and PRAGMA integrity_check passes.
 //
 // # Durability: synchronous=NORMAL or FULL
 //

@@ -200,16 +200,28 @@ func (s *Store) checkSchema(ctx context.Context) (err error) {
 
 // migrate brings the schema of s up to date. It first checks, reading only,
 // that the tables are convo's (or absent), so that a refused open changes
-// nothing. Then it runs on one connection: the version table is created if
-// missing, and one transaction takes the write lock with a write statement
-// before reading the version again, applies every pending migration and
-// records it. Concurrent openers, in this process or others, wait for the
-// lock and then find nothing left to do.
-func (s *Store) migrate(ctx context.Context) (err error) {
+// nothing. Then it runs on one connection: the file is switched to WAL, the
+// version table is created if missing, and one transaction takes the write
+// lock with a write statement before reading the version again, applies
+// every pending migration and records it. Concurrent openers, in this
+// process or others, wait for the lock and then find nothing left to do.
+//
+// Several processes opening a new file at once meet SQLITE_BUSY that
+// busy_timeout does not cover: switching the journal mode needs the file to
+// itself, and SQLite returns "database is locked" at once, without calling
+// the busy handler, when another connection holds or is changing it. Every
+// step above is idempotent, so an attempt that fails busy is started again
+// (retryBusy) until the store's busy timeout has passed or ctx ends.
+func (s *Store) migrate(ctx context.Context) error {
 	ms, err := loadMigrations()
 	if err != nil {
 		return err
 	}
+	return s.retryBusy(ctx, func() error { return s.migrateOnce(ctx, ms) })
+}
+
+// migrateOnce is one attempt of migrate.
+func (s *Store) migrateOnce(ctx context.Context, ms []migrations.Migration) (err error) {
 	if err := s.checkSchema(ctx); err != nil {
 		return err
 	}

@@ -94,7 +94,8 @@ func Open(ctx context.Context, db *sql.DB, opts ...Option) (*Store, error) {
 	o := s.opts
 	if o.readOnly {
 		// Looking never writes: check the schema, create nothing.
-		if err := s.checkSchema(ctx); err != nil {
+		err := s.retryBusy(ctx, func() error { return s.checkSchema(ctx) })
+		if err != nil {
 			return nil, err
 		}
 	} else if err := s.migrate(ctx); err != nil {
@@ -351,17 +352,37 @@ func (s *Store) prepare(ctx context.Context) error {
 // no busy_timeout yet (it is set when the store first uses it), and preparing can read
 // the schema while another process is creating it, so a failure is retried
 // for a while before it is returned.
-func (s *Store) prepareOne(ctx context.Context, q string) (*sql.Stmt, error) {
+func (s *Store) prepareOne(ctx context.Context, q string) (st *sql.Stmt, err error) {
+	err = s.retry(ctx, func(error) bool { return true }, func() error {
+		st, err = s.db.PrepareContext(ctx, q)
+		return err
+	})
+	return st, err
+}
+
+// retryBusy runs fn, and runs it again while it fails with SQLITE_BUSY
+// (isBusy), for up to the store's busy timeout or until ctx ends. It is for
+// idempotent steps that SQLite can refuse with "database is locked" without
+// waiting in its busy handler, such as switching the journal mode.
+func (s *Store) retryBusy(ctx context.Context, fn func() error) error {
+	return s.retry(ctx, isBusy, fn)
+}
+
+// retry runs fn, and runs it again, with a growing pause (1 ms doubling up
+// to 100 ms), while it fails with an error for which again is true, for up
+// to the store's busy timeout or until ctx ends. It returns fn's last error,
+// joined with ctx's when ctx ended.
+func (s *Store) retry(ctx context.Context, again func(error) bool, fn func() error) error {
 	delay := time.Millisecond
 	deadline := time.Now().Add(s.opts.busyTimeout)
 	for {
-		st, err := s.db.PrepareContext(ctx, q)
-		if err == nil || time.Now().After(deadline) {
-			return st, err
+		err := fn()
+		if err == nil || !again(err) || time.Now().After(deadline) {
+			return err
 		}
 		select {
 		case <-ctx.Done():
-			return nil, errors.Join(err, ctx.Err())
+			return errors.Join(err, ctx.Err())
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, 100*time.Millisecond)

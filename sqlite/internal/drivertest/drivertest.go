@@ -60,7 +60,12 @@ func Main(d Driver) {
 	if role == "" {
 		return
 	}
-	err := runChild(d, role)
+	var err error
+	if role == "firstopen" {
+		err = firstOpenChild(d)
+	} else {
+		err = runChild(d, role)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		os.Exit(1)
@@ -76,6 +81,7 @@ func Run(t *testing.T, d Driver) {
 	t.Run("WaitsAfterSchemaChange", func(t *testing.T) { testWaitsAfterSchemaChange(t, d) })
 	t.Run("Goroutines", func(t *testing.T) { testGoroutines(t, d) })
 	t.Run("Processes", func(t *testing.T) { testProcesses(t, d) })
+	t.Run("FirstOpenProcesses", func(t *testing.T) { testFirstOpenProcesses(t, d) })
 	t.Run("KillDuringAppend", func(t *testing.T) { testKill(t, d) })
 }
 
