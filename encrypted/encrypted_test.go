@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -691,21 +692,11 @@ func capabilities(t *testing.T, st session.Store) []string {
 	if is[session.Rewriter](s) {
 		out = append(out, "Rewriter")
 	}
-	return sortStrings(out)
+	slices.Sort(out)
+	return out
 }
 
 func is[T any](v any) bool { _, ok := v.(T); return ok }
-
-func sortStrings(s []string) []string {
-	for i := range s {
-		for j := i + 1; j < len(s); j++ {
-			if s[j] < s[i] {
-				s[i], s[j] = s[j], s[i]
-			}
-		}
-	}
-	return s
-}
 
 // TestCapabilities: the wrapper has exactly the inner store's capabilities,
 // less Searcher.
