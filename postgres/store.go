@@ -383,7 +383,9 @@ func scanInfo(r pgx.Row) (session.Info, error) {
 	}
 	if len(meta) > 0 {
 		if err := json.Unmarshal(meta, &info.Metadata); err != nil {
-			return session.Info{}, fmt.Errorf("%w: session %q metadata: %v", session.ErrCorrupt, info.ID, err)
+			// The fields read so far are returned: List shows them.
+			info.Metadata = nil
+			return info, fmt.Errorf("%w: session %q metadata: %v", session.ErrCorrupt, info.ID, err)
 		}
 		if len(info.Metadata) == 0 {
 			info.Metadata = nil
@@ -465,7 +467,12 @@ func (s *Store) List(ctx context.Context, lq session.ListQuery) (session.ListPag
 	page := session.ListPage{Sessions: []session.Info{}} // never nil: an empty page lists []
 	for rows.Next() {
 		info, err := scanInfo(rows)
-		if err != nil {
+		if errors.Is(err, session.ErrCorrupt) {
+			// Listed with what could be read; the page says which.
+			if len(page.Sessions) < limit {
+				page.Unreadable = append(page.Unreadable, wrapOp(ctx, "list", err))
+			}
+		} else if err != nil {
 			return session.ListPage{}, wrapOp(ctx, "list", err)
 		}
 		page.Sessions = append(page.Sessions, info)

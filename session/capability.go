@@ -106,6 +106,12 @@ type ListPage struct {
 	Sessions []Info
 	// Next is the cursor of the following page, or "" on the last page.
 	Next string
+	// Unreadable holds one error per session of this page whose stored
+	// info could not be decoded in full (corrupt metadata), each matching
+	// ErrCorrupt and naming the session. Such a session is still listed,
+	// in its place, with the fields that could be read (Metadata nil), so
+	// that one bad row does not hide the others or break the paging.
+	Unreadable []error
 }
 
 // Lister is a Store that lists sessions with keyset pagination: each page

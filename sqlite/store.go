@@ -699,7 +699,14 @@ func (s *Store) List(ctx context.Context, lq session.ListQuery) (session.ListPag
 		defer rows.Close()
 		for rows.Next() {
 			info, err := scanInfo(rows)
-			if err != nil {
+			if errors.Is(err, session.ErrCorrupt) {
+				// Listed with what could be read; the page says which
+				// (not for the row past the page, read to find Next).
+				if len(page.Sessions) < limit {
+					page.Unreadable = append(page.Unreadable, fmt.Errorf("sqlite: list: %w", err))
+				}
+				info.Metadata = nil
+			} else if err != nil {
 				return err
 			}
 			page.Sessions = append(page.Sessions, info)

@@ -25,11 +25,13 @@ import (
 //go:embed web/templates/*.html web/static/*
 var webFS embed.FS
 
-// contentSecurityPolicy allows only the viewer's own stylesheet, no script
-// at all (no inline script, none from data: or elsewhere), and images from
-// the viewer, data: URLs it builds from binary parts, and http(s) image URLs
-// that messages hold.
-const contentSecurityPolicy = "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self' data: https: http:; " +
+// contentSecurityPolicy allows only the viewer's own stylesheets and
+// script (/static/app.js: no inline script, none from data: or elsewhere,
+// no inline style), requests (fetch, server-sent events) to the viewer only,
+// and images from the viewer, data: URLs it builds from binary parts, and
+// the http(s) image URLs that messages hold, which the page loads only when
+// the reader clicks one.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data: https: http:; " +
 	"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 func (a *app) serveCommand() *cobra.Command {
@@ -128,20 +130,33 @@ const maxQueryBytes = 512
 type viewer struct {
 	store    session.Store
 	pageSize int
-	log      io.Writer
-	tmpl     *template.Template
-	mux      *http.ServeMux
+	// msgPage is how many messages a page of a conversation shows.
+	msgPage int
+	// poll is how often the live view of a conversation looks for new
+	// messages when the store cannot notify.
+	poll time.Duration
+	log  io.Writer
+	tmpl *template.Template
+	mux  *http.ServeMux
+	now  func() time.Time
 }
+
+// messagesPerPage is the page size of a conversation: a page of a
+// 100,000-message session reads this many rows and no more.
+const messagesPerPage = 200
 
 // newViewer returns the viewer of store.
 func newViewer(store session.Store, pageSize int, log io.Writer) (*viewer, error) {
 	tmpl, err := template.New("").Funcs(template.FuncMap{
-		"time":     formatTime,
-		"size":     humanSize,
-		"pathID":   url.PathEscape,
-		"imageURL": safeImageURL,
-		"snippet":  snippetSegments,
-		"oneLine":  oneLine,
+		"time":      formatTime,
+		"size":      humanSize,
+		"pathID":    url.PathEscape,
+		"imageURL":  safeImageURL,
+		"remoteURL": remoteImageURL,
+		"snippet":   snippetSegments,
+		"oneLine":   oneLine,
+		"tokens":    formatTokens,
+		"host":      remoteHost,
 	}).ParseFS(webFS, "web/templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("serve: templates: %w", err)
@@ -150,9 +165,18 @@ func newViewer(store session.Store, pageSize int, log io.Writer) (*viewer, error
 	if err != nil {
 		return nil, err
 	}
-	v := &viewer{store: store, pageSize: pageSize, log: log, tmpl: tmpl, mux: http.NewServeMux()}
+	v := &viewer{store: store, pageSize: pageSize, msgPage: messagesPerPage, poll: time.Second,
+		log: log, tmpl: tmpl, mux: http.NewServeMux(), now: time.Now}
 	v.mux.HandleFunc("GET /{$}", v.list)
 	v.mux.HandleFunc("GET /s/{id...}", v.conversation)
+	v.mux.HandleFunc("GET /m/{id...}", v.fullMessage)
+	v.mux.HandleFunc("GET /older/{id...}", v.older)
+	v.mux.HandleFunc("GET /usage/{id...}", v.usage)
+	v.mux.HandleFunc("GET /events/{id...}", v.events)
+	v.mux.HandleFunc("GET /static/code.css", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/css; charset=utf-8")
+		_, _ = io.WriteString(w, codeCSS)
+	})
 	v.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	v.mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 		v.fail(w, r, http.StatusNotFound, "no such page")
@@ -176,119 +200,195 @@ func (v *viewer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	v.mux.ServeHTTP(w, r)
 }
 
+// pageHead is what the top of every page needs: its title and the search
+// box, which keeps the query and the scope of the page it is on.
+type pageHead struct {
+	Title string
+	Query string
+	// Owner or SessionID scope the search box: on an owner's list it
+	// searches that owner, on a conversation that session.
+	Owner     string
+	SessionID string
+}
+
 // listPage is the data of the list template.
 type listPage struct {
-	Query    string
-	Owner    string
+	Head   pageHead
+	Query  string
+	Filter listFilter
+	// Bad names sessions the list could not read (a corrupt stored row);
+	// the others are listed.
+	Bad      []string
 	Sessions []session.Info
-	Next     string
 	NextURL  string
 	First    bool
-	Hits     []session.SearchHit
+	// FirstURL is the first page with the same filters.
+	FirstURL string
+	Hits     []hitView
 	Searched bool
 	// MoreURL shows more of the best matches; Capped says the search
 	// stopped at session.MaxListLimit matches.
 	MoreURL string
 	Capped  bool
-	Error   string
+}
+
+// listFilter is the session list's filter, as the form and the query
+// string give it: the flags of convo ls, with the same meanings.
+type listFilter struct {
+	Owner, Since, Until, Prefix string
+}
+
+// values returns the filter as query parameters.
+func (f listFilter) values() url.Values {
+	q := url.Values{}
+	for k, v := range map[string]string{"owner": f.Owner, "since": f.Since, "until": f.Until, "prefix": f.Prefix} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	return q
+}
+
+// Active reports whether any filter is set.
+func (f listFilter) Active() bool { return f != listFilter{} }
+
+// hitView is a search hit with its session's title.
+type hitView struct {
+	session.SearchHit
+	Title string
 }
 
 func (v *viewer) list(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
-	p := listPage{Query: strings.TrimSpace(q.Get("q")), Owner: q.Get("owner")}
+	p := listPage{Query: strings.TrimSpace(q.Get("q")),
+		Filter: listFilter{Owner: q.Get("owner"), Since: q.Get("since"), Until: q.Get("until"), Prefix: q.Get("prefix")}}
+	scopeSession := q.Get("session")
+	p.Head = pageHead{Title: "Sessions", Query: p.Query, Owner: p.Filter.Owner, SessionID: scopeSession}
+	if p.Filter.Owner != "" {
+		p.Head.Title = "Sessions of " + p.Filter.Owner
+	}
 	if len(p.Query) > maxQueryBytes {
 		v.fail(w, r, http.StatusBadRequest, fmt.Sprintf("search text too long: at most %d bytes", maxQueryBytes))
 		return
 	}
 	if p.Query != "" {
-		p.Searched = true
-		// The best limit matches, a page (--page-size) at first; "More
-		// matches" asks again for a page more, up to MaxListLimit. One
-		// match more than shown is asked for, to know whether there are
-		// others.
-		limit := v.pageSize
-		if s := q.Get("limit"); s != "" {
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 1 || n > session.MaxListLimit {
-				v.fail(w, r, http.StatusBadRequest, fmt.Sprintf("bad limit: want a number from 1 to %d", session.MaxListLimit))
-				return
-			}
-			limit = n
-		}
-		hits, err := session.Search(ctx, v.store, session.SearchQuery{Text: p.Query, Owner: p.Owner, Limit: min(limit+1, session.MaxListLimit)})
-		if err != nil {
-			v.storeError(w, r, err)
-			return
-		}
-		switch {
-		case len(hits) > limit:
-			hits = hits[:limit]
-			mq := url.Values{"q": {p.Query}, "limit": {strconv.Itoa(min(limit+v.pageSize, session.MaxListLimit))}}
-			if p.Owner != "" {
-				mq.Set("owner", p.Owner)
-			}
-			p.MoreURL = "/?" + mq.Encode()
-		case len(hits) == session.MaxListLimit:
-			p.Capped = true
-		}
-		p.Hits = hits
-		v.render(w, "list.html", p)
+		v.search(w, r, p, scopeSession)
 		return
 	}
-	cursor := q.Get("cursor")
-	p.First = cursor == ""
-	page, err := session.List(ctx, v.store, session.ListQuery{Owner: p.Owner, Cursor: cursor, Limit: v.pageSize})
+	lq, err := p.Filter.query(v.now())
 	if err != nil {
-		if cursor != "" && !errors.Is(err, session.ErrNotSupported) {
+		v.fail(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	lq.Cursor, lq.Limit = q.Get("cursor"), v.pageSize
+	p.First = lq.Cursor == ""
+	page, bad, err := listSurvivingBadRows(ctx, v.store, lq)
+	if err != nil {
+		if lq.Cursor != "" && !errors.Is(err, session.ErrNotSupported) && !errors.Is(err, context.DeadlineExceeded) {
 			v.fail(w, r, http.StatusBadRequest, "bad page cursor")
 			return
 		}
 		v.storeError(w, r, err)
 		return
 	}
-	p.Sessions, p.Next = page.Sessions, page.Next
-	if p.Next != "" {
-		nq := url.Values{"cursor": {p.Next}}
-		if p.Owner != "" {
-			nq.Set("owner", p.Owner)
-		}
-		p.NextURL = "/?" + nq.Encode()
+	for _, b := range bad {
+		fmt.Fprintf(v.log, "convo serve: list: %v\n", b)
+		p.Bad = append(p.Bad, b.Error())
+	}
+	p.Sessions = page.Sessions
+	fq := p.Filter.values()
+	p.FirstURL = "/?" + fq.Encode()
+	if page.Next != "" {
+		fq.Set("cursor", page.Next)
+		p.NextURL = "/?" + fq.Encode()
 	}
 	v.render(w, "list.html", p)
 }
 
-// convPage is the data of the conversation template.
-type convPage struct {
-	Info session.Info
-	View convView
+// query returns the ListQuery of the filter, with times read as convo ls
+// reads --since and --until (a time or a duration before now).
+func (f listFilter) query(now time.Time) (session.ListQuery, error) {
+	lq := session.ListQuery{Owner: f.Owner, IDPrefix: f.Prefix}
+	after, err := parseTime(f.Since, now)
+	if err != nil {
+		return lq, fmt.Errorf("since: %w", err)
+	}
+	before, err := parseTime(f.Until, now)
+	if err != nil {
+		return lq, fmt.Errorf("until: %w", err)
+	}
+	if !after.IsZero() {
+		lq.UpdatedAfter = after.UnixNano()
+	}
+	if !before.IsZero() {
+		lq.UpdatedBefore = before.UnixNano()
+	}
+	return lq, nil
 }
 
-func (v *viewer) conversation(w http.ResponseWriter, r *http.Request) {
+// search answers a search, scoped to p's owner filter or to a session.
+func (v *viewer) search(w http.ResponseWriter, r *http.Request, p listPage, scopeSession string) {
 	ctx := r.Context()
-	id := r.PathValue("id")
-	if err := session.ValidateID(id); err != nil {
-		v.storeError(w, r, err)
-		return
-	}
-	sess, err := v.store.Load(ctx, id)
-	if err != nil {
-		v.storeError(w, r, err)
-		return
-	}
-	msgs, err := sess.GetMessages(ctx, nil)
-	if err != nil {
-		v.storeError(w, r, err)
-		return
-	}
-	info := session.Info{ID: id, MessageCount: int64(len(msgs))}
-	if d, ok := v.store.(session.Describer); ok {
-		if info, err = d.Info(ctx, id); err != nil {
+	q := r.URL.Query()
+	p.Searched = true
+	p.Head.Title = "Search: " + p.Query
+	if scopeSession != "" {
+		if err := session.ValidateID(scopeSession); err != nil {
 			v.storeError(w, r, err)
 			return
 		}
 	}
-	v.render(w, "conversation.html", convPage{Info: info, View: buildView(msgs)})
+	// The best limit matches, a page (--page-size) at first; "More
+	// matches" asks again for a page more, up to MaxListLimit. One match
+	// more than shown is asked for, to know whether there are others.
+	limit := v.pageSize
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > session.MaxListLimit {
+			v.fail(w, r, http.StatusBadRequest, fmt.Sprintf("bad limit: want a number from 1 to %d", session.MaxListLimit))
+			return
+		}
+		limit = n
+	}
+	hits, err := session.Search(ctx, v.store, session.SearchQuery{Text: p.Query, Owner: p.Filter.Owner,
+		SessionID: scopeSession, Limit: min(limit+1, session.MaxListLimit)})
+	if err != nil {
+		v.storeError(w, r, err)
+		return
+	}
+	switch {
+	case len(hits) > limit:
+		hits = hits[:limit]
+		mq := url.Values{"q": {p.Query}, "limit": {strconv.Itoa(min(limit+v.pageSize, session.MaxListLimit))}}
+		if p.Filter.Owner != "" {
+			mq.Set("owner", p.Filter.Owner)
+		}
+		if scopeSession != "" {
+			mq.Set("session", scopeSession)
+		}
+		p.MoreURL = "/?" + mq.Encode()
+	case len(hits) == session.MaxListLimit:
+		p.Capped = true
+	}
+	// Each hit shows its session's title: one Info per session of the
+	// page.
+	titles := map[string]string{}
+	d, describes := v.store.(session.Describer)
+	for _, h := range hits {
+		t, seen := titles[h.SessionID]
+		if !seen && describes {
+			if info, err := d.Info(ctx, h.SessionID); err == nil {
+				t = info.Title
+			} else if errors.Is(err, context.DeadlineExceeded) {
+				v.storeError(w, r, err)
+				return
+			}
+			titles[h.SessionID] = t
+		}
+		p.Hits = append(p.Hits, hitView{SearchHit: h, Title: t})
+	}
+	v.render(w, "list.html", p)
 }
 
 // storeError answers with the status that err calls for.
@@ -313,10 +413,11 @@ func (v *viewer) fail(w http.ResponseWriter, r *http.Request, status int, msg st
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	_ = v.tmpl.ExecuteTemplate(w, "error.html", struct {
+		Head   pageHead
 		Status int
 		Text   string
 		Msg    string
-	}{status, http.StatusText(status), msg})
+	}{pageHead{Title: http.StatusText(status)}, status, http.StatusText(status), msg})
 }
 
 func (v *viewer) render(w http.ResponseWriter, name string, data any) {

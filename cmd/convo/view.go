@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"strings"
 
 	"github.com/convo-dev/convo/message"
@@ -20,6 +21,8 @@ type convView struct {
 // msgView is one message with its parts prepared.
 type msgView struct {
 	Index int // 1-based position in the session
+	// Seq is the message's Seq in the store (the web viewer's anchor).
+	Seq   int64
 	Msg   message.Message
 	Parts []partView
 	// Empty is set when every part was shown elsewhere (a tool message
@@ -46,6 +49,13 @@ type partView struct {
 	Synthesized bool   // call, result
 	IsError     bool   // result
 	Result      *partView
+
+	// Set by the web viewer: HTML is the rendered Markdown of Text (text,
+	// reasoning); Folded says Text or Args were cut, and FullURL shows
+	// the whole message.
+	HTML    template.HTML
+	Folded  bool
+	FullURL string
 }
 
 // buildView prepares msgs for display.

@@ -77,7 +77,7 @@ func TestViewerStatusAndHeaders(t *testing.T) {
 		if !strings.Contains(body, tc.want) {
 			t.Errorf("%s %s: body lacks %q", tc.method, tc.path, tc.want)
 		}
-		if csp := h.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'none'") || !strings.Contains(csp, "default-src 'none'") {
+		if csp := h.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self';") || !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "unsafe") {
 			t.Errorf("%s %s: Content-Security-Policy %q", tc.method, tc.path, csp)
 		}
 		if status == 405 && h.Get("Allow") != "GET, HEAD" {
@@ -103,8 +103,8 @@ func TestViewerEscapesMessageText(t *testing.T) {
 	if !strings.Contains(body, "unsupported URL") {
 		t.Errorf("a javascript: image URL was not refused")
 	}
-	if strings.Contains(body, "<script") {
-		t.Errorf("the page holds a script element")
+	if n := strings.Count(body, "<script"); n != 1 || !strings.Contains(body, `<script src="/static/app.js" defer></script>`) {
+		t.Errorf("the page holds %d script elements; want only the viewer's own /static/app.js", n)
 	}
 }
 
@@ -112,7 +112,7 @@ func TestViewerConversation(t *testing.T) {
 	srv, _ := newTestViewer(t, 50)
 	_, _, body := get(t, "GET", srv.URL+"/s/trip-paris")
 	for _, want := range []string{
-		`class="msg role-user"`, `class="msg role-assistant"`, `class="msg role-system"`,
+		`class="msg item role-user"`, `class="msg item role-assistant"`, `class="msg item role-system"`,
 		`<img src="data:image/png;base64,iVBOR`,
 		`<details class="reasoning"><summary>Reasoning</summary>`,
 		"&#34;city&#34;: &#34;Paris&#34;", // pretty-printed, escaped
@@ -123,7 +123,7 @@ func TestViewerConversation(t *testing.T) {
 		}
 	}
 	// The tool message is shown with its call, not as a message of its own.
-	if strings.Contains(body, `class="msg role-tool"`) {
+	if strings.Contains(body, `class="msg item role-tool"`) {
 		t.Error("tool result rendered apart from its call")
 	}
 	call, result := strings.Index(body, `class="call`), strings.Index(body, `class="result`)
@@ -141,7 +141,7 @@ func TestViewerSearchHighlights(t *testing.T) {
 	if strings.ContainsAny(body, "\x02\x03") {
 		t.Error("raw highlight markers in the page")
 	}
-	if !strings.Contains(body, `href="/s/trip-paris#m5"`) {
+	if !strings.Contains(body, `href="/s/trip-paris?at=5#m5"`) {
 		t.Error("no link to the matching message")
 	}
 	_, _, body = get(t, "GET", srv.URL+"/?q=nothingmatchesthis")
@@ -178,7 +178,7 @@ func TestViewerSearchPages(t *testing.T) {
 		if code != http.StatusOK {
 			t.Fatalf("GET %s: status %d", next, code)
 		}
-		if got := strings.Count(body, `class="hit"`); got != want {
+		if got := strings.Count(body, `class="hit item"`); got != want {
 			t.Fatalf("GET %s: %d hits, want %d", next, got, want)
 		}
 		m := regexp.MustCompile(`id="more-hits" href="([^"]+)"`).FindStringSubmatch(body)
@@ -212,7 +212,7 @@ func TestViewerSearchCapped(t *testing.T) {
 	}
 	srv, _ := newTestViewer(t, 50, demoSession{id: "herd", msgs: msgs, valid: true})
 	_, _, body := get(t, "GET", srv.URL+fmt.Sprintf("/?q=yak&limit=%d", session.MaxListLimit))
-	if got := strings.Count(body, `class="hit"`); got != session.MaxListLimit {
+	if got := strings.Count(body, `class="hit item"`); got != session.MaxListLimit {
 		t.Fatalf("%d hits, want %d", got, session.MaxListLimit)
 	}
 	if !strings.Contains(body, `id="hits-capped"`) || strings.Contains(body, `id="more-hits"`) {

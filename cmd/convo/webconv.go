@@ -1,0 +1,485 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/convo-dev/convo/message"
+	"github.com/convo-dev/convo/session"
+)
+
+// foldBytes is how much of a long text the conversation page shows; the
+// rest is one click away ("show all"), so that one huge tool result does
+// not make a huge page.
+const foldBytes = 16 << 10
+
+// convPage is the data of the conversation template.
+type convPage struct {
+	Head pageHead
+	Info session.Info
+	Msgs []msgView
+	// OlderURL and NewerURL page through the session ("" at its ends);
+	// OlderFragment is OlderURL's messages alone, for app.js.
+	OlderURL, OlderFragment, NewerURL string
+	// EventsURL, on the newest page, streams the messages appended after
+	// the last one shown.
+	EventsURL string
+	// Totals sums the usage of the whole session when the page holds all
+	// of it; otherwise TotalsURL computes it on request.
+	Totals    *usageTotals
+	TotalsURL string
+	// Paged is false for a store that cannot read a stretch of a session
+	// (no session.Ranger): the page then holds its newest messages only.
+	Paged bool
+}
+
+// loadSession loads the session of the request's path, answering the
+// request itself when that fails.
+func (v *viewer) loadSession(w http.ResponseWriter, r *http.Request) (session.Session, bool) {
+	id := r.PathValue("id")
+	if err := session.ValidateID(id); err != nil {
+		v.storeError(w, r, err)
+		return nil, false
+	}
+	sess, err := v.store.Load(r.Context(), id)
+	if err != nil {
+		v.storeError(w, r, err)
+		return nil, false
+	}
+	return sess, true
+}
+
+// seqParam reads a positive sequence number from the query, answering 400
+// when it is malformed.
+func (v *viewer) seqParam(w http.ResponseWriter, r *http.Request, name string) (int64, bool) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return 0, true
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 1 {
+		v.fail(w, r, http.StatusBadRequest, fmt.Sprintf("bad %s: want a message number", name))
+		return 0, false
+	}
+	return n, true
+}
+
+// conversation shows one page of a session: the newest messages (live: new
+// ones appear as they are appended), or those before ?before=N, after
+// ?after=N or around ?at=N (where a search hit links).
+func (v *viewer) conversation(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	sess, ok := v.loadSession(w, r)
+	if !ok {
+		return
+	}
+	id := sess.ID()
+	info := session.Info{ID: id}
+	if d, ok := v.store.(session.Describer); ok {
+		var err error
+		if info, err = d.Info(ctx, id); err != nil {
+			v.storeError(w, r, err)
+			return
+		}
+	}
+	p := convPage{Head: pageHead{Title: id, SessionID: id}, Info: info}
+	if info.Title != "" {
+		p.Head.Title = info.Title
+	}
+	before, ok1 := v.seqParam(w, r, "before")
+	if !ok1 {
+		return
+	}
+	after, ok2 := v.seqParam(w, r, "after")
+	if !ok2 {
+		return
+	}
+	at, ok3 := v.seqParam(w, r, "at")
+	if !ok3 {
+		return
+	}
+	rg, paged := sess.(session.Ranger)
+	if !paged {
+		// A store without Ranger: its newest messages, no paging.
+		msgs, err := sess.GetMessages(ctx, session.Limit(v.msgPage))
+		if err != nil {
+			v.storeError(w, r, err)
+			return
+		}
+		entries := make([]session.Entry, len(msgs))
+		for i, m := range msgs {
+			entries[i] = session.Entry{Seq: int64(i + 1), Message: m}
+		}
+		p.Msgs = v.webMessages(id, entries, true)
+		if int64(len(msgs)) >= info.MessageCount {
+			t := sumUsage(entries)
+			p.Totals = &t
+		}
+		v.render(w, "conversation.html", p)
+		return
+	}
+	p.Paged = true
+	var entries []session.Entry
+	var err error
+	switch {
+	case at > 0:
+		var older, newer []session.Entry
+		older, err = rg.Range(ctx, session.RangeQuery{Before: at + 1, Limit: v.msgPage / 2, Newest: true})
+		if err == nil {
+			newer, err = rg.Range(ctx, session.RangeQuery{After: at, Limit: v.msgPage - len(older)})
+		}
+		entries = append(older, newer...)
+	case after > 0:
+		entries, err = rg.Range(ctx, session.RangeQuery{After: after, Limit: v.msgPage})
+	default:
+		entries, err = rg.Range(ctx, session.RangeQuery{Before: before, Limit: v.msgPage, Newest: true})
+	}
+	if err != nil {
+		v.storeError(w, r, err)
+		return
+	}
+	hasOlder, hasNewer := false, false
+	if len(entries) > 0 {
+		if hasOlder, err = v.more(ctx, rg, session.RangeQuery{Before: entries[0].Seq, Limit: 1, Newest: true}); err == nil {
+			hasNewer, err = v.more(ctx, rg, session.RangeQuery{After: entries[len(entries)-1].Seq, Limit: 1})
+		}
+		if err != nil {
+			v.storeError(w, r, err)
+			return
+		}
+	}
+	base := "/s/" + url.PathEscape(id)
+	if hasOlder {
+		q := "?before=" + strconv.FormatInt(entries[0].Seq, 10)
+		p.OlderURL = base + q
+		p.OlderFragment = "/older/" + url.PathEscape(id) + q
+	}
+	last := int64(0)
+	if len(entries) > 0 {
+		last = entries[len(entries)-1].Seq
+	}
+	if hasNewer {
+		p.NewerURL = base + "?after=" + strconv.FormatInt(last, 10)
+	} else {
+		p.EventsURL = "/events/" + url.PathEscape(id) + "?after=" + strconv.FormatInt(last, 10)
+	}
+	p.Msgs = v.webMessages(id, entries, true)
+	if !hasOlder && !hasNewer {
+		t := sumUsage(entries)
+		p.Totals = &t
+	} else {
+		p.TotalsURL = "/usage/" + url.PathEscape(id)
+	}
+	v.render(w, "conversation.html", p)
+}
+
+// more reports whether q selects any message.
+func (v *viewer) more(ctx context.Context, rg session.Ranger, q session.RangeQuery) (bool, error) {
+	es, err := rg.Range(ctx, q)
+	return len(es) > 0, err
+}
+
+// older answers app.js's "load older" with the messages before ?before=N
+// alone (list items), and the address of the page before them in the
+// X-Convo-Older header ("" when there is none).
+func (v *viewer) older(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	sess, ok := v.loadSession(w, r)
+	if !ok {
+		return
+	}
+	before, ok := v.seqParam(w, r, "before")
+	if !ok {
+		return
+	}
+	entries, err := session.Range(ctx, sess, session.RangeQuery{Before: before, Limit: v.msgPage, Newest: true})
+	if err != nil {
+		v.storeError(w, r, err)
+		return
+	}
+	next := ""
+	if len(entries) > 0 {
+		rg := sess.(session.Ranger) // session.Range succeeded
+		more, err := v.more(ctx, rg, session.RangeQuery{Before: entries[0].Seq, Limit: 1, Newest: true})
+		if err != nil {
+			v.storeError(w, r, err)
+			return
+		}
+		if more {
+			next = "/older/" + url.PathEscape(sess.ID()) + "?before=" + strconv.FormatInt(entries[0].Seq, 10)
+		}
+	}
+	w.Header().Set("X-Convo-Older", next)
+	v.render(w, "msgs", v.webMessages(sess.ID(), entries, true))
+}
+
+// fullMessage shows one message whole (?seq=N), unfolded: where "show
+// all" leads.
+func (v *viewer) fullMessage(w http.ResponseWriter, r *http.Request) {
+	sess, ok := v.loadSession(w, r)
+	if !ok {
+		return
+	}
+	seq, ok := v.seqParam(w, r, "seq")
+	if !ok {
+		return
+	}
+	if seq == 0 {
+		v.fail(w, r, http.StatusBadRequest, "bad seq: want a message number")
+		return
+	}
+	entries, err := session.Range(r.Context(), sess, session.RangeQuery{After: seq - 1, Before: seq + 1, Limit: 1})
+	if err != nil {
+		v.storeError(w, r, err)
+		return
+	}
+	if len(entries) == 0 {
+		v.fail(w, r, http.StatusNotFound, "no such message")
+		return
+	}
+	id := sess.ID()
+	p := convPage{Head: pageHead{Title: fmt.Sprintf("%s #%d", id, seq), SessionID: id}, Info: session.Info{ID: id},
+		Msgs: v.webMessages(id, entries, false), Paged: true}
+	v.render(w, "message.html", p)
+}
+
+// usageTotals sums the token usage of a session's messages.
+type usageTotals struct {
+	message.Usage
+	Messages int64
+	// Models counts the messages of each model, in order of first use.
+	Models []modelCount
+}
+
+type modelCount struct {
+	Model string
+	N     int64
+}
+
+func (t *usageTotals) add(es []session.Entry) {
+	for _, e := range es {
+		t.Messages++
+		if u := e.Message.Usage; u != nil {
+			t.Usage = t.Usage.Add(*u)
+		}
+		if m := e.Message.Model; m != "" {
+			i := 0
+			for i < len(t.Models) && t.Models[i].Model != m {
+				i++
+			}
+			if i == len(t.Models) {
+				t.Models = append(t.Models, modelCount{Model: m})
+			}
+			t.Models[i].N++
+		}
+	}
+}
+
+func sumUsage(es []session.Entry) usageTotals {
+	var t usageTotals
+	t.add(es)
+	return t
+}
+
+// usage answers the usage totals of a whole session, reading it a page of
+// session.MaxListLimit messages at a time: memory stays bounded whatever
+// the session's length, and the request's deadline bounds the time.
+func (v *viewer) usage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	sess, ok := v.loadSession(w, r)
+	if !ok {
+		return
+	}
+	var t usageTotals
+	after := int64(0)
+	for {
+		es, err := session.Range(ctx, sess, session.RangeQuery{After: after, Limit: session.MaxListLimit})
+		if err != nil {
+			v.storeError(w, r, err)
+			return
+		}
+		t.add(es)
+		if len(es) < session.MaxListLimit {
+			break
+		}
+		after = es[len(es)-1].Seq
+	}
+	v.render(w, "totals", t)
+}
+
+// events streams the messages appended to a session after ?after=N (or the
+// Last-Event-ID a reconnecting browser sends) as server-sent events: one
+// "message" event per message, its id the message's Seq and its data the
+// message's HTML. The store is polled every v.poll from the last Seq sent,
+// a page at a time. The request's deadline (requestTimeout) ends the
+// stream; the browser reconnects by itself, from the last id it received.
+func (v *viewer) events(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	sess, ok := v.loadSession(w, r)
+	if !ok {
+		return
+	}
+	last, ok := v.seqParam(w, r, "after")
+	if !ok {
+		return
+	}
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		n, err := strconv.ParseInt(id, 10, 64)
+		if err != nil || n < 0 {
+			v.fail(w, r, http.StatusBadRequest, "bad Last-Event-ID")
+			return
+		}
+		last = n
+	}
+	if _, ok := sess.(session.Ranger); !ok {
+		v.storeError(w, r, fmt.Errorf("live view: %w", session.ErrNotSupported))
+		return
+	}
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	// Reconnect a second after the stream ends (each ends at the
+	// request's deadline).
+	if _, err := fmt.Fprint(w, "retry: 1000\n\n"); err != nil {
+		return
+	}
+	_ = rc.Flush()
+	tick := time.NewTicker(v.poll)
+	defer tick.Stop()
+	for {
+		es, err := session.Range(ctx, sess, session.RangeQuery{After: last, Limit: v.msgPage})
+		if err != nil {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				fmt.Fprintf(v.log, "convo serve: events of %q: %v\n", sess.ID(), err)
+				fmt.Fprintf(w, "event: failure\ndata: %s\n\n", oneLine(err.Error(), 200))
+			}
+			return
+		}
+		for _, m := range v.webMessages(sess.ID(), es, true) {
+			var b strings.Builder
+			if err := v.tmpl.ExecuteTemplate(&b, "msg", m); err != nil {
+				fmt.Fprintf(v.log, "convo serve: render event: %v\n", err)
+				return
+			}
+			if _, err := fmt.Fprintf(w, "id: %d\nevent: message\ndata: %s\n\n", m.Seq, strings.ReplaceAll(b.String(), "\n", "\ndata: ")); err != nil {
+				return
+			}
+			last = m.Seq
+		}
+		if len(es) > 0 {
+			if err := rc.Flush(); err != nil {
+				return
+			}
+		}
+		if len(es) == v.msgPage {
+			continue // more are waiting
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// webMessages prepares entries for the page: paired tool calls, each
+// message's Seq, Markdown rendered, and, when fold is set, long texts cut
+// at foldBytes with a link to the whole message.
+func (v *viewer) webMessages(id string, entries []session.Entry, fold bool) []msgView {
+	msgs := make([]message.Message, len(entries))
+	for i, e := range entries {
+		msgs[i] = e.Message
+	}
+	view := buildView(msgs)
+	for i := range view.Messages {
+		m := &view.Messages[i]
+		m.Seq = entries[i].Seq
+		full := "/m/" + url.PathEscape(id) + "?seq=" + strconv.FormatInt(m.Seq, 10)
+		for j := range m.Parts {
+			preparePart(&m.Parts[j], fold, full)
+		}
+	}
+	return view.Messages
+}
+
+// preparePart folds a part's long texts and renders its Markdown.
+func preparePart(p *partView, fold bool, fullURL string) {
+	if p.Result != nil {
+		preparePart(p.Result, fold, fullURL)
+	}
+	if fold {
+		p.Text, p.Folded = foldText(p.Text, p.Folded)
+		p.Args, p.Folded = foldText(p.Args, p.Folded)
+		if p.Folded {
+			p.FullURL = fullURL
+		}
+	}
+	if p.Kind == "text" || p.Kind == "reasoning" {
+		p.HTML = renderMarkdown(p.Text)
+	}
+}
+
+// foldText cuts s at foldBytes, on a character boundary, and reports
+// whether it did (or folded already was).
+func foldText(s string, folded bool) (string, bool) {
+	if len(s) <= foldBytes {
+		return s, folded
+	}
+	cut := foldBytes
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut], true
+}
+
+// formatTokens formats a token count with thousands separators.
+func formatTokens(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// remoteImageURL returns u when it is an http(s) URL, which the page shows
+// as a click-to-load link (see remoteImageClass), and "" otherwise.
+func remoteImageURL(u string) string {
+	pu, err := url.Parse(u)
+	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+		return ""
+	}
+	return pu.String()
+}
+
+// remoteHost returns the host of an http(s) URL.
+func remoteHost(u string) string {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	return pu.Host
+}
+
+// listSurvivingBadRows lists a page of sessions. The page survives
+// sessions whose stored info cannot be read: they are returned as errors
+// beside the page, which holds the others.
+func listSurvivingBadRows(ctx context.Context, store session.Store, lq session.ListQuery) (session.ListPage, []error, error) {
+	page, err := session.List(ctx, store, lq)
+	if err != nil {
+		return page, nil, err
+	}
+	return page, page.Unreadable, nil
+}
