@@ -35,7 +35,9 @@
 // its first write; the data key encrypts messages and is stored only wrapped
 // by a key-encryption key (KEK) of a Keyring. Every ciphertext names its
 // data key's id ("owner:alice", "session:s1") and version; every wrapped
-// data key names its KEK's id. Unwrapped data keys are kept in memory for
+// data key names its KEK's id. A session opened with Load or Open learns its owner
+// (one Describer.Info call) on its first write; one made with CreateWith
+// knows it. Unwrapped data keys are kept in memory for
 // WithKeyCacheTTL (default one minute).
 //
 // The Keyring interface (CurrentKeyID, Wrap, Unwrap by key id, with

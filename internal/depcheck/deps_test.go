@@ -23,6 +23,8 @@ var allowed = map[string][]string{
 	"github.com/convo-dev/convo/session/sessiontest": {"github.com/google/uuid", "github.com/google/go-cmp/", xtext},
 	"github.com/convo-dev/convo/sqlite":              {"github.com/google/uuid", xtext},
 	"github.com/convo-dev/convo/llm":                 {"github.com/google/uuid"},
+	// encrypted uses the standard library's AES-GCM: no crypto module.
+	"github.com/convo-dev/convo/encrypted": {"github.com/google/uuid", xtext},
 }
 
 func TestCorePackageDependencies(t *testing.T) {
