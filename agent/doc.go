@@ -174,6 +174,18 @@
 // (convo ls --owner) and erasure by owner find it; an agent whose owner
 // differs from an existing session's is refused with ErrOwnerMismatch.
 //
+// # Retry a turn, edit and resend
+//
+// An agent continues a fork like any session (see session.Forker): to get
+// another answer to a turn, fork the session before the turn's user message
+// with session.ForkBefore and Send that message again with an agent on the
+// fork; to edit and resend it, Send an edited message instead. The fork holds
+// the history before the turn, so the model sees exactly what it saw then,
+// and the original session keeps its own answers (Example_fork). Fork before
+// a user message, or at a finished answer: a fork made in the middle of a
+// turn (at a tool call without its result) is an unfinished turn, which the
+// agent takes over once it is stale, as any other.
+//
 // # History sent to the model
 //
 // A History strategy chooses the messages sent: LastN, TokenBudget (an

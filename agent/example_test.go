@@ -151,3 +151,55 @@ func Example_truncatedAnswer() {
 	// Output:
 	// true
 }
+
+// Retry a turn for another answer, and edit and resend a message, in forks
+// of the conversation: the original stays as it was.
+func Example_fork() {
+	ctx := context.Background()
+	store := session.NewMemoryStore() // any store that implements session.Forker
+
+	client := llmtest.New(llmtest.Text("Oslo."))
+	a := agent.New(client, agent.WithSession("chat", store))
+	resp, err := a.Chat(ctx, "Name a Norwegian city.")
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	question := resp.Messages[0] // the turn's user message, as stored
+
+	// Retry: fork before the question, send it again in the fork.
+	_, again, err := session.ForkBefore(ctx, store, "chat", question.ID, "chat-retry", session.CreateOptions{})
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	client.Push(llmtest.Text("Bergen."))
+	retry, err := agent.New(client, agent.WithSession("chat-retry", store)).Send(ctx, again)
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+
+	// Edit and resend: fork before the question, send an edited one.
+	if _, _, err := session.ForkBefore(ctx, store, "chat", question.ID, "chat-edit", session.CreateOptions{}); err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	client.Push(llmtest.Text("Trondheim."))
+	edited, err := agent.New(client, agent.WithSession("chat-edit", store)).Chat(ctx, "Name a Norwegian city in the north.")
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+
+	fmt.Println("original:", resp.Text)
+	fmt.Println("retry:   ", retry.Text)
+	fmt.Println("edited:  ", edited.Text)
+	info, _ := store.Info(ctx, "chat-edit")
+	fmt.Printf("chat-edit is a fork of %q\n", info.ParentID)
+	// Output:
+	// original: Oslo.
+	// retry:    Bergen.
+	// edited:   Trondheim.
+	// chat-edit is a fork of "chat"
+}

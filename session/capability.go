@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/convo-dev/convo/message"
 )
@@ -213,6 +214,46 @@ func Fork(ctx context.Context, store Store, parentID, atMessageID, id string, op
 		return nil, fmt.Errorf("session: fork %q: %T: %w", parentID, store, ErrNotSupported)
 	}
 	return f.Fork(ctx, parentID, atMessageID, id, opts)
+}
+
+// ForkBefore forks the session parentID of store into the new session id
+// just before the message msgID: the fork holds every message before it,
+// and ForkBefore returns that message as stored. It is the first step of
+// "retry this turn" (fork before the turn's user message, then send the
+// returned message again in the fork, for another answer) and of "edit and
+// resend" (send an edited copy of it instead, with a new or an empty ID).
+//
+// It reads the parent's messages to find the one before msgID, then forks
+// there (see Forker); a parent changed in between is forked as it is then,
+// and a fork point popped in between gives ErrMessageNotFound. It fails
+// with ErrMessageNotFound if the parent holds no message msgID, with
+// ErrNotSupported if store cannot fork, and as Forker.Fork otherwise.
+func ForkBefore(ctx context.Context, store Store, parentID, msgID, id string, opts CreateOptions) (Session, message.Message, error) {
+	f, ok := store.(Forker)
+	if !ok {
+		return nil, message.Message{}, fmt.Errorf("session: fork %q: %T: %w", parentID, store, ErrNotSupported)
+	}
+	p, err := store.Load(ctx, parentID)
+	if err != nil {
+		return nil, message.Message{}, fmt.Errorf("session: fork %q before %q: %w", parentID, msgID, err)
+	}
+	msgs, err := p.GetMessages(ctx, nil)
+	if err != nil {
+		return nil, message.Message{}, fmt.Errorf("session: fork %q before %q: %w", parentID, msgID, err)
+	}
+	i := slices.IndexFunc(msgs, func(m message.Message) bool { return m.ID == msgID })
+	if i < 0 {
+		return nil, message.Message{}, fmt.Errorf("session: fork %q before %q: %w", parentID, msgID, ErrMessageNotFound)
+	}
+	at := ""
+	if i > 0 {
+		at = msgs[i-1].ID
+	}
+	s, err := f.Fork(ctx, parentID, at, id, opts)
+	if err != nil {
+		return nil, message.Message{}, err
+	}
+	return s, msgs[i], nil
 }
 
 // List lists the sessions of store, or returns an error matching

@@ -402,9 +402,35 @@ func testForker(t *testing.T, s *suite) {
 		sameHits(t, "axolotl everywhere after the parent was deleted", []message.Message{before, own},
 			search(t, sr, session.SearchQuery{Text: "axolotl"}))
 	})
+	t.Run("ForkBefore_forks_before_the_message_and_returns_it", func(t *testing.T) {
+		st, _ := s.forker(t)
+		_, pm := forkParent(t, st)
+		fk, m, err := session.ForkBefore(t.Context(), st, "p", pm[3].ID, "f", session.CreateOptions{})
+		if err != nil {
+			t.Fatalf("ForkBefore: %v", err)
+		}
+		sameMessages(t, "ForkBefore's fork", pm[:3], all(t, fk))
+		sameMessages(t, "ForkBefore's message", pm[3:4], []message.Message{m})
+		forkLink(t, st, "f", "p", pm[2].ID)
+		first, m, err := session.ForkBefore(t.Context(), st, "p", pm[0].ID, "first", session.CreateOptions{})
+		if err != nil {
+			t.Fatalf("ForkBefore the first message: %v", err)
+		}
+		if got := all(t, first); len(got) != 0 || m.ID != pm[0].ID {
+			t.Errorf("ForkBefore the first message: fork holds %d messages, message %q; want 0, %q", len(got), m.ID, pm[0].ID)
+		}
+		forkLink(t, st, "first", "p", "")
+		_, _, err = session.ForkBefore(t.Context(), st, "p", "no-such-message", "g", session.CreateOptions{})
+		isErr(t, "ForkBefore an unknown message", err, session.ErrMessageNotFound)
+		if exists(t, st, "g") {
+			t.Errorf("a failed ForkBefore created the session")
+		}
+	})
 	t.Run("Fork_helper_reports_ErrNotSupported_for_a_store_without_it", func(t *testing.T) {
 		_, err := session.Fork(t.Context(), plainStore{}, "p", "", "f", session.CreateOptions{})
 		isErr(t, "session.Fork on a store without Forker", err, session.ErrNotSupported)
+		_, _, err = session.ForkBefore(t.Context(), plainStore{}, "p", "m", "f", session.CreateOptions{})
+		isErr(t, "session.ForkBefore on a store without Forker", err, session.ErrNotSupported)
 	})
 }
 
