@@ -359,19 +359,35 @@ func TestViewerSearchScope(t *testing.T) {
 	}
 }
 
+// noFeed hides a store's change feed (and every capability but Store's),
+// as a store without session.Watcher.
+type noFeed struct{ session.Store }
+
 // The live view streams appended messages as server-sent events, from the
-// last one shown, and each stream ends at the request deadline.
+// last one shown, and each stream ends at the request deadline: woken by
+// the store's change feed, or by polling a store without one.
 func TestViewerEvents(t *testing.T) {
+	// With the feed, polling is slowed to an hour: only the feed can
+	// bring the message within the stream's 2 s.
+	t.Run("feed", func(t *testing.T) {
+		testViewerEvents(t, time.Hour, func(m *session.MemoryStore) session.Store { return m })
+	})
+	t.Run("polling", func(t *testing.T) {
+		testViewerEvents(t, 20*time.Millisecond, func(m *session.MemoryStore) session.Store { return noFeed{m} })
+	})
+}
+
+func testViewerEvents(t *testing.T, poll time.Duration, wrap func(*session.MemoryStore) session.Store) {
 	mem := session.NewMemoryStore()
 	sess, _ := mem.Create(t.Context(), "live")
 	if err := sess.AddMessages(t.Context(), []message.Message{message.NewUserMessage("first")}); err != nil {
 		t.Fatal(err)
 	}
-	v, err := newViewer(mem, 50, new(strings.Builder))
+	v, err := newViewer(wrap(mem), 50, new(strings.Builder))
 	if err != nil {
 		t.Fatal(err)
 	}
-	v.poll = 20 * time.Millisecond
+	v.poll = poll
 	g := newGuard(v, nil, "")
 	g.timeout = 2 * time.Second
 	srv := httptest.NewServer(g)

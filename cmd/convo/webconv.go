@@ -317,8 +317,9 @@ func (v *viewer) usage(w http.ResponseWriter, r *http.Request) {
 // events streams the messages appended to a session after ?after=N (or the
 // Last-Event-ID a reconnecting browser sends) as server-sent events: one
 // "message" event per message, its id the message's Seq and its data the
-// message's HTML. The store is polled every v.poll from the last Seq sent,
-// a page at a time. The request's deadline (requestTimeout) ends the
+// message's HTML. New messages are read from the last Seq sent, a page at
+// a time, when the store's change feed (session.Watcher) reports a change
+// to the session, or, for a store without one, every v.poll. The request's deadline (requestTimeout) ends the
 // stream; the browser reconnects by itself, from the last id it received.
 func (v *viewer) events(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
@@ -353,7 +354,14 @@ func (v *viewer) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = rc.Flush()
-	tick := time.NewTicker(v.poll)
+	// With a store that has a change feed, a change to the session wakes
+	// the loop at once, and polling is only a safety net.
+	every := v.poll
+	wake := v.watch(ctx, sess.ID())
+	if wake != nil {
+		every *= 10
+	}
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		es, err := session.Range(ctx, sess, session.RangeQuery{After: last, Limit: v.msgPage})
@@ -387,8 +395,38 @@ func (v *viewer) events(w http.ResponseWriter, r *http.Request) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-wake:
 		}
 	}
+}
+
+// watch returns a channel that receives when session id changes, if the
+// store has a change feed (session.Watcher), and nil otherwise. It watches
+// from now on, until ctx ends; a watch that fails leaves polling to find
+// the changes.
+func (v *viewer) watch(ctx context.Context, id string) <-chan struct{} {
+	w, ok := v.store.(session.Watcher)
+	if !ok {
+		return nil
+	}
+	changes, err := w.Watch(ctx, session.WatchQuery{SessionID: id, After: session.WatchFromNow})
+	if err != nil {
+		fmt.Fprintf(v.log, "convo serve: watch %q: %v (polling instead)\n", id, err)
+		return nil
+	}
+	wake := make(chan struct{}, 1)
+	go func() {
+		for _, err := range changes {
+			if err != nil {
+				return
+			}
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return wake
 }
 
 // webMessages prepares entries for the page: paired tool calls, each
