@@ -644,3 +644,31 @@ func TestDemo(t *testing.T) {
 		t.Errorf("demo into a missing directory: %v", r.err)
 	}
 }
+
+// TestFishCompletion runs the generated fish script in a real fish (when
+// installed), asking it for candidates as TAB does (complete -C).
+func TestFishCompletion(t *testing.T) {
+	fish, err := exec.LookPath("fish")
+	if err != nil {
+		t.Skip("fish is not installed: the fish completion script is only checked by TestCompletionScripts")
+	}
+	db := demoDB(t)
+	script := filepath.Join(t.TempDir(), "convo.fish")
+	if err := os.WriteFile(script, []byte(mustConvo(t, "", "completion", "fish").stdout), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for line, want := range map[string]string{
+		"convo --db " + db + " show tr": "trip-paris\tWeekend in Paris",
+		"convo --db " + db + " rm kyo":  "kyoto-momiji\t京都の紅葉スポット",
+		"convo sh":                      "show\tPrint a conversation as a person reads it",
+		"convo show --ta":               "--tail\tprint only the last N messages (0: all)",
+	} {
+		cmd := exec.CommandContext(t.Context(), fish, "--no-config", "-c", "source $SCRIPT; complete -C $LINE")
+		cmd.Env = append(filteredEnv("CONVO_DB"), "SCRIPT="+script, "LINE="+line,
+			"PATH="+filepath.Dir(convoBinary(t))+string(os.PathListSeparator)+os.Getenv("PATH"))
+		out, err := cmd.Output()
+		if err != nil || strings.TrimSpace(string(out)) != want {
+			t.Errorf("fish: complete -C %q = %q (%v); want %q", line, out, err, want)
+		}
+	}
+}

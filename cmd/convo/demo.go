@@ -301,8 +301,8 @@ func demoData() []demoSess {
 		c.user(300+i%97, fmt.Sprintf("Update %d from %s: finished the %s change from yesterday; today reviewing PR #%d; blocked on nothing.", i+1, who, area, 4100+i))
 		c.assistant(2, "gpt-4.1-mini", int64(900+i*11), int64(20+i%17), text(fmt.Sprintf("Noted: %s, %s done, reviewing PR #%d today.", who, area, 4100+i)))
 	}
-	c.assistant(1, "gpt-4.1-mini", 34100, 40, text("That is the last update of the month."))
-	add(c, "team-atlas", "Stand-up log, October and November", map[string]string{"team": "atlas"}, start)
+	c.assistant(1, "gpt-4.1-mini", 34100, 40, text("That was the last update this week."))
+	add(c, "team-atlas", "Stand-up log, November", map[string]string{"team": "atlas"}, start)
 	return out
 }
 

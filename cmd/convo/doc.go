@@ -47,8 +47,8 @@
 // unless NO_COLOR is set (https://no-color.org); into a pipe or a file
 // there is no colour. Tables are aligned by display width, so CJK owners
 // and titles keep the columns straight. show folds long lines at the
-// terminal's width (else $COLUMNS, else 100), cuts a text after 40 lines
-// unless --full, prints the last N messages with --tail N, and on a
+// terminal's width (else $COLUMNS, else 100), prints only the first 40
+// lines of a text longer than 50 unless --full, prints the last N messages with --tail N, and on a
 // terminal pages through $PAGER (less by default) when the output is
 // taller than the screen. rm and prune ask before deleting when stdin is
 // a terminal; otherwise they refuse without --yes.

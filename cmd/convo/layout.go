@@ -160,11 +160,15 @@ type table struct {
 // add appends a row.
 func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
 
-// write writes the table to w: the header in bold when w has colour on,
-// columns two spaces apart. Cells are made safe first, so that the width
+// write writes the table to w: the header (if any) in bold when w has
+// colour on, columns two spaces apart, no trailing spaces. Cells are made safe first, so that the width
 // measured is the width shown.
 func (t *table) write(w *termWriter) {
-	widths := make([]int, len(t.header))
+	cols := len(t.header)
+	for _, r := range t.rows {
+		cols = max(cols, len(r))
+	}
+	widths := make([]int, cols)
 	safe := func(row []string) []string {
 		out := make([]string, len(row))
 		for i, c := range row {
@@ -191,10 +195,12 @@ func (t *table) write(w *termWriter) {
 				b.WriteString(strings.Repeat(" ", widths[i]-displayWidth(c)+2))
 			}
 		}
-		return b.String()
+		return strings.TrimRight(b.String(), " ")
 	}
-	w.styled(sgrBold, line(header))
-	_, _ = io.WriteString(w, "\n")
+	if len(header) > 0 {
+		w.styled(sgrBold, line(header))
+		_, _ = io.WriteString(w, "\n")
+	}
 	for _, r := range rows {
 		_, _ = io.WriteString(w, line(r)+"\n")
 	}

@@ -282,16 +282,16 @@ func (a *app) confirm(cmd, head string, infos []session.Info) error {
 	}
 	fmt.Fprintln(a.stderr, head)
 	const show = 10
+	tb := table{}
 	for i, in := range infos {
 		if i == show {
-			fmt.Fprintf(a.stderr, "  ... and %d more\n", len(infos)-show)
 			break
 		}
-		line := "  " + in.ID
-		if in.Title != "" {
-			line += "  " + clipWidth(in.Title, 40)
-		}
-		fmt.Fprintln(a.stderr, line)
+		tb.add("", in.ID, clipWidth(in.Title, 40))
+	}
+	tb.write(a.stderr)
+	if len(infos) > show {
+		fmt.Fprintf(a.stderr, "  ... and %d more\n", len(infos)-show)
 	}
 	fmt.Fprint(a.stderr, "Delete? [y/N] ")
 	answer, err := bufio.NewReader(a.stdin).ReadString('\n')

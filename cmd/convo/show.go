@@ -45,9 +45,9 @@ attachments noted, reasoning folded to one line (unless --reasoning), and
 parts that a repair synthesized marked [synthesized].
 
 Long lines are folded at the terminal's width (100 columns when stdout is
-not a terminal and COLUMNS is not set; --width 0 does not fold), and a text
-longer than 40 lines is cut after them with a note of how many lines follow;
---full prints every text whole. --tail N prints only the last N messages.
+not a terminal and COLUMNS is not set; --width 0 does not fold), and of a
+text longer than 50 lines only the first 40 are printed, with a note of how
+many follow; --full prints every text whole. --tail N prints only the last N messages.
 On a terminal, output longer than the screen goes through $PAGER (less when
 PAGER is not set; PAGER= turns it off, as does --no-pager); never when
 stdout is not a terminal. Roles are coloured on a terminal unless NO_COLOR
@@ -133,7 +133,7 @@ messages in the message JSON of package message.`,
 	f := cmd.Flags()
 	f.BoolVar(&o.reasoning, "reasoning", false, "print reasoning in full instead of one folded line")
 	f.IntVar(&tail, "tail", 0, "print only the last N messages (0: all)")
-	f.BoolVar(&o.full, "full", false, "print long texts whole instead of their first 40 lines")
+	f.BoolVar(&o.full, "full", false, "print long texts whole (without it, a text over 50 lines shows its first 40)")
 	f.IntVar(&o.width, "width", 0, "fold lines at this many columns (default: the terminal's width, else $COLUMNS, else 100; 0: do not fold)")
 	f.BoolVar(&noPager, "no-pager", false, "never page the output")
 	a.addJSONFlag(cmd)
