@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/convo-dev/convo/message"
@@ -121,53 +122,37 @@ func TestWithCitusWithoutCitus(t *testing.T) {
 	}
 }
 
-// TestCitusDistributesItsTables checks what WithCitus creates: both tables
-// distributed, sessions by id, messages by session_id in the same
-// colocation group, the foreign key in place; and that reopening, and
-// opening tables an earlier store created without the option, ends the same.
+// TestCitusDistributesItsTables checks what WithCitus creates: the three
+// tables distributed, sessions by id, messages and messages_quarantine by
+// session_id in the same colocation group, the foreign keys in place; and
+// that reopening, and opening tables an earlier store created without the
+// option, ends the same.
 func TestCitusDistributesItsTables(t *testing.T) {
 	pool := newCitusPool(t, 4, citusTestShards)
 	ctx := t.Context()
-	check := func(s *Store) {
-		t.Helper()
-		rows, err := pool.Query(ctx, `SELECT logicalrelid::text, column_to_column_name(logicalrelid, partkey), colocationid
-			FROM pg_dist_partition WHERE logicalrelid IN (to_regclass($1), to_regclass($2)) ORDER BY 1 DESC`, s.q.sessions, s.q.messages)
-		if err != nil {
-			t.Fatal(err)
-		}
-		type dist struct {
-			table, col string
-			coloc      int
-		}
-		var got []dist
-		for rows.Next() {
-			var d dist
-			if err := rows.Scan(&d.table, &d.col, &d.coloc); err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, d)
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		if len(got) != 2 || got[0].col != "id" || got[1].col != "session_id" || got[0].coloc != got[1].coloc {
-			t.Fatalf("distribution: %+v; want sessions by id and messages by session_id, colocated", got)
-		}
-		var fks int
-		if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'f'`, s.q.messages).Scan(&fks); err != nil {
-			t.Fatal(err)
-		}
-		if fks != 1 {
-			t.Errorf("messages has %d foreign keys, want 1", fks)
-		}
-	}
 	s := newCitusStore(t, pool)
-	check(s)
+	checkDistributed(t, pool, s.q)
 	again, err := Open(ctx, pool, WithSchema(s.Schema()), WithCitus())
 	if err != nil {
 		t.Fatalf("reopen: %v", err)
 	}
-	check(again)
+	checkDistributed(t, pool, again.q)
+
+	// A distributed store of schema version 4 gets the quarantine table's
+	// replica identity on every shard when it is upgraded.
+	for _, sql := range []string{
+		`ALTER TABLE ` + s.q.quarantine + ` REPLICA IDENTITY DEFAULT`,
+		`DELETE FROM ` + s.q.migrations + ` WHERE version = 5`,
+	} {
+		if _, err := pool.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	upgraded, err := Open(ctx, pool, WithSchema(s.Schema()), WithCitus())
+	if err != nil {
+		t.Fatalf("upgrade from version 4: %v", err)
+	}
+	checkDistributed(t, pool, upgraded.q)
 
 	// Tables created without the option are distributed by the first open
 	// with it.
@@ -187,20 +172,137 @@ func TestCitusDistributesItsTables(t *testing.T) {
 	if err != nil {
 		t.Fatalf("open WithCitus over tables created without it: %v", err)
 	}
-	check(later)
+	checkDistributed(t, pool, later.q)
 	got, err := sess.GetMessages(ctx, nil)
 	if err != nil || len(got) != 1 {
 		t.Fatalf("after distributing: %d messages, %v", len(got), err)
 	}
 }
 
+// checkDistributed checks the distribution of the tables of q: sessions by
+// id, messages and messages_quarantine by session_id, all three in one
+// colocation group, and each of the latter two with its one foreign key
+// to sessions.
+func checkDistributed(t *testing.T, pool *pgxpool.Pool, q *queries) {
+	t.Helper()
+	ctx := t.Context()
+	tables := []string{q.sessions, q.messages, q.quarantine}
+	want := []string{"id", "session_id", "session_id"}
+	var coloc []int
+	for i, table := range tables {
+		var col string
+		var c int
+		err := pool.QueryRow(ctx, `SELECT column_to_column_name(logicalrelid, partkey), colocationid
+			FROM pg_dist_partition WHERE logicalrelid = to_regclass($1)`, table).Scan(&col, &c)
+		if err != nil {
+			t.Fatalf("distribution of %s: %v", table, err)
+		}
+		if col != want[i] {
+			t.Errorf("%s is distributed by %s, want %s", table, col, want[i])
+		}
+		coloc = append(coloc, c)
+	}
+	if coloc[0] != coloc[1] || coloc[0] != coloc[2] {
+		t.Errorf("colocation groups %v: sessions, messages and messages_quarantine must share one", coloc)
+	}
+	for _, table := range tables[1:] {
+		var fks int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'f'
+			AND confrelid = to_regclass($2)`, table, q.sessions).Scan(&fks); err != nil {
+			t.Fatal(err)
+		}
+		if fks != 1 {
+			t.Errorf("%s has %d foreign keys to sessions, want 1", table, fks)
+		}
+	}
+	// Shard moves replicate every table of the group logically: the
+	// quarantine table, without a primary key, needs its replica
+	// identity (schema version 5) on every shard.
+	var full, shards int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE success AND result = 'f'), count(*)
+		FROM run_command_on_shards($1, $$SELECT relreplident FROM pg_class WHERE oid = '%s'::regclass$$)`,
+		q.quarantine).Scan(&full, &shards); err != nil {
+		t.Fatal(err)
+	}
+	if shards == 0 || full != shards {
+		t.Errorf("%d of %d shards of %s have REPLICA IDENTITY FULL", full, shards, q.quarantine)
+	}
+}
+
 // TestCitusConformance runs the conformance suite on distributed tables, a
-// fresh schema per subtest.
+// fresh schema per subtest, with the hooks TestConformance gives it: rows
+// damaged by hand (so the Quarantiner checks run: the quarantine statement
+// and table on Citus) and a second store on the same tables.
 func TestCitusConformance(t *testing.T) {
 	pool := newCitusPool(t, 16, citusTestShards)
-	sessiontest.Run(t, func(t *testing.T) session.Store {
+	sessiontest.RunWith(t, func(t *testing.T) session.Store {
 		return newCitusStore(t, pool)
-	})
+	}, sessiontest.Options{Corrupt: corrupt, Twin: citusTwin})
+}
+
+// citusTwin is twin for a store opened WithCitus.
+func citusTwin(t *testing.T, st session.Store) session.Store {
+	t.Helper()
+	s := st.(*Store)
+	other, err := Open(t.Context(), newCitusPool(t, 4, citusTestShards), WithSchema(s.Schema()), WithTablePrefix(s.Prefix()), WithCitus())
+	if err != nil {
+		t.Fatalf("twin: %v", err)
+	}
+	return other
+}
+
+// TestCitusUpgradeFromVersion1 upgrades distributed tables of schema
+// version 1, as WithCitus created them before the quarantine table and the
+// Go-side search terms, with rows in four sessions: the open WithCitus
+// creates messages_quarantine with its foreign key to the distributed
+// sessions and distributes it, and rewrites every row's search terms
+// across the shards (reindex: a read ordered over all shards and an
+// UPDATE ... FROM unnest of each batch), as TestReindexUpgradesVersion1
+// checks on plain PostgreSQL.
+func TestCitusUpgradeFromVersion1(t *testing.T) {
+	pool := newCitusPool(t, 8, citusTestShards)
+	schema := reindexFromVersion1(t, pool, []string{
+		`SELECT create_distributed_table('{{sessions}}', 'id')`,
+		`SELECT create_distributed_table('{{messages}}', 'session_id', colocate_with => '{{sessions}}')`,
+	}, WithCitus())
+	checkDistributed(t, pool, newQueries(schema, ""))
+}
+
+// TestCitusRetriesUnrouted retries stored appends, as
+// TestRetriesDoNotDependOnTheSQLSTATE does, on distributed tables with the
+// statements of a store opened without WithCitus (tables distributed by
+// hand): Citus runs those in steps through the coordinator and reports a
+// worker's unique violation with its own SQLSTATE, here without any
+// rewriting of the wire.
+func TestCitusRetriesUnrouted(t *testing.T) {
+	pool := newCitusPool(t, 4, citusTestShards)
+	s := newCitusStore(t, pool)
+	s.opts.citus = false
+	ctx := t.Context()
+	sess, err := s.Create(ctx, "unrouted")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := sess.(*pgSession)
+	msgs := []message.Message{message.NewUserMessage("stored")}
+	if err := sess.AddMessages(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	// The ordinary append of a stored id fails on the worker's unique
+	// constraint; the store must not rely on the code it arrives with.
+	chunks, err := ss.encode(msgs, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := chunks[0]
+	_, err = pool.Exec(ctx, s.q.appendFresh, ss.id, ss.inc, nil, b.ids, b.roles, b.parts, b.models, b.usages,
+		b.created, b.search, int64(b.len()), time.Now().UnixNano())
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		t.Fatalf("appending a stored id with the ordinary statement: %v, want the server's error", err)
+	}
+	t.Logf("Citus reports the unique violation as SQLSTATE %s: %s", pe.Code, pe.Message)
+	retriesWithoutSQLSTATE(t, s)
 }
 
 // TestRouterQueries checks with EXPLAIN that Citus runs every per-session

@@ -1,7 +1,11 @@
 package postgres
 
 import (
+	"context"
 	"testing"
+
+	"github.com/convo-dev/convo/internal/sqlident"
+	"github.com/convo-dev/convo/message"
 )
 
 // TestSchemaFollowsCitusRules checks, in the catalog of a store's schema,
@@ -82,5 +86,46 @@ func TestSchemaFollowsCitusRules(t *testing.T) {
 	}
 	if fks != 2 {
 		t.Errorf("found %d foreign keys, want 2 (messages -> sessions, messages_quarantine -> sessions)", fks)
+	}
+}
+
+// TestDeletesPublishToLogicalReplication deletes a session with a
+// quarantined row while a publication (CREATE PUBLICATION ... FOR TABLE)
+// covers every table of the store. PostgreSQL refuses a delete from a
+// published table that has no replica identity ("cannot delete from table
+// ... because it does not have a replica identity and publishes deletes",
+// CheckCmdReplicaIdentity), and Citus moves shards by logical replication,
+// refusing tables without one; messages_quarantine, which has no primary
+// key, was such a table until schema version 5. The publication needs no
+// wal_level = logical to exist, so this runs on any server.
+func TestDeletesPublishToLogicalReplication(t *testing.T) {
+	s := newStore(t, nil)
+	ctx := t.Context()
+	sess, err := s.Create(ctx, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := []message.Message{message.NewUserMessage("kept"), message.NewUserMessage("damaged")}
+	if err := sess.AddMessages(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Quarantine(ctx, "s1", msgs[1].ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	pub := sqlident.Quote(s.Schema() + "_pub")
+	if _, err := s.pool.Exec(ctx, `CREATE PUBLICATION `+pub+` FOR TABLE `+s.q.sessions+`, `+s.q.messages+`, `+s.q.quarantine); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := s.pool.Exec(context.WithoutCancel(ctx), `DROP PUBLICATION `+pub); err != nil {
+			t.Errorf("drop publication: %v", err)
+		}
+	})
+	if err := s.Delete(ctx, "s1"); err != nil {
+		t.Fatalf("delete a session with a quarantined row under a publication: %v", err)
+	}
+	var left int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+s.q.quarantine).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("quarantined rows left after the delete: %d, %v", left, err)
 	}
 }

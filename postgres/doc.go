@@ -57,10 +57,13 @@
 //
 // # Schema
 //
-// Version 4, as created in the schema and with the prefix of the options
+// Version 5, as created in the schema and with the prefix of the options
 // (migrations/0001_init.sql, 0002_quarantine.sql, which adds the
-// messages_quarantine table not shown here, 0003_search_terms.sql and
-// 0004_forks.sql):
+// messages_quarantine table not shown here, 0003_search_terms.sql,
+// 0004_forks.sql, and 0005_quarantine_replica_identity.sql, which gives
+// that table, which has no primary key, REPLICA IDENTITY FULL, so that its
+// deletes can be published to logical replication and Citus can move its
+// shards):
 //
 //	CREATE TABLE sessions (
 //	    id            text COLLATE "C" NOT NULL,
@@ -127,18 +130,21 @@
 // transaction, in the common case: it advances the session row (next_seq,
 // message_count, version, updated_at; the UPDATE also serialises
 // concurrent appends to one session) and inserts the messages after the
-// old next_seq, provided that none of their ids is stored (one index probe
-// per id) and that no writer changed the row after the statement's
-// snapshot. If that stores nothing, because a message id is stored
-// already, the session is at another version or gone, or another writer
-// got in first, a second statement locks the row, finds which ids the
-// session holds, appends the others (ON CONFLICT (session_id, id) DO
-// NOTHING skips an id committed meanwhile) and tells a retry from a
-// conflict from a deleted session. Neither statement ever fails on the
-// unique constraint, so no retry depends on the SQLSTATE of a unique
-// violation (Citus reports a worker's as XX000, not 23505; a test rewrites
-// every violation to XX000 on the wire to prove it), and a row is skipped
-// only for an id the session holds (the store checks it when one is).
+// old next_seq. It stores nothing when the session is at another version
+// or gone, and fails, storing nothing, when one of the ids is stored
+// already (the unique constraint on (session_id, id)). After either, and
+// after any other error the server reports for it, whatever its SQLSTATE,
+// a second statement locks the row, finds which ids the session holds,
+// appends the others (ON CONFLICT (session_id, id) DO NOTHING skips an id
+// committed meanwhile) and tells a retry from a conflict from a deleted
+// session. That statement cannot fail on the unique constraint, so no
+// retry depends on the SQLSTATE of a unique violation (Citus reports a
+// worker's as XX000, not 23505: a test rewrites every violation to XX000
+// on the wire, and the Citus target retries on a real cluster), a row is
+// skipped only for an id the session holds (the store checks it when one
+// is), and a real failure (a full disk, say) fails the second statement
+// too and is returned from there. A retry of stored messages leaves one
+// ERROR line (the unique violation) in the server's log.
 // Calls above 1,000 messages or
 // 32 MiB run several such statements in one explicit transaction. A message
 // whose id the session holds is skipped, so a call that failed ambiguously

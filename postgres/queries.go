@@ -249,24 +249,24 @@ func newQueries(schema, prefix string) *queries {
 		EXISTS (SELECT 1 FROM l), COALESCE((SELECT version FROM l), 0)`)
 	// appendFresh is the append of the common case, messages none of whose
 	// ids the session holds, without what append spends on telling the
-	// other cases apart: no numbering of the survivors (n), no second read
-	// of the session row (cur), no separate lock (l): its UPDATE locks the
-	// row. It returns the new version, or no row, having stored nothing,
-	// when the session is gone, re-created or not at version $3, when it
-	// holds one of the ids already (one probe of messages_msg_id per id, in
-	// the statement's snapshot), or when a writer changed the row after
-	// that snapshot (next_seq as the snapshot saw it: the UPDATE, having
-	// waited for that writer, re-checks its WHERE on the newest row). The
-	// caller then runs append, which sorts the cases out (a retry of a
-	// stored call, a conflict, a deleted session, a concurrent writer).
-	// Every writer of messages locks the session row first and moves
-	// next_seq, so once the UPDATE holds the lock on a row whose next_seq is
-	// the snapshot's, no id of the snapshot's blind spot can exist: the
-	// INSERT cannot meet the unique constraint, and no retry depends on
-	// the SQLSTATE of its violation (Citus reports a worker's 23505 as
-	// XX000). With it BenchmarkAppendTurn went from 0.86-0.87 to 0.93-0.97
-	// of the raw pgx.Batch (before the id probe and the next_seq test; the
-	// package documentation has the figures with them).
+	// other cases apart: no lock of its own (l: its UPDATE locks the row),
+	// no probe of the ids (e), no numbering of the survivors (n), no second
+	// read of the session row (cur). It advances the session row and
+	// inserts every message after the old next_seq (the UPDATE, having
+	// waited for a concurrent writer, re-checks its WHERE on the newest row
+	// and returns that row's next_seq). It returns the new version, or no
+	// row when the session is gone, re-created or not at version $3; an id
+	// the session holds already fails it on the unique constraint on
+	// (session_id, id). Either way it stored nothing (one statement, one
+	// implicit transaction), and the caller runs append, which cannot fail
+	// on that constraint and sorts the cases out (a retry of a stored call,
+	// a conflict, a deleted session). The caller does so after any error
+	// the server reports for this statement, whatever its SQLSTATE (Citus
+	// reports a worker's unique violation as XX000, not 23505), so no retry
+	// depends on the SQLSTATE. Probing the ids here instead, so that the
+	// statement could not meet the constraint (one probe of messages_msg_id
+	// per id and a re-check of next_seq), cost 5 % of the append
+	// (BenchmarkAppendTurn, docs/performance.md).
 	// Parameters: $1..$10 as for append, $11 the number of messages, $12 now.
 	q.appendFresh = b(`WITH s AS (
 		UPDATE {{sessions}} SET next_seq = next_seq + $11::bigint,
@@ -274,9 +274,6 @@ func newQueries(schema, prefix string) *queries {
 			version = version + 1,
 			updated_at = GREATEST(updated_at + 1, $12::bigint)
 		WHERE id = $1 AND incarnation = $2 AND ($3::bigint IS NULL OR version = $3::bigint)
-			AND next_seq = (SELECT o.next_seq FROM {{sessions}} o WHERE o.id = $1)
-			AND NOT EXISTS (SELECT 1 FROM unnest($4::text[]) AS u(id) CROSS JOIN LATERAL (
-				SELECT 1 FROM {{messages}} m WHERE m.session_id = $1 AND m.id = u.id LIMIT 1) x)
 		RETURNING next_seq - $11::bigint AS base, version
 	), ins AS (
 		INSERT INTO {{messages}} (session_id, seq, id, role, parts, model, usage, created_at, tsv)

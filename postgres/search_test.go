@@ -197,7 +197,13 @@ func TestSearchQueryIsNotSyntax(t *testing.T) {
 // again, runs one batch (a reindex that crashed after it) and checks that
 // the next open completes it.
 func TestReindexUpgradesVersion1(t *testing.T) {
-	pool := testPool(t)
+	reindexFromVersion1(t, testPool(t), nil)
+}
+
+// reindexFromVersion1 is TestReindexUpgradesVersion1 on pool: setup runs
+// right after the version-1 tables are created, before any row is stored,
+// and opts are given to every Open. It returns the schema of the tables.
+func reindexFromVersion1(t *testing.T, pool *pgxpool.Pool, setup []string, opts ...Option) string {
 	ctx := t.Context()
 	schema := newSchema(t, pool)
 	q := newQueries(schema, "")
@@ -207,18 +213,23 @@ func TestReindexUpgradesVersion1(t *testing.T) {
 	}
 	r := strings.NewReplacer("{{sessions}}", q.sessions, "{{messages}}", q.messages, "{{prefix}}", "")
 	n := 2*reindexBatch + 7
-	for _, sql := range []string{
-		q.createSchema, q.createMigrations, r.Replace(ms[0].SQL),
-		`INSERT INTO ` + q.migrations + ` (version, applied_at) VALUES (1, 1)`,
-		`INSERT INTO ` + q.sessions + ` (id, created_at, updated_at, next_seq, message_count, incarnation)
-			VALUES ('old', 1, 1, ` + fmt.Sprint(n+1) + `, ` + fmt.Sprint(n) + `, 1)`,
-		`INSERT INTO ` + q.messages + ` (session_id, seq, id, role, parts, created_at, tsv)
-			SELECT 'old', i, 'm' || i, 'user', json_build_array(json_build_object('type', 'text', 'text', t)), i,
+	stmts := []string{q.createSchema, q.createMigrations, r.Replace(ms[0].SQL)}
+	for _, sql := range setup {
+		stmts = append(stmts, r.Replace(sql))
+	}
+	// n messages over four sessions (over several shards on Citus).
+	stmts = append(stmts,
+		`INSERT INTO `+q.migrations+` (version, applied_at) VALUES (1, 1)`,
+		`INSERT INTO `+q.sessions+` (id, created_at, updated_at, next_seq, message_count, incarnation)
+			SELECT 'old-' || k, 1, 1, `+fmt.Sprint(n+1)+`, (SELECT count(*) FROM generate_series(1, `+fmt.Sprint(n)+`) AS i WHERE i % 4 = k), 1
+			FROM generate_series(0, 3) AS k`,
+		`INSERT INTO `+q.messages+` (session_id, seq, id, role, parts, created_at, tsv)
+			SELECT 'old-' || i % 4, i, 'm' || i, 'user', json_build_array(json_build_object('type', 'text', 'text', t)), i,
 				to_tsvector('simple', t)
-			FROM generate_series(1, ` + fmt.Sprint(n) + `) AS i,
-				LATERAL (SELECT CASE i WHEN 4 THEN '明日は東京へ行きます' WHEN ` + fmt.Sprint(reindexBatch+2) + `
-					THEN 'Un café, s''il vous plaît' ELSE 'message ' || i || ' about nothing' END) AS x(t)`,
-	} {
+			FROM generate_series(1, `+fmt.Sprint(n)+`) AS i,
+				LATERAL (SELECT CASE i WHEN 4 THEN '明日は東京へ行きます' WHEN `+fmt.Sprint(reindexBatch+2)+`
+					THEN 'Un café, s''il vous plaît' ELSE 'message ' || i || ' about nothing' END) AS x(t)`)
+	for _, sql := range stmts {
 		if _, err := pool.Exec(ctx, sql); err != nil {
 			t.Fatalf("%s: %v", sql, err)
 		}
@@ -272,7 +283,7 @@ func TestReindexUpgradesVersion1(t *testing.T) {
 			t.Errorf("%d of %d rows keep an old search vector (want %d rows)", stale, total, n)
 		}
 	}
-	s, err := Open(ctx, pool, WithSchema(schema))
+	s, err := Open(ctx, pool, append([]Option{WithSchema(schema)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +297,7 @@ func TestReindexUpgradesVersion1(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A read-only open rewrites nothing.
-	if _, err := Open(ctx, pool, WithSchema(schema), WithReadOnly()); err != nil {
+	if _, err := Open(ctx, pool, append([]Option{WithSchema(schema), WithReadOnly()}, opts...)...); err != nil {
 		t.Fatalf("read-only open of a store whose index is old: %v", err)
 	}
 	var version int
@@ -296,11 +307,12 @@ func TestReindexUpgradesVersion1(t *testing.T) {
 	if done, err := s.reindexStep(ctx); err != nil || done {
 		t.Fatalf("reindexStep = %v, %v; want one batch of several", done, err)
 	}
-	s2, err := Open(ctx, pool, WithSchema(schema))
+	s2, err := Open(ctx, pool, append([]Option{WithSchema(schema)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	check(s2)
+	return schema
 }
 
 // canonicalTSVector returns vec as PostgreSQL prints it.

@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/convo-dev/convo/message"
@@ -362,23 +363,24 @@ func (ss *pgSession) exec(ctx context.Context, q interface {
 	return r, err
 }
 
-// addOne appends one batch. The common case takes one statement; when that
-// stores nothing, the full append statement follows, and perhaps a read of
-// the session row, each in its own implicit transaction (safe, as the first
-// stored nothing). Neither statement can fail on the unique constraint on
-// (session_id, id): the first stores nothing if an id is stored or the
-// session changed after its snapshot, the second skips stored ids with ON
-// CONFLICT DO NOTHING on that constraint alone. So no retry depends on the
-// SQLSTATE that a violation would carry, which Citus does not keep.
+// addOne appends one batch. The common case takes one statement
+// (appendFresh); when that stores nothing, or fails with an error the
+// server reports (as it does for an id the session holds), the full append
+// statement follows, and perhaps a read of the session row, each in its own
+// implicit transaction (safe, as the first stored nothing). The full
+// statement cannot fail on the unique constraint on (session_id, id): it
+// skips stored ids with ON CONFLICT DO NOTHING on that constraint alone. So
+// no retry depends on the SQLSTATE of a unique violation, which Citus does
+// not keep; a real failure fails the full statement too, and is returned
+// from there.
 func (ss *pgSession) addOne(ctx context.Context, b *batch, expected int64) (int64, error) {
 	var exp *int64
 	if expected >= 0 {
 		exp = &expected
 	}
-	// The common case first: a session at the expected version (or any),
-	// unchanged while the statement runs, and messages it does not hold
-	// yet. Any other case stores nothing here and is sorted out by the full
-	// statement below.
+	// The common case first: a session at the expected version (or any)
+	// and messages it does not hold yet. Any other case stores nothing
+	// here and is sorted out by the full statement below.
 	var version int64
 	err := ss.s.pool.QueryRow(ctx, ss.s.q.appendFresh, ss.id, ss.inc, exp,
 		b.ids, b.roles, b.parts, b.models, b.usages, b.created, b.search,
@@ -386,7 +388,7 @@ func (ss *pgSession) addOne(ctx context.Context, b *batch, expected int64) (int6
 	switch {
 	case err == nil:
 		return version, nil
-	case !errors.Is(err, pgx.ErrNoRows):
+	case !errors.Is(err, pgx.ErrNoRows) && !statementFailed(ctx, err):
 		return 0, err
 	}
 	for attempt := 1; ; attempt++ {
@@ -430,6 +432,25 @@ func (ss *pgSession) addOne(ctx context.Context, b *batch, expected int64) (int6
 		// The session changed and changed back (delete and re-create is
 		// ruled out by the incarnation): try again.
 	}
+}
+
+// statementFailed reports whether err is the server's report that a
+// statement failed, and so rolled back, on a connection that stays usable:
+// an ERROR, whatever its SQLSTATE, other than a cancellation (57014: the
+// context's, or statement_timeout's, which a second statement would wait
+// out again). Not a FATAL error, which ends the connection, nor an error of
+// the network or the context, after which the caller cannot know whether
+// the statement committed.
+func statementFailed(ctx context.Context, err error) bool {
+	var pe *pgconn.PgError
+	if ctx.Err() != nil || !errors.As(err, &pe) || pe.Code == "57014" {
+		return false
+	}
+	sev := pe.SeverityUnlocalized
+	if sev == "" {
+		sev = pe.Severity
+	}
+	return sev == "ERROR"
 }
 
 // maxAppendAttempts bounds how often the full append statement runs when
