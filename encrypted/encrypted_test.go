@@ -592,13 +592,20 @@ func TestRetry(t *testing.T) {
 // database (as two processes), write the first messages of new owners at
 // once; they agree on one data key per owner and read each other's writes.
 func TestConcurrentFirstWrites(t *testing.T) {
-	env := newSQLite(t)
-	kr2, err := encrypted.NewMemoryKeyring("kek-1", testKEK)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env2 := openSQLite(t, env.path, kr2)
-	stores := []encrypted.Store{env.st, env2.st}
+	t.Run("sqlite", func(t *testing.T) {
+		env := newSQLite(t)
+		env2 := openSQLite(t, env.path, newKeyring(t))
+		testConcurrentFirstWrites(t, env.keys, env.st, env2.st)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		env := newPostgres(t)
+		// A second wrapper with its own keyring and key cache over the
+		// same schema, as another process would have.
+		testConcurrentFirstWrites(t, env.keys, env.st, wrap(t, env.inner, newKeyring(t), env.keys))
+	})
+}
+
+func testConcurrentFirstWrites(t *testing.T, keys encrypted.KeyStore, stores ...encrypted.Store) {
 	const n = 16
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -606,7 +613,7 @@ func TestConcurrentFirstWrites(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			st := stores[i%2]
+			st := stores[i%len(stores)]
 			owner := []string{"alice", "bob"}[i%4/2]
 			s, err := st.(session.Describer).CreateWith(t.Context(), fmt.Sprintf("s%d", i), session.CreateOptions{Owner: owner})
 			if err == nil {
@@ -623,7 +630,7 @@ func TestConcurrentFirstWrites(t *testing.T) {
 		t.Errorf("concurrent first write: %v", err)
 	}
 	for _, owner := range []string{"alice", "bob"} {
-		if k, err := env.keys.Latest(t.Context(), "owner:"+owner); err != nil || k.Version != 1 {
+		if k, err := keys.Latest(t.Context(), "owner:"+owner); err != nil || k.Version != 1 {
 			t.Errorf("%s's latest key = %+v, %v; want version 1 (one key for all writers)", owner, k, err)
 		}
 	}
@@ -743,5 +750,45 @@ func TestSearchRefused(t *testing.T) {
 	}
 	if len(hits) != 0 {
 		t.Errorf("the inner store's index finds the secret: %+v", hits)
+	}
+}
+
+// racingKeys is a KeyStore in which, the first time Latest finds no key,
+// another writer makes that key before Latest returns: what two processes
+// making an owner's first key at once see.
+type racingKeys struct {
+	encrypted.KeyStore
+	once  sync.Once
+	other func()
+}
+
+func (r *racingKeys) Latest(ctx context.Context, id string) (encrypted.WrappedKey, error) {
+	k, err := r.KeyStore.Latest(ctx, id)
+	if errors.Is(err, encrypted.ErrKeyNotFound) {
+		r.once.Do(r.other)
+	}
+	return k, err
+}
+
+// TestLosingTheFirstKeyRace: a writer whose new data key loses to another
+// writer's (KeyStore.Add says ErrKeyExists) uses the winner's key.
+func TestLosingTheFirstKeyRace(t *testing.T) {
+	inner, keys := session.NewMemoryStore(), encrypted.NewMemoryKeyStore()
+	winner := wrap(t, inner, newKeyring(t), keys)
+	r := &racingKeys{KeyStore: keys}
+	loser := wrap(t, inner, newKeyring(t), r)
+	w := createOwned(t, winner, "w", "alice")
+	r.other = func() { add(t, w, message.NewUserMessage("winner")) }
+	l := createOwned(t, loser, "l", "alice")
+	add(t, l, message.NewUserMessage("loser"))
+	if k, err := keys.Latest(t.Context(), "owner:alice"); err != nil || k.Version != 1 {
+		t.Errorf("alice's latest key = %+v, %v; want version 1 only", k, err)
+	}
+	for _, st := range []encrypted.Store{winner, loser} {
+		for id, want := range map[string]string{"w": "winner", "l": "loser"} {
+			if got := all(t, load(t, st, id)); len(got) != 1 || got[0].Content() != want {
+				t.Errorf("%s read through each wrapper: %+v", id, got)
+			}
+		}
 	}
 }

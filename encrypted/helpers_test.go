@@ -144,22 +144,14 @@ func pgShared(t testing.TB) (*pgxpool.Pool, *sql.DB) {
 type pgEnv struct {
 	schema string
 	inner  *postgres.Store
+	keys   *encrypted.SQLKeyStore
 	st     encrypted.Store
 }
 
 func newPostgres(t testing.TB) *pgEnv {
 	t.Helper()
 	pool, db := pgShared(t)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "convo_enc_test_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+sqlident.Quote(schema)+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
+	schema := newPGSchema(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	inner, err := postgres.Open(ctx, pool, postgres.WithSchema(schema))
@@ -170,9 +162,33 @@ func newPostgres(t testing.TB) *pgEnv {
 	if err != nil {
 		t.Fatalf("OpenSQLKeyStore: %v", err)
 	}
-	return &pgEnv{schema: schema, inner: inner, st: wrap(t, inner, newKeyring(t), keys)}
+	return &pgEnv{schema: schema, inner: inner, keys: keys, st: wrap(t, inner, newKeyring(t), keys)}
 }
 
 func sqliteOpen(ctx context.Context, db *sql.DB) (session.Store, error) {
 	return sqlite.Open(ctx, db)
+}
+
+// newPGSchema returns the name of a schema no other test uses (not yet
+// created), dropped with its contents when t ends.
+func newPGSchema(t testing.TB) string {
+	t.Helper()
+	pool, _ := pgShared(t)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "convo_enc_test_" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+sqlident.Quote(schema)+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return schema
+}
+
+func contextCancelled(t testing.TB) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx, cancel
 }
