@@ -24,7 +24,8 @@ var allowed = map[string][]string{
 	"github.com/convo-dev/convo/sqlite":              {"github.com/google/uuid", xtext},
 	"github.com/convo-dev/convo/llm":                 {"github.com/google/uuid"},
 	// encrypted uses the standard library's AES-GCM: no crypto module.
-	"github.com/convo-dev/convo/encrypted": {"github.com/google/uuid", xtext},
+	"github.com/convo-dev/convo/encrypted":   {"github.com/google/uuid", xtext},
+	"github.com/convo-dev/convo/llm/llmtest": {"github.com/google/uuid"},
 }
 
 func TestCorePackageDependencies(t *testing.T) {
@@ -48,6 +49,29 @@ func TestCorePackageDependencies(t *testing.T) {
 			}
 			if !ok {
 				t.Errorf("%s depends on %s, which is not on its allow-list", pkg, dep)
+			}
+		}
+	}
+}
+
+// TestGeminiSDKOnlyInItsClient: google.golang.org/genai (and the Google
+// Cloud libraries it pulls in) is compiled only into programs that import
+// llm/gemini, never into the agent, the tools or the other clients.
+func TestGeminiSDKOnlyInItsClient(t *testing.T) {
+	for _, pkg := range []string{
+		"github.com/convo-dev/convo/agent",
+		"github.com/convo-dev/convo/tool",
+		"github.com/convo-dev/convo/llm/openai",
+		"github.com/convo-dev/convo/llm/anthropic",
+	} {
+		out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", pkg, err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if strings.HasPrefix(dep, "google.golang.org/genai") || strings.HasPrefix(dep, "cloud.google.com/") ||
+				dep == "github.com/convo-dev/convo/llm/gemini" {
+				t.Errorf("%s depends on %s", pkg, dep)
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/convo-dev/convo/llm"
 	"github.com/convo-dev/convo/llm/anthropic"
+	"github.com/convo-dev/convo/llm/gemini"
 	"github.com/convo-dev/convo/llm/openai"
 )
 
@@ -34,5 +35,20 @@ func OpenAI(c *openai.Client, opts ...OpenAIOption) func(llm.Request) error {
 			return fmt.Errorf("providerrules: %w", err)
 		}
 		return CheckOpenAI(body, opts...)
+	}
+}
+
+// Gemini returns a check that encodes each request with c, exactly as c
+// would send it (c.RequestBody: the SDK's own bytes), and runs CheckGemini
+// on the body with opts. A request c refuses to encode fails with c's error
+// (matching llm.ErrBadRequest). The check does no network I/O and is safe
+// for concurrent use.
+func Gemini(c *gemini.Client, opts ...GeminiOption) func(llm.Request) error {
+	return func(req llm.Request) error {
+		body, err := c.RequestBody(req)
+		if err != nil {
+			return fmt.Errorf("providerrules: %w", err)
+		}
+		return CheckGemini(body, opts...)
 	}
 }

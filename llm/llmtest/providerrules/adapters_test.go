@@ -8,6 +8,7 @@ import (
 
 	"github.com/convo-dev/convo/llm"
 	"github.com/convo-dev/convo/llm/anthropic"
+	"github.com/convo-dev/convo/llm/gemini"
 	"github.com/convo-dev/convo/llm/llmtest/providerrules"
 	"github.com/convo-dev/convo/llm/openai"
 	"github.com/convo-dev/convo/message"
@@ -94,5 +95,31 @@ func TestOpenAIAdapterThinkingServer(t *testing.T) {
 	}
 	if r := providerrules.Rules(check(llm.Request{Messages: toolTurn(nil), Tools: weatherSpec})); !slices.Contains(r, "openai/reasoning-content") {
 		t.Errorf("rules %v, want openai/reasoning-content (the history has no reasoning to send)", r)
+	}
+}
+
+// TestGeminiAdapter: the gemini client sends a function call's thought
+// signature back on the call, as Gemini 3 requires.
+func TestGeminiAdapter(t *testing.T) {
+	c, err := gemini.New(gemini.WithAPIKey("test"), gemini.WithModel("gemini-3-pro-preview"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := providerrules.Gemini(c, providerrules.Gemini3())
+	// The signature as the client stores it: a Reasoning part without text
+	// before the call it belongs to.
+	signed := llm.Request{Messages: toolTurn(message.Reasoning{Signature: "c2lnLTE="}), Tools: weatherSpec}
+	if err := check(signed); err != nil {
+		t.Errorf("a signed tool loop: %v", err)
+	}
+	if r := providerrules.Rules(check(llm.Request{Messages: toolTurn(nil), Tools: weatherSpec})); !slices.Contains(r, "gemini/thought-signature") {
+		t.Errorf("rules %v, want gemini/thought-signature (the history lost the signature)", r)
+	}
+	unanswered := llm.Request{Messages: append(toolTurn(message.Reasoning{Signature: "c2lnLTE="})[:2:2], message.NewUserMessage("never mind")), Tools: weatherSpec}
+	if r := providerrules.Rules(check(unanswered)); !slices.Contains(r, "gemini/function-response-count") {
+		t.Errorf("rules %v, want gemini/function-response-count", r)
+	}
+	if err := check(llm.Request{Messages: []message.Message{{Role: "bogus"}}}); !errors.Is(err, llm.ErrBadRequest) {
+		t.Errorf("untranslatable request: %v, want llm.ErrBadRequest", err)
 	}
 }

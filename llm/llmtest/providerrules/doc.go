@@ -5,9 +5,11 @@
 //
 //	if err := providerrules.CheckAnthropic(body); err != nil { ... }
 //	if err := providerrules.CheckOpenAI(body, providerrules.ThinkingServer()); err != nil { ... }
+//	if err := providerrules.CheckGemini(body, providerrules.Gemini3()); err != nil { ... }
 //
-// CheckAnthropic and CheckOpenAI take the JSON body of a Messages API or
-// Chat Completions request. Anthropic and OpenAI take a convo client and
+// CheckAnthropic, CheckOpenAI and CheckGemini take the JSON body of a
+// Messages API, Chat Completions or generateContent request. Anthropic,
+// OpenAI and Gemini take a convo client and
 // return a func(llm.Request) error that encodes each request exactly as the
 // client would send it (its RequestBody method) and checks the bytes: plug
 // it into a scripted client (llmtest) to run agent tests under a provider's
@@ -60,4 +62,24 @@
 //   - openai/reasoning-content (only with ThinkingServer): every assistant
 //     message with tool_calls carries its reasoning_content back, as
 //     DeepSeek's thinking mode requires.
+//
+// Gemini API (POST /v1beta/models/{model}:generateContent):
+//
+//   - gemini/body: the request has contents;
+//   - gemini/role: every content's role is "user" or "model";
+//   - gemini/parts-nonempty: every content has parts;
+//   - gemini/part-data: every part carries data (non-empty text, inline or
+//     file data, a function call or response, ...), not only a thought
+//     signature;
+//   - gemini/function-call-turn: a content with function calls is a model
+//     turn right after a user turn (a prompt or function responses);
+//   - gemini/function-response-turn: a content with function responses
+//     comes right after a model turn with function calls;
+//   - gemini/function-response-count: the turn after a function call turn
+//     is a user turn with as many function responses as there were calls;
+//   - gemini/function-response-match: each function response names a call
+//     of that turn (and its id, when it has one);
+//   - gemini/thought-signature (only with Gemini3): in the current turn,
+//     the first function call of each model step carries its
+//     thoughtSignature, as Gemini 3 requires.
 package providerrules
