@@ -145,7 +145,7 @@ func (s *Store) checkSchema(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("postgres: open: read schema: %w", err)
 	}
-	return v, s.schemaError(kind, v, LatestSchemaVersion())
+	return v, s.schemaError(kind, v, LatestSchemaVersion()+len(s.opts.extraMigrations))
 }
 
 // loadMigrations returns the embedded migrations in version order.
@@ -188,6 +188,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	ms = append(ms, s.opts.extraMigrations...)
 	if s.opts.citus {
 		if err := s.checkCitus(ctx); err != nil {
 			return err
@@ -210,14 +211,19 @@ func (s *Store) migrate(ctx context.Context) error {
 	// CREATE SCHEMA IF NOT EXISTS can still fail with a unique violation
 	// when a store with another prefix (another lock key) creates the same
 	// schema at the same instant; the second attempt finds it.
-	for attempt := 0; ; attempt++ {
-		err = s.migrateLocked(ctx, ms)
-		var pe *pgconn.PgError
-		if attempt < 3 && errors.As(err, &pe) && (pe.Code == "23505" || pe.Code == "42P06") {
-			continue
+	// A deadlock (40P01) with a transaction that takes convo's tables in
+	// another order than its own statements do rolled everything back:
+	// retryDeadlock runs the migration again.
+	return retryDeadlock(ctx, func() error {
+		for attempt := 0; ; attempt++ {
+			err := s.migrateLocked(ctx, ms)
+			var pe *pgconn.PgError
+			if attempt < 3 && errors.As(err, &pe) && (pe.Code == "23505" || pe.Code == "42P06") {
+				continue
+			}
+			return err
 		}
-		return err
-	}
+	})
 }
 
 // readVersion returns the recorded schema version, 0 if there is none.
@@ -266,6 +272,18 @@ func (s *Store) migrateLocked(ctx context.Context, ms []migrations.Migration) (e
 		}
 		if err := s.schemaError(kind, v, len(ms)); err != nil {
 			return err
+		}
+	}
+	if current > 0 && current < len(ms) {
+		// Running appends and reads lock sessions, then messages, each
+		// for a moment; a migration that took messages first (an ALTER
+		// TABLE, a CREATE INDEX) and then waited for sessions would close a
+		// cycle with any of them that holds sessions and waits for
+		// messages: a deadlock (40P01). Take both, in their order, before
+		// any migration statement: the store's statements then wait for
+		// the migration, and it only for statements already running.
+		if _, err := tx.Exec(ctx, s.q.lockTables); err != nil {
+			return fmt.Errorf("postgres: migrate: lock tables: %w", err)
 		}
 	}
 	if err := s.applyMigrations(ctx, tx, ms, current); err != nil {

@@ -1,5 +1,7 @@
 package postgres
 
+import "github.com/convo-dev/convo/internal/migrations"
+
 // Option configures a store. Options only record values; SessionStore
 // validates them and returns any error.
 type Option func(*storeOptions)
@@ -14,6 +16,9 @@ type storeOptions struct {
 	// use it to run them on plain PostgreSQL).
 	routed   bool
 	readOnly bool
+	// extraMigrations follow the embedded ones (tests use them to run a
+	// "newer release" against stores of this one).
+	extraMigrations []migrations.Migration
 }
 
 func defaultOptions() storeOptions {

@@ -25,6 +25,7 @@ type queries struct {
 	createSchema     string
 	migrationsTable  string // the migrations table's name, for to_regclass
 	createMigrations string
+	lockTables       string
 	lockMigrations   string
 	schemaVersion    string
 	recordMigration  string
@@ -149,6 +150,10 @@ func newQueries(schema, prefix string) *queries {
 	q.regclass = `SELECT to_regclass($1) IS NOT NULL`
 	q.createMigrations = b(`CREATE TABLE IF NOT EXISTS {{migrations}} (version integer NOT NULL PRIMARY KEY, applied_at bigint NOT NULL)`)
 	q.lockMigrations = `SELECT pg_advisory_xact_lock($1)`
+	// The tables a migration changes, locked in the order the store's
+	// statements take them (sessions, then messages) before it changes
+	// anything.
+	q.lockTables = b(`LOCK TABLE {{sessions}}, {{messages}} IN ACCESS EXCLUSIVE MODE`)
 	q.schemaVersion = b(`SELECT COALESCE(MAX(version), 0) FROM {{migrations}}`)
 	q.recordMigration = b(`INSERT INTO {{migrations}} (version, applied_at) VALUES ($1, $2)`)
 

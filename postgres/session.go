@@ -38,6 +38,16 @@ func (ss *pgSession) GetMessages(ctx context.Context, limit *int) ([]message.Mes
 	return msgs, wrap(ctx, "get messages of", ss.id, err)
 }
 
+// snapshot reads the session, again if the read was chosen as a deadlock
+// victim (retryDeadlock).
+func (ss *pgSession) snapshot(ctx context.Context, limit *int) (msgs []message.Message, v int64, err error) {
+	err = retryDeadlock(ctx, func() error {
+		msgs, v, err = ss.snapshotOnce(ctx, limit)
+		return err
+	})
+	return msgs, v, err
+}
+
 // Snapshot returns what GetMessages returns, together with the session's
 // version, read in one statement (one snapshot).
 func (ss *pgSession) Snapshot(ctx context.Context, limit *int) ([]message.Message, int64, error) {
@@ -45,7 +55,7 @@ func (ss *pgSession) Snapshot(ctx context.Context, limit *int) ([]message.Messag
 	return msgs, v, wrap(ctx, "snapshot of", ss.id, err)
 }
 
-func (ss *pgSession) snapshot(ctx context.Context, limit *int) ([]message.Message, int64, error) {
+func (ss *pgSession) snapshotOnce(ctx context.Context, limit *int) ([]message.Message, int64, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err
 	}
@@ -257,8 +267,20 @@ func (b *batch) add(m *message.Message, parts, usage []byte, search string) {
 func (b *batch) len() int { return len(b.ids) }
 
 // add appends msgs; expected < 0 means no version check. It returns the
-// session's version after the call.
-func (ss *pgSession) add(ctx context.Context, msgs []message.Message, expected int64) (int64, error) {
+// session's version after the call. An append that the server chose as a
+// deadlock victim stored nothing and runs again (retryDeadlock); one whose
+// answer was lost after it stored is found stored by the next attempt,
+// as any retry is.
+func (ss *pgSession) add(ctx context.Context, msgs []message.Message, expected int64) (v int64, err error) {
+	err = retryDeadlock(ctx, func() error {
+		v, err = ss.addOnce(ctx, msgs, expected)
+		return err
+	})
+	return v, err
+}
+
+// addOnce is one attempt of add.
+func (ss *pgSession) addOnce(ctx context.Context, msgs []message.Message, expected int64) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}

@@ -188,6 +188,42 @@ func mapErr(ctx context.Context, err error) error {
 	return err
 }
 
+// deadlockAttempts bounds how often retryDeadlock runs a call.
+const deadlockAttempts = 6
+
+// isDeadlock reports whether err is PostgreSQL's deadlock_detected (SQLSTATE
+// 40P01, https://www.postgresql.org/docs/current/errcodes-appendix.html):
+// the server broke a cycle of lock waits by aborting this transaction,
+// which therefore changed nothing.
+func isDeadlock(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "40P01"
+}
+
+// retryDeadlock runs fn, and runs it again, after a short pause that grows
+// with each attempt, while it fails with deadlock_detected, up to
+// deadlockAttempts times or until ctx ends. fn must be a whole transaction
+// (or statements each in its own) that can be run again: appends are, since
+// a message whose id the session holds is skipped. The store's own
+// statements take sessions before messages and migrations lock both tables
+// in that order first (see migrateLocked), so a deadlock needs a writer
+// outside the store (an older release's migration, an administrator's
+// DDL); retrying is what the server's documentation advises for it.
+func retryDeadlock(ctx context.Context, fn func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if !isDeadlock(err) || attempt >= deadlockAttempts {
+			return err
+		}
+		pause := time.Duration(attempt) * 20 * time.Millisecond
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(pause):
+		}
+	}
+}
+
 // checkID returns ctx's error or session.ValidateID's.
 func checkID(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
