@@ -124,7 +124,7 @@ func TestCompleteSessionIDs(t *testing.T) {
 		{"", []string{"--db", db, "__complete", "show", "tr"}, []string{"trip-paris\tWeekend in Paris", ":4"}},
 		{"", []string{"--db", db, "__complete", "show", "trip-paris", ""}, []string{":4"}}, // show takes one id
 		{"", []string{"--db", db, "__complete", "rm", "trip-paris", "t"}, []string{"tokyo-5days\t东京五日游行程", ":4"}},
-		{"", []string{"--db", db, "__complete", "search", "--session", "st"}, []string{"standup-log\tStand-up log, October and November", ":4"}},
+		{"", []string{"--db", db, "__complete", "search", "--session", "st"}, []string{"standup-log\tStand-up log, November", ":4"}},
 		{"CONVO_DB=" + db, []string{"__complete", "export", "kyo"}, []string{"kyoto-momiji\t京都の紅葉スポット", ":4"}},
 		{"", []string{"__complete", "s"}, []string{"search", "serve", "show", ":4"}},
 		{"", []string{"__complete", "ls", "--li"}, []string{"--limit\tsessions per page", ":4"}},
@@ -523,7 +523,7 @@ func TestDeleteAsksOnATerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err := p.wait(t)
-	if err == nil || !strings.Contains(out, "delete 2 sessions, 17 messages") || !strings.Contains(out, "trip-paris  Weekend in Paris") ||
+	if err == nil || !strings.Contains(out, "delete 2 sessions, 17 messages") || !strings.Contains(out, "trip-paris    Weekend in Paris") ||
 		!strings.Contains(out, "rm: not confirmed; nothing deleted") {
 		t.Errorf("rm answered n: err %v, terminal showed:\n%s", err, out)
 	}
