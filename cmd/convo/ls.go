@@ -21,11 +21,16 @@ type sessionJSON struct {
 	Messages  int64             `json:"messages"`
 	CreatedAt string            `json:"created_at"`
 	UpdatedAt string            `json:"updated_at"`
+	// Parent and ForkMessageID link a fork to the session it was forked
+	// from and the last message it inherited ("" before the first).
+	Parent        string `json:"parent,omitempty"`
+	ForkMessageID string `json:"fork_message_id,omitempty"`
 }
 
 func toSessionJSON(in session.Info) sessionJSON {
 	return sessionJSON{ID: in.ID, Owner: in.Owner, Title: in.Title, Metadata: in.Metadata,
-		Messages: in.MessageCount, CreatedAt: rfc3339(in.CreatedAt), UpdatedAt: rfc3339(in.UpdatedAt)}
+		Messages: in.MessageCount, CreatedAt: rfc3339(in.CreatedAt), UpdatedAt: rfc3339(in.UpdatedAt),
+		Parent: in.ParentID, ForkMessageID: in.ForkMessageID}
 }
 
 func (a *app) lsCommand() *cobra.Command {

@@ -186,12 +186,31 @@ func printConversation(w *termWriter, info session.Info, v convView, skipped int
 	for _, k := range sortedKeys(info.Metadata) {
 		label("meta    ", k+"="+info.Metadata[k])
 	}
+	// A fork: its parent and fork point, and a mark after the last message
+	// it inherited (see session.Forker).
+	forkMark := func() {
+		w.styled(sgrDim, "\n--- forked from "+info.ParentID+" here: the messages above were copied from it ---\n")
+	}
+	if info.ParentID != "" {
+		at := "at message " + info.ForkMessageID
+		if info.ForkMessageID == "" {
+			at = "before its first message"
+		}
+		label("fork of ", info.ParentID+" "+at)
+	}
 	fmt.Fprintf(w, "%s, created %s, updated %s\n", plural(info.MessageCount, "message", "messages"), formatTime(info.CreatedAt), formatTime(info.UpdatedAt))
+	if info.ParentID != "" && info.ForkMessageID == "" && skipped == 0 {
+		w.styled(sgrDim, "\n--- forked from "+info.ParentID+" before its first message: every message below is the fork's own ---\n")
+	}
 	if skipped > 0 {
 		w.styled(sgrDim, fmt.Sprintf("(the last %d; %s before them not shown)\n", len(v.Messages), plural(skipped, "message", "messages")))
 	}
 	for _, m := range v.Messages {
+		atFork := info.ParentID != "" && info.ForkMessageID != "" && m.Msg.ID == info.ForkMessageID
 		if m.Empty {
+			if atFork {
+				forkMark()
+			}
 			continue // tool results already shown beside their calls
 		}
 		fmt.Fprintf(w, "\n[%d] ", m.Index)
@@ -202,6 +221,9 @@ func printConversation(w *termWriter, info session.Info, v convView, skipped int
 		fmt.Fprintln(w, " · "+formatTime(m.Msg.CreatedAt))
 		for _, p := range m.Parts {
 			printPart(w, p, o)
+		}
+		if atFork {
+			forkMark()
 		}
 	}
 }
