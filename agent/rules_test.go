@@ -1,10 +1,12 @@
 package agent_test
 
 import (
+	"encoding/base64"
 	"testing"
 
 	"github.com/convo-dev/convo/agent"
 	"github.com/convo-dev/convo/llm/anthropic"
+	"github.com/convo-dev/convo/llm/gemini"
 	"github.com/convo-dev/convo/llm/llmtest"
 	"github.com/convo-dev/convo/llm/llmtest/providerrules"
 	"github.com/convo-dev/convo/llm/openai"
@@ -24,9 +26,14 @@ func providers() []provider {
 	if err != nil {
 		panic(err)
 	}
+	gc, err := gemini.New(gemini.WithAPIKey("test"), gemini.WithModel("gemini-test"))
+	if err != nil {
+		panic(err)
+	}
 	return []provider{
 		{name: "anthropic", check: providerrules.Anthropic(ac)},
 		{name: "openai", check: providerrules.OpenAI(oc)},
+		{name: "gemini", check: providerrules.Gemini(gc)},
 	}
 }
 
@@ -39,8 +46,11 @@ type thinkingProvider struct {
 
 // thinkingProviders are the families with the model thinking: Anthropic with
 // extended thinking on (a continued tool-use turn must start with its signed
-// thinking block) and a DeepSeek-style OpenAI-compatible server (unsigned
-// reasoning_content must come back on the tool-use turn).
+// thinking block), a DeepSeek-style OpenAI-compatible server (unsigned
+// reasoning_content must come back on the tool-use turn) and Gemini 3 (the
+// thought signature that came on a function call must go back on it; the
+// gemini client stores it as a Reasoning part without text before the
+// call).
 func thinkingProviders(t *testing.T) []thinkingProvider {
 	t.Helper()
 	ac, err := anthropic.New(anthropic.WithAPIKey("test"), anthropic.WithModel("claude-test"),
@@ -52,11 +62,19 @@ func thinkingProviders(t *testing.T) []thinkingProvider {
 	if err != nil {
 		t.Fatal(err)
 	}
+	gc, err := gemini.New(gemini.WithAPIKey("test"), gemini.WithModel("gemini-3-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	signed := func(text string) message.Reasoning { return message.Reasoning{Text: text, Signature: "c2lnbmF0dXJl"} }
 	unsigned := func(text string) message.Reasoning { return message.Reasoning{Text: text} }
+	signatureOnly := func(text string) message.Reasoning {
+		return message.Reasoning{Signature: base64.StdEncoding.EncodeToString([]byte("sig:" + text))}
+	}
 	return []thinkingProvider{
 		{provider{name: "anthropic-thinking", check: providerrules.Anthropic(ac)}, signed},
 		{provider{name: "openai-thinking-server", check: providerrules.OpenAI(oc, providerrules.ThinkingServer())}, unsigned},
+		{provider{name: "gemini-3", check: providerrules.Gemini(gc, providerrules.Gemini3())}, signatureOnly},
 	}
 }
 
