@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/convo-dev/convo/session"
 )
@@ -73,6 +74,9 @@ func (s *Store) bulkDelete(ctx context.Context, where string, args []any, dryRun
 		// write took the lock: the selection reads a current snapshot and
 		// the deletes remove exactly what it reported.
 		if err := collect(tx); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q.recordDeletes+where, append([]any{time.Now().UnixNano()}, args...)...); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM `+s.q.messages+` WHERE session_id IN (SELECT id FROM `+s.q.sessions+` WHERE `+where+`)`, args...); err != nil {

@@ -28,6 +28,9 @@
 //	messages_search    FTS5 index of the message text's terms, contentless (when the build has FTS5)
 //	search_state       the index's high-water mark (indexed_to) and the version of its rules
 //	search_pending     indexed messages whose parts were changed in place since
+//	changes            the change feed: one row per committed change (seq, session, owner,
+//	                   kind, version, the range of message seqs stored or the ids removed)
+//	feed_state         the newest change TrimFeed discarded
 //	convo_schema_migrations  the schema versions applied for this prefix
 //
 // parts hold the message's parts in the versioned JSON format documented in
@@ -132,6 +135,30 @@
 // without FTS5 refuses to open a file that has an index, since it could not
 // remove erased text from it; (*Store).DropSearchIndex, run from a build with
 // FTS5, removes it.
+//
+// # Change feed
+//
+// The store is a session.Watcher: Watch follows the changes to a session,
+// to an owner's sessions or to the whole file, live, from a cursor that
+// survives restarts. Every write records its change in the changes table in
+// its own transaction, so a change is in the feed exactly when it is
+// committed; SQLite's single writer commits them in seq order, so a
+// reader never sees a change before an older one. A change records where
+// its messages are, not a copy: one row of about 100 bytes per append,
+// whatever its size.
+//
+// A watch is woken at once by writes through any store on the same
+// *sql.DB, and finds commits by other processes (or other *sql.DBs) by
+// reading the feed's head every WithFeedPollInterval (100 ms by default),
+// on a pooled connection held only for that read, so a pool of one
+// connection keeps working. A watch holds no connection while it waits.
+//
+// History is kept until TrimFeed(ctx, before) discards the changes made
+// before a time; run it on a schedule, as Prune. A consumer whose cursor
+// is older than the newest discarded change gets session.ErrFeedGap and
+// must reread the sessions it follows (Snapshot) and watch from
+// session.WatchFromNow. A database upgraded to schema version 5 has an
+// empty feed: it holds the changes made since.
 //
 // # Errors
 //

@@ -3,3 +3,7 @@ package sqlite
 // SetUpgradeHook sets the function Upgrade calls at points of its
 // transaction, for tests that stop it there.
 func SetUpgradeHook(f func(stage string)) { upgradeHook = f }
+
+// SetFeedRecording turns the change feed's records off (or on again) for
+// st, so that a benchmark can measure what they cost an append.
+func SetFeedRecording(st *Store, on bool) { st.noFeed = !on }

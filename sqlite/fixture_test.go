@@ -5,9 +5,11 @@ import (
 	"database/sql"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -163,6 +165,25 @@ func TestUpgradeFromFixtures(t *testing.T) {
 			}
 			if info, err := st.Info(ctx, "fork"); err != nil || info.ParentID != "user-123" || info.ForkMessageID != "m3" || info.Owner != "acme" {
 				t.Errorf("info of the fork: %+v, %v", info, err)
+			}
+			// The change feed (schema version 5) starts empty and records
+			// the writes made since the upgrade: the append, then the fork.
+			feed, err := st.Watch(ctx, session.WatchQuery{})
+			if err != nil {
+				t.Fatalf("Watch after upgrade: %v", err)
+			}
+			var changes []string
+			for c, err := range feed {
+				if err != nil {
+					t.Fatalf("Watch after upgrade: %v", err)
+				}
+				changes = append(changes, fmt.Sprintf("%s %s %d", c.Kind, c.SessionID, len(c.Messages)))
+				if len(changes) == 2 {
+					break
+				}
+			}
+			if want := []string{"append user-123 1", "create fork 3"}; !slices.Equal(changes, want) {
+				t.Errorf("feed after upgrade = %q, want %q", changes, want)
 			}
 		})
 	}

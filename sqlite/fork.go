@@ -79,7 +79,7 @@ func (s *Store) Fork(ctx context.Context, parentID, atMessageID, id string, opts
 			return err
 		}
 		if at == 0 {
-			return nil
+			return s.record(ctx, tx, session.ChangeCreate, id, 0, nil)
 		}
 		res, err := tx.ExecContext(ctx, s.q.forkCopy, id, parentID, at)
 		if err != nil {
@@ -89,8 +89,11 @@ func (s *Store) Fork(ctx context.Context, parentID, atMessageID, id string, opts
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, s.q.forkCount, n, id)
-		return err
+		if _, err = tx.ExecContext(ctx, s.q.forkCount, n, id); err != nil {
+			return err
+		}
+		// The fork's create carries the seqs it starts with, 1..at.
+		return s.record(ctx, tx, session.ChangeCreate, id, at, nil)
 	})
 	if err != nil {
 		return fail(err)

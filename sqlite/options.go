@@ -13,6 +13,7 @@ type storeOptions struct {
 	wal             bool
 	search          bool
 	readOnly        bool
+	feedPoll        time.Duration
 }
 
 func defaultOptions() storeOptions {
@@ -21,6 +22,7 @@ func defaultOptions() storeOptions {
 		maxMessageBytes: 16 << 20,
 		wal:             true,
 		search:          true,
+		feedPoll:        100 * time.Millisecond,
 	}
 }
 
@@ -82,4 +84,13 @@ func WithFullTextSearch(on bool) Option {
 // has its full-text index.
 func WithReadOnly() Option {
 	return func(o *storeOptions) { o.readOnly = true }
+}
+
+// WithFeedPollInterval sets how often a watch (Store.Watch) looks for
+// changes committed through another *sql.DB or by another process: it
+// reads the feed's head, one row, every d. Changes made through a store on
+// the same *sql.DB wake it at once. The default is 100 ms; d must be
+// positive.
+func WithFeedPollInterval(d time.Duration) Option {
+	return func(o *storeOptions) { o.feedPoll = d }
 }

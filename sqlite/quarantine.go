@@ -28,8 +28,10 @@ func (s *Store) Quarantine(ctx context.Context, id, msgID, reason string) error 
 		if _, err := tx.ExecContext(ctx, s.q.quarantineDelete, id, msgID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, s.q.quarantineTouch, now, id)
-		return err
+		if _, err := tx.ExecContext(ctx, s.q.quarantineTouch, now, id); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, session.ChangeRemove, id, 0, []string{msgID})
 	}))
 }
 

@@ -59,6 +59,22 @@ type queries struct {
 	quarantineTouch  string
 	quarantineList   string
 
+	// The change feed (watch.go).
+	changes, feedState string // quoted names
+	// recordChange records a change of one session in the feed, reading
+	// its owner, incarnation and version from the session row.
+	recordChange string
+	// recordDeletes records the deletion of every session a bulk delete
+	// selects; it is completed by the WHERE of the delete.
+	recordDeletes string
+	feedHead      string
+	feedRead      string
+	feedMessages  string
+	feedTrimmed   string
+	feedTrimTo    string
+	feedTrim      string
+	feedSetTrim   string
+
 	// Fork (fork.go).
 	forkParent string
 	forkPoint  string
@@ -134,6 +150,28 @@ func newQueries(prefix string, busyTimeout time.Duration) *queries {
 		updated_at = MAX(updated_at + 1, ?) WHERE id = ?`)
 	q.quarantineList = `SELECT seq, id, role, parts, model, usage, created_at, quarantined_at, reason FROM ` + q.quarantine + `
 		WHERE session_id = ? ORDER BY seq, rowid`
+	q.changes = sqlident.Quote(prefix + "changes")
+	q.feedState = sqlident.Quote(prefix + "feed_state")
+	// A change's messages are the seqs first_seq..last_seq: for an append
+	// of n rows (?2), those below next_seq; for other kinds ?2 is 0 and the
+	// range is empty.
+	q.recordChange = `INSERT INTO ` + q.changes + ` (session_id, owner, incarnation, kind, version, first_seq, last_seq, removed, at)
+		SELECT id, owner, incarnation, ?1, version, next_seq - ?2, next_seq - 1, ?3, ?4 FROM ` + q.sessions + ` WHERE id = ?5`
+	q.recordDeletes = `INSERT INTO ` + q.changes + ` (session_id, owner, incarnation, kind, version, first_seq, last_seq, removed, at)
+		SELECT id, owner, incarnation, 'delete', version, 0, -1, NULL, ? FROM ` + q.sessions + ` WHERE `
+	// The feed's head: the newest seq ever handed out (sqlite_sequence
+	// keeps it when the newest rows are trimmed), or 0.
+	// Parameter: the changes table's unquoted name.
+	q.feedHead = `SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?), 0)`
+	q.feedRead = `SELECT seq, session_id, owner, incarnation, kind, version, first_seq, last_seq, removed, at FROM ` + q.changes + `
+		WHERE seq > ?1 AND seq <= ?2 AND (?3 = '' OR session_id = ?3) AND (?4 = '' OR owner = ?4) ORDER BY seq LIMIT ?5`
+	q.feedMessages = b(`SELECT seq, id, role, parts, model, usage, created_at FROM {{messages}}
+		WHERE session_id = ?1 AND seq BETWEEN ?2 AND ?3
+		AND EXISTS (SELECT 1 FROM {{sessions}} WHERE id = ?1 AND incarnation = ?4) ORDER BY seq`)
+	q.feedTrimmed = `SELECT trimmed_to FROM ` + q.feedState + ` WHERE id = 0`
+	q.feedTrimTo = `SELECT COALESCE(MAX(seq), 0) FROM ` + q.changes + ` WHERE at < ?`
+	q.feedTrim = `DELETE FROM ` + q.changes + ` WHERE seq <= ?`
+	q.feedSetTrim = `UPDATE ` + q.feedState + ` SET trimmed_to = MAX(trimmed_to, ?) WHERE id = 0`
 	q.forkParent = b(`SELECT owner, title, metadata FROM {{sessions}} WHERE id = ?`)
 	q.forkPoint = b(`SELECT seq FROM {{messages}} WHERE session_id = ? AND id = ?`)
 	q.forkCreate = b(`INSERT INTO {{sessions}} (id, owner, title, metadata, created_at, updated_at, incarnation,

@@ -256,6 +256,7 @@ func (ss *sqliteSession) add(ctx context.Context, msgs []message.Message, expect
 	err = ss.s.write(ctx, firstPrepared, func(tx *sql.Tx) error {
 		version = 0
 		changed := false
+		var advanced int64 // seqs handed out, for the feed's record
 		for start := 0; start < len(msgs); start += maxInsertRows {
 			end := min(start+maxInsertRows, len(msgs))
 			exp := expected
@@ -290,6 +291,7 @@ func (ss *sqliteSession) add(ctx context.Context, msgs []message.Message, expect
 			if _, err := ss.s.exec(ctx, tx, ss.s.q.touchNoReturn, end-start, step, n, time.Now().UnixNano(), ss.id, ss.inc); err != nil {
 				return err
 			}
+			advanced += int64(end - start)
 			if exp >= 0 {
 				// The insert checked the session was at exp; the touch moved
 				// it on by one. (RETURNING would cost a quarter of an append.)
@@ -302,7 +304,7 @@ func (ss *sqliteSession) add(ctx context.Context, msgs []message.Message, expect
 		if !changed {
 			return errNoChange
 		}
-		return nil
+		return ss.s.record(ctx, tx, session.ChangeAppend, ss.id, advanced, nil)
 	})
 	if errors.Is(err, errNoChange) {
 		return version, nil
@@ -432,7 +434,7 @@ func (ss *sqliteSession) PopMessage(ctx context.Context) (*message.Message, erro
 			return err
 		}
 		popped = &m
-		return nil
+		return ss.s.record(ctx, tx, session.ChangeRemove, ss.id, 0, []string{m.ID})
 	})
 	if errors.Is(err, errNoChange) {
 		return nil, nil
@@ -448,8 +450,10 @@ func (ss *sqliteSession) Clear(ctx context.Context) error {
 		if err := execChanging(ctx, tx, session.ErrNotFound, ss.s.q.clearSess, time.Now().UnixNano(), ss.id, ss.inc); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, ss.s.q.clearMsgs, ss.id)
-		return err
+		if _, err := tx.ExecContext(ctx, ss.s.q.clearMsgs, ss.id); err != nil {
+			return err
+		}
+		return ss.s.record(ctx, tx, session.ChangeClear, ss.id, 0, nil)
 	}))
 }
 
@@ -507,7 +511,10 @@ func (ss *sqliteSession) replace(ctx context.Context, expected int64, msgs []mes
 			}
 		}
 		// A replace is one change.
-		return tx.QueryRowContext(ctx, ss.s.q.setVersion, expected+1, ss.id, ss.inc).Scan(&version)
+		if err := tx.QueryRowContext(ctx, ss.s.q.setVersion, expected+1, ss.id, ss.inc).Scan(&version); err != nil {
+			return err
+		}
+		return ss.s.record(ctx, tx, session.ChangeReplace, ss.id, int64(len(msgs)), nil)
 	})
 	return version, err
 }

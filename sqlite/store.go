@@ -26,6 +26,10 @@ type Store struct {
 	opts  storeOptions
 	q     *queries
 	wlock chan struct{} // serialises this process's writers on db
+	wake  *feedWake     // wakes the watches on db after a write
+	// noFeed turns the feed's records off, for the benchmark that
+	// measures their cost (SetFeedRecording in export_test.go).
+	noFeed bool
 
 	stmts map[string]*sql.Stmt // prepared at Open, read-only afterwards
 	hot   []*sql.Stmt          // the statements a connection gets ready before its first transaction
@@ -131,7 +135,10 @@ func newStore(db *sql.DB, opts []Option) (*Store, error) {
 	if o.maxMessageBytes <= 0 {
 		return nil, fmt.Errorf("sqlite: max message bytes must be positive, got %d", o.maxMessageBytes)
 	}
-	return &Store{db: db, opts: o, q: newQueries(o.prefix, o.busyTimeout), wlock: writeLock(db), stmts: map[string]*sql.Stmt{}, ready: map[any]struct{}{}}, nil
+	if o.feedPoll <= 0 {
+		return nil, fmt.Errorf("sqlite: feed poll interval must be positive, got %v", o.feedPoll)
+	}
+	return &Store{db: db, opts: o, q: newQueries(o.prefix, o.busyTimeout), wlock: writeLock(db), wake: wakeFor(db), stmts: map[string]*sql.Stmt{}, ready: map[any]struct{}{}}, nil
 }
 
 // DB returns the database the store uses.
@@ -177,6 +184,11 @@ func (s *Store) write(ctx context.Context, firstPrepared bool, fn func(tx *sql.T
 		return err
 	}
 	defer conn.Close()
+	defer func() {
+		if err == nil {
+			s.changed()
+		}
+	}()
 	err = s.writeOn(ctx, conn, !firstPrepared, fn)
 	if firstPrepared && isBusy(err) {
 		// Whatever made the first statement read before it could write
@@ -332,7 +344,7 @@ const preparedBatchSizes = 8
 // prepare prepares the statements of the hot paths once. It runs before any
 // transaction of the store, so it works on a pool of one connection too.
 func (s *Store) prepare(ctx context.Context) error {
-	qs := []string{s.q.lock, s.q.sessionState, s.q.lastN, s.q.all, s.q.touchAfterInsert, s.q.touchNoReturn}
+	qs := []string{s.q.lock, s.q.sessionState, s.q.lastN, s.q.all, s.q.touchAfterInsert, s.q.touchNoReturn, s.q.recordChange}
 	for n := 1; n <= preparedBatchSizes; n++ {
 		qs = append(qs, s.q.insertSQL(n, false), s.q.insertSQL(n, true))
 	}
@@ -486,7 +498,10 @@ func (s *Store) CreateWith(ctx context.Context, id string, o session.CreateOptio
 		if o.CreatedAt != 0 {
 			created = o.CreatedAt
 		}
-		return execChanging(ctx, tx, session.ErrExists, s.q.create, id, o.Owner, o.Title, meta, created, max(now, created), inc)
+		if err := execChanging(ctx, tx, session.ErrExists, s.q.create, id, o.Owner, o.Title, meta, created, max(now, created), inc); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, session.ChangeCreate, id, 0, nil)
 	})
 	if err != nil {
 		return nil, wrap("create", id, err)
@@ -522,8 +537,16 @@ func (s *Store) Open(ctx context.Context, id string) (session.Session, error) {
 	var inc int64
 	err := s.write(ctx, false, func(tx *sql.Tx) error {
 		now := time.Now().UnixNano()
-		if _, err := tx.ExecContext(ctx, s.q.create, id, "", "", nil, now, now, newIncarnation()); err != nil {
+		res, err := tx.ExecContext(ctx, s.q.create, id, "", "", nil, now, now, newIncarnation())
+		if err != nil {
 			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 1 {
+			if err := s.record(ctx, tx, session.ChangeCreate, id, 0, nil); err != nil {
+				return err
+			}
 		}
 		return tx.QueryRowContext(ctx, s.q.load, id).Scan(&inc)
 	})
@@ -540,9 +563,13 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		return wrap("delete", id, err)
 	}
 	return wrap("delete", id, s.write(ctx, false, func(tx *sql.Tx) error {
-		// Sessions first: a write that takes the lock; then the messages,
+		// The feed's record first (while the row is there to read): a
+		// write that takes the lock; then the session and its messages,
 		// explicitly (ON DELETE CASCADE works only where the connection has
 		// foreign_keys on, which the store cannot see).
+		if err := s.record(ctx, tx, session.ChangeDelete, id, 0, nil); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, s.q.deleteSess, id); err != nil {
 			return err
 		}

@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -123,6 +125,54 @@ var brokenStores = []broken{
 		func() session.Store { return wholeFork{session.NewMemoryStore()} }},
 	{"fork_dies_with_its_parent", "Forker/parent_deleted_leaves_the_fork_intact",
 		func() session.Store { return cascadingFork{session.NewMemoryStore()} }},
+	{"feed_resume_repeats_the_last_change", "Watcher/resume_from_a_cursor_loses_and_repeats_nothing",
+		func() session.Store { return resumeRepeats{session.NewMemoryStore()} }},
+	{"feed_removes_name_no_message", "Watcher/session_feed_delivers_every_kind_of_change_in_order",
+		func() session.Store { return unnamedRemoves{session.NewMemoryStore()} }},
+	{"feed_gap_skipped_silently", "Watcher/a_cursor_behind_the_kept_history_gives_ErrFeedGap",
+		func() session.Store { return silentGap{session.NewMemoryStore()} }},
+}
+
+// resumeRepeats resumes a watch at the change its cursor names, not after
+// it.
+type resumeRepeats struct{ *session.MemoryStore }
+
+func (r resumeRepeats) Watch(ctx context.Context, q session.WatchQuery) (iter.Seq2[session.Change, error], error) {
+	if n, err := strconv.Atoi(q.After); err == nil && n > 0 {
+		q.After = strconv.Itoa(n - 1)
+	}
+	return r.MemoryStore.Watch(ctx, q)
+}
+
+// unnamedRemoves delivers removals without the ids of what they removed.
+type unnamedRemoves struct{ *session.MemoryStore }
+
+func (d unnamedRemoves) Watch(ctx context.Context, q session.WatchQuery) (iter.Seq2[session.Change, error], error) {
+	seq, err := d.MemoryStore.Watch(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return func(yield func(session.Change, error) bool) {
+		for c, err := range seq {
+			c.Removed = nil
+			if !yield(c, err) {
+				return
+			}
+		}
+	}, nil
+}
+
+// silentGap starts a watch whose position was discarded at the end of the
+// feed instead of failing.
+type silentGap struct{ *session.MemoryStore }
+
+func (g silentGap) Watch(ctx context.Context, q session.WatchQuery) (iter.Seq2[session.Change, error], error) {
+	seq, err := g.MemoryStore.Watch(ctx, q)
+	if errors.Is(err, session.ErrFeedGap) {
+		q.After = session.WatchFromNow
+		return g.MemoryStore.Watch(ctx, q)
+	}
+	return seq, err
 }
 
 // wholeFork forks at the parent's last message, wherever it is asked to.

@@ -83,6 +83,7 @@ func Run(t *testing.T, d Driver) {
 	t.Run("Processes", func(t *testing.T) { testProcesses(t, d) })
 	t.Run("FirstOpenProcesses", func(t *testing.T) { testFirstOpenProcesses(t, d) })
 	t.Run("KillDuringAppend", func(t *testing.T) { testKill(t, d) })
+	t.Run("FeedAcrossProcesses", func(t *testing.T) { testFeedProcesses(t, d) })
 }
 
 // OpenDB opens dsn with d and closes it when the test ends.
@@ -429,6 +430,8 @@ func runChild(d Driver, role string) error {
 	}
 	name := os.Getenv("CONVO_DT_NAME")
 	switch role {
+	case "feed-append", "feed-consume":
+		return feedChild(ctx, st, role)
 	case "append":
 		turns, err := strconv.Atoi(os.Getenv("CONVO_DT_TURNS"))
 		if err != nil {
