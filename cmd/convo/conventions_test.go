@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -224,7 +223,7 @@ type ptyProc struct {
 func startPty(t *testing.T, env []string, stdin io.Reader, args ...string) *ptyProc {
 	t.Helper()
 	cmd := exec.CommandContext(t.Context(), convoBinary(t), args...)
-	cmd.Env = append(filteredEnv2(os.Environ(), "CONVO_DB", "NO_COLOR", "PAGER", "TERM"), "TERM=xterm-256color")
+	cmd.Env = append(filteredEnv("CONVO_DB", "NO_COLOR", "PAGER", "TERM"), "TERM=xterm-256color")
 	cmd.Env = append(cmd.Env, env...)
 	if stdin != nil {
 		cmd.Stdin = stdin
@@ -249,18 +248,6 @@ func startPty(t *testing.T, env []string, stdin io.Reader, args ...string) *ptyP
 	}()
 	t.Cleanup(func() { ptmx.Close() })
 	return p
-}
-
-// filteredEnv2 returns env without the given variables.
-func filteredEnv2(env []string, drop ...string) []string {
-	var out []string
-	for _, kv := range env {
-		name, _, _ := strings.Cut(kv, "=")
-		if !slices.Contains(drop, name) {
-			out = append(out, kv)
-		}
-	}
-	return out
 }
 
 // waitFor waits until the terminal has shown s, or fails after 20 seconds.
@@ -318,7 +305,7 @@ func TestColorOnlyOnATerminal(t *testing.T) {
 	// Not a terminal: no colour whatever the environment says.
 	for _, args := range [][]string{{"ls"}, {"show", "kyoto-momiji"}, {"search", "umbrella"}} {
 		cmd := exec.CommandContext(t.Context(), convoBinary(t), append([]string{"--db", db}, args...)...)
-		cmd.Env = filteredEnv2(os.Environ(), "NO_COLOR", "CONVO_DB")
+		cmd.Env = filteredEnv("NO_COLOR", "CONVO_DB")
 		b, err := cmd.Output()
 		if err != nil || bytes.Contains(b, []byte("\x1b")) {
 			t.Errorf("convo %s into a pipe: err %v, escape sequences in %q", args[0], err, b)

@@ -98,7 +98,7 @@ func TestDocsTour(t *testing.T) {
 		t.Fatalf("found %d commands in docs/cli.md; the parser is broken", len(cmds))
 	}
 	dir := t.TempDir()
-	env := append(filteredEnv2(os.Environ(), "CONVO_DB", "NO_COLOR", "PAGER", "COLUMNS"),
+	env := append(filteredEnv("CONVO_DB", "NO_COLOR", "PAGER", "COLUMNS"),
 		"PATH="+filepath.Dir(convoBinary(t))+string(os.PathListSeparator)+os.Getenv("PATH"))
 	assign := regexp.MustCompile(`^export (\w+)=(\S+)$`)
 	ran := 0

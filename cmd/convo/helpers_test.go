@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -325,10 +326,12 @@ func mustConvo(t testing.TB, stdin string, args ...string) result {
 	return r
 }
 
-func filteredEnv(drop string) []string {
+// filteredEnv returns the environment without the variables named in drop.
+func filteredEnv(drop ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, drop+"=") {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(drop, name) {
 			env = append(env, kv)
 		}
 	}
