@@ -3,8 +3,8 @@
 // Response (the assistant message, finish reason, token usage), either at
 // once (Generate) or as a stream of Events (Stream).
 //
-// Providers live in sub-packages (llm/openai, llm/anthropic); llm/llmtest has
-// a scripted Client for tests.
+// Providers live in sub-packages (llm/openai, llm/anthropic, llm/gemini);
+// llm/llmtest has a scripted Client for tests.
 package llm
 
 import (

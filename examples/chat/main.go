@@ -9,6 +9,11 @@
 //	export OPENAI_API_KEY=sk-...                         # if the server needs one
 //	go run ./examples/chat -model llama3.2 -session alice
 //
+// or to Google's Gemini API with -provider gemini:
+//
+//	export GEMINI_API_KEY=...                            # or GOOGLE_API_KEY
+//	go run ./examples/chat -provider gemini -model gemini-2.5-flash
+//
 // Type a message and press Enter; /history prints the stored session, /quit
 // (or end of input) leaves. Run it again with the same -session (and -db) to
 // continue the conversation. The program assumes it is the only writer of its
@@ -34,6 +39,8 @@ import (
 	"time"
 
 	"github.com/convo-dev/convo/agent"
+	"github.com/convo-dev/convo/llm"
+	"github.com/convo-dev/convo/llm/gemini"
 	"github.com/convo-dev/convo/llm/openai"
 	"github.com/convo-dev/convo/session"
 	"github.com/convo-dev/convo/sqlite"
@@ -51,7 +58,7 @@ func main() {
 	}
 }
 
-const setupHelp = `chat needs an OpenAI-compatible endpoint and a model. For example:
+const setupHelp = `chat needs an OpenAI-compatible endpoint and a model, or a Gemini API key. For example:
 
   # OpenAI
   export OPENAI_API_KEY=sk-...
@@ -61,7 +68,16 @@ const setupHelp = `chat needs an OpenAI-compatible endpoint and a model. For exa
   export OPENAI_BASE_URL=http://localhost:11434/v1
   go run ./examples/chat -model llama3.2
 
-Set OPENAI_BASE_URL and/or OPENAI_API_KEY, and pass -model (or set OPENAI_MODEL).`
+  # Google Gemini
+  export GEMINI_API_KEY=...   # or GOOGLE_API_KEY
+  go run ./examples/chat -provider gemini
+
+Set OPENAI_BASE_URL and/or OPENAI_API_KEY, and pass -model (or set OPENAI_MODEL);
+or, with -provider gemini, set GEMINI_API_KEY or GOOGLE_API_KEY (-model defaults
+to ` + defaultGeminiModel + `).`
+
+// defaultGeminiModel is the model -provider gemini uses without -model.
+const defaultGeminiModel = "gemini-2.5-flash"
 
 // errSetup is returned when the endpoint or model is not configured.
 var errSetup = errors.New("no endpoint configured")
@@ -69,26 +85,17 @@ var errSetup = errors.New("no endpoint configured")
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("chat", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	model := fs.String("model", getenv("OPENAI_MODEL"), "model name (default $OPENAI_MODEL)")
+	provider := fs.String("provider", "openai", "openai (any OpenAI-compatible endpoint) or gemini")
+	model := fs.String("model", "", "model name (default $OPENAI_MODEL; "+defaultGeminiModel+" with -provider gemini)")
 	dbPath := fs.String("db", "chat.db", "SQLite file holding the sessions")
 	id := fs.String("session", "", "session id to resume (default: a new session)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	baseURL, key := getenv("OPENAI_BASE_URL"), getenv("OPENAI_API_KEY")
-	if (baseURL == "" && key == "") || *model == "" {
+	client, err := newClient(*provider, *model, getenv)
+	if errors.Is(err, errSetup) {
 		fmt.Fprintln(stderr, setupHelp)
-		return errSetup
 	}
-
-	opts := []openai.Option{openai.WithModel(*model)}
-	if baseURL != "" {
-		opts = append(opts, openai.WithBaseURL(baseURL))
-	}
-	if key != "" {
-		opts = append(opts, openai.WithAPIKey(key))
-	}
-	client, err := openai.New(opts...)
 	if err != nil {
 		return err
 	}
@@ -145,6 +152,48 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			fmt.Fprintln(stdout, "\n[error]", err)
 		}
 	}
+}
+
+// newClient returns the model client for provider, configured from the
+// flags and the environment, or an error matching errSetup when the
+// environment does not name an endpoint or key.
+func newClient(provider, model string, getenv func(string) string) (llm.Client, error) {
+	switch provider {
+	case "openai":
+		if model == "" {
+			model = getenv("OPENAI_MODEL")
+		}
+		baseURL, key := getenv("OPENAI_BASE_URL"), getenv("OPENAI_API_KEY")
+		if (baseURL == "" && key == "") || model == "" {
+			return nil, errSetup
+		}
+		opts := []openai.Option{openai.WithModel(model)}
+		if baseURL != "" {
+			opts = append(opts, openai.WithBaseURL(baseURL))
+		}
+		if key != "" {
+			opts = append(opts, openai.WithAPIKey(key))
+		}
+		return openai.New(opts...)
+	case "gemini":
+		if model == "" {
+			model = defaultGeminiModel
+		}
+		// The SDK's order: GOOGLE_API_KEY first when both are set.
+		key := getenv("GOOGLE_API_KEY")
+		if key == "" {
+			key = getenv("GEMINI_API_KEY")
+		}
+		if key == "" {
+			return nil, errSetup
+		}
+		opts := []gemini.Option{gemini.WithAPIKey(key), gemini.WithModel(model)}
+		if u := getenv("GOOGLE_GEMINI_BASE_URL"); u != "" {
+			opts = append(opts, gemini.WithBaseURL(u))
+		}
+		return gemini.New(opts...)
+	}
+	return nil, fmt.Errorf("unknown provider %q (want openai or gemini)", provider)
 }
 
 // turn runs one turn, printing the answer as it streams.

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/convo-dev/convo/llm/llmtest/providerrules"
 )
 
 func TestCalculate(t *testing.T) {
@@ -126,5 +128,67 @@ func TestChatResumesSessionAfterRestart(t *testing.T) {
 		if !strings.Contains(hist, want) {
 			t.Fatalf("missing %q in:\n%s", want, hist)
 		}
+	}
+}
+
+// fakeGemini speaks the Gemini API's streamGenerateContent wire format
+// (server-sent events of GenerateContentResponse, as go-genai's
+// chats_test.go serves them): the first request gets a calculator call
+// carrying a thought signature, later ones a text. Every request body must
+// pass the Gemini 3 request rules, thought signatures included.
+func fakeGemini(t *testing.T) (*httptest.Server, *[][]byte) {
+	var mu sync.Mutex
+	var bodies [][]byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		if err := providerrules.CheckGemini(raw, providerrules.Gemini3()); err != nil {
+			t.Errorf("request Gemini would refuse: %v\n%s", err, raw)
+		}
+		if r.URL.Path != "/v1beta/models/gemini-2.5-flash:streamGenerateContent" || r.Header.Get("x-goog-api-key") != "gkey" {
+			t.Errorf("request %s, key %q", r.URL.Path, r.Header.Get("x-goog-api-key"))
+		}
+		mu.Lock()
+		bodies = append(bodies, raw)
+		n := len(bodies)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/event-stream")
+		if n == 1 {
+			fmt.Fprint(w, `data: {"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"calculator","args":{"expression":"6*7"}},"thoughtSignature":"c2lnLTE="}]}}]}`+"\r\n\r\n")
+			fmt.Fprint(w, `data: {"candidates":[{"content":{"role":"model","parts":[{"text":""}]},"finishReason":"STOP"}]}`+"\r\n\r\n")
+			return
+		}
+		fmt.Fprint(w, `data: {"candidates":[{"content":{"role":"model","parts":[{"text":"It is 42."}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":30,"candidatesTokenCount":4,"totalTokenCount":34}}`+"\r\n\r\n")
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &bodies
+}
+
+func TestChatWithGemini(t *testing.T) {
+	srv, bodies := fakeGemini(t)
+	env := func(k string) string {
+		switch k {
+		case "GEMINI_API_KEY":
+			return "gkey"
+		case "GOOGLE_GEMINI_BASE_URL":
+			return srv.URL
+		}
+		return ""
+	}
+	args := []string{"-provider", "gemini", "-db", filepath.Join(t.TempDir(), "chat.db"), "-session", "g"}
+	var out bytes.Buffer
+	if err := run(t.Context(), args, env, strings.NewReader("what is 6*7?\n/quit\n"), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "[= 42]") || !strings.Contains(out.String(), "It is 42.") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+	if len(*bodies) != 2 || !strings.Contains(string((*bodies)[1]), `"thoughtSignature":"c2lnLTE="`) {
+		t.Fatalf("the call's thought signature was not sent back: %d requests\n%s", len(*bodies), (*bodies)[len(*bodies)-1])
+	}
+	// Without a key, the program explains the setup.
+	var stderr bytes.Buffer
+	err := run(t.Context(), []string{"-provider", "gemini"}, func(string) string { return "" }, strings.NewReader(""), io.Discard, &stderr)
+	if !errors.Is(err, errSetup) || !strings.Contains(stderr.String(), "GEMINI_API_KEY") {
+		t.Fatalf("err %v, stderr %q", err, stderr.String())
 	}
 }
