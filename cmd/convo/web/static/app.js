@@ -110,6 +110,9 @@
   // Live: messages appended to the session appear at the end.
   if (list && list.dataset.events && window.EventSource) {
     const es = new EventSource(list.dataset.events);
+    // Close the stream when the page goes, so that it does not hold one
+    // of the browser's few connections to the viewer.
+    window.addEventListener("pagehide", function () { es.close(); });
     const count = document.getElementById("message-count");
     es.addEventListener("message", function (e) {
       if (document.getElementById("m" + e.lastEventId)) return;
