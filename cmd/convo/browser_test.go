@@ -3,18 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
-	"flag"
 	"image/png"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 )
-
-var updateScreenshot = flag.Bool("update-screenshot", false, "write docs/screenshot-conversation.png from the browser test")
 
 // chromiumPath returns the Chromium to drive, skipping the test when there
 // is none (failing under CI=true, where .ci/install-chromium.sh installs
@@ -145,16 +141,6 @@ func TestBrowser(t *testing.T) {
 		}
 		if b := img.Bounds(); b.Dx() < 800 || b.Dy() < 600 {
 			t.Errorf("screenshot %v; want at least 800x600", b)
-		}
-		if *updateScreenshot {
-			out := filepath.Join("..", "..", "docs", "screenshot-conversation.png")
-			if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(out, shot, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("wrote %s", out)
 		}
 	})
 

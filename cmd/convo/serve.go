@@ -45,10 +45,13 @@ func (a *app) serveCommand() *cobra.Command {
 		Use:   "serve",
 		Short: "Browse sessions in a read-only web viewer",
 		Long: `serve starts a read-only web viewer of the store on --addr (127.0.0.1:8080 by
-default; it serves only GET and HEAD): a session list with paging and a
-search box (best matches first, a page at a time, up to 1,000), and a
-conversation view with each role in its own style, tool
-calls beside their results, images inline and reasoning collapsed.
+default; it serves only GET and HEAD): a session list with the filters of
+convo ls and keyset paging; a search box (best matches first, a page at a
+time, up to 1,000), scoped to the owner or session of the page; and a
+conversation view, 200 messages a page with older ones on request, live as
+messages are appended, with Markdown rendered safely (raw text one click
+away), model and token usage, tool calls beside their results, long texts
+folded, and images from other hosts loaded only on a click.
 
 All assets are built into the binary; the pages load nothing from elsewhere
 except images that messages link to. It prints the URL it listens on, and
