@@ -12,8 +12,10 @@
 //
 // The parts of every message (text, reasoning and its signature, images,
 // binary data, tool calls and results, unknown parts) are encrypted with
-// AES-256-GCM (crypto/cipher, no other dependency) and stored as one part of
-// type PartType, which every store keeps byte for byte.
+// AES-256-GCM (crypto/cipher, no other dependency) and stored as one
+// message.Binary part of MIME type MIMEType (its documentation gives the
+// layout): a part every store keeps byte for byte, decodes on its fast path
+// and leaves out of its search index.
 //
 // In the clear stay what the inner store needs to do its job and what the
 // session API exposes without a key: session ids, owners, titles and
@@ -26,7 +28,7 @@
 // session or owner, makes the message fail to decrypt rather than read as
 // something else. Usage is neither encrypted nor authenticated. The
 // ciphertext is base64 in JSON: a message takes about 4/3 of its clear size
-// plus about 150 bytes, and the inner store's size limit applies to that.
+// plus about 100 bytes, and the inner store's size limit applies to that.
 //
 // # Keys
 //

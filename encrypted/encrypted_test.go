@@ -444,14 +444,29 @@ func TestWrongKey(t *testing.T) {
 	wantCorrupt(t, "another data key of the same id", err, encrypted.ErrAuth, "s1", first)
 }
 
-// envelopeOf decodes the stored envelope of a row's parts column.
-func envelopeOf(t testing.TB, parts string) map[string]any {
+// envelopeOf returns the envelope (the Data of the one binary part) of a
+// row's parts column.
+func envelopeOf(t testing.TB, parts string) []byte {
 	t.Helper()
-	var arr []map[string]any
-	if err := json.Unmarshal([]byte(parts), &arr); err != nil || len(arr) != 1 {
+	ps, err := message.UnmarshalParts([]byte(parts))
+	if err != nil || len(ps) != 1 {
 		t.Fatalf("stored parts %q: %v", parts, err)
 	}
-	return arr[0]
+	b, ok := ps[0].(message.Binary)
+	if !ok || b.MIMEType != encrypted.MIMEType {
+		t.Fatalf("stored part is %#v, want a binary part of type %s", ps[0], encrypted.MIMEType)
+	}
+	return b.Data
+}
+
+// partsWith returns a parts column holding envelope env.
+func partsWith(t testing.TB, env []byte) []byte {
+	t.Helper()
+	b, err := message.MarshalParts([]message.Part{message.Binary{MIMEType: encrypted.MIMEType, Data: env}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func rowParts(t testing.TB, env *sqliteEnv, id, msgID string) string {
@@ -484,23 +499,21 @@ func TestTamper(t *testing.T) {
 			target := msgs[1].ID
 			switch c.name {
 			case "ciphertext_byte_flipped":
-				env1 := envelopeOf(t, rowParts(t, env, "s1", target))
-				ct := []byte(env1["ct"].(string))
-				// Flip a bit of one base64 character in the middle: still
-				// valid base64, one bit of ciphertext changed.
-				i := len(ct) / 2
-				ct[i] = map[bool]byte{true: 'B', false: 'A'}[ct[i] == 'A']
-				env1["ct"] = string(ct)
-				b, _ := json.Marshal([]any{env1})
-				setSQLiteParts(t, env.inner, "s1", target, b)
+				e := envelopeOf(t, rowParts(t, env, "s1", target))
+				e[len(e)/2] ^= 0x01 // one bit of ciphertext
+				setSQLiteParts(t, env.inner, "s1", target, partsWith(t, e))
 			case "key_id_changed_to_another_owner":
 				// Bob has a key of the same version: the row is pointed
 				// at it.
 				add(t, createOwned(t, env.st, "b1", "bob"), message.NewUserMessage("bob"))
-				env1 := envelopeOf(t, rowParts(t, env, "s1", target))
-				env1["key"] = "owner:bob"
-				b, _ := json.Marshal([]any{env1})
-				setSQLiteParts(t, env.inner, "s1", target, b)
+				e := envelopeOf(t, rowParts(t, env, "s1", target))
+				// format 1, version 1, then the key id "owner:alice"
+				if string(e[3:3+len("owner:alice")]) != "owner:alice" {
+					t.Fatalf("envelope header = %q", e[:16])
+				}
+				bob := append([]byte{1, 1, byte(len("owner:bob"))}, "owner:bob"...)
+				e = append(bob, e[3+len("owner:alice"):]...)
+				setSQLiteParts(t, env.inner, "s1", target, partsWith(t, e))
 			default:
 				if _, err := env.db.ExecContext(t.Context(), c.sql, "s1", target); err != nil {
 					t.Fatal(err)

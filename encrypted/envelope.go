@@ -1,40 +1,32 @@
 package encrypted
 
 import (
-	"bytes"
 	"context"
 	"crypto/cipher"
-	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/convo-dev/convo/message"
 )
 
-// PartType is the type of the one part an encrypted message holds in the
-// inner store: a part no release of convo knows, so every store keeps it
-// byte for byte (see message.Unknown).
-const PartType = "convo_encrypted"
-
-// envelope is the JSON object of that part:
+// MIMEType is the MIME type of the one part an encrypted message holds in
+// the inner store: a message.Binary, a part type every store keeps byte for
+// byte and decodes on its fast path, and that full-text search does not
+// index. Its Data is the envelope:
 //
-//	{"type":"convo_encrypted","v":1,"alg":"A256GCM","key":"owner:alice","kv":1,"ct":"<base64>"}
+//	byte      format, 1: AES-256-GCM, additional data as below
+//	uvarint   data key version
+//	uvarint   length of the data key id, then the id ("owner:alice")
+//	12 bytes  nonce
+//	rest      ciphertext of the message's parts in the JSON encoding of
+//	          package message, and the 16-byte tag
 //
-// ct is nonce (12 bytes) || AES-256-GCM ciphertext of the message's parts
-// in the JSON encoding of package message || tag (16 bytes).
-type envelope struct {
-	Type    string `json:"type"`
-	V       int    `json:"v"`
-	Alg     string `json:"alg"`
-	Key     string `json:"key"`
-	Version int64  `json:"kv"`
-	CT      []byte `json:"ct"`
-}
+// A program reading the inner store without the wrapper sees one binary
+// attachment of this type per message.
+const MIMEType = "application/vnd.convo.encrypted"
 
-const algAES256GCM = "A256GCM"
+const formatAES256GCM = 1
 
 // messageAD is the additional data a message's ciphertext is bound to: the
 // session id, the message's id, role, model and creation time, and the
@@ -58,12 +50,21 @@ func sealMessage(aead cipher.AEAD, sessionID, keyID string, version int64, m mes
 	if err != nil {
 		return message.Message{}, err
 	}
-	raw, err := appendEnvelope(keyID, version, seal(aead, pt, messageAD(sessionID, keyID, version, m)))
-	if err != nil {
-		return message.Message{}, err
-	}
-	m.Parts = []message.Part{message.Unknown{Type: PartType, Raw: raw}}
+	env := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(keyID)+aead.NonceSize()+len(pt)+aead.Overhead())
+	env = append(env, formatAES256GCM)
+	env = binary.AppendUvarint(env, uint64(version))
+	env = binary.AppendUvarint(env, uint64(len(keyID)))
+	env = append(env, keyID...)
+	env = append(env, seal(aead, pt, messageAD(sessionID, keyID, version, m))...)
+	m.Parts = []message.Part{message.Binary{MIMEType: MIMEType, Data: env}}
 	return m, nil
+}
+
+// envelope is a parsed envelope.
+type envelope struct {
+	key     string
+	version int64
+	sealed  []byte // nonce || ciphertext || tag
 }
 
 // openMessage returns the stored message m of session sessionID decrypted.
@@ -78,14 +79,14 @@ func (b *base) openMessage(ctx context.Context, sessionID string, m message.Mess
 		}
 		return message.Message{}, corrupt(sessionID, m.ID, ErrNotEncrypted)
 	}
-	aead, err := b.aeadFor(ctx, env.Key, env.Version)
+	aead, err := b.aeadFor(ctx, env.key, env.version)
 	if err != nil {
 		if ctx.Err() != nil {
 			return message.Message{}, fmt.Errorf("encrypted: read %q: %w", sessionID, err)
 		}
-		return message.Message{}, &KeyError{SessionID: sessionID, MessageID: m.ID, KeyID: env.Key, Version: env.Version, Err: err}
+		return message.Message{}, &KeyError{SessionID: sessionID, MessageID: m.ID, KeyID: env.key, Version: env.version, Err: err}
 	}
-	pt, err := open(aead, env.CT, messageAD(sessionID, env.Key, env.Version, m))
+	pt, err := open(aead, env.sealed, messageAD(sessionID, env.key, env.version, m))
 	if err != nil {
 		return message.Message{}, corrupt(sessionID, m.ID, err)
 	}
@@ -104,96 +105,24 @@ func parseEnvelope(m message.Message) (envelope, bool, error) {
 	if len(m.Parts) != 1 {
 		return envelope{}, false, nil
 	}
-	u, isU := m.Parts[0].(message.Unknown)
-	if !isU || u.Type != PartType {
+	p, isBin := m.Parts[0].(message.Binary)
+	if !isBin || p.MIMEType != MIMEType {
 		return envelope{}, false, nil
 	}
-	env, fast := parseEnvelopeFast(u.Raw)
-	if !fast {
-		env = envelope{}
-		if err := json.Unmarshal(u.Raw, &env); err != nil {
-			return envelope{}, true, fmt.Errorf("damaged envelope: %w", err)
-		}
+	d := p.Data
+	if len(d) == 0 || d[0] != formatAES256GCM {
+		return envelope{}, true, errors.New("unknown envelope format")
 	}
-	if env.V != 1 || env.Alg != algAES256GCM {
-		return envelope{}, true, fmt.Errorf("envelope version %d, algorithm %q: %w", env.V, env.Alg, errUnsupported)
+	d = d[1:]
+	version, n := binary.Uvarint(d)
+	if n <= 0 || version == 0 || version > 1<<62 {
+		return envelope{}, true, errors.New("envelope names no data key version")
 	}
-	if env.Key == "" || env.Version <= 0 {
+	d = d[n:]
+	klen, n := binary.Uvarint(d)
+	if n <= 0 || klen == 0 || klen > uint64(len(d)-n) {
 		return envelope{}, true, errors.New("envelope names no data key")
 	}
-	return env, true, nil
-}
-
-var errUnsupported = errors.New("not supported by this release")
-
-// The envelope as sealMessage writes it, in this order. parseEnvelopeFast
-// reads exactly that layout without encoding/json (which cost three
-// quarters of a read); anything else (a store that reformats JSON) goes
-// through encoding/json.
-const (
-	envPrefix = `{"type":"` + PartType + `","v":1,"alg":"` + algAES256GCM + `","key":`
-	envKV     = `,"kv":`
-	envCT     = `,"ct":"`
-	envEnd    = `"}`
-)
-
-// appendEnvelope returns the JSON of an envelope.
-func appendEnvelope(keyID string, version int64, ct []byte) ([]byte, error) {
-	key, err := json.Marshal(keyID)
-	if err != nil {
-		return nil, err
-	}
-	b := make([]byte, 0, len(envPrefix)+len(key)+len(envKV)+20+len(envCT)+base64.StdEncoding.EncodedLen(len(ct))+len(envEnd))
-	b = append(b, envPrefix...)
-	b = append(b, key...)
-	b = append(b, envKV...)
-	b = strconv.AppendInt(b, version, 10)
-	b = append(b, envCT...)
-	b = base64.StdEncoding.AppendEncode(b, ct)
-	return append(b, envEnd...), nil
-}
-
-// parseEnvelopeFast reads an envelope in appendEnvelope's layout; ok is
-// false for any other text.
-func parseEnvelopeFast(raw []byte) (envelope, bool) {
-	rest, ok := bytes.CutPrefix(raw, []byte(envPrefix))
-	if !ok || len(rest) == 0 || rest[0] != '"' {
-		return envelope{}, false
-	}
-	end := 1
-	for end < len(rest) && rest[end] != '"' {
-		if rest[end] == '\\' || rest[end] < 0x20 {
-			return envelope{}, false // escapes: leave them to encoding/json
-		}
-		end++
-	}
-	if end == len(rest) {
-		return envelope{}, false
-	}
-	key := string(rest[1:end])
-	rest, ok = bytes.CutPrefix(rest[end+1:], []byte(envKV))
-	if !ok {
-		return envelope{}, false
-	}
-	i := 0
-	for i < len(rest) && '0' <= rest[i] && rest[i] <= '9' {
-		i++
-	}
-	version, err := strconv.ParseInt(string(rest[:i]), 10, 64)
-	if err != nil {
-		return envelope{}, false
-	}
-	rest, ok = bytes.CutPrefix(rest[i:], []byte(envCT))
-	if !ok {
-		return envelope{}, false
-	}
-	b64, ok := bytes.CutSuffix(rest, []byte(envEnd))
-	if !ok {
-		return envelope{}, false
-	}
-	ct, err := base64.StdEncoding.AppendDecode(nil, b64)
-	if err != nil {
-		return envelope{}, false
-	}
-	return envelope{Type: PartType, V: 1, Alg: algAES256GCM, Key: key, Version: version, CT: ct}, true
+	d = d[n:]
+	return envelope{key: string(d[:klen]), version: int64(version), sealed: d[klen:]}, true, nil
 }

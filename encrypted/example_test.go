@@ -37,7 +37,7 @@ func Example() {
 	fmt.Println("through the wrapper:", msgs[0].Content())
 	raw, _ := inner.Load(ctx, "chat-1")
 	stored, _ := raw.GetMessages(ctx, nil)
-	fmt.Println("in the inner store:", stored[0].Parts[0].PartType())
+	fmt.Println("in the inner store:", stored[0].Parts[0].(message.Binary).MIMEType)
 
 	// Rotate the KEK: one call re-wraps the data keys, no message is touched.
 	if err := kr.Add("kek-2", encrypted.NewKey()); err != nil {
@@ -70,7 +70,7 @@ func Example() {
 	fmt.Println("search:", errors.Is(err, session.ErrNotSupported))
 	// Output:
 	// through the wrapper: my PIN is 4921
-	// in the inner store: convo_encrypted
+	// in the inner store: application/vnd.convo.encrypted
 	// re-wrapped data keys: 1
 	// after rotation: my PIN is 4921
 	// after erasure: true true
