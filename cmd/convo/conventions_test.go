@@ -659,3 +659,44 @@ func TestFishCompletion(t *testing.T) {
 		}
 	}
 }
+
+// TestZshCompletion runs the generated zsh script in a real zsh (when
+// installed). zsh's completion builtins work only inside its completion
+// widgets, so the test stands in for _describe (the call through which the
+// script offers candidates) with a function that prints them: what is
+// checked is the script's own work in zsh, asking convo __complete and
+// turning its answer into "candidate:description" pairs.
+func TestZshCompletion(t *testing.T) {
+	zsh, err := exec.LookPath("zsh")
+	if err != nil {
+		t.Skip("zsh is not installed: the zsh completion script is only checked by TestCompletionScripts")
+	}
+	db := demoDB(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "convo.zsh"), []byte(mustConvo(t, "", "completion", "zsh").stdout), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	prog := `
+compdef() { : }
+compadd() { : }
+_arguments() { : }
+_describe() { print -rl -- "${completions[@]}" }
+source $DIR/convo.zsh
+words=(${=LINE}); [[ $LINE == *" " ]] && words+=("")
+CURRENT=${#words}
+_convo`
+	for line, want := range map[string]string{
+		"convo --db " + db + " show tr": "trip-paris:Weekend in Paris",
+		"convo --db " + db + " rm tok":  "tokyo-5days:东京五日游行程",
+		"convo sh":                      "show:Print a conversation as a person reads it",
+		"convo show --ta":               `--tail:print only the last N messages (0\: all)`,
+	} {
+		cmd := exec.CommandContext(t.Context(), zsh, "-f", "-c", prog)
+		cmd.Env = append(filteredEnv("CONVO_DB"), "DIR="+dir, "LINE="+line,
+			"PATH="+filepath.Dir(convoBinary(t))+string(os.PathListSeparator)+os.Getenv("PATH"))
+		out, err := cmd.Output()
+		if err != nil || strings.TrimSpace(string(out)) != want {
+			t.Errorf("zsh: %q<TAB> offers %q (%v); want %q", line, out, err, want)
+		}
+	}
+}
