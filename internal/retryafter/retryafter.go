@@ -3,6 +3,7 @@
 package retryafter
 
 import (
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"time"
@@ -32,4 +33,19 @@ func Parse(h http.Header, now time.Time) time.Duration {
 		}
 	}
 	return 0
+}
+
+// Backoff returns how long to wait before retry number attempt (0 for the
+// first retry) when the server names no wait: 0.5s·2^attempt, capped at
+// max, less up to a quarter of jitter.
+func Backoff(attempt int, max time.Duration) time.Duration {
+	d := 500 * time.Millisecond
+	for i := 0; i < attempt && d < max; i++ {
+		d *= 2
+	}
+	d = min(d, max)
+	if j := int64(d / 4); j > 0 {
+		d -= time.Duration(rand.Int64N(j))
+	}
+	return d
 }

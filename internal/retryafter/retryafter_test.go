@@ -34,3 +34,25 @@ func ExampleParse() {
 	fmt.Println(Parse(h, time.Now()))
 	// Output: 2s
 }
+
+func TestBackoff(t *testing.T) {
+	for _, tc := range []struct {
+		attempt int
+		max     time.Duration
+		ceiling time.Duration // the wait without jitter
+	}{
+		{0, 8 * time.Second, 500 * time.Millisecond},
+		{3, 8 * time.Second, 4 * time.Second},
+		{10, 8 * time.Second, 8 * time.Second},
+		{2, time.Second, time.Second},
+		{5, time.Millisecond, time.Millisecond},
+	} {
+		for range 50 {
+			got := Backoff(tc.attempt, tc.max)
+			// Jitter takes off less than a quarter.
+			if got > tc.ceiling || got <= tc.ceiling-tc.ceiling/4 {
+				t.Fatalf("Backoff(%d, %s) = %s, want in (%s, %s]", tc.attempt, tc.max, got, tc.ceiling-tc.ceiling/4, tc.ceiling)
+			}
+		}
+	}
+}

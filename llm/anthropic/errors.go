@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -123,25 +122,11 @@ func (p retryPolicy) middleware(req *http.Request, next option.MiddlewareNext) (
 		}
 		return res, nil
 	}
-	res.Header.Set("Retry-After-Ms", strconv.FormatInt(backoff(attempt, p.maxBackoff).Milliseconds(), 10))
+	res.Header.Set("Retry-After-Ms", strconv.FormatInt(retryafter.Backoff(attempt, p.maxBackoff).Milliseconds(), 10))
 	return res, nil
 }
 
 func retryable(status int) bool {
 	return status == http.StatusRequestTimeout || status == http.StatusConflict ||
 		status == http.StatusTooManyRequests || status >= 500
-}
-
-// backoff returns 0.5s·2^attempt, capped at max, less up to a quarter of
-// jitter.
-func backoff(attempt int, max time.Duration) time.Duration {
-	d := 500 * time.Millisecond
-	for i := 0; i < attempt && d < max; i++ {
-		d *= 2
-	}
-	d = min(d, max)
-	if j := int64(d / 4); j > 0 {
-		d -= time.Duration(rand.Int64N(j))
-	}
-	return d
 }

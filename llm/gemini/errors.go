@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"strings"
 	"time"
@@ -182,7 +181,7 @@ func (p *retryPolicy) RoundTrip(req *http.Request) (*http.Response, error) {
 		var wait time.Duration
 		switch {
 		case err != nil:
-			wait = backoff(attempt, p.maxBackoff)
+			wait = retryafter.Backoff(attempt, p.maxBackoff)
 		case retryable(res.StatusCode):
 			raw, readErr := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 			res.Body.Close()
@@ -207,7 +206,7 @@ func (p *retryPolicy) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			wait = server
 			if wait == 0 {
-				wait = backoff(attempt, p.maxBackoff)
+				wait = retryafter.Backoff(attempt, p.maxBackoff)
 			}
 		default:
 			return res, nil
@@ -230,18 +229,4 @@ func (p *retryPolicy) RoundTrip(req *http.Request) (*http.Response, error) {
 
 func retryable(status int) bool {
 	return status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500
-}
-
-// backoff returns 0.5s·2^attempt, capped at max, less up to a quarter of
-// jitter.
-func backoff(attempt int, max time.Duration) time.Duration {
-	d := 500 * time.Millisecond
-	for i := 0; i < attempt && d < max; i++ {
-		d *= 2
-	}
-	d = min(d, max)
-	if j := int64(d / 4); j > 0 {
-		d -= time.Duration(rand.Int64N(j))
-	}
-	return d
 }

@@ -65,10 +65,7 @@ func TestAnthropicRecordedRequestsPass(t *testing.T) {
 func TestAnthropicRulesRejectBadRequests(t *testing.T) {
 	loop := anthropicToolLoop
 	think := anthropicThinkingLoop
-	cases := []struct {
-		rule string
-		body string
-	}{
+	cases := []ruleCase{
 		{"anthropic/first-message-user", `{"model":"m","max_tokens":10,"messages":[{"role":"assistant","content":"Hello"},{"role":"user","content":"Hi"}]}`},
 		{"anthropic/first-message-user", `{"model":"m","max_tokens":10,"messages":[]}`},
 		{"anthropic/content-nonempty", `{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":[]},{"role":"user","content":"Again"}]}`},
@@ -89,27 +86,7 @@ func TestAnthropicRulesRejectBadRequests(t *testing.T) {
 		{"anthropic/thinking-first", strings.Replace(think, `{"type":"thinking","thinking":"Use the tool.","signature":"sig"},`, ``, 1)},
 		{"anthropic/thinking-first", strings.Replace(think, `{"type":"thinking","thinking":"Use the tool.","signature":"sig"},`, `{"type":"text","text":"Let me look."},`, 1)},
 	}
-	seen := map[string]bool{}
-	for _, c := range cases {
-		err := providerrules.CheckAnthropic([]byte(c.body))
-		if !slices.Contains(rulesOf(err), c.rule) {
-			t.Errorf("%s: got %v, want a violation of it\n%s", c.rule, err, c.body)
-			continue
-		}
-		if !errors.Is(err, providerrules.ErrViolation) {
-			t.Errorf("%s: error does not match ErrViolation", c.rule)
-		}
-		var v *providerrules.Violation
-		if !errors.As(err, &v) || v.Rule == "" {
-			t.Errorf("%s: no *Violation in %v", c.rule, err)
-		}
-		seen[c.rule] = true
-	}
-	for _, r := range anthropicRules {
-		if !seen[r] {
-			t.Errorf("rule %s has no failing case", r)
-		}
-	}
+	checkRejects(t, func(b []byte) error { return providerrules.CheckAnthropic(b) }, cases, anthropicRules)
 }
 
 // anthropicRules lists the rules of the package doc; every one must have a
@@ -163,37 +140,19 @@ func TestOpenAIValidRequestsPass(t *testing.T) {
 
 func TestOpenAIRulesRejectBadRequests(t *testing.T) {
 	loop := openaiToolLoop
-	cases := []struct {
-		rule string
-		body string
-		opts []providerrules.OpenAIOption
-	}{
-		{"openai/tool-call-answered", strings.Replace(loop, `{"role":"tool","tool_call_id":"call_67890abc","content":"18"},`, ``, 1), nil},
-		{"openai/tool-call-answered", strings.Replace(loop, `{"role":"tool","tool_call_id":"call_12345xyz","content":"15"},`, `{"role":"user","content":"wait"},{"role":"tool","tool_call_id":"call_12345xyz","content":"15"},`, 1), nil},
-		{"openai/tool-message-orphan", strings.Replace(loop, `"tool_call_id":"call_67890abc"`, `"tool_call_id":"call_nope"`, 1), nil},
-		{"openai/tool-message-orphan", `{"model":"m","messages":[{"role":"user","content":"Hi"},{"role":"tool","tool_call_id":"x","content":"1"}]}`, nil},
-		{"openai/assistant-content", strings.Replace(loop, `{"role":"assistant","content":"Paris 15°C, Bogotá 18°C."}`, `{"role":"assistant","content":""}`, 1), nil},
-		{"openai/assistant-content", strings.Replace(loop, `{"role":"assistant","content":"Paris 15°C, Bogotá 18°C."}`, `{"role":"assistant"}`, 1), nil},
-		{"openai/assistant-content", strings.Replace(loop, `{"role":"assistant","content":"Paris 15°C, Bogotá 18°C."}`, `{"role":"assistant","content":null}`, 1), nil},
-		{"openai/reasoning-content", strings.Replace(deepseekToolLoop, `"reasoning_content":"I need the date first.",`, ``, 1), []providerrules.OpenAIOption{providerrules.ThinkingServer()}},
+	cases := []ruleCase{
+		{"openai/tool-call-answered", strings.Replace(loop, `{"role":"tool","tool_call_id":"call_67890abc","content":"18"},`, ``, 1)},
+		{"openai/tool-call-answered", strings.Replace(loop, `{"role":"tool","tool_call_id":"call_12345xyz","content":"15"},`, `{"role":"user","content":"wait"},{"role":"tool","tool_call_id":"call_12345xyz","content":"15"},`, 1)},
+		{"openai/tool-message-orphan", strings.Replace(loop, `"tool_call_id":"call_67890abc"`, `"tool_call_id":"call_nope"`, 1)},
+		{"openai/tool-message-orphan", `{"model":"m","messages":[{"role":"user","content":"Hi"},{"role":"tool","tool_call_id":"x","content":"1"}]}`},
+		{"openai/assistant-content", strings.Replace(loop, `{"role":"assistant","content":"Paris 15°C, Bogotá 18°C."}`, `{"role":"assistant","content":""}`, 1)},
+		{"openai/assistant-content", strings.Replace(loop, `{"role":"assistant","content":"Paris 15°C, Bogotá 18°C."}`, `{"role":"assistant"}`, 1)},
+		{"openai/assistant-content", strings.Replace(loop, `{"role":"assistant","content":"Paris 15°C, Bogotá 18°C."}`, `{"role":"assistant","content":null}`, 1)},
+		{"openai/reasoning-content", strings.Replace(deepseekToolLoop, `"reasoning_content":"I need the date first.",`, ``, 1)},
 	}
-	seen := map[string]bool{}
-	for _, c := range cases {
-		err := providerrules.CheckOpenAI([]byte(c.body), c.opts...)
-		if !slices.Contains(rulesOf(err), c.rule) {
-			t.Errorf("%s: got %v, want a violation of it\n%s", c.rule, err, c.body)
-			continue
-		}
-		if !errors.Is(err, providerrules.ErrViolation) {
-			t.Errorf("%s: error does not match ErrViolation", c.rule)
-		}
-		seen[c.rule] = true
-	}
-	for _, r := range []string{"openai/tool-call-answered", "openai/tool-message-orphan", "openai/assistant-content", "openai/reasoning-content"} {
-		if !seen[r] {
-			t.Errorf("rule %s has no failing case", r)
-		}
-	}
+	// ThinkingServer adds openai/reasoning-content and changes no other rule.
+	check := func(b []byte) error { return providerrules.CheckOpenAI(b, providerrules.ThinkingServer()) }
+	checkRejects(t, check, cases, []string{"openai/tool-call-answered", "openai/tool-message-orphan", "openai/assistant-content", "openai/reasoning-content"})
 	// Without ThinkingServer, reasoning_content is not required.
 	if err := providerrules.CheckOpenAI([]byte(strings.Replace(deepseekToolLoop, `"reasoning_content":"I need the date first.",`, ``, 1))); err != nil {
 		t.Errorf("reasoning_content required without ThinkingServer: %v", err)
@@ -206,5 +165,36 @@ func TestNotJSON(t *testing.T) {
 	}
 	if r := rulesOf(providerrules.CheckOpenAI([]byte("["))); !slices.Equal(r, []string{"openai/body"}) {
 		t.Errorf("openai: rules %v", r)
+	}
+}
+
+// ruleCase is a request body that breaks rule.
+type ruleCase struct {
+	rule string
+	body string
+}
+
+// checkRejects fails unless check finds each case's rule broken, as a
+// *Violation matching ErrViolation, and unless every rule in rules has a
+// case: a rule that cannot fail checks nothing.
+func checkRejects(t *testing.T, check func(body []byte) error, cases []ruleCase, rules []string) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, c := range cases {
+		err := check([]byte(c.body))
+		if !slices.Contains(rulesOf(err), c.rule) {
+			t.Errorf("%s: got %v, want a violation of it\n%s", c.rule, err, c.body)
+			continue
+		}
+		var v *providerrules.Violation
+		if !errors.Is(err, providerrules.ErrViolation) || !errors.As(err, &v) || v.Rule == "" {
+			t.Errorf("%s: error %v is not a *Violation matching ErrViolation", c.rule, err)
+		}
+		seen[c.rule] = true
+	}
+	for _, r := range rules {
+		if !seen[r] {
+			t.Errorf("rule %s has no failing case", r)
+		}
 	}
 }
