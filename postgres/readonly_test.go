@@ -111,6 +111,7 @@ func TestReadOnlyStoreWithAReadOnlyRole(t *testing.T) {
 		"DeleteOwner": func() error { _, err := st.DeleteOwner(ctx, "o"); return err },
 		"Prune":       func() error { _, err := st.Prune(ctx, session.PruneQuery{UpdatedBefore: 1 << 62}); return err },
 		"Quarantine":  func() error { return st.Quarantine(ctx, "s1", "x", "r") },
+		"Fork":        func() error { _, err := st.Fork(ctx, "s1", "", "s3", session.CreateOptions{}); return err },
 		"AddMessages": func() error { return rs.AddMessages(ctx, []message.Message{message.NewUserMessage("no")}) },
 		"AddMessagesAt": func() error {
 			_, err := rs.(session.Versioned).AddMessagesAt(ctx, 1, []message.Message{message.NewUserMessage("no")})

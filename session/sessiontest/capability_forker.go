@@ -1,6 +1,8 @@
 package sessiontest
 
 import (
+	"context"
+	"fmt"
 	"testing"
 
 	"github.com/convo-dev/convo/message"
@@ -244,6 +246,40 @@ func testForker(t *testing.T, s *suite) {
 			t.Fatal(err)
 		}
 		sameMessages(t, "fork of a fork after both ancestors changed", f1m[:7], all(t, f2))
+	})
+	t.Run("a_fork_racing_pops_of_its_parent_holds_the_whole_prefix_or_is_not_made", func(t *testing.T) {
+		st, f := s.forker(t)
+		for round := range 8 {
+			pid, fid := fmt.Sprintf("p%d", round), fmt.Sprintf("f%d", round)
+			p := create(t, st, pid)
+			add(t, p, users("m", 10)...)
+			pm := all(t, p)
+			var fk session.Session
+			var forkErr, popErr error
+			concurrently(t, 2, func(ctx context.Context, i int) {
+				if i == 0 {
+					for range 5 { // the third pop removes the fork point
+						if _, err := p.PopMessage(ctx); err != nil {
+							popErr = err
+							return
+						}
+					}
+					return
+				}
+				fk, forkErr = f.Fork(ctx, pid, pm[7].ID, fid, session.CreateOptions{})
+			})
+			if popErr != nil {
+				t.Fatalf("PopMessage: %v", popErr)
+			}
+			if forkErr != nil {
+				isErr(t, "Fork at a message popped concurrently", forkErr, session.ErrMessageNotFound)
+				if exists(t, st, fid) {
+					t.Errorf("round %d: a failed Fork created the session", round)
+				}
+				continue
+			}
+			sameMessages(t, fmt.Sprintf("round %d: fork made while its parent was popped", round), pm[:8], all(t, fk))
+		}
 	})
 	t.Run("owner_title_and_metadata_come_from_the_parent_unless_given", func(t *testing.T) {
 		st, f := s.forker(t)
