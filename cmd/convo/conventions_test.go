@@ -700,3 +700,23 @@ _convo`
 		}
 	}
 }
+
+// TestDemoEveryBackend writes the demo into each store and checks that
+// every one holds the same sessions and messages: the export of each is
+// the SQLite file's, byte for byte.
+func TestDemoEveryBackend(t *testing.T) {
+	var want string
+	for _, db := range backends(t) {
+		t.Run(db.name, func(t *testing.T) {
+			mustConvo(t, "", db.args("demo")...)
+			got := mustConvo(t, "", db.args("export")...).stdout
+			if want == "" {
+				want = got
+				return
+			}
+			if got != want {
+				t.Errorf("the demo exported from %s differs from SQLite's (%d and %d bytes)", db.name, len(got), len(want))
+			}
+		})
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/convo-dev/convo/message"
@@ -262,8 +263,20 @@ func uniquePrefix(t *testing.T, pg string) string {
 			return
 		}
 		defer pool.Close()
-		for _, tbl := range []string{"messages", "sessions", "convo_schema_migrations"} {
-			if _, err := pool.Exec(ctx, fmt.Sprintf(`DROP TABLE IF EXISTS "%s%s" CASCADE`, prefix, tbl)); err != nil {
+		// Every table of the prefix, whatever the schema version added
+		// (search index, quarantine, ...).
+		rows, err := pool.Query(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND starts_with(tablename, $1)`, prefix)
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+			return
+		}
+		tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+			return
+		}
+		for _, tbl := range tables {
+			if _, err := pool.Exec(ctx, fmt.Sprintf(`DROP TABLE IF EXISTS "%s" CASCADE`, tbl)); err != nil {
 				t.Errorf("cleanup: %v", err)
 			}
 		}
