@@ -150,7 +150,9 @@
 // # Errors
 //
 // A failed call returns an *llm.APIError (errors.As) that matches one
-// sentinel (errors.Is); its Err is the SDK's genai.APIError:
+// sentinel (errors.Is); its Err is the SDK's genai.APIError and its
+// StatusCode the error's code (the HTTP status; for an error inside a
+// stream, the code the error event carries):
 //
 //   - llm.ErrRateLimited: 429 RESOURCE_EXHAUSTED, with RetryAfter from the
 //     RetryInfo detail;
@@ -180,6 +182,8 @@
 // client is made for each call with that call's context, always with the
 // backend, key and endpoint given, so the environment variables the SDK
 // consults on its own (GOOGLE_GENAI_USE_VERTEXAI, GOOGLE_GEMINI_BASE_URL,
-// the key variables) decide nothing; it does log a warning to the standard
-// logger when both GOOGLE_API_KEY and GEMINI_API_KEY are set.
+// the key variables) decide nothing. The SDK writes to the standard logger
+// on its own in two cases: a warning when both GOOGLE_API_KEY and
+// GEMINI_API_KEY are set, and a line when a stream's connection fails or
+// is cancelled (the error is returned as well).
 package gemini

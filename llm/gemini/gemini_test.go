@@ -678,3 +678,53 @@ func TestRequestBodyIsWhatGenerateSends(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// An image a model generates comes back as inlineData
+// (https://ai.google.dev/gemini-api/docs/image-generation): it is kept as a
+// Binary part and sent back inline, with the signature that came on it.
+func TestInlineDataAnswerRoundTrip(t *testing.T) {
+	f := newServer(t,
+		reply{body: response(`[{"text":"Here it is."},{"inlineData":{"mimeType":"image/png","data":"iVBORw0KGgo="},"thoughtSignature":"c2lnLTE="}]`, "STOP", 5, 1290, 0)},
+		reply{body: response(`[{"text":"Done."}]`, "STOP", 5, 1, 0)},
+	)
+	c := newClient(t, f)
+	user := message.NewUserMessage("Draw a dot.")
+	res, err := c.Generate(t.Context(), llm.Request{Messages: []message.Message{user}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	png := []byte{0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'}
+	want := []message.Part{message.Text{Text: "Here it is."}, message.Reasoning{Signature: "c2lnLTE="}, message.Binary{MIMEType: "image/png", Data: png}}
+	if !reflect.DeepEqual(res.Message.Parts, want) {
+		t.Fatalf("parts %#v", res.Message.Parts)
+	}
+	if _, err := c.Generate(t.Context(), llm.Request{Messages: []message.Message{user, res.Message, message.NewUserMessage("Thanks")}}); err != nil {
+		t.Fatal(err)
+	}
+	jsonEq(t, "model turn", f.last().body["contents"].([]any)[1], `{"role":"model","parts":[{"text":"Here it is."},
+		{"inlineData":{"mimeType":"image/png","data":"iVBORw0KGgo="},"thoughtSignature":"c2lnLTE="}]}`)
+}
+
+func TestStreamCancelMidStream(t *testing.T) {
+	f := newServer(t, reply{sse: []string{chunk(`[{"text":"Hel"}]`, "")}, hold: true})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var got error
+	for ev, err := range newClient(t, f).Stream(ctx, llm.Request{Messages: []message.Message{message.NewUserMessage("Hi")}}) {
+		if err != nil {
+			got = err
+			break
+		}
+		if ev.Type == llm.EventTextDelta {
+			cancel()
+		}
+	}
+	if !errors.Is(got, context.Canceled) {
+		t.Errorf("error %v, want context.Canceled", got)
+	}
+	select {
+	case <-f.gone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection stayed open after the context was cancelled")
+	}
+}
