@@ -23,9 +23,10 @@ var (
 	// call the iteration limit allowed.
 	ErrMaxIterations = errors.New("agent: iteration limit reached")
 	// ErrTurnTakenOver: another writer appended to the session while this
-	// turn was in progress (it judged the turn stale, or it does not follow
-	// the agent's protocol). The turn stops; what it stored stays valid.
-	// The error also matches session.ErrConflict.
+	// turn was in progress (it found the turn's lease run out, see
+	// WithTurnLease, or it does not follow the agent's protocol). The turn
+	// stops; what it stored stays valid. The error also matches
+	// session.ErrConflict.
 	ErrTurnTakenOver = errors.New("agent: session changed by another writer during the turn")
 	// ErrNoResponse: a streaming model call ended without an error and
 	// without its final response.
@@ -48,8 +49,8 @@ type ConcurrencyPolicy int
 
 const (
 	// WaitForTurn polls, with backoff and jitter, until the other turn
-	// ends (or is judged stale), then runs on the new history. The wait is
-	// bounded only by the call's context.
+	// ends (or its lease runs out, see WithTurnLease), then runs on the new
+	// history. The wait is bounded only by the call's context.
 	WaitForTurn ConcurrencyPolicy = iota
 	// FailIfBusy returns ErrBusy at once.
 	FailIfBusy
@@ -78,7 +79,7 @@ type Response struct {
 	// turn ended without one.
 	Message message.Message
 	// Messages are every message the turn stored, in order: any repair of
-	// a stale turn left by another writer, a compaction summary, the user
+	// an unfinished turn left by a writer that died, a compaction summary, the user
 	// message, then assistant and tool messages.
 	Messages []message.Message
 	// Usage is the token usage summed over every model call of the turn,
@@ -106,9 +107,16 @@ const (
 	// sent a repaired copy (session.Repair). The store is unchanged: its
 	// interface cannot rewrite history.
 	NoticeRepairedRequest NoticeKind = "repaired_request"
-	// NoticeTookOver: the session's last turn was unfinished and older
-	// than the stale-turn timeout, so the agent took the session over.
+	// NoticeTookOver: the session's last turn was unfinished and its
+	// writer gone (its turn lease ran out, see WithTurnLease, or on a
+	// store without the lease, its last message was older than
+	// WithStaleTurnAfter), so the agent took the session over.
 	NoticeTookOver NoticeKind = "took_over"
+	// NoticeLeaseNotRenewed: renewing the turn lease failed at least once
+	// during the turn (Err holds the last cause); another agent may have
+	// taken the session over, which the turn's next write would have
+	// reported as ErrTurnTakenOver.
+	NoticeLeaseNotRenewed NoticeKind = "lease_not_renewed"
 	// NoticeCompactionFailed: the summary request failed; the turn went on
 	// without compaction. Err holds the cause.
 	NoticeCompactionFailed NoticeKind = "compaction_failed"
@@ -168,6 +176,7 @@ func New(client llm.Client, opts ...Option) *Agent {
 		maxIter:      DefaultMaxIterations,
 		maxParallel:  DefaultMaxParallelTools,
 		staleAfter:   DefaultStaleTurnAfter,
+		lease:        DefaultTurnLease,
 		writeTimeout: DefaultWriteTimeout,
 		pollMin:      10 * time.Millisecond,
 		pollMax:      500 * time.Millisecond,
@@ -185,6 +194,9 @@ func New(client llm.Client, opts ...Option) *Agent {
 	}
 	if o.maxParallel < 1 {
 		o.maxParallel = 1
+	}
+	if o.lease < minTurnLease {
+		o.lease = minTurnLease
 	}
 	if o.writeTimeout <= 0 {
 		o.writeTimeout = DefaultWriteTimeout

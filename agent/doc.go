@@ -117,7 +117,8 @@
 // # Sessions damaged by other writers
 //
 // A session written by an older program or another tool may be invalid. When
-// the agent finds the last turn unfinished and stale (see below) and its
+// the agent finds the last turn unfinished and its writer gone (see "A
+// writer that dies mid-turn" below) and its
 // only problem is that the last tool calls have no results, it appends
 // synthesized results (session.RepairSuffix) before its user message: the
 // repair is visible in the stored history, marked Synthesized, and reported
@@ -140,11 +141,34 @@
 // returned. A caller that finds the session busy, or loses the race for the
 // first write, follows the ConcurrencyPolicy: WaitForTurn (the default)
 // polls with backoff until the session is idle and runs on the new history;
-// FailIfBusy returns ErrBusy. A turn whose last message is older than
-// WithStaleTurnAfter is taken to belong to a writer that died, and the
-// session is taken over. If a turn finds, at a later write, that another
-// writer has appended meanwhile, it stops with ErrTurnTakenOver, storing
-// nothing more.
+// FailIfBusy returns ErrBusy. If a turn finds, at a later write, that
+// another writer has appended meanwhile, it stops with ErrTurnTakenOver,
+// storing nothing more.
+//
+// # A writer that dies mid-turn: the turn lease
+//
+// A running turn holds a lease on its session (WithTurnLease, default
+// DefaultTurnLease, 15 s) that it renews every third of the lease, even
+// while a model call or a tool runs for minutes. The lease is the session's
+// UpdatedAt: every write of the turn moves it, and each renewal sets it to
+// now (session.Importer's SetUpdatedAt, which changes nothing else), so
+// every process sees it (session.Describer's Info) and a crashed process
+// holds nothing. An agent that finds an unfinished turn whose session has
+// been quiet for the whole lease takes the session over (NoticeTookOver):
+// a program killed mid-turn and started again continues its session within
+// one lease of the last renewal, about 15 s by default (a test kills a
+// process in its tool and a new process, with default options, continues
+// the session after 15.3 s). A renewal that fails is reported as
+// NoticeLeaseNotRenewed. This works on stores with session.Describer and
+// session.Importer (the SQLite, PostgreSQL and memory stores). On other
+// stores an unfinished turn is taken over when its last message is older
+// than WithStaleTurnAfter (default DefaultStaleTurnAfter, 5 minutes,
+// measured with the writers' clocks), as before the lease. Writers of
+// older convo releases do not renew a lease: while any of them writes to a
+// session, a turn of theirs that is quiet for a lease (a slow model call)
+// is taken over by a newer agent, and ends with ErrTurnTakenOver; upgrade
+// every writer of a session together. The clocks of the machines that
+// write to a session must agree to well within the lease.
 //
 // The agent also works on a store with only the basic session.Store
 // interface (any store that passes sessiontest). Then the turns of the
@@ -184,7 +208,7 @@
 // and the original session keeps its own answers (Example_fork). Fork before
 // a user message, or at a finished answer: a fork made in the middle of a
 // turn (at a tool call without its result) is an unfinished turn, which the
-// agent takes over once it is stale, as any other.
+// agent takes over once its lease has run out, as any other.
 //
 // # History sent to the model
 //

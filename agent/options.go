@@ -29,6 +29,7 @@ type options struct {
 	policy       ConcurrencyPolicy
 	staleAfter   time.Duration
 	staleSet     bool
+	lease        time.Duration
 	writeTimeout time.Duration
 	onNotice     func(Notice)
 	pollMin      time.Duration
@@ -40,6 +41,7 @@ const (
 	DefaultMaxIterations    = 10
 	DefaultMaxParallelTools = 4
 	DefaultStaleTurnAfter   = 5 * time.Minute
+	DefaultTurnLease        = 15 * time.Second
 	DefaultWriteTimeout     = 10 * time.Second
 	DefaultHistoryMessages  = 100
 )
@@ -121,14 +123,28 @@ func WithToolTimeout(d time.Duration) Option { return func(o *options) { o.toolT
 // progress on the session (default WaitForTurn).
 func WithConcurrencyPolicy(p ConcurrencyPolicy) Option { return func(o *options) { o.policy = p } }
 
-// WithStaleTurnAfter sets how old the last message of an unfinished turn
-// must be before the agent considers its writer dead and takes the session
-// over (default DefaultStaleTurnAfter). 0 takes over at once: use it only
-// when this agent is the session's only writer, as in a single-user
-// terminal program. Measured with the writers' clocks (message CreatedAt).
+// WithStaleTurnAfter sets how long an unfinished turn must have been
+// quiet before the agent considers its writer dead and takes the session
+// over, on a store that cannot hold the turn lease (see WithTurnLease):
+// there it is the age of the turn's last message, measured with the
+// writers' clocks (message CreatedAt), default DefaultStaleTurnAfter. On a
+// store that holds the lease it can only shorten the lease. 0 takes over at
+// once on any store: use it only when this agent is the session's only
+// writer, as in a single-user terminal program.
 func WithStaleTurnAfter(d time.Duration) Option {
 	return func(o *options) { o.staleAfter, o.staleSet = d, true }
 }
+
+// WithTurnLease sets the turn lease (default DefaultTurnLease): while a
+// turn runs, the agent renews it every third of d, and other agents (in
+// this process or others) take over an unfinished turn whose session has
+// been quiet for d, so a program killed mid-turn holds its session for at
+// most d after its last renewal. It works on stores that record a
+// session's last activity and let a writer set it (session.Describer and
+// session.Importer, as the SQLite, PostgreSQL and memory stores do); on
+// other stores WithStaleTurnAfter decides. Writers' clocks must agree to
+// well within d. d below 300 ms is raised to 300 ms.
+func WithTurnLease(d time.Duration) Option { return func(o *options) { o.lease = d } }
 
 // WithWriteTimeout bounds the writes the agent makes after a turn has
 // started, which use a context that is not cancelled with the caller's, so

@@ -112,6 +112,38 @@ func runChild(mode string) error {
 				return err
 			}
 		}
+	case "midturn":
+		// Default options: a turn whose tool never returns, until the
+		// parent kills the process.
+		client := llmtest.New()
+		client.Push(llmtest.ToolCalls(llmtest.Call("c1", "block", `{}`)))
+		block := tool.Func("block", "Blocks", func(ctx context.Context, _ struct{}) (string, error) {
+			fmt.Println("in tool")
+			<-ctx.Done()
+			return "", ctx.Err()
+		})
+		a := agent.New(client, agent.WithSession("lease", store), agent.WithTools(block))
+		_, err := a.Chat(ctx, tag+" starts a turn")
+		return fmt.Errorf("the blocking turn ended: %v", err)
+	case "continue":
+		// Default options: continue the session the killed process left
+		// mid-turn, giving up after a minute (the old rule waited 5).
+		client := llmtest.New()
+		client.Push(llmtest.Text("continued"))
+		a := agent.New(client, agent.WithSession("lease", store), agent.WithTools(sleepTool()))
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		start := time.Now()
+		resp, err := a.Chat(ctx, tag+" continues")
+		if err != nil {
+			return err
+		}
+		var kinds []string
+		for _, n := range resp.Notices {
+			kinds = append(kinds, string(n.Kind))
+		}
+		fmt.Printf("continued after %v, notices %v\n", time.Since(start).Round(100*time.Millisecond), kinds)
+		return nil
 	case "wait", "fail":
 		turns, _ := strconv.Atoi(os.Getenv("CONVO_TURNS"))
 		policy := agent.WaitForTurn
@@ -291,4 +323,56 @@ func TestTwoProcessesNeverInterleave(t *testing.T) {
 			t.Logf("policy %s: child output %q / %q", mode, strings.TrimSpace(outs[0].String()), strings.TrimSpace(outs[1].String()))
 		})
 	}
+}
+
+// TestKilledMidTurnNextProcessContinues kills a process in the middle of a
+// turn (its tool is running, the session ends with the user message) and
+// starts another process on the session, both with default options. The
+// killed writer's turn lease runs out within DefaultTurnLease of its last
+// renewal, so the new process takes the session over and answers within a
+// minute; the stale-turn rule it replaces waited 5 minutes
+// (DefaultStaleTurnAfter) after the last message (issue 17 item 12).
+func TestKilledMidTurnNextProcessContinues(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("needs SIGKILL")
+	}
+	path := filepath.Join(t.TempDir(), "lease.db")
+	cmd := child(t, "midturn", path, "K")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "in tool\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("child did not reach its tool: %q %v", line, err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	// The call and its result are stored together: the turn is unfinished
+	// at its user message.
+	if got := shape(validate(t, path, "lease")); got != "u" {
+		t.Fatalf("after the kill the session is %q, want the unfinished turn u", got)
+	}
+
+	next := child(t, "continue", path, "N")
+	var b strings.Builder
+	next.Stdout = &b
+	if err := next.Run(); err != nil {
+		t.Fatalf("the next process did not continue the session: %v\n%s", err, b.String())
+	}
+	msgs := validate(t, path, "lease")
+	if got := shape(msgs); got != "uua" || msgs[len(msgs)-1].Content() != "continued" {
+		t.Fatalf("session after the next turn: %s\n%s", got, dump(msgs))
+	}
+	if !strings.Contains(b.String(), string(agent.NoticeTookOver)) {
+		t.Errorf("the next process did not report taking the session over: %q", b.String())
+	}
+	t.Logf("next process: %s", strings.TrimSpace(b.String()))
 }

@@ -24,6 +24,13 @@ func seed(t *testing.T, store session.Store, id string, msgs ...message.Message)
 	if err := s.AddMessages(t.Context(), msgs); err != nil {
 		t.Fatal(err)
 	}
+	// The session was last active when its newest message was written
+	// (the turn lease reads this: see WithTurnLease).
+	if imp, ok := store.(session.Importer); ok && len(msgs) > 0 {
+		if err := imp.SetUpdatedAt(t.Context(), id, msgs[len(msgs)-1].CreatedAt); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func aged(m message.Message, age time.Duration) message.Message {

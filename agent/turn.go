@@ -96,7 +96,9 @@ func (a *Agent) turn(ctx context.Context, msg message.Message, emit func(Event))
 		}
 		return t.resp, err
 	}
+	release := t.holdLease()
 	err := t.loop()
+	release()
 	return t.resp, err
 }
 
@@ -278,13 +280,6 @@ func idle(msgs []message.Message) bool {
 	return false
 }
 
-// stale reports whether the unfinished turn ending msgs is old enough to be
-// taken over.
-func (a *Agent) stale(msgs []message.Message) bool {
-	last := msgs[len(msgs)-1]
-	return time.Since(time.Unix(0, last.CreatedAt)) >= a.opts.staleAfter
-}
-
 // wait sleeps before polling a busy session again.
 func (a *Agent) wait(ctx context.Context, attempt int) error {
 	d := a.opts.pollMin << min(attempt, 10)
@@ -323,7 +318,11 @@ func (t *turnState) claim(user message.Message) error {
 				a.cacheValid = false // decide on what the store holds now
 				continue
 			}
-			if !a.stale(hist) {
+			stale, err := a.stale(ctx, hist)
+			if err != nil {
+				return err
+			}
+			if !stale {
 				a.cacheValid = false
 				if a.opts.policy == FailIfBusy {
 					return fmt.Errorf("%w: session %q: another turn is in progress", ErrBusy, a.opts.id)

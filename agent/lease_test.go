@@ -1,0 +1,61 @@
+package agent_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/convo-dev/convo/agent"
+	"github.com/convo-dev/convo/llm/llmtest"
+	"github.com/convo-dev/convo/session"
+	"github.com/convo-dev/convo/tool"
+)
+
+// TestLeaseRenewedWhileTurnRuns: a turn that runs for several leases
+// without writing (its tool is slow) keeps the session, because it renews
+// its lease; another agent on the session finds it busy all along, and the
+// turn ends normally, not with ErrTurnTakenOver. The lease here is 900 ms
+// (renewed every 300 ms) and the tool holds the turn for 3 s.
+func TestLeaseRenewedWhileTurnRuns(t *testing.T) {
+	store := session.NewMemoryStore()
+	const lease = 900 * time.Millisecond
+	release := make(chan struct{})
+	inTool := make(chan struct{})
+	hold := tool.Func("hold", "Holds the turn", func(ctx context.Context, _ struct{}) (string, error) {
+		close(inTool)
+		select {
+		case <-release:
+			return "released", nil
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	})
+	client := llmtest.New()
+	client.Push(llmtest.ToolCalls(llmtest.Call("c1", "hold", `{}`)), llmtest.Text("done"))
+	a := agent.New(client, agent.WithSession("s", store), agent.WithTools(hold), agent.WithTurnLease(lease))
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Chat(t.Context(), "hold it")
+		done <- err
+	}()
+	<-inTool
+
+	b := agent.New(llmtest.New(), agent.WithSession("s", store), agent.WithTurnLease(lease),
+		agent.WithConcurrencyPolicy(agent.FailIfBusy))
+	tries := 0
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); tries++ {
+		if _, err := b.Chat(t.Context(), "me too"); !errors.Is(err, agent.ErrBusy) {
+			t.Fatalf("try %d, %v into a turn running under a %v lease: got %v, want ErrBusy", tries, time.Since(end.Add(-3*time.Second)).Round(time.Millisecond), lease, err)
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("the long turn: %v", err)
+	}
+	if got := shape(stored(t, store, "s")); got != "uAta" {
+		t.Errorf("session %s, want uAta", got)
+	}
+	t.Logf("%d tries of another agent found the session busy", tries)
+}
