@@ -419,6 +419,13 @@ func TestShowTailFoldFull(t *testing.T) {
 	if err != nil || maxWidth(string(out)) > 60 || maxWidth(string(out)) < 50 {
 		t.Errorf("COLUMNS=60 show: err %v, widest line %d columns", err, maxWidth(string(out)))
 	}
+	// Every line of a message, reasoning's folded line included, keeps to
+	// the width.
+	cmd = exec.CommandContext(ctx, convoBinary(t), "--db", db, "show", "refactor-auth")
+	cmd.Env = append(filteredEnv("CONVO_DB"), "COLUMNS=60")
+	if out, err = cmd.Output(); err != nil || maxWidth(string(out)) > 60 || !strings.Contains(string(out), "(reasoning) ") {
+		t.Errorf("COLUMNS=60 show refactor-auth: err %v, widest line %d columns:\n%s", err, maxWidth(string(out)), out)
+	}
 	r = mustConvo(t, "", "--db", db, "show", "--full", "--width", "0", "huge")
 	if !strings.Contains(r.stdout, "    "+huge+"\n") {
 		t.Errorf("show --full --width 0 did not print the text on one line")

@@ -247,7 +247,12 @@ func printPart(w *termWriter, p partView, o showOptions) {
 			w.styled(sgrDim, ind+"(reasoning)\n")
 			printBlock(w, p.Text, ind+"  ", o)
 		default:
-			w.styled(sgrDim, ind+"(reasoning) "+clipWidth(p.Text, 72)+"\n")
+			const head = ind + "(reasoning) "
+			n := 72 // the folded line fits the fold width, when there is one
+			if o.width > 0 {
+				n = max(min(n, o.width-displayWidth(head)), 20)
+			}
+			w.styled(sgrDim, head+clipWidth(p.Text, n)+"\n")
 		}
 	case "image":
 		u := p.ImageURL
