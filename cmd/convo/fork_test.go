@@ -58,6 +58,21 @@ func TestShowAndListMarkForks(t *testing.T) {
 				t.Errorf("show of a session that is no fork mentions a fork: %v\n%s", r.err, r.stdout)
 			}
 
+			r = runInProcess(t, "", db.args("ls")...)
+			lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+			if r.err != nil || len(lines) != 4 || !strings.HasSuffix(lines[0], "FORK OF") {
+				t.Fatalf("ls with forks: %v\n%s", r.err, r.stdout)
+			}
+			for _, l := range lines[1:] {
+				f := strings.Fields(l)
+				want := "trip-paris"
+				if f[0] == "trip-paris" {
+					want = "-"
+				}
+				if f[len(f)-1] != want {
+					t.Errorf("ls row of %s: FORK OF is %q, want %q\n%s", f[0], f[len(f)-1], want, r.stdout)
+				}
+			}
 			r = runInProcess(t, "", db.args("ls", "--json")...)
 			var page struct{ Sessions []sessionJSON }
 			if err := json.Unmarshal([]byte(r.stdout), &page); err != nil {

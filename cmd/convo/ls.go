@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -89,9 +90,19 @@ When more sessions follow, the last line gives the command for the next page
 				return writeJSON(a.stdout, out)
 			}
 			tb := table{header: []string{"ID", "OWNER", "TITLE", "MESSAGES", "CREATED", "UPDATED"}}
+			// A page with a fork on it (session.Forker) gets a column naming
+			// each fork's parent.
+			forks := slices.ContainsFunc(page.Sessions, func(in session.Info) bool { return in.ParentID != "" })
+			if forks {
+				tb.header = append(tb.header, "FORK OF")
+			}
 			for _, in := range page.Sessions {
-				tb.add(clipWidth(in.ID, 0), dash(clipWidth(in.Owner, 24)), dash(clipWidth(in.Title, 40)),
-					strconv.FormatInt(in.MessageCount, 10), formatTime(in.CreatedAt), formatTime(in.UpdatedAt))
+				row := []string{clipWidth(in.ID, 0), dash(clipWidth(in.Owner, 24)), dash(clipWidth(in.Title, 40)),
+					strconv.FormatInt(in.MessageCount, 10), formatTime(in.CreatedAt), formatTime(in.UpdatedAt)}
+				if forks {
+					row = append(row, dash(clipWidth(in.ParentID, 0)))
+				}
+				tb.add(row...)
 			}
 			tb.write(a.stdout)
 			if page.Next != "" {
