@@ -44,7 +44,8 @@
 // Consecutive contents of one role are merged into one, so that the
 // responses to parallel calls, in one tool message or several, form the
 // single function response turn the API requires. Unknown parts are
-// skipped; any other part a role cannot carry, or an unknown role, fails
+// skipped; any other part a role cannot carry, an unknown role, or a
+// request left with no content at all (the API requires contents) fails
 // with llm.ErrBadRequest before any I/O.
 //
 // Function call IDs: the API may return a functionCall with an "id"; it is

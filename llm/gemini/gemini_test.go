@@ -269,6 +269,7 @@ func TestUntranslatableRequestFailsBeforeIO(t *testing.T) {
 		"unknown role":                        {Messages: []message.Message{{Role: "bogus", Parts: []message.Part{message.Text{Text: "x"}}}}},
 		"tool parameters not an object":       {Messages: []message.Message{message.NewUserMessage("Hi")}, Tools: []llm.ToolSpec{{Name: "t", Parameters: json.RawMessage(`[1]`)}}},
 		"tool choice without a name":          {Messages: []message.Message{message.NewUserMessage("Hi")}, ToolChoice: llm.ToolChoice{Mode: llm.ToolChoiceTool}},
+		"only a system prompt":                {Messages: []message.Message{message.NewSystemMessage("Be brief."), message.NewUserMessage(" ")}},
 	}
 	for name, req := range cases {
 		if _, err := c.Generate(t.Context(), req); !errors.Is(err, llm.ErrBadRequest) {

@@ -80,6 +80,10 @@ func (c *Client) params(req llm.Request) (params, error) {
 		}
 		p.contents = append(p.contents, &genai.Content{Role: role, Parts: parts})
 	}
+	if len(p.contents) == 0 {
+		// The API answers 400 "contents is not specified".
+		return p, badRequest("nothing to send: no user, assistant or tool message with content")
+	}
 	if len(system) > 0 {
 		cfg.SystemInstruction = &genai.Content{Parts: system}
 	}
