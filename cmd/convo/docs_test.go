@@ -1,6 +1,8 @@
 package main
 
 import (
+	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 // show for it.
 type docCommand struct {
 	line    int // in the file, 1-based
+	outEnd  int // the output shown is lines line+1 to outEnd (1-based, inclusive)
 	cmd     string
 	want    string
 	status  int  // the "(exit status N)" shown, or 0
@@ -55,6 +58,7 @@ func docCommands(t *testing.T, text, from, to string) []docCommand {
 			for len(want) > 0 && want[len(want)-1] == "" {
 				want = want[:len(want)-1]
 			}
+			c.outEnd = c.line + len(want)
 			if k := len(want) - 1; k >= 0 {
 				if m := exitStatusLine.FindStringSubmatch(want[k]); m != nil {
 					c.status, _ = strconv.Atoi(m[1])
@@ -82,12 +86,15 @@ func normalize(s string) string {
 	return strings.Join(lines, "\n")
 }
 
+var updateDocs = flag.Bool("update-docs", false, "TestDocsTour: write each checked command's real output into docs/cli.md")
+
 // TestDocsTour runs, in order and in an empty directory, every command
 // that docs/cli.md shows from "A first look" to the web viewer, and
 // compares what it prints (stdout and stderr, as a terminal shows them, and
 // the exit status) with what the page says it prints. Blocks marked
 // "<!-- not checked: why -->" are left out (a PostgreSQL server at a fixed
-// address, a terminal, the build's version).
+// address, a terminal, the build's version). With -update-docs it writes
+// the real outputs into the page instead of failing.
 func TestDocsTour(t *testing.T) {
 	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "cli.md"))
 	if err != nil {
@@ -102,6 +109,7 @@ func TestDocsTour(t *testing.T) {
 		"PATH="+filepath.Dir(convoBinary(t))+string(os.PathListSeparator)+os.Getenv("PATH"))
 	assign := regexp.MustCompile(`^export (\w+)=(\S+)$`)
 	ran := 0
+	updates := map[int][]string{} // by line of the command: its real output, as the docs show it
 	for _, c := range cmds {
 		if !c.checked {
 			continue
@@ -120,13 +128,44 @@ func TestDocsTour(t *testing.T) {
 		} else if err != nil {
 			t.Fatalf("docs/cli.md:%d: %s: %v", c.line, c.cmd, err)
 		}
-		if got := normalize(string(out)); got != c.want || status != c.status {
+		got := normalize(string(out))
+		if *updateDocs {
+			var lines []string
+			for _, l := range strings.Split(got, "\n") {
+				if l != "" {
+					l = "    " + l
+				}
+				lines = append(lines, l)
+			}
+			if got == "" {
+				lines = nil
+			}
+			if status != 0 {
+				lines = append(lines, fmt.Sprintf("    (exit status %d)", status))
+			}
+			updates[c.line] = lines
+			continue
+		}
+		if got != c.want || status != c.status {
 			t.Errorf("docs/cli.md:%d: $ %s\nprints (exit status %d):\n%s\n\nthe docs show (exit status %d):\n%s\n\n"+
-				"(the demo's clock is fixed at 2026-11-20; the prune example depends on today's date too)",
+				"(the demo's clock is fixed at 2026-11-20; the prune example depends on today's date too; "+
+				"go test ./cmd/convo -run TestDocsTour -update-docs writes the real outputs into the page)",
 				c.line, c.cmd, status, got, c.status, c.want)
 		}
 	}
 	t.Logf("ran %d commands of docs/cli.md", ran)
+	if *updateDocs {
+		lines := strings.Split(string(doc), "\n")
+		for i := len(cmds) - 1; i >= 0; i-- { // from the end, so earlier line numbers stay right
+			c := cmds[i]
+			if u, ok := updates[c.line]; ok {
+				lines = append(lines[:c.line], append(u, lines[c.outEnd:]...)...)
+			}
+		}
+		if err := os.WriteFile(filepath.Join("..", "..", "docs", "cli.md"), []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // TestReadmeTour checks that the `convo ls` table in the README is the one
