@@ -111,7 +111,11 @@
 // guarantee.
 // Limit makes the *int that GetMessages takes. ValidateID is the id check
 // every store applies. Check, Repair and RepairSuffix find and mend broken
-// tool-call pairing in a message list.
+// tool-call pairing in a message list. PendingResult records a call whose
+// result is still to come (the agent's tool approval): a placeholder that
+// keeps the session valid while it waits and that a later result for the
+// call supersedes; Superseded leaves the superseded ones out of a history
+// sent to a model.
 //
 // # Errors
 //

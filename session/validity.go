@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -46,6 +47,112 @@ func InterruptedResult(call message.ToolCall) message.ToolResult {
 		IsError:     true,
 		Synthesized: true,
 	}
+}
+
+// pendingKey is the key of the Metadata object that marks a placeholder
+// result (see PendingResult).
+const pendingKey = "convo_pending"
+
+// PendingResult returns a placeholder result for call, stored while its real
+// result is still to come: an error result holding content, marked
+// Synthesized, whose Metadata ({"convo_pending": state}) records state (for
+// example the agent's "awaiting_approval"). A placeholder answers its call
+// like any result, so a session that ends with it is valid (see Check) and a
+// request that carries it tells the model the truth in content; a later
+// result for the same call in the same run supersedes it (a writer can thus
+// record a turn that waits, then its outcome, through an append-only
+// store). Readers that send a history to a model leave superseded
+// placeholders out (see Superseded).
+func PendingResult(call message.ToolCall, state, content string) message.ToolResult {
+	meta, _ := json.Marshal(map[string]string{pendingKey: state}) // a map of strings always encodes
+	return message.ToolResult{
+		CallID:      call.ID,
+		Name:        call.Name,
+		Content:     content,
+		Metadata:    meta,
+		IsError:     true,
+		Synthesized: true,
+	}
+}
+
+// PendingState returns the state recorded in the placeholder r (see
+// PendingResult), and whether r is a placeholder at all.
+func PendingState(r message.ToolResult) (string, bool) {
+	if !r.Synthesized || !bytes.Contains(r.Metadata, []byte(pendingKey)) {
+		return "", false
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(r.Metadata, &m) != nil {
+		return "", false
+	}
+	var state string
+	if raw, ok := m[pendingKey]; !ok || json.Unmarshal(raw, &state) != nil {
+		return "", false
+	}
+	return state, true
+}
+
+// Superseded returns msgs without the placeholder results (PendingResult)
+// that a later result for the same call in the same run supersedes, and
+// without the tool messages left empty by that: the history as a model
+// must be sent it, with exactly one result per call. It returns msgs itself
+// when nothing is left out, and never changes msgs.
+func Superseded(msgs []message.Message) []message.Message {
+	type at struct{ msg, part int }
+	var drop map[at]bool
+	for i := 0; i < len(msgs); {
+		r := scanRun(msgs, i)
+		i = r.end
+		if r.assistant < 0 || r.end-r.assistant < 3 {
+			continue // no second tool message: nothing can be superseded
+		}
+		last := map[string]at{}
+		for k := r.assistant + 1; k < r.end; k++ {
+			for pi, p := range msgs[k].Parts {
+				res, ok := p.(message.ToolResult)
+				if !ok {
+					continue
+				}
+				if prev, ok := last[res.CallID]; ok {
+					if _, pending := PendingState(msgs[prev.msg].Parts[prev.part].(message.ToolResult)); pending {
+						if drop == nil {
+							drop = map[at]bool{}
+						}
+						drop[prev] = true
+					}
+				}
+				last[res.CallID] = at{k, pi}
+			}
+		}
+	}
+	if drop == nil {
+		return msgs
+	}
+	out := make([]message.Message, 0, len(msgs))
+	for k, m := range msgs {
+		if m.Role != message.RoleTool {
+			out = append(out, m)
+			continue
+		}
+		var kept []message.Part
+		n := 0
+		for pi, p := range m.Parts {
+			if drop[at{k, pi}] {
+				n++
+				continue
+			}
+			kept = append(kept, p)
+		}
+		if n == 0 {
+			out = append(out, m)
+			continue
+		}
+		if len(kept) > 0 {
+			m.Parts = kept
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // Problem is one place where a message list breaks tool-call pairing.
@@ -99,6 +206,10 @@ func (p Problem) String() string {
 // two turns may use the same id. A result that comes after a user message
 // thus counts twice: its call has no result (MissingResult) and it has no
 // call (OrphanResult).
+//
+// A placeholder result (see PendingResult) answers its call until a later
+// result for the same call in the run supersedes it; that later result is
+// not a duplicate. A result after a result that is not a placeholder is.
 //
 // Only tool-call parts of assistant messages and tool-result parts of tool
 // messages take part in the pairing. Such parts under other roles, and every
@@ -223,6 +334,7 @@ type callFix struct {
 	name     string
 	renamed  bool // a duplicate call, renamed to id
 	answered bool // answered by a result of the run
+	pending  bool // the latest answer is a placeholder (PendingResult)
 }
 
 // scanRun reads the run starting at msgs[i]. A message that is neither an
@@ -304,6 +416,10 @@ func scanRun(msgs []message.Message, i int) run {
 			switch {
 			case known && !r.calls[ci].answered:
 				r.calls[ci].answered = true
+				_, r.calls[ci].pending = PendingState(res)
+				continue
+			case known && r.calls[ci].pending:
+				_, r.calls[ci].pending = PendingState(res) // supersedes the placeholder
 				continue
 			case known:
 				resultProblems = append(resultProblems, Problem{Kind: DuplicateResult, Index: k, MessageID: msgs[k].ID, CallID: res.CallID, ToolName: res.Name})
