@@ -139,6 +139,25 @@ func CheckGemini(body []byte, opts ...GeminiOption) error {
 		}
 	}
 
+	for i := 1; i < len(b.Contents); i++ {
+		// Rule gemini/alternation: user and model turns alternate. The
+		// API answered "Please ensure that multiturn requests alternate
+		// between user and model" to two user turns in a row
+		// (gemini-pro; reported in github.com/Portkey-AI/gateway/pull/246,
+		// which merges them, as convo's client does).
+		if role(i) == role(i-1) {
+			c.add("gemini/alternation", fmt.Sprintf("contents[%d]", i), "two %s turns in a row", role(i))
+		}
+	}
+	// Rule gemini/ends-with-user: the request ends with a user turn (a
+	// prompt or function responses): "Please ensure that multiturn requests
+	// ends with a user role or a function response." (the API's 400,
+	// reported in github.com/songquanpeng/one-api/issues/836; still so for
+	// generateContent per github.com/crewAIInc/crewAI/pull/6973).
+	if n := len(b.Contents); n > 0 && role(n-1) != "user" {
+		c.add("gemini/ends-with-user", fmt.Sprintf("contents[%d]", n-1), "the request ends with a %s turn", role(n-1))
+	}
+
 	for i, ct := range b.Contents {
 		path := fmt.Sprintf("contents[%d]", i)
 		n, _ := ct.calls()

@@ -53,6 +53,9 @@ func TestGeminiRulesRejectBadRequests(t *testing.T) {
 		{"gemini/body", `{"contents":[]}`},
 		{"gemini/role", strings.Replace(loop, `"role":"model","parts":[{"text":"Sunny`, `"role":"assistant","parts":[{"text":"Sunny`, 1)},
 		{"gemini/role", `{"contents":[{"role":"system","parts":[{"text":"Be brief."}]},{"role":"user","parts":[{"text":"Hi"}]}]}`},
+		{"gemini/alternation", `{"contents":[{"role":"user","parts":[{"text":"Hi"}]},{"role":"user","parts":[{"text":"Hello?"}]}]}`},
+		{"gemini/alternation", strings.Replace(loop, `{"role":"user","parts":[{"text":"And tomorrow in Paris?"}]},`, ``, 1)},
+		{"gemini/ends-with-user", `{"contents":[{"role":"user","parts":[{"text":"Hi"}]},{"role":"model","parts":[{"text":"Hello"}]}]}`},
 		{"gemini/parts-nonempty", strings.Replace(loop, `{"role":"model","parts":[{"text":"Sunny in Paris, rain in Oslo.","thoughtSignature":"c2lnLTI="}]}`, `{"role":"model","parts":[]}`, 1)},
 		{"gemini/part-data", strings.Replace(loop, `{"text":"Sunny in Paris, rain in Oslo.","thoughtSignature":"c2lnLTI="}`, `{"thoughtSignature":"c2lnLTI="}`, 1)},
 		{"gemini/part-data", `{"contents":[{"role":"user","parts":[{"text":""}]}]}`},
@@ -79,7 +82,7 @@ func TestGeminiRulesRejectBadRequests(t *testing.T) {
 // geminiRules lists the rules of the package doc; every one must have a
 // case above that shows it can fail.
 var geminiRules = []string{
-	"gemini/body", "gemini/role", "gemini/parts-nonempty", "gemini/part-data",
+	"gemini/body", "gemini/role", "gemini/alternation", "gemini/ends-with-user", "gemini/parts-nonempty", "gemini/part-data",
 	"gemini/function-call-turn", "gemini/function-response-turn", "gemini/function-response-count",
 	"gemini/function-response-match", "gemini/thought-signature",
 }
