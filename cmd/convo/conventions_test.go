@@ -644,6 +644,9 @@ func TestDemo(t *testing.T) {
 func TestFishCompletion(t *testing.T) {
 	fish, err := exec.LookPath("fish")
 	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("fish is not installed and CI=true: .ci/install-shells.sh installs it")
+		}
 		t.Skip("fish is not installed: the fish completion script is only checked by TestCompletionScripts")
 	}
 	db := demoDB(t)
@@ -676,6 +679,9 @@ func TestFishCompletion(t *testing.T) {
 func TestZshCompletion(t *testing.T) {
 	zsh, err := exec.LookPath("zsh")
 	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("zsh is not installed and CI=true: .ci/install-shells.sh installs it")
+		}
 		t.Skip("zsh is not installed: the zsh completion script is only checked by TestCompletionScripts")
 	}
 	db := demoDB(t)
