@@ -729,3 +729,30 @@ func TestStreamCancelMidStream(t *testing.T) {
 		t.Fatal("the connection stayed open after the context was cancelled")
 	}
 }
+
+// One client serves many goroutines at once (run with -race).
+func TestConcurrentUse(t *testing.T) {
+	f := newServer(t, reply{body: response(`[{"text":"ok"}]`, "STOP", 1, 1, 0)})
+	c := newClient(t, f, gemini.WithHeader("X-Extra", "1"))
+	errs := make(chan error, 16)
+	for i := range 16 {
+		go func() {
+			req := llm.Request{Messages: []message.Message{message.NewUserMessage("Hi")}}
+			if i%2 == 0 {
+				_, err := c.Generate(t.Context(), req)
+				errs <- err
+				return
+			}
+			_, err := c.RequestBody(req)
+			errs <- err
+		}()
+	}
+	for range 16 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if n := len(f.requests()); n != 8 {
+		t.Errorf("%d requests, want 8", n)
+	}
+}
