@@ -67,7 +67,6 @@
 //
 //   - gemini/body: the request has contents;
 //   - gemini/role: every content's role is "user" or "model";
-//   - gemini/alternation: user and model turns alternate;
 //   - gemini/ends-with-user: the last content is a user turn (a prompt or
 //     function responses);
 //   - gemini/parts-nonempty: every content has parts;
