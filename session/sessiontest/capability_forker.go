@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/convo-dev/convo/message"
 	"github.com/convo-dev/convo/session"
@@ -279,6 +280,25 @@ func testForker(t *testing.T, s *suite) {
 				continue
 			}
 			sameMessages(t, fmt.Sprintf("round %d: fork made while its parent was popped", round), pm[:8], all(t, fk))
+		}
+	})
+	t.Run("a_fork_cut_short_by_its_context_is_whole_or_absent", func(t *testing.T) {
+		st, f := s.forker(t)
+		p := create(t, st, "p")
+		add(t, p, users("m", 2000)...)
+		pm := all(t, p)
+		for i, d := range []time.Duration{0, 50 * time.Microsecond, 500 * time.Microsecond, 2 * time.Millisecond, 10 * time.Millisecond, time.Second} {
+			fid := fmt.Sprintf("f%d", i)
+			ctx, cancel := context.WithTimeout(t.Context(), d)
+			_, err := f.Fork(ctx, "p", pm[len(pm)-1].ID, fid, session.CreateOptions{})
+			cancel()
+			if !exists(t, st, fid) {
+				if err == nil {
+					t.Errorf("Fork with a %v deadline returned no error and made no session", d)
+				}
+				continue
+			}
+			sameMessages(t, fmt.Sprintf("fork made under a %v deadline (error %v)", d, err), pm, all(t, load(t, st, fid)))
 		}
 	})
 	t.Run("owner_title_and_metadata_come_from_the_parent_unless_given", func(t *testing.T) {
