@@ -55,6 +55,36 @@ func TestVersionFlag(t *testing.T) {
 	}
 }
 
+// TestVersionFromCheckout builds convo in the git checkout the tests run
+// in, as go install ./cmd/convo does, and checks that --version names the
+// commit checked out. It runs where the checkout's .git is a directory (a
+// clone, as in CI); a git worktree, whose .git is a file, is not stamped
+// by go build, and the test says so and skips.
+func TestVersionFromCheckout(t *testing.T) {
+	top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		t.Skipf("not in a git checkout: %v", err)
+	}
+	if fi, err := os.Stat(filepath.Join(strings.TrimSpace(string(top)), ".git")); err != nil || !fi.IsDir() {
+		t.Skip("a git worktree (.git is a file): go build records no VCS revision here")
+	}
+	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "convo")
+	if out, err := exec.Command("go", "build", "-buildvcs=true", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build -buildvcs=true: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "revision " + strings.TrimSpace(string(head)); !strings.Contains(string(out), want) {
+		t.Errorf("convo --version = %q; want it to name %q", out, want)
+	}
+}
+
 func TestSuggestions(t *testing.T) {
 	tests := []struct {
 		args []string
