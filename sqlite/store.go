@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -652,19 +654,81 @@ type rowScanner interface{ Scan(dest ...any) error }
 func scanInfo(r rowScanner) (session.Info, error) {
 	var info session.Info
 	var meta sql.NullString
-	if err := r.Scan(&info.ID, &info.Owner, &info.Title, &meta, &info.CreatedAt, &info.UpdatedAt, &info.MessageCount, &info.Version,
+	// SQLite keeps text that is not a number in an INTEGER column, as
+	// another program writing the file may leave it: such a value is read
+	// as any, so that the row is reported as corrupt, naming the column,
+	// rather than failing every listing that meets it.
+	var created, updated, count, version any
+	if err := r.Scan(&info.ID, &info.Owner, &info.Title, &meta, &created, &updated, &count, &version,
 		&info.ParentID, &info.ForkMessageID); err != nil {
 		return info, err
 	}
+	var bad []string
+	for _, c := range []struct {
+		name string
+		v    any
+		dst  *int64
+	}{{"created_at", created, &info.CreatedAt}, {"updated_at", updated, &info.UpdatedAt},
+		{"message_count", count, &info.MessageCount}, {"version", version, &info.Version}} {
+		n, ok := integer(c.v)
+		if !ok {
+			bad = append(bad, fmt.Sprintf("%s is %s, not an integer", c.name, describeValue(c.v)))
+			continue
+		}
+		*c.dst = n
+	}
 	if meta.Valid && meta.String != "" {
 		if err := json.Unmarshal([]byte(meta.String), &info.Metadata); err != nil {
-			return info, fmt.Errorf("%w: session %q metadata: %v", session.ErrCorrupt, info.ID, err)
+			info.Metadata = nil
+			bad = append(bad, fmt.Sprintf("metadata: %v", err))
 		}
 		if len(info.Metadata) == 0 {
 			info.Metadata = nil
 		}
 	}
+	if len(bad) > 0 {
+		return info, fmt.Errorf("%w: session %q: %s", session.ErrCorrupt, info.ID, strings.Join(bad, "; "))
+	}
 	return info, nil
+}
+
+// integer returns v, a value of an INTEGER column, as an int64, and false
+// when it holds something else (text that is not a whole number, a real
+// with a fraction, a blob, NULL).
+func integer(v any) (int64, bool) {
+	switch v := v.(type) {
+	case int64:
+		return v, true
+	case float64:
+		if v == math.Trunc(v) && math.Abs(v) < 1<<63 {
+			return int64(v), true
+		}
+	case string:
+		n, err := strconv.ParseInt(v, 10, 64)
+		return n, err == nil
+	case []byte:
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		return n, err == nil
+	}
+	return 0, false
+}
+
+// describeValue shows a stored value that is not what its column should
+// hold, briefly and quoted.
+func describeValue(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "NULL"
+	case []byte:
+		v = v[:min(len(v), 40)]
+		return fmt.Sprintf("%q", v)
+	case string:
+		if len(v) > 40 {
+			v = v[:40]
+		}
+		return fmt.Sprintf("%q", v)
+	}
+	return fmt.Sprint(v)
 }
 
 func encodeMetadata(m map[string]string) (any, error) {
@@ -746,7 +810,16 @@ func (s *Store) List(ctx context.Context, lq session.ListQuery) (session.ListPag
 	if len(page.Sessions) > limit {
 		page.Sessions = page.Sessions[:limit]
 		last := page.Sessions[limit-1]
-		page.Next = session.EncodeCursor(last.UpdatedAt, last.ID)
+		upd := last.UpdatedAt
+		if upd <= 0 {
+			// Its updated_at is unreadable (no store records 0 or less):
+			// text, which SQLite sorts above every number, so such rows
+			// come first, newest-first order being descending. Go on with the readable ones; those of the
+			// unreadable rows that did not fit on this page are not
+			// listed.
+			upd = math.MaxInt64
+		}
+		page.Next = session.EncodeCursor(upd, last.ID)
 	}
 	return page, nil
 }

@@ -352,3 +352,59 @@ func TestLargeAppendMovesTheVersionOnce(t *testing.T) {
 		t.Fatalf("after a 300-message AddMessages the session is at %d (%v), want 2", now, err)
 	}
 }
+
+// SQLite keeps text that is not a number in an INTEGER column, as another
+// program writing the file may leave it. Such a session row stopped every
+// listing (issue 17 item 5: convo ls). List now lists it in its place with
+// what could be read, reports it in Unreadable (naming the session and the
+// column, matching session.ErrCorrupt), and pages on: an unreadable
+// updated_at (text sorts above every number, so such rows come first) at
+// the end of a page does not end the listing early.
+func TestListGoesOnPastUnreadableSessionRows(t *testing.T) {
+	ctx := t.Context()
+	db := newDB(t)
+	st, err := sqlite.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if _, err := st.Create(ctx, fmt.Sprintf("s%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{
+		`UPDATE sessions SET updated_at = 'last week' WHERE id = 's1'`,
+		`UPDATE sessions SET created_at = x'00ff', message_count = 2.5 WHERE id = 's3'`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var listed []string
+	var unreadable []error
+	q := session.ListQuery{Limit: 1}
+	for range 10 {
+		page, err := st.List(ctx, q)
+		if err != nil {
+			t.Fatalf("List after %v: %v", listed, err)
+		}
+		for _, in := range page.Sessions {
+			listed = append(listed, in.ID)
+		}
+		unreadable = append(unreadable, page.Unreadable...)
+		if q.Cursor = page.Next; q.Cursor == "" {
+			break
+		}
+	}
+	if strings.Join(listed, " ") != "s1 s4 s3 s2 s0" {
+		t.Errorf("listed %v, want every session once: s1 (unreadable updated_at) first, then newest first", listed)
+	}
+	if len(unreadable) != 2 {
+		t.Fatalf("unreadable %v, want s1 and s3", unreadable)
+	}
+	for i, want := range []string{`"s1": updated_at is "last week"`, `"s3": created_at is "\x00\xff", not an integer; message_count is 2.5`} {
+		if !errors.Is(unreadable[i], session.ErrCorrupt) || !strings.Contains(unreadable[i].Error(), want) {
+			t.Errorf("unreadable[%d] = %v, want ErrCorrupt naming %s", i, unreadable[i], want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -248,5 +250,58 @@ func TestStoreWideToolsGoOnPastAnUnreadableRow(t *testing.T) {
 		if len(got[id].Messages) != 2 {
 			t.Errorf("migrate left %s with %d messages, want 2", id, len(got[id].Messages))
 		}
+	}
+}
+
+// Issue 17 item 5, ls: a session row that cannot be decoded (metadata that
+// is not JSON, a time that is not an integer, as another program writing
+// the SQLite file can leave: SQLite keeps text in an INTEGER column) stopped
+// the listing. ls now lists every session, names each unreadable one and
+// what is wrong on stderr (and in --json), and fails at the end.
+func TestLsGoesOnPastAnUnreadableRow(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.db")
+	var sessions []demoSession
+	for i := range 5 {
+		sessions = append(sessions, demoSession{id: fmt.Sprintf("s%d", i), msgs: []message.Message{message.NewUserMessage("hi")}})
+	}
+	seed(t, path, "", sessions)
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`UPDATE sessions SET metadata = '{"channel": ' WHERE id = 's1'`,
+		`UPDATE sessions SET created_at = 'yesterday' WHERE id = 's3'`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	r := convo(t, "", "--db", path, "ls")
+	for _, id := range []string{"s0", "s1", "s2", "s3", "s4"} {
+		if !regexp.MustCompile(`(?m)^` + id + ` `).MatchString(r.stdout) {
+			t.Errorf("ls does not list %s:\n%s", id, r.stdout)
+		}
+	}
+	if !strings.Contains(r.stderr, `session "s1"`) || !strings.Contains(r.stderr, "metadata") ||
+		!strings.Contains(r.stderr, `session "s3"`) || !strings.Contains(r.stderr, "created_at") {
+		t.Errorf("ls does not name the unreadable sessions and what is wrong: stderr %q", r.stderr)
+	}
+	if r.err == nil {
+		t.Error("ls with unreadable sessions succeeded; it must fail at the end, as export does")
+	}
+
+	r = convo(t, "", "--db", path, "ls", "--json")
+	var out struct {
+		Sessions   []sessionJSON `json:"sessions"`
+		Unreadable []string      `json:"unreadable"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatalf("ls --json: %v\n%s", err, r.stdout)
+	}
+	if len(out.Sessions) != 5 || len(out.Unreadable) != 2 {
+		t.Errorf("ls --json: %d sessions, unreadable %q; want 5 and 2", len(out.Sessions), out.Unreadable)
 	}
 }

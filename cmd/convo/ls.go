@@ -79,15 +79,34 @@ When more sessions follow, the last line gives the command for the next page
 			if err != nil {
 				return fmt.Errorf("ls: %w", err)
 			}
+			// A session whose stored info cannot be read in full is
+			// listed with what could be read, named on stderr (and in
+			// --json), and ls fails at the end, as export does.
+			var unreadable []string
+			for _, err := range page.Unreadable {
+				unreadable = append(unreadable, err.Error())
+				fmt.Fprintf(a.stderr, "ls: %v\n", err)
+			}
+			done := func() error {
+				if len(unreadable) == 0 {
+					return nil
+				}
+				return fmt.Errorf("ls: the stored info of %s cannot be read in full; listed with what could be read (see above)",
+					plural(len(unreadable), "session", "sessions"))
+			}
 			if a.asJSON {
 				out := struct {
-					Sessions []sessionJSON `json:"sessions"`
-					Next     string        `json:"next,omitempty"`
-				}{Sessions: []sessionJSON{}, Next: page.Next}
+					Sessions   []sessionJSON `json:"sessions"`
+					Next       string        `json:"next,omitempty"`
+					Unreadable []string      `json:"unreadable,omitempty"`
+				}{Sessions: []sessionJSON{}, Next: page.Next, Unreadable: unreadable}
 				for _, in := range page.Sessions {
 					out.Sessions = append(out.Sessions, toSessionJSON(in))
 				}
-				return writeJSON(a.stdout, out)
+				if err := writeJSON(a.stdout, out); err != nil {
+					return err
+				}
+				return done()
 			}
 			tb := table{header: []string{"ID", "OWNER", "TITLE", "MESSAGES", "CREATED", "UPDATED"}}
 			// A page with a fork on it (session.Forker) gets a column naming
@@ -108,7 +127,7 @@ When more sessions follow, the last line gives the command for the next page
 			if page.Next != "" {
 				fmt.Fprintf(a.stdout, "next page: %s\n", nextPageCommand(cmd, q, page.Next))
 			}
-			return nil
+			return done()
 		},
 	}
 	f := cmd.Flags()
