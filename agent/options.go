@@ -34,6 +34,7 @@ type options struct {
 	onNotice     func(Notice)
 	pollMin      time.Duration
 	pollMax      time.Duration
+	hooks        []Hooks
 }
 
 // Defaults used when the corresponding option is not given.

@@ -598,8 +598,11 @@ func (t *turnState) loop() error {
 	for t.iter = 1; ; t.iter++ {
 		t.resp.Iterations = t.iter
 		req := t.request()
-		llmResp, err := t.call(req)
+		llmResp, err := t.model(req)
 		if err != nil {
+			if errors.Is(err, ErrStopped) {
+				return t.interrupt(nil, stoppedReason, err)
+			}
 			if cerr := t.ctx.Err(); cerr != nil {
 				return t.interrupt(nil, "cancelled", fmt.Errorf("agent: session %q: model call: %w", a.opts.id, cerr))
 			}
@@ -683,8 +686,11 @@ func (t *turnState) loop() error {
 			pending := []message.Message{asst, message.NewToolResultMessage(results...)}
 			return t.interrupt(pending, "iteration limit reached", fmt.Errorf("%w: session %q: %d model calls", ErrMaxIterations, a.opts.id, a.opts.maxIter))
 		}
-		results := t.runTools(calls)
+		results, stop := t.runTools(calls)
 		pending := []message.Message{asst, message.NewToolResultMessage(results...)}
+		if stop != nil {
+			return t.interrupt(pending, stoppedReason, stop)
+		}
 		if cerr := t.ctx.Err(); cerr != nil {
 			return t.interrupt(pending, "cancelled", fmt.Errorf("agent: session %q: running tools: %w", a.opts.id, cerr))
 		}
@@ -695,13 +701,18 @@ func (t *turnState) loop() error {
 }
 
 // runTools runs calls in parallel (bounded) and returns their results in
-// call order. A streaming turn gets each result as its tool finishes.
-func (t *turnState) runTools(calls []message.ToolCall) []message.ToolResult {
+// call order, and the first error (in call order) of a hook that stopped the
+// turn. A streaming turn gets each result as its tool finishes.
+func (t *turnState) runTools(calls []message.ToolCall) ([]message.ToolResult, error) {
 	a := t.a
 	for i := range calls {
 		t.event(Event{Type: EventToolCall, ToolCall: &calls[i]})
 	}
 	results := make([]message.ToolResult, len(calls))
+	var stops []error
+	if len(a.opts.hooks) > 0 {
+		stops = make([]error, len(calls))
+	}
 	finished := make(chan int, len(calls))
 	sem := make(chan struct{}, a.opts.maxParallel)
 	var wg sync.WaitGroup
@@ -715,7 +726,11 @@ func (t *turnState) runTools(calls []message.ToolCall) []message.ToolResult {
 				return
 			}
 			defer func() { <-sem }()
-			results[i] = tool.Call(t.ctx, a.tools[c.Name], c, a.opts.toolTimeout)
+			if stops == nil {
+				results[i] = tool.Call(t.ctx, a.tools[c.Name], c, a.opts.toolTimeout)
+				return
+			}
+			results[i], stops[i] = t.callTool(t.ctx, c)
 		})
 	}
 	// Events are emitted on the turn's goroutine, as each call finishes.
@@ -724,7 +739,12 @@ func (t *turnState) runTools(calls []message.ToolCall) []message.ToolResult {
 		t.event(Event{Type: EventToolResult, ToolResult: &results[i]})
 	}
 	wg.Wait()
-	return results
+	for _, err := range stops {
+		if err != nil {
+			return results, err
+		}
+	}
+	return results, nil
 }
 
 func isUser(m message.Message) bool { return m.Role == message.RoleUser }
