@@ -91,6 +91,10 @@ type Response struct {
 	FinishReason llm.FinishReason
 	// Notices are the repairs and skipped steps of the turn.
 	Notices []Notice
+	// Pending are the tool calls waiting for a person's decision when the
+	// turn paused for approval (the error matches ErrAwaitingApproval); see
+	// WithApproval and Agent.Resume.
+	Pending []PendingCall
 }
 
 // NoticeKind says what a Notice reports.

@@ -191,6 +191,50 @@
 // session.Versioned when more than one process or store value writes to a
 // session.
 //
+// # Hooks
+//
+// WithHooks puts functions around every model call and tool call of a turn
+// (see Hooks, after Google ADK-Go's before/after model and tool callbacks):
+// BeforeModel sees and may change each request, or answer in the model's
+// place; AfterModel may change each response before the agent acts on it;
+// BeforeTool may change a call's input (the tool runs with it; the stored
+// call keeps what the model said) or return a result instead of running the
+// tool, which blocks the call and tells the model why; AfterTool may
+// replace a result. A hook that returns an error stops the turn as any
+// failure does (every call answered, an interruption marker, a valid
+// session), and the call returns an error matching ErrStopped.
+//
+// # Tool approval
+//
+// WithApproval("transfer") (or WithApprovalFunc, to decide on each call's
+// input) makes the turn pause before it runs a call to that tool: Chat
+// returns ErrAwaitingApproval with the calls in Response.Pending. The turn is
+// resumed later, by this process or any other, with Resume and a decision
+// for each waiting call: Approve runs it, Deny gives the model an is-error
+// result holding the reason. Pending (or PendingApprovals, on messages read
+// by any program) lists the calls waiting.
+//
+// While it waits, the session is valid and shows a turn in progress, not a
+// dangling call: the assistant message is stored with a placeholder result
+// for each of its calls (session.PendingResult, an is-error result marked
+// "awaiting_approval", or "deferred" for a call that needs no approval and
+// waits with it), so session.Check, and every older release, finds every
+// call answered. A new turn on a waiting session fails at once with
+// ErrAwaitingApproval, whatever its ConcurrencyPolicy, and never takes the
+// session over as it would a dead writer's. Resume first appends, only if
+// the session is still at the version it read, placeholders marked
+// "resuming" (of two processes resuming at once, one runs the calls, the
+// other gets ErrNoPendingApproval), then runs the approved calls and the
+// deferred ones, appends their results and goes on with the turn. Each
+// later result supersedes the placeholder before it (session.Check accepts
+// it; requests carry only the last result of each call, see
+// session.Superseded). A process that dies while it runs approved calls
+// leaves the "resuming" placeholders as the calls' results, which say so,
+// and the turn is taken over as any unfinished turn. The agent's tests kill
+// a process while a call waits, resume it from another, and check that the
+// tool ran exactly once (or, denied, never), under each provider family's
+// request rules.
+//
 // # Owners, titles and metadata
 //
 // WithSessionInfo gives the session the agent creates an owner, a title and

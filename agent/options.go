@@ -4,6 +4,7 @@ import (
 	"maps"
 	"time"
 
+	"github.com/convo-dev/convo/message"
 	"github.com/convo-dev/convo/session"
 	"github.com/convo-dev/convo/tool"
 )
@@ -35,6 +36,7 @@ type options struct {
 	pollMin      time.Duration
 	pollMax      time.Duration
 	hooks        []Hooks
+	approval     func(message.ToolCall) bool
 }
 
 // Defaults used when the corresponding option is not given.

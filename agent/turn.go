@@ -318,6 +318,9 @@ func (t *turnState) claim(user message.Message) error {
 				a.cacheValid = false // decide on what the store holds now
 				continue
 			}
+			if p := pendingApprovals(hist); len(p) > 0 {
+				return fmt.Errorf("%w: session %q: %d tool calls wait for a decision (see Agent.Resume)", ErrAwaitingApproval, a.opts.id, len(p))
+			}
 			stale, err := a.stale(ctx, hist)
 			if err != nil {
 				return err
@@ -497,7 +500,7 @@ func (t *turnState) request() llm.Request {
 		msgs = append(msgs, *a.system)
 	}
 	msgs = append(msgs, head...)
-	if !slices.ContainsFunc(sel, isUser) {
+	if t.user.Role == message.RoleUser && !slices.ContainsFunc(sel, isUser) {
 		// The turn's tool rounds fill the whole window: send its user
 		// message ahead of them, or the model would go on without the
 		// task (and some providers refuse a history that starts with an
@@ -506,7 +509,7 @@ func (t *turnState) request() llm.Request {
 		msgs = append(msgs, t.user)
 	}
 	msgs = append(msgs, sel...)
-	msgs = startWithUser(forModel(dropRefused(msgs)))
+	msgs = startWithUser(forModel(dropRefused(dropSuperseded(msgs))))
 	if probs := session.Check(msgs); probs != nil {
 		msgs, _ = session.Repair(msgs)
 		t.notice(Notice{Kind: NoticeRepairedRequest, Problems: probs})
@@ -685,6 +688,9 @@ func (t *turnState) loop() error {
 			}
 			pending := []message.Message{asst, message.NewToolResultMessage(results...)}
 			return t.interrupt(pending, "iteration limit reached", fmt.Errorf("%w: session %q: %d model calls", ErrMaxIterations, a.opts.id, a.opts.maxIter))
+		}
+		if a.opts.approval != nil && slices.ContainsFunc(calls, a.opts.approval) {
+			return t.pause(asst, calls)
 		}
 		results, stop := t.runTools(calls)
 		pending := []message.Message{asst, message.NewToolResultMessage(results...)}

@@ -1,0 +1,259 @@
+package agent_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/convo-dev/convo/agent"
+	"github.com/convo-dev/convo/llm"
+	"github.com/convo-dev/convo/llm/llmtest"
+	"github.com/convo-dev/convo/message"
+	"github.com/convo-dev/convo/session"
+	"github.com/convo-dev/convo/sqlite"
+	"github.com/convo-dev/convo/tool"
+)
+
+// transferTool records each run as a line in the file runs, so that runs
+// in every process are counted.
+func transferTool(runs string) tool.Tool {
+	type args struct {
+		To     string `json:"to"`
+		Amount int    `json:"amount"`
+	}
+	return tool.Func("transfer", "Sends money", func(ctx context.Context, a args) (string, error) {
+		f, err := os.OpenFile(runs, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		if _, err := fmt.Fprintf(f, "%d to %s\n", a.Amount, a.To); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("sent %d to %s", a.Amount, a.To), nil
+	})
+}
+
+func countRuns(t *testing.T, runs string) int {
+	t.Helper()
+	b, err := os.ReadFile(runs)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(b), "\n")
+}
+
+func providerNamed(name string) (provider, bool) {
+	for _, p := range providers() {
+		if p.name == name {
+			return p, true
+		}
+	}
+	return provider{}, false
+}
+
+// approvalCalls is the model's answer that pauses the turn: a transfer,
+// which needs approval, and a weather call, which waits with it.
+func approvalCalls() llmtest.Reply {
+	return llmtest.ToolCalls(llmtest.Call("c1", "transfer", `{"to":"bob","amount":100}`), llmtest.Call("c2", "weather", `{"city":"Oslo"}`))
+}
+
+// runApprovalChild runs a turn that pauses for approval, under the request
+// rules of the provider CONVO_PROVIDER, says "waiting" and then waits, as a
+// program waiting for a person does, until it is killed.
+func runApprovalChild(ctx context.Context, store session.Store) error {
+	p, ok := providerNamed(os.Getenv("CONVO_PROVIDER"))
+	if !ok {
+		return fmt.Errorf("unknown provider %q", os.Getenv("CONVO_PROVIDER"))
+	}
+	client := llmtest.New(approvalCalls()).WithRequestCheck(p.check)
+	a := agent.New(client, agent.WithSession("approval", store),
+		agent.WithTools(transferTool(os.Getenv("CONVO_RUNS")), weatherTool()), agent.WithApproval("transfer"))
+	resp, err := a.Chat(ctx, "Pay Bob 100 and tell me the weather in Oslo")
+	if !errors.Is(err, agent.ErrAwaitingApproval) {
+		return fmt.Errorf("chat: want ErrAwaitingApproval, got %v", err)
+	}
+	if len(resp.Pending) != 1 || resp.Pending[0].Call.ID != "c1" {
+		return fmt.Errorf("pending %+v", resp.Pending)
+	}
+	fmt.Println("waiting")
+	select {}
+}
+
+// A turn waits for approval in a process that is then SIGKILLed; another
+// process finds the session valid and waiting (not a dangling call: a turn
+// that would take over a dead writer's session at once is refused), lists
+// the pending call and resumes the turn: with approval the tool runs once,
+// exactly; with a denial it never runs and the model reads an is-error
+// result with the reason. Every request, before the kill and after the
+// resume, passes each provider family's request rules.
+func TestApprovalSurvivesSIGKILL(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("needs SIGKILL")
+	}
+	for _, p := range providers() {
+		for _, approve := range []bool{true, false} {
+			name := p.name + "/deny"
+			if approve {
+				name = p.name + "/approve"
+			}
+			t.Run(name, func(t *testing.T) {
+				dir := t.TempDir()
+				path, runs := filepath.Join(dir, "a.db"), filepath.Join(dir, "runs")
+				validate(t, path, "approval") // the schema, before the child
+				cmd := child(t, "approval", path, "A", "CONVO_PROVIDER="+p.name, "CONVO_RUNS="+runs)
+				out, err := cmd.StdoutPipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				line, err := bufio.NewReader(out).ReadString('\n')
+				if err != nil || line != "waiting\n" {
+					cmd.Process.Kill()
+					cmd.Wait()
+					t.Fatalf("child: %q %v", line, err)
+				}
+				if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+					t.Fatal(err)
+				}
+				cmd.Wait()
+
+				msgs := validate(t, path, "approval") // session.Check passes
+				if shape(msgs) != "uAt" || countRuns(t, runs) != 0 {
+					t.Fatalf("after the kill (%d runs):\n%s", countRuns(t, runs), dump(msgs))
+				}
+				db, err := openDB(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				store, err := sqlite.SessionStore(t.Context(), db)
+				if err != nil {
+					t.Fatal(err)
+				}
+
+				// A turn that would take a dead writer's session over at once
+				// finds it waiting for a person, and stores nothing.
+				other := agent.New(p.client(t), agent.WithSession("approval", store), agent.WithStaleTurnAfter(0),
+					agent.WithConcurrencyPolicy(agent.FailIfBusy))
+				if _, err := other.Chat(t.Context(), "hello?"); !errors.Is(err, agent.ErrAwaitingApproval) {
+					t.Fatalf("a new turn on the waiting session: %v", err)
+				}
+
+				var seen []message.ToolResult
+				client := p.client(t)
+				client.SetDefault(llmtest.Func(func(ctx context.Context, req llm.Request) (*llm.Response, error) {
+					seen = lastResults(t, req)
+					return &llm.Response{Message: message.NewAssistantMessage("Done."), FinishReason: llm.FinishStop}, nil
+				}))
+				a := agent.New(client, agent.WithSession("approval", store),
+					agent.WithTools(transferTool(runs), weatherTool()), agent.WithApproval("transfer"))
+				pending, err := a.Pending(t.Context())
+				if err != nil || len(pending) != 1 || pending[0].Call.ID != "c1" || pending[0].Call.Name != "transfer" ||
+					string(pending[0].Call.Input) != `{"to":"bob","amount":100}` || pending[0].MessageID != msgs[1].ID {
+					t.Fatalf("Pending = %+v, %v", pending, err)
+				}
+				d := agent.Approve("c1")
+				if !approve {
+					d = agent.Deny("c1", "Bob is not a known payee")
+				}
+				resp, err := a.Resume(t.Context(), d)
+				if err != nil || resp.Text != "Done." {
+					t.Fatalf("Resume: %v %+v", err, resp)
+				}
+				wantRuns, wantC1 := 1, "sent 100 to bob"
+				if !approve {
+					wantRuns, wantC1 = 0, "error: not run: a person denied this tool call: Bob is not a known payee"
+				}
+				if n := countRuns(t, runs); n != wantRuns {
+					t.Fatalf("transfer ran %d times, want %d", n, wantRuns)
+				}
+				if len(seen) != 2 || seen[0].CallID != "c1" || seen[0].Content != wantC1 || seen[0].IsError == approve ||
+					seen[1].CallID != "c2" || seen[1].Content != "sunny in Oslo" {
+					t.Fatalf("the model read %+v", seen)
+				}
+				// A second decision finds nothing waiting; nothing runs again.
+				if _, err := a.Resume(t.Context(), agent.Approve("c1")); !errors.Is(err, agent.ErrNoPendingApproval) {
+					t.Fatalf("second Resume: %v", err)
+				}
+				if n := countRuns(t, runs); n != wantRuns {
+					t.Fatalf("transfer ran %d times after a second Resume", n)
+				}
+				msgs = validate(t, path, "approval")
+				if shape(msgs) != "uAttta" {
+					t.Fatalf("stored:\n%s", dump(msgs))
+				}
+				// The session is idle and its history (with the superseded
+				// placeholders) makes a request each provider accepts.
+				client.SetDefault(llmtest.Text("Anything else?"))
+				if _, err := a.Chat(t.Context(), "thanks"); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
+	}
+}
+
+// The paused session is valid after every write, Pending lists only the
+// calls that need approval, decisions that do not match are refused, and of
+// two agents resuming one turn at once exactly one runs the tool.
+func TestApprovalInProcess(t *testing.T) {
+	eachProvider(t, func(t *testing.T, p provider) {
+		store := newStore(t)
+		runs := filepath.Join(t.TempDir(), "runs")
+		tools := agent.WithTools(transferTool(runs), weatherTool())
+		a := agent.New(p.client(t, approvalCalls()), agent.WithSession("s", store), tools, agent.WithApproval("transfer"))
+		_, err := a.Chat(t.Context(), "Pay Bob")
+		if !errors.Is(err, agent.ErrAwaitingApproval) {
+			t.Fatal(err)
+		}
+		if got := agent.PendingApprovals(stored(t, store, "s")); len(got) != 1 || got[0].Call.ID != "c1" {
+			t.Fatalf("PendingApprovals = %+v", got)
+		}
+		for _, ds := range [][]agent.Decision{
+			nil,
+			{agent.Approve("c2")},
+			{agent.Approve("c1"), agent.Deny("c1", "")},
+			{agent.Approve("c1"), agent.Approve("c9")},
+		} {
+			if _, err := a.Resume(t.Context(), ds...); !errors.Is(err, agent.ErrInvalidDecision) {
+				t.Fatalf("Resume(%+v): %v", ds, err)
+			}
+		}
+		if n := store.Writes(); n != 2 {
+			t.Fatalf("%d writes, want 2 (refused decisions store nothing)", n)
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i := range 2 {
+			b := agent.New(p.client(t, llmtest.Text("Paid.")), agent.WithSession("s", store), tools, agent.WithApproval("transfer"))
+			wg.Go(func() { _, errs[i] = b.Resume(t.Context(), agent.Approve("c1")) })
+		}
+		wg.Wait()
+		ok := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case !errors.Is(err, agent.ErrNoPendingApproval):
+				t.Fatalf("Resume: %v", err)
+			}
+		}
+		if ok != 1 || countRuns(t, runs) != 1 {
+			t.Fatalf("%d resumes succeeded, the tool ran %d times; want 1 and 1 (%v)", ok, countRuns(t, runs), errs)
+		}
+	})
+}
