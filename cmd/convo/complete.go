@@ -111,6 +111,40 @@ func (a *app) completeSessionIDs(cmd *cobra.Command, args []string, toComplete s
 	return out, cobra.ShellCompDirectiveNoFileComp
 }
 
+// completeOwners completes --owner values: the owners, starting with what
+// was typed, of the store's most recently active sessions (one page of
+// session.MaxListLimit, so that a store of millions answers as fast as a
+// small one), in order of their latest activity.
+func (a *app) completeOwners(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	if a.db == "" {
+		a.db = os.Getenv("CONVO_DB")
+	}
+	if a.db == "" {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), completionTimeout)
+	defer cancel()
+	b, err := a.openRead(ctx)
+	if err != nil {
+		cobra.CompDebugln("convo: owners: "+err.Error(), false)
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	defer b.close()
+	page, err := session.List(ctx, b.store, session.ListQuery{Limit: session.MaxListLimit})
+	if err != nil {
+		cobra.CompDebugln("convo: owners: "+err.Error(), false)
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var out []cobra.Completion
+	for _, in := range page.Sessions {
+		if in.Owner != "" && strings.HasPrefix(in.Owner, toComplete) && !slices.Contains(out, in.Owner) &&
+			!strings.ContainsAny(in.Owner, " \t\n") {
+			out = append(out, in.Owner)
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveKeepOrder
+}
+
 // completeOneSessionID completes the single session id a command takes.
 func (a *app) completeOneSessionID(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 	if len(args) > 0 {

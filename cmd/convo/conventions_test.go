@@ -157,6 +157,11 @@ func TestCompleteSessionIDs(t *testing.T) {
 		{"CONVO_DB=" + db, []string{"__complete", "export", "kyo"}, []string{"kyoto-momiji\t京都の紅葉スポット", ":4"}},
 		{"", []string{"__complete", "s"}, []string{"search", "serve", "show", ":4"}},
 		{"", []string{"__complete", "ls", "--li"}, []string{"--limit\tsessions per page", ":4"}},
+		// Owners, most recently active first (36 = NoFileComp | KeepOrder).
+		{"", []string{"--db", db, "__complete", "ls", "--owner", ""}, []string{"bob", "alice", "team-atlas", "王芳", "佐藤健", "carol", ":36"}},
+		{"", []string{"--db", db, "__complete", "rm", "--owner", "王"}, []string{"王芳", ":36"}},
+		{"", []string{"--db", db, "__complete", "prune", "--owner", "c"}, []string{"carol", ":36"}},
+		{"", []string{"--db", db, "__complete", "search", "--owner", "a"}, []string{"alice", ":36"}},
 		// No database: no candidates and no error for the shell.
 		{"", []string{"__complete", "show", ""}, []string{":4"}},
 	}

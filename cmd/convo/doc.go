@@ -34,7 +34,7 @@
 //	upgrade   convert a github.com/joakimcarlsson/ai database in place
 //	demo      write a sample store (fixed sessions, ids and times) to try it on
 //	completion bash|zsh|fish|powershell
-//	          a shell completion script (commands, flags, session ids)
+//	          a shell completion script (commands, flags, session ids, owners)
 //
 // Listing and report commands take --json; ls, search and show write a
 // session in one JSON shape (docs/cli.md). Errors go to stderr with a

@@ -134,6 +134,7 @@ When more sessions follow, the last line gives the command for the next page
 	f.IntVar(&q.Limit, "limit", session.DefaultListLimit, "sessions per page")
 	f.StringVar(&q.Cursor, "cursor", "", "continue after the page that printed this cursor")
 	f.StringVar(&q.Owner, "owner", "", "only sessions of this owner")
+	_ = cmd.RegisterFlagCompletionFunc("owner", a.completeOwners)
 	f.StringVar(&q.IDPrefix, "id-prefix", "", "only sessions whose id starts with this")
 	f.StringVar(&since, "since", "", "only sessions updated after this time (2026-01-02, RFC 3339, or a duration ago: 7d)")
 	f.StringVar(&until, "until", "", "only sessions updated before this time")

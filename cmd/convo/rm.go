@@ -138,6 +138,7 @@ rm refuses to delete without --yes.`,
 		},
 	}
 	cmd.Flags().StringVar(&owner, "owner", "", "delete every session of this owner, in one transaction")
+	_ = cmd.RegisterFlagCompletionFunc("owner", a.completeOwners)
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "delete without asking (required when stdin is not a terminal)")
 	a.addJSONFlag(cmd)
 	return cmd
@@ -219,6 +220,7 @@ script) prune refuses to delete without --yes.`,
 	f := cmd.Flags()
 	f.StringVar(&olderThan, "older-than", "", "delete sessions not updated for this long (90m, 36h, 30d, 2w)")
 	f.StringVar(&owner, "owner", "", "prune only this owner's sessions")
+	_ = cmd.RegisterFlagCompletionFunc("owner", a.completeOwners)
 	f.BoolVar(&dryRun, "dry-run", false, "report what would be deleted, delete nothing")
 	f.BoolVarP(&yes, "yes", "y", false, "delete without asking (required when stdin is not a terminal)")
 	a.addJSONFlag(cmd)

@@ -109,6 +109,7 @@ that ls --json uses (docs/cli.md, "JSON output").`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&q.Owner, "owner", "", "search only this owner's sessions")
+	_ = cmd.RegisterFlagCompletionFunc("owner", a.completeOwners)
 	f.StringVar(&q.SessionID, "session", "", "search only this session")
 	_ = cmd.RegisterFlagCompletionFunc("session", a.completeSessionIDs)
 	f.IntVar(&q.Limit, "limit", 20, "at most this many hits")
