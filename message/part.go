@@ -29,6 +29,11 @@ type Text struct {
 
 // Reasoning is a model's reasoning ("thinking"). Some providers require it to
 // be sent back unchanged, with its opaque Signature, in later requests.
+//
+// A Reasoning with a Signature and no Text is a signature that belongs to the
+// part right after it: Gemini signs function calls and other parts, not only
+// its thoughts, and llm/gemini keeps such a signature this way, so that it
+// goes back on the same part.
 type Reasoning struct {
 	// Text is the reasoning as the provider showed it.
 	Text string
