@@ -188,6 +188,25 @@ func child(t *testing.T, mode, db, tag string, extra ...string) *exec.Cmd {
 	return cmd
 }
 
+// startUntil starts cmd and waits until its first line of output is want.
+func startUntil(t *testing.T, cmd *exec.Cmd, want string) *exec.Cmd {
+	t.Helper()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != want+"\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("child did not print %q: %q %v", want, line, err)
+	}
+	return cmd
+}
+
 // validate opens the database afresh and checks the session and the file.
 func validate(t *testing.T, path, id string) []message.Message {
 	t.Helper()
@@ -233,20 +252,7 @@ func TestSIGKILLNeverLeavesDanglingCalls(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "crash.db")
 	midTurn, prev := 0, 0
 	for i := range kills {
-		cmd := child(t, "crash", path, fmt.Sprintf("k%d", i))
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		line, err := bufio.NewReader(out).ReadString('\n')
-		if err != nil || line != "ready\n" {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("child %d did not start: %q %v", i, line, err)
-		}
+		cmd := startUntil(t, child(t, "crash", path, fmt.Sprintf("k%d", i)), "ready")
 		time.Sleep(time.Duration(20+rand.IntN(250)) * time.Millisecond)
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
@@ -339,20 +345,7 @@ func TestKilledMidTurnNextProcessContinues(t *testing.T) {
 		t.Skip("needs SIGKILL")
 	}
 	path := filepath.Join(t.TempDir(), "lease.db")
-	cmd := child(t, "midturn", path, "K")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || line != "in tool\n" {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("child did not reach its tool: %q %v", line, err)
-	}
+	cmd := startUntil(t, child(t, "midturn", path, "K"), "in tool")
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

@@ -417,17 +417,27 @@ func checkIndexAfterKill(t *testing.T, st *sqlite.Store, db *sql.DB, msgs []mess
 	}
 }
 
+// openChildStore opens d's plain DSN for path and a store on it.
+func openChildStore(ctx context.Context, d Driver, path string) (session.Store, *sql.DB, error) {
+	db, err := d.open(d.FileDSN(path))
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := sqlite.SessionStore(ctx, db)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return st, db, nil
+}
+
 func runChild(d Driver, role string) error {
 	ctx := context.Background()
-	db, err := d.open(d.FileDSN(os.Getenv("CONVO_DT_DB")))
+	st, db, err := openChildStore(ctx, d, os.Getenv("CONVO_DT_DB"))
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	st, err := sqlite.SessionStore(ctx, db)
-	if err != nil {
-		return err
-	}
 	name := os.Getenv("CONVO_DT_NAME")
 	switch role {
 	case "feed-append", "feed-consume":

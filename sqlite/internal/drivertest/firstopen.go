@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/convo-dev/convo/sqlite"
 )
 
 // testFirstOpenProcesses starts processes that, round after round, all open
@@ -115,15 +113,11 @@ func firstOpenChild(d Driver) error {
 
 func openOnce(d Driver, path, name string) error {
 	ctx := context.Background()
-	db, err := d.open(d.FileDSN(path))
+	st, db, err := openChildStore(ctx, d, path)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	st, err := sqlite.SessionStore(ctx, db)
-	if err != nil {
-		return err
-	}
 	_, err = st.Create(ctx, name)
 	return err
 }
