@@ -105,3 +105,18 @@ func (s *Store) fork(ctx context.Context, parentID, atMessageID, id string, opts
 	}
 	return inc, tx.Commit(ctx)
 }
+
+// forkLink returns the fork link that o records (session.CreateOptions):
+// ParentID, valid, and ForkMessageID only with it, both storable as text.
+func forkLink(o session.CreateOptions) (parent, at string, err error) {
+	if o.ParentID == "" {
+		return "", "", nil
+	}
+	if err := session.ValidateID(o.ParentID); err != nil {
+		return "", "", fmt.Errorf("parent: %w", err)
+	}
+	if err := storable("fork message id", o.ForkMessageID); err != nil {
+		return "", "", err
+	}
+	return o.ParentID, o.ForkMessageID, nil
+}

@@ -161,9 +161,9 @@ func newQueries(schema, prefix string) *queries {
 	q.load = b(`SELECT incarnation FROM {{sessions}} WHERE id = $1`)
 	// $5 now, $7 the creation time to record (an import's), or 0 for now;
 	// updated_at is the later of the two.
-	q.create = b(`INSERT INTO {{sessions}} (id, owner, title, metadata, created_at, updated_at, incarnation)
+	q.create = b(`INSERT INTO {{sessions}} (id, owner, title, metadata, created_at, updated_at, incarnation, parent_id, fork_message_id)
 		VALUES ($1, $2, $3, $4::json, CASE WHEN $7::bigint = 0 THEN $5::bigint ELSE $7::bigint END,
-			GREATEST($5::bigint, $7::bigint), $6) ON CONFLICT (id) DO NOTHING RETURNING incarnation`)
+			GREATEST($5::bigint, $7::bigint), $6, $8, $9) ON CONFLICT (id) DO NOTHING RETURNING incarnation`)
 	// A row inserted by a transaction that commits while this statement
 	// waits on it is neither inserted nor visible to the SELECT (whose
 	// snapshot is older): Open then runs the statement again.

@@ -277,7 +277,12 @@ func (s *Store) CreateWith(ctx context.Context, id string, o session.CreateOptio
 		return nil, wrap(ctx, "create", id, err)
 	}
 	var inc int64
-	err = s.pool.QueryRow(ctx, s.q.create, id, o.Owner, o.Title, meta, time.Now().UnixNano(), newIncarnation(), o.CreatedAt).Scan(&inc)
+	parent, forkAt, err := forkLink(o)
+	if err != nil {
+		return nil, wrap(ctx, "create", id, err)
+	}
+	err = s.pool.QueryRow(ctx, s.q.create, id, o.Owner, o.Title, meta, time.Now().UnixNano(), newIncarnation(), o.CreatedAt,
+		parent, forkAt).Scan(&inc)
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = session.ErrExists
 	}

@@ -55,6 +55,14 @@ type CreateOptions struct {
 	// CreatedAt, when non-zero, is the creation time to record (Unix
 	// nanoseconds), for importing sessions made elsewhere; zero means now.
 	CreatedAt int64
+	// ParentID, when set, records the new session as a fork of ParentID
+	// made elsewhere, at ForkMessageID (see Info), for importing or
+	// migrating a fork with its link: only the link is recorded, nothing
+	// is copied, and the parent need not exist. ParentID must be a valid
+	// session id (ErrInvalidID otherwise); ForkMessageID is recorded only
+	// with it. A Forker records the link of every session it creates this
+	// way; Forker.Fork ignores both fields and records its own.
+	ParentID, ForkMessageID string
 }
 
 // InfoUpdate changes a session's info. Nil fields are left alone.

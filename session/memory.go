@@ -130,6 +130,11 @@ func (m *MemoryStore) CreateWith(ctx context.Context, id string, opts CreateOpti
 	if err := check(ctx, id); err != nil {
 		return nil, fmt.Errorf("memory: create %q: %w", id, err)
 	}
+	if opts.ParentID != "" {
+		if err := ValidateID(opts.ParentID); err != nil {
+			return nil, fmt.Errorf("memory: create %q: parent: %w", id, err)
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.sessions[id]; ok {
@@ -153,6 +158,9 @@ func (m *MemoryStore) createLocked(id string, opts CreateOptions) *memHandle {
 		createdAt: created,
 		updatedAt: max(now, created),
 		ids:       make(map[string]struct{}),
+	}
+	if opts.ParentID != "" {
+		s.parentID, s.forkMsgID = opts.ParentID, opts.ForkMessageID
 	}
 	m.sessions[id] = s
 	m.record(id, s, ChangeCreate, 0, -1, nil)
@@ -475,6 +483,7 @@ func (m *MemoryStore) Fork(ctx context.Context, parentID, atMessageID, id string
 	if opts.Metadata == nil {
 		opts.Metadata = p.metadata
 	}
+	opts.ParentID, opts.ForkMessageID = parentID, atMessageID
 	h := m.createLocked(id, opts)
 	s := m.sessions[id]
 	s.msgs = slices.Clone(p.msgs[:n])

@@ -100,3 +100,15 @@ func (s *Store) Fork(ctx context.Context, parentID, atMessageID, id string, opts
 	}
 	return &sqliteSession{s: s, id: id, inc: inc}, nil
 }
+
+// forkLink returns the fork link that o records (session.CreateOptions):
+// ParentID, valid, and ForkMessageID only with it.
+func forkLink(o session.CreateOptions) (parent, at string, err error) {
+	if o.ParentID == "" {
+		return "", "", nil
+	}
+	if err := session.ValidateID(o.ParentID); err != nil {
+		return "", "", fmt.Errorf("parent: %w", err)
+	}
+	return o.ParentID, o.ForkMessageID, nil
+}

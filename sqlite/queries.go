@@ -111,8 +111,8 @@ func newQueries(prefix string, busyTimeout time.Duration) *queries {
 
 	q.exists = b(`SELECT 1 FROM {{sessions}} WHERE id = ?`)
 	q.load = b(`SELECT incarnation FROM {{sessions}} WHERE id = ?`)
-	q.create = b(`INSERT INTO {{sessions}} (id, owner, title, metadata, created_at, updated_at, incarnation)
-		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
+	q.create = b(`INSERT INTO {{sessions}} (id, owner, title, metadata, created_at, updated_at, incarnation, parent_id, fork_message_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
 	q.info = b(`SELECT ` + infoCols + ` FROM {{sessions}} WHERE id = ?`)
 	q.updateInfo = b(`UPDATE {{sessions}} SET title = COALESCE(?, title), metadata = CASE WHEN ? THEN ? ELSE metadata END,
 		updated_at = MAX(updated_at + 1, ?) WHERE id = ?`)

@@ -493,6 +493,10 @@ func (s *Store) CreateWith(ctx context.Context, id string, o session.CreateOptio
 	if err != nil {
 		return nil, wrap("create", id, err)
 	}
+	parent, forkAt, err := forkLink(o)
+	if err != nil {
+		return nil, wrap("create", id, err)
+	}
 	inc := newIncarnation()
 	err = s.write(ctx, false, func(tx *sql.Tx) error {
 		now := time.Now().UnixNano()
@@ -500,7 +504,7 @@ func (s *Store) CreateWith(ctx context.Context, id string, o session.CreateOptio
 		if o.CreatedAt != 0 {
 			created = o.CreatedAt
 		}
-		if err := execChanging(ctx, tx, session.ErrExists, s.q.create, id, o.Owner, o.Title, meta, created, max(now, created), inc); err != nil {
+		if err := execChanging(ctx, tx, session.ErrExists, s.q.create, id, o.Owner, o.Title, meta, created, max(now, created), inc, parent, forkAt); err != nil {
 			return err
 		}
 		return s.record(ctx, tx, session.ChangeCreate, id, 0, nil)
@@ -539,7 +543,7 @@ func (s *Store) Open(ctx context.Context, id string) (session.Session, error) {
 	var inc int64
 	err := s.write(ctx, false, func(tx *sql.Tx) error {
 		now := time.Now().UnixNano()
-		res, err := tx.ExecContext(ctx, s.q.create, id, "", "", nil, now, now, newIncarnation())
+		res, err := tx.ExecContext(ctx, s.q.create, id, "", "", nil, now, now, newIncarnation(), "", "")
 		if err != nil {
 			return err
 		}

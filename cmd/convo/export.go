@@ -47,6 +47,10 @@ type exportSession struct {
 	Metadata  map[string]string `json:"metadata,omitempty"`
 	CreatedAt int64             `json:"created_at,omitempty"`
 	UpdatedAt int64             `json:"updated_at,omitempty"`
+	// Parent and ForkMessageID are a fork's link (session.Info.ParentID
+	// and ForkMessageID); import records them.
+	Parent        string `json:"parent,omitempty"`
+	ForkMessageID string `json:"fork_message_id,omitempty"`
 }
 
 // exportMessage is a message line.
@@ -209,7 +213,8 @@ func (a *app) export(ctx context.Context, store session.Store, ids []string, w i
 			return sessions, messages, err
 		}
 		if err := enc.Encode(exportSession{Type: "session", ID: in.ID, Owner: in.Owner, Title: in.Title,
-			Metadata: in.Metadata, CreatedAt: in.CreatedAt, UpdatedAt: in.UpdatedAt}); err != nil {
+			Metadata: in.Metadata, CreatedAt: in.CreatedAt, UpdatedAt: in.UpdatedAt,
+			Parent: in.ParentID, ForkMessageID: in.ForkMessageID}); err != nil {
 			return sessions, messages, err
 		}
 		for _, m := range msgs {
@@ -299,6 +304,11 @@ func parseExport(r io.Reader) ([]*importSession, error) {
 			}
 			if err := session.ValidateID(s.ID); err != nil {
 				return nil, fail("session %q: %v", s.ID, err)
+			}
+			if s.Parent != "" {
+				if err := session.ValidateID(s.Parent); err != nil {
+					return nil, fail("session %q: parent %q: %v", s.ID, s.Parent, err)
+				}
 			}
 			if seen[s.ID] {
 				return nil, fail("session %q appears twice", s.ID)
@@ -425,7 +435,7 @@ func importOne(ctx context.Context, store session.Store, s *importSession) (impo
 	switch {
 	case errors.Is(err, session.ErrNotFound):
 		sess, err = createLike(ctx, store, s.hdr.ID, session.CreateOptions{Owner: s.hdr.Owner, Title: s.hdr.Title,
-			Metadata: s.hdr.Metadata, CreatedAt: s.hdr.CreatedAt})
+			Metadata: s.hdr.Metadata, CreatedAt: s.hdr.CreatedAt, ParentID: s.hdr.Parent, ForkMessageID: s.hdr.ForkMessageID})
 		if err != nil {
 			return res, err
 		}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -92,4 +94,59 @@ func TestShowAndListMarkForks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestExportImportAndMigrateKeepForkLinks checks that a fork's link to its
+// parent survives export and import, and migrate (to PostgreSQL when
+// CONVO_TEST_POSTGRES is set, else to another SQLite file), with the fork's
+// messages.
+func TestExportImportAndMigrateKeepForkLinks(t *testing.T) {
+	dir := t.TempDir()
+	src := testDB{name: "sqlite", url: "sqlite:" + filepath.Join(dir, "src.db")}
+	seed(t, src.url, "", demoSessions(t)[:1])
+	b, err := openBackend(t.Context(), src.url, "", false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := session.Fork(t.Context(), b.store, "trip-paris", "m-trip-2", "trip-retry", session.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	b.close()
+	want := dump(t, src.url, "")
+	if in := want["trip-retry"].Info; in.ParentID != "trip-paris" || in.ForkMessageID != "m-trip-2" || len(want["trip-retry"].Messages) != 2 {
+		t.Fatalf("the fork in the source: %+v", want["trip-retry"])
+	}
+	check := func(what string, db testDB) {
+		t.Helper()
+		got := dump(t, db.url, db.prefix)
+		for id, w := range want {
+			g := got[id]
+			if g.Info.ParentID != w.Info.ParentID || g.Info.ForkMessageID != w.Info.ForkMessageID {
+				t.Errorf("%s: %s links to %q at %q, want %q at %q", what, id, g.Info.ParentID, g.Info.ForkMessageID, w.Info.ParentID, w.Info.ForkMessageID)
+			}
+			if len(g.Messages) != len(w.Messages) {
+				t.Errorf("%s: %s holds %d messages, want %d", what, id, len(g.Messages), len(w.Messages))
+			}
+		}
+	}
+
+	file := filepath.Join(dir, "all.jsonl")
+	mustConvo(t, "", src.args("export", "-o", file)...)
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"id":"trip-retry","owner":"alice"`) || !strings.Contains(string(data), `"parent":"trip-paris","fork_message_id":"m-trip-2"`) {
+		t.Errorf("the export does not carry the fork's link:\n%s", data)
+	}
+	imported := testDB{name: "sqlite", url: filepath.Join(dir, "imported.db")}
+	mustConvo(t, "", imported.args("import", file)...)
+	check("after export and import", imported)
+
+	to := testDB{name: "sqlite", url: "sqlite:" + filepath.Join(dir, "to.db")}
+	if pg := postgresURL(t); pg != "" {
+		to = testDB{name: "postgres", url: pg, prefix: uniquePrefix(t, pg)}
+	}
+	mustConvo(t, "", src.args("migrate", "--to", to.url, "--to-prefix", to.prefix)...)
+	check("after migrate to "+to.name, to)
 }

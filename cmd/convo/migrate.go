@@ -151,7 +151,7 @@ func (a *app) migrate(ctx context.Context, src, dst *backend) (migrateReport, er
 		switch {
 		case errors.Is(err, session.ErrNotFound):
 			_, err = dd.CreateWith(ctx, in.ID, session.CreateOptions{Owner: in.Owner, Title: in.Title,
-				Metadata: in.Metadata, CreatedAt: in.CreatedAt})
+				Metadata: in.Metadata, CreatedAt: in.CreatedAt, ParentID: in.ParentID, ForkMessageID: in.ForkMessageID})
 			if err != nil {
 				return rep, fmt.Errorf("create %q: %w", in.ID, err)
 			}

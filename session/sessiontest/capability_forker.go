@@ -322,6 +322,23 @@ func testForker(t *testing.T, s *suite) {
 			t.Errorf("a new fork's version is %d, want 0", v)
 		}
 	})
+	t.Run("CreateWith_records_the_link_of_a_fork_made_elsewhere", func(t *testing.T) {
+		st, _ := s.forker(t)
+		d, ok := st.(session.Describer)
+		if !ok {
+			t.Skip("store does not implement session.Describer")
+		}
+		// An import or a migration of a fork: the parent need not exist.
+		createWith(t, d, "imported", session.CreateOptions{ParentID: "gone", ForkMessageID: "m9"})
+		forkLink(t, st, "imported", "gone", "m9")
+		createWith(t, d, "no-parent", session.CreateOptions{ForkMessageID: "m9"})
+		forkLink(t, st, "no-parent", "", "")
+		_, err := d.CreateWith(t.Context(), "bad-parent", session.CreateOptions{ParentID: "bad\x00id"})
+		isErr(t, "CreateWith with an invalid ParentID", err, session.ErrInvalidID)
+		if exists(t, st, "bad-parent") {
+			t.Errorf("a refused CreateWith created the session")
+		}
+	})
 	t.Run("retried_appends_in_the_fork_store_nothing_twice", func(t *testing.T) {
 		st, f := s.forker(t)
 		_, pm := forkParent(t, st)
