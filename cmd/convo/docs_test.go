@@ -26,10 +26,13 @@ type docCommand struct {
 var exitStatusLine = regexp.MustCompile(`^\(exit status (\d+)\)$`)
 
 // docCommands returns the commands of the indented "$ " blocks of text
-// between the headings from and to.
+// between the headings from and to ("": the end of the text).
 func docCommands(t *testing.T, text, from, to string) []docCommand {
 	t.Helper()
 	i, j := strings.Index(text, "\n"+from+"\n"), strings.Index(text, "\n"+to+"\n")
+	if to == "" {
+		j = len(text)
+	}
 	if i < 0 || j < i {
 		t.Fatalf("no section %q before %q", from, to)
 	}
@@ -88,8 +91,10 @@ func normalize(s string) string {
 
 var updateDocs = flag.Bool("update-docs", false, "TestDocsTour: write each checked command's real output into docs/cli.md")
 
-// TestDocsTour runs, in order and in an empty directory, every command
-// that docs/cli.md shows from "A first look" to the web viewer, and
+// TestDocsTour runs, in order and in an empty directory (but for app.db,
+// the upgrade example's upstream file), every command that docs/cli.md
+// shows from "A first look" to the web viewer and in "Moving from
+// joakimcarlsson/ai", and
 // compares what it prints (stdout and stderr, as a terminal shows them, and
 // the exit status) with what the page says it prints. Blocks marked
 // "<!-- not checked: why -->" are left out (a PostgreSQL server at a fixed
@@ -100,11 +105,20 @@ func TestDocsTour(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmds := docCommands(t, string(doc), "## A first look: convo demo", "## The web viewer")
+	cmds := append(docCommands(t, string(doc), "## A first look: convo demo", "## The web viewer"),
+		docCommands(t, string(doc), "## Moving from joakimcarlsson/ai", "")...)
 	if len(cmds) < 20 {
 		t.Fatalf("found %d commands in docs/cli.md; the parser is broken", len(cmds))
 	}
 	dir := t.TempDir()
+	// The upgrade example's app.db, as the page says.
+	fixture, err := os.ReadFile(filepath.Join("..", "..", "sqlite", "testdata", "upstream", "upstream-sqlite-default.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "app.db"), fixture, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	env := append(filteredEnv("CONVO_DB", "NO_COLOR", "PAGER", "COLUMNS"),
 		"PATH="+filepath.Dir(convoBinary(t))+string(os.PathListSeparator)+os.Getenv("PATH"))
 	assign := regexp.MustCompile(`^export (\w+)=(\S+)$`)
