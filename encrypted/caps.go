@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 
 	"github.com/convo-dev/convo/message"
@@ -83,13 +84,16 @@ func (e ownerEraser) DeleteOwner(ctx context.Context, owner string) (session.Del
 			return r, fmt.Errorf("encrypted: delete owner %q: sessions deleted, keys not destroyed: %w", owner, err)
 		}
 	}
+	if _, err := e.b.destroyPrefix(ctx, copyPrefix(kid)); err != nil {
+		return r, fmt.Errorf("encrypted: delete owner %q: sessions deleted, keys not destroyed: %w", owner, err)
+	}
 	return r, e.b.destroySessions(ctx, r.SessionIDs)
 }
 
 // destroySessions destroys the per-session keys of deleted sessions.
 func (b *base) destroySessions(ctx context.Context, ids []string) error {
 	for _, id := range ids {
-		if _, err := b.destroy(ctx, sessionKeyID(id), math.MaxInt64); err != nil {
+		if _, err := b.destroyScope(ctx, sessionKeyID(id), math.MaxInt64); err != nil {
 			return fmt.Errorf("encrypted: session %q deleted, key not destroyed: %w", id, err)
 		}
 	}
@@ -138,7 +142,7 @@ func (q quarantiner) Quarantined(ctx context.Context, id string) ([]session.Quar
 		if err != nil {
 			continue
 		}
-		m, err := q.b.openMessage(ctx, id, message.Message{ID: r.MessageID, Role: message.Role(r.Role), Model: r.Model, CreatedAt: r.CreatedAt, Parts: parts})
+		m, err := q.b.openMessage(ctx, id, message.Message{ID: r.MessageID, Role: message.Role(r.Role), Model: r.Model, CreatedAt: r.CreatedAt, Parts: parts}, nil)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("encrypted: quarantined of %q: %w", id, ctx.Err())
@@ -150,4 +154,121 @@ func (q quarantiner) Quarantined(ctx context.Context, id string) ([]session.Quar
 		}
 	}
 	return rows, nil
+}
+
+type forker struct{ b *base }
+
+// Fork forks the session parentID at atMessageID in the inner store (see
+// session.Forker). The inner store copies or shares the parent's rows as
+// they are, sealed in the parent (or further up); the fork reads them
+// because those sessions are its ancestors. Fork then gives the fork its
+// own copy of each data key its inherited rows use (wrapped under the
+// current KEK), so that erasing the owner of an ancestor, or deleting an
+// ancestor, leaves the fork readable, and erasing the fork's owner (or
+// deleting a fork without owner) destroys those copies. This reads the
+// fork's rows once (no decryption). On an error, the fork is deleted
+// again.
+func (f forker) Fork(ctx context.Context, parentID, atMessageID, id string, opts session.CreateOptions) (session.Session, error) {
+	s, err := f.b.inner.(session.Forker).Fork(ctx, parentID, atMessageID, id, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.copyKeys(ctx, parentID, s); err != nil {
+		dctx := context.WithoutCancel(ctx)
+		if derr := f.b.inner.Delete(dctx, id); derr != nil {
+			err = errors.Join(err, fmt.Errorf("and deleting the fork again: %w", derr))
+		}
+		return nil, fmt.Errorf("encrypted: fork %q of %q: %w", id, parentID, err)
+	}
+	return f.b.wrapSession(s, "", false), nil
+}
+
+// copyKeys gives the fork s of parentID its copies of the data keys of its
+// rows.
+func (f forker) copyKeys(ctx context.Context, parentID string, s session.Session) error {
+	if f.b.desc == nil {
+		return nil
+	}
+	msgs, err := s.GetMessages(ctx, nil)
+	if err != nil || len(msgs) == 0 {
+		return err
+	}
+	var forkLin, parentLin lineage
+	if err := forkLin.load(ctx, f.b, s.ID()); err != nil {
+		return err
+	}
+	if err := parentLin.load(ctx, f.b, parentID); err != nil {
+		return err
+	}
+	type use struct {
+		origin, key string
+		version     int64
+	}
+	done := map[use]bool{}
+	for _, m := range msgs {
+		env, ok, err := parseEnvelope(m)
+		if err != nil || !ok {
+			continue // read errors are the reader's to report
+		}
+		u := use{env.origin, env.key, env.version}
+		if done[u] || env.key == forkLin.scope {
+			continue
+		}
+		done[u] = true
+		src := env.key
+		if env.origin != parentID && parentLin.scope != "" {
+			// A row the parent inherited: the parent's copy, if it has one.
+			pc := copyKeyID(parentLin.scope, parentID, env.key)
+			if _, err := f.b.keys.Get(ctx, pc, env.version); err == nil {
+				src = pc
+			} else if !errors.Is(err, ErrKeyNotFound) {
+				return err
+			}
+		}
+		if err := f.b.copyKey(ctx, src, copyKeyID(forkLin.scope, s.ID(), env.key), env.version); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type watcher struct{ b *base }
+
+// Watch delivers the inner store's changes with their messages decrypted.
+// A change holding a message that cannot be decrypted comes with the error
+// (a *KeyError or *session.CorruptError naming the session and message) and
+// with no messages; the watch goes on if the loop does, and the change's
+// Cursor lets a consumer resume after it.
+func (w watcher) Watch(ctx context.Context, q session.WatchQuery) (iter.Seq2[session.Change, error], error) {
+	seq, err := w.b.inner.(session.Watcher).Watch(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return func(yield func(session.Change, error) bool) {
+		for c, err := range seq {
+			if err == nil && len(c.Messages) > 0 {
+				var lin lineage
+				msgs := make([]message.Message, len(c.Messages))
+				for i, m := range c.Messages {
+					if msgs[i], err = w.b.openMessage(ctx, c.SessionID, m, &lin); err != nil {
+						c.Messages = nil
+						break
+					}
+				}
+				if err == nil {
+					c.Messages = msgs
+				}
+			}
+			if !yield(c, err) {
+				return
+			}
+		}
+	}, nil
+}
+
+type feedTrimmer struct{ b *base }
+
+// TrimFeed discards the inner store's feed history before before.
+func (f feedTrimmer) TrimFeed(ctx context.Context, before int64) (int64, error) {
+	return f.b.inner.(session.FeedTrimmer).TrimFeed(ctx, before)
 }

@@ -29,6 +29,18 @@ func wrapStore(b *base) Store {
 	if _, ok := b.inner.(session.Quarantiner); ok {
 		mask |= 64
 	}
+	if _, ok := b.inner.(session.Forker); ok {
+		mask |= 128
+	}
+	if _, ok := b.inner.(session.Watcher); ok {
+		mask |= 256
+	}
+	if _, ok := b.inner.(session.FeedTrimmer); ok {
+		mask |= 512
+	}
+	if !hasType(mask) {
+		mask &= 1<<basicCaps - 1 // keep the basic ones, claim nothing more
+	}
 	switch mask {
 	case 1:
 		return struct {
@@ -986,6 +998,85 @@ func wrapStore(b *base) Store {
 			importer
 			quarantiner
 		}{b, opener{b}, describer{b}, lister{b}, ownerEraser{b}, pruner{b}, importer{b}, quarantiner{b}}
+	case 255:
+		return struct {
+			*base
+			opener
+			describer
+			lister
+			ownerEraser
+			pruner
+			importer
+			quarantiner
+			forker
+		}{b, opener{b}, describer{b}, lister{b}, ownerEraser{b}, pruner{b}, importer{b}, quarantiner{b}, forker{b}}
+	case 383:
+		return struct {
+			*base
+			opener
+			describer
+			lister
+			ownerEraser
+			pruner
+			importer
+			quarantiner
+			watcher
+		}{b, opener{b}, describer{b}, lister{b}, ownerEraser{b}, pruner{b}, importer{b}, quarantiner{b}, watcher{b}}
+	case 511:
+		return struct {
+			*base
+			opener
+			describer
+			lister
+			ownerEraser
+			pruner
+			importer
+			quarantiner
+			forker
+			watcher
+		}{b, opener{b}, describer{b}, lister{b}, ownerEraser{b}, pruner{b}, importer{b}, quarantiner{b}, forker{b}, watcher{b}}
+	case 895:
+		return struct {
+			*base
+			opener
+			describer
+			lister
+			ownerEraser
+			pruner
+			importer
+			quarantiner
+			watcher
+			feedTrimmer
+		}{b, opener{b}, describer{b}, lister{b}, ownerEraser{b}, pruner{b}, importer{b}, quarantiner{b}, watcher{b}, feedTrimmer{b}}
+	case 1023:
+		return struct {
+			*base
+			opener
+			describer
+			lister
+			ownerEraser
+			pruner
+			importer
+			quarantiner
+			forker
+			watcher
+			feedTrimmer
+		}{b, opener{b}, describer{b}, lister{b}, ownerEraser{b}, pruner{b}, importer{b}, quarantiner{b}, forker{b}, watcher{b}, feedTrimmer{b}}
 	}
 	return b
+}
+
+// basicCaps counts the capabilities that combine freely.
+const basicCaps = 7
+
+// hasType reports whether wrapStore has a type for mask: any combination
+// of the basic capabilities, and the others only with all the basic ones
+// (FeedTrimmer only with Watcher).
+func hasType(mask uint) bool {
+	all := uint(1)<<basicCaps - 1
+	extra := mask >> basicCaps
+	if extra&4 != 0 && extra&2 == 0 {
+		return false
+	}
+	return extra == 0 || mask&all == all
 }

@@ -79,7 +79,9 @@
 // DeleteOwner (OwnerEraser) through the wrapper deletes the owner's sessions
 // and then destroys those keys; Delete and Prune destroy the keys of the
 // deleted sessions that have their own (sessions without owner, or all
-// under WithPerSessionKeys).
+// under WithPerSessionKeys), and Delete the key copies of a deleted fork. A
+// pruned fork that has an owner keeps its key copies until that owner is
+// erased.
 //
 // One caveat, stated plainly: a copy of the key store made before the
 // destruction (a backup of the database holding SQLKeyStore's table) still
@@ -111,15 +113,46 @@
 //
 // The wrapper implements exactly the optional capabilities of the inner
 // store among Opener, Describer, Lister, OwnerEraser, Pruner, Importer and
-// Quarantiner, and its sessions exactly the inner sessions' Versioned and
-// Rewriter; it never claims one the inner store lacks. It does not
-// implement session.Searcher, even over a store that does: session.Search
-// returns an error matching session.ErrNotSupported. A search index needs
-// the clear text of every message (SQLite FTS5 and PostgreSQL tsvector
-// store the words themselves), so indexing would put the plaintext back in
-// the database, its WAL and its backups, where destroying a data key cannot
-// reach it, which would defeat both encryption at rest and crypto-erasure.
-// Search in the application over decrypted messages if you need it.
+// Quarantiner, and its sessions exactly the inner sessions' Versioned,
+// Rewriter and Ranger; it never claims one the inner store lacks. Forker,
+// Watcher and FeedTrimmer are kept over a store that also has all seven
+// above (as the memory, SQLite and PostgreSQL stores do) and dropped over
+// one that lacks any of them: a type for every combination of ten
+// capabilities would be 1,024 types and take a minute to compile. Watch
+// delivers changes with their messages decrypted; a change whose messages
+// cannot be decrypted comes with the error and its Cursor, and the watch
+// goes on. Quarantined returns a row's clear parts when it can still be
+// decrypted and its stored bytes otherwise.
+//
+// It does not implement session.Searcher, even over a store that does:
+// session.Search returns an error matching session.ErrNotSupported. A
+// search index needs the clear text of every message (SQLite FTS5 and
+// PostgreSQL tsvector store the words themselves), so indexing would put
+// the plaintext back in the database, its WAL and its backups, where
+// destroying a data key cannot reach it, which would defeat both encryption
+// at rest and crypto-erasure. Search in the application over decrypted
+// messages if you need it.
+//
+// # Forks
+//
+// A fork (session.Forker) holds its parent's rows as the inner store copies
+// or shares them, sealed in the parent; so each ciphertext names, and is
+// bound to, the session it was sealed in, and a session reads a row sealed
+// elsewhere only if that session is one of its ancestors (its ParentID, the
+// parent's, and so on; past an ancestor that was deleted the chain cannot
+// be read, and the fork then accepts rows sealed further up). A row copied
+// into a session that is not a fork of its origin fails with ErrAuth. A
+// fork does accept a row of an ancestor that was appended after the fork
+// point, if someone with write access to the database copies it in.
+//
+// Fork gives the fork its own copy of every data key its inherited rows
+// use, under the fork's key scope. Erasing the owner of the parent (or
+// deleting an ownerless parent) thus leaves a fork made for another owner
+// readable, as session.Forker requires of a store; erasing the fork's owner
+// (or deleting an ownerless fork) destroys the copies. Fork reads the
+// fork's rows once, without decrypting, to find the keys; an error after
+// the inner store made the fork deletes it again. The fork of a store
+// without Describer cannot learn its ancestors and reads no inherited row.
 //
 // Appends stay safe to retry: a message is re-encrypted with a fresh nonce
 // on a retry, and every store skips a message whose id the session already

@@ -677,6 +677,14 @@ type listerOnly struct {
 	session.Lister
 }
 
+// listerForker is a bare store that can list and fork: the wrapper has no
+// type for Forker without all the basic capabilities, and drops it.
+type listerForker struct {
+	bare
+	session.Lister
+	session.Forker
+}
+
 // describerEraser is a bare store with owners and DeleteOwner.
 type describerEraser struct {
 	bare
@@ -697,6 +705,9 @@ func capabilities(t *testing.T, st session.Store) []string {
 		"Pruner":      is[session.Pruner](st),
 		"Importer":    is[session.Importer](st),
 		"Quarantiner": is[session.Quarantiner](st),
+		"Forker":      is[session.Forker](st),
+		"Watcher":     is[session.Watcher](st),
+		"FeedTrimmer": is[session.FeedTrimmer](st),
 	} {
 		if ok {
 			out = append(out, name)
@@ -712,6 +723,9 @@ func capabilities(t *testing.T, st session.Store) []string {
 	if is[session.Rewriter](s) {
 		out = append(out, "Rewriter")
 	}
+	if is[session.Ranger](s) {
+		out = append(out, "Ranger")
+	}
 	slices.Sort(out)
 	return out
 }
@@ -719,24 +733,27 @@ func capabilities(t *testing.T, st session.Store) []string {
 func is[T any](v any) bool { _, ok := v.(T); return ok }
 
 // TestCapabilities: the wrapper has exactly the inner store's capabilities,
-// less Searcher.
+// less Searcher, and less Forker, Watcher and FeedTrimmer over a store that
+// lacks one of the others (as documented); never one the inner store lacks.
 func TestCapabilities(t *testing.T) {
 	mem := func() *session.MemoryStore { return session.NewMemoryStore() }
-	m1, m2 := mem(), mem()
+	m1, m2, m3 := mem(), mem(), mem()
 	for _, c := range []struct {
-		name  string
-		inner session.Store
+		name    string
+		inner   session.Store
+		dropped []string
 	}{
-		{"bare", bare{mem()}},
-		{"lister_only", listerOnly{bare{m1}, m1}},
-		{"describer_and_eraser", describerEraser{bare{m2}, m2, m2}},
-		{"memory", mem()},
-		{"sqlite", newSQLite(t).inner},
+		{"bare", bare{mem()}, nil},
+		{"lister_only", listerOnly{bare{m1}, m1}, nil},
+		{"describer_and_eraser", describerEraser{bare{m2}, m2, m2}, nil},
+		{"lister_and_forker", listerForker{bare{m3}, m3, m3}, []string{"Forker"}},
+		{"memory", mem(), nil},
+		{"sqlite", newSQLite(t).inner, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			want := []string{}
 			for _, name := range capabilities(t, c.inner) {
-				if name != "Searcher" {
+				if name != "Searcher" && !slices.Contains(c.dropped, name) {
 					want = append(want, name)
 				}
 			}

@@ -44,9 +44,19 @@ type rsess struct {
 	r session.Rewriter
 }
 
+// rng adds session.Ranger to a wrapped session whose inner one has it.
+type rng struct {
+	s *sess
+	r session.Ranger
+}
+
 var (
 	_ session.Versioned = vsess{}
 	_ session.Rewriter  = rsess{}
+	_ session.Ranger    = struct {
+		*sess
+		rng
+	}{}
 )
 
 // wrapSession wraps inner, keeping its Versioned or Rewriter capability.
@@ -56,13 +66,48 @@ func (b *base) wrapSession(inner session.Session, keyID string, fresh bool) sess
 	if b.desc == nil || b.opts.perSession {
 		s.keyID = sessionKeyID(s.id)
 	}
+	r, isRanger := inner.(session.Ranger)
 	switch v := inner.(type) {
 	case session.Rewriter:
+		if isRanger {
+			return struct {
+				rsess
+				rng
+			}{rsess{vsess{s, v}, v}, rng{s, r}}
+		}
 		return rsess{vsess{s, v}, v}
 	case session.Versioned:
+		if isRanger {
+			return struct {
+				vsess
+				rng
+			}{vsess{s, v}, rng{s, r}}
+		}
 		return vsess{s, v}
 	}
+	if isRanger {
+		return struct {
+			*sess
+			rng
+		}{s, rng{s, r}}
+	}
 	return s
+}
+
+// Range reads a stretch of the inner session, decrypted; a message that
+// cannot be decrypted fails the call as for GetMessages.
+func (r rng) Range(ctx context.Context, q session.RangeQuery) ([]session.Entry, error) {
+	es, err := r.r.Range(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	var lin lineage
+	for i := range es {
+		if es[i].Message, err = r.s.b.openMessage(ctx, r.s.id, es[i].Message, &lin); err != nil {
+			return nil, err
+		}
+	}
+	return es, nil
 }
 
 // ID returns the session's id.
@@ -140,8 +185,9 @@ func (s *sess) sealAll(ctx context.Context, msgs []message.Message) ([]message.M
 // openAll decrypts msgs in place; the first that cannot be read fails the
 // call (no row is skipped).
 func (s *sess) openAll(ctx context.Context, msgs []message.Message) ([]message.Message, error) {
+	var lin lineage
 	for i := range msgs {
-		m, err := s.b.openMessage(ctx, s.id, msgs[i])
+		m, err := s.b.openMessage(ctx, s.id, msgs[i], &lin)
 		if err != nil {
 			return nil, err
 		}
@@ -180,7 +226,7 @@ func (s *sess) PopMessage(ctx context.Context) (*message.Message, error) {
 	if err != nil || m == nil {
 		return m, err
 	}
-	out, err := s.b.openMessage(ctx, s.id, *m)
+	out, err := s.b.openMessage(ctx, s.id, *m, nil)
 	if err != nil {
 		return nil, fmt.Errorf("encrypted: pop from %q (the message was removed): %w", s.id, err)
 	}

@@ -74,14 +74,16 @@ func OpenSQLKeyStore(ctx context.Context, db *sql.DB, cfg SQLKeyStoreConfig) (*S
 		return nil, fmt.Errorf("encrypted: open key store: %w", err)
 	}
 	name := sqlident.Quote(table)
-	blob := "BLOB"
+	blob, text := "BLOB", "TEXT"
 	switch cfg.Dialect {
 	case SQLite:
 		if cfg.Schema != "" {
 			return nil, errors.New("encrypted: open key store: a schema is for PostgreSQL only")
 		}
 	case PostgreSQL:
-		blob = "BYTEA"
+		// Byte order for key ids, as SQLite's default: copies of keys are
+		// found by prefix, which a locale's collation would scatter.
+		blob, text = "BYTEA", `TEXT COLLATE "C"`
 		if cfg.Schema != "" {
 			if err := sqlident.ValidateName("schema", cfg.Schema); err != nil {
 				return nil, fmt.Errorf("encrypted: open key store: %w", err)
@@ -104,7 +106,7 @@ func OpenSQLKeyStore(ctx context.Context, db *sql.DB, cfg SQLKeyStoreConfig) (*S
 	// Version 1 of the table; a later layout will come with numbered
 	// migrations as the stores' tables do.
 	ddl := "CREATE TABLE IF NOT EXISTS " + name + ` (
-	key_id TEXT NOT NULL,
+	key_id ` + text + ` NOT NULL,
 	version BIGINT NOT NULL,
 	kek_id TEXT NOT NULL,
 	wrapped ` + blob + `,

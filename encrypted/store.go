@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -314,7 +316,7 @@ func (b *base) DestroyOwnerKeys(ctx context.Context, owner string) (int, error) 
 	if owner == "" {
 		return 0, errors.New("encrypted: destroy owner keys: empty owner")
 	}
-	return b.destroy(ctx, ownerKeyID(owner), math.MaxInt64)
+	return b.destroyScope(ctx, ownerKeyID(owner), math.MaxInt64)
 }
 
 // DestroySessionKeys destroys the data keys of the session id. See Store.
@@ -322,7 +324,7 @@ func (b *base) DestroySessionKeys(ctx context.Context, id string) (int, error) {
 	if err := session.ValidateID(id); err != nil {
 		return 0, fmt.Errorf("encrypted: destroy session keys: %w", err)
 	}
-	return b.destroy(ctx, sessionKeyID(id), math.MaxInt64)
+	return b.destroyScope(ctx, sessionKeyID(id), math.MaxInt64)
 }
 
 // RewrapKeys re-wraps every live data key under the keyring's current KEK.
@@ -415,6 +417,17 @@ func (b *base) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("encrypted: delete %q: %w", id, err)
 	}
+	// A fork holds copies of keys under its own scope: find it first.
+	copies := ""
+	if _, ok := b.inner.(session.Forker); ok && b.desc != nil {
+		info, err := b.desc.Info(ctx, id)
+		switch {
+		case err == nil:
+			copies = copyPrefix(b.keyIDFor(id, info.Owner)) + id + "/"
+		case !errors.Is(err, session.ErrNotFound):
+			return fmt.Errorf("encrypted: delete %q: %w", id, err)
+		}
+	}
 	if err := b.inner.Delete(ctx, id); err != nil {
 		return err
 	}
@@ -423,5 +436,99 @@ func (b *base) Delete(ctx context.Context, id string) error {
 			return fmt.Errorf("encrypted: delete %q: %w", id, err)
 		}
 	}
+	if copies != "" {
+		if _, err := b.destroyPrefix(ctx, copies); err != nil {
+			return fmt.Errorf("encrypted: delete %q: %w", id, err)
+		}
+	}
 	return nil
+}
+
+// copyKeyID is the id of the copy of data key keyID that Fork makes for the
+// fork id whose own data key is scope. The scope comes first, with its
+// length, so that destroying a scope's keys finds its copies by prefix.
+func copyKeyID(scope, fork, keyID string) string {
+	return copyPrefix(scope) + fork + "/" + keyID
+}
+
+func copyPrefix(scope string) string {
+	return "copy:" + strconv.Itoa(len(scope)) + ":" + scope + "/"
+}
+
+// destroyPrefix destroys every key whose id starts with prefix.
+func (b *base) destroyPrefix(ctx context.Context, prefix string) (int, error) {
+	total := 0
+	after, afterV := prefix, int64(math.MaxInt64)
+	for {
+		page, err := b.keys.List(ctx, after, afterV, 500)
+		if err != nil {
+			return total, fmt.Errorf("encrypted: destroy keys %q*: %w", prefix, err)
+		}
+		var ids []string
+		for _, k := range page {
+			if !strings.HasPrefix(k.KeyID, prefix) {
+				page = nil
+				break
+			}
+			if len(ids) == 0 || ids[len(ids)-1] != k.KeyID {
+				ids = append(ids, k.KeyID)
+			}
+			after, afterV = k.KeyID, k.Version
+		}
+		for _, id := range ids {
+			n, err := b.destroy(ctx, id, math.MaxInt64)
+			total += n
+			if err != nil {
+				return total, err
+			}
+		}
+		if len(page) == 0 {
+			return total, nil
+		}
+	}
+}
+
+// destroyScope destroys the data key scope (the versions up to through)
+// and every copy of a key made for the forks whose key it is.
+func (b *base) destroyScope(ctx context.Context, scope string, through int64) (int, error) {
+	n, err := b.destroy(ctx, scope, through)
+	if err != nil {
+		return n, err
+	}
+	m, err := b.destroyPrefix(ctx, copyPrefix(scope))
+	return n + m, err
+}
+
+// copyKey stores, for a fork, its own copy of version of data key src under
+// the id dst, wrapped under the current KEK. A destroyed or missing source
+// is skipped: the fork's inherited rows are unreadable already.
+func (b *base) copyKey(ctx context.Context, src, dst string, version int64) error {
+	k, err := b.keys.Get(ctx, src, version)
+	if errors.Is(err, ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if k.Destroyed() {
+		return nil
+	}
+	raw, err := b.keyring.Unwrap(ctx, k.KEKID, k.Wrapped, keyAD(k.KeyID, k.Version))
+	if err != nil {
+		return err
+	}
+	defer clear(raw)
+	kek, err := b.keyring.CurrentKeyID(ctx)
+	if err != nil {
+		return err
+	}
+	wrapped, err := b.keyring.Wrap(ctx, kek, raw, keyAD(dst, version))
+	if err != nil {
+		return err
+	}
+	err = b.keys.Add(ctx, WrappedKey{KeyID: dst, Version: version, KEKID: kek, Wrapped: wrapped, CreatedAt: time.Now().UnixNano()})
+	if errors.Is(err, ErrKeyExists) {
+		return nil
+	}
+	return err
 }

@@ -16,7 +16,10 @@ import (
 )
 
 // caps are the store-level capabilities: the session interface and the
-// field type in caps.go that implements it.
+// field type in caps.go that implements it. The first basic ones combine
+// freely (2^basic types); the others are added only to a store with all the
+// basic ones (as convo's stores have), since every combination of all ten
+// would be 1,024 types and a minute of compilation.
 var caps = []struct{ iface, impl string }{
 	{"Opener", "opener"},
 	{"Describer", "describer"},
@@ -25,6 +28,22 @@ var caps = []struct{ iface, impl string }{
 	{"Pruner", "pruner"},
 	{"Importer", "importer"},
 	{"Quarantiner", "quarantiner"},
+	{"Forker", "forker"},
+	{"Watcher", "watcher"},
+	{"FeedTrimmer", "feedTrimmer"},
+}
+
+const basic = 7
+
+// generated reports whether the wrapper has a type for mask.
+func generated(mask int) bool {
+	all := 1<<basic - 1
+	extra := mask >> basic
+	watcher, trimmer := 1<<1, 1<<2 // bits of extra
+	if extra&trimmer != 0 && extra&watcher == 0 {
+		return false // a FeedTrimmer is a Watcher
+	}
+	return extra == 0 || mask&all == all
 }
 
 func main() {
@@ -34,8 +53,12 @@ func main() {
 	for i, c := range caps {
 		fmt.Fprintf(&b, "\tif _, ok := b.inner.(session.%s); ok {\n\t\tmask |= %d\n\t}\n", c.iface, 1<<i)
 	}
+	b.WriteString("\tif !hasType(mask) {\n\t\tmask &= 1<<basicCaps - 1 // keep the basic ones, claim nothing more\n\t}\n")
 	b.WriteString("\tswitch mask {\n")
 	for mask := 1; mask < 1<<len(caps); mask++ {
+		if !generated(mask) {
+			continue
+		}
 		var fields, values []string
 		for i, c := range caps {
 			if mask&(1<<i) != 0 {
@@ -43,9 +66,25 @@ func main() {
 				values = append(values, c.impl+"{b}")
 			}
 		}
-		fmt.Fprintf(&b, "\tcase %d:\n\t\treturn struct {\n\t\t\t*base\n\t\t\t%s\n\t\t}{b, %s}\n", mask, strings.Join(fields, "\n\t\t\t"), strings.Join(values, ", "))
+		fmt.Fprintf(&b, "\tcase %d:\n\t\treturn struct{ *base; %s }{b, %s}\n", mask, strings.Join(fields, "; "), strings.Join(values, ", "))
 	}
 	b.WriteString("\t}\n\treturn b\n}\n")
+	fmt.Fprintf(&b, `
+// basicCaps counts the capabilities that combine freely.
+const basicCaps = %d
+
+// hasType reports whether wrapStore has a type for mask: any combination
+// of the basic capabilities, and the others only with all the basic ones
+// (FeedTrimmer only with Watcher).
+func hasType(mask uint) bool {
+	all := uint(1)<<basicCaps - 1
+	extra := mask >> basicCaps
+	if extra&4 != 0 && extra&2 == 0 {
+		return false
+	}
+	return extra == 0 || mask&all == all
+}
+`, basic)
 	src, err := format.Source(b.Bytes())
 	if err != nil {
 		log.Fatal(err)
