@@ -137,16 +137,16 @@
 //
 // # Retries
 //
-// A request answered with 408, 429 or 5xx, or failing to connect, is
-// retried up to WithMaxRetries times by the client's transport. The wait is
-// the retryDelay of the error's google.rpc.RetryInfo detail (which the API
-// sends with a 429) or a Retry-After header, otherwise an exponential
-// backoff from 0.5s with up to 25% jitter, capped at 8s (or
-// WithMaxRetryDelay). A server asking for more than 2 minutes (or
-// WithMaxRetryDelay), or a 429 naming a daily quota, is not retried. No
-// request is sent and no wait continues after the context is done. Only
-// the request is retried, never a stream that has started. The SDK's own
-// retries stay off.
+// A request answered with 408, 429 or 5xx, or failing with no answer at
+// all (a connection error), is retried up to WithMaxRetries times by the
+// client's transport. The wait is the retryDelay of the error's
+// google.rpc.RetryInfo detail (which the API sends with a 429) or a
+// Retry-After header, otherwise an exponential backoff from 0.5s with up to
+// 25% jitter, capped at 8s (or WithMaxRetryDelay). A server asking for more
+// than 2 minutes (or WithMaxRetryDelay), or a 429 naming a daily quota, is
+// not retried. No request is sent and no wait continues after the context
+// is done. Only the request is retried, never a stream that has started.
+// The SDK's own retries stay off.
 //
 // # Errors
 //
