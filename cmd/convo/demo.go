@@ -20,6 +20,7 @@ import (
 // names a store.
 const defaultDemoDB = "convo-demo.db"
 
+// demoCommand is convo demo.
 func (a *app) demoCommand() *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
@@ -124,6 +125,7 @@ type convBuilder struct {
 	msgs []message.Message
 }
 
+// newConv starts the messages of session id at start.
 func newConv(id string, start time.Time) *convBuilder { return &convBuilder{id: id, at: start} }
 
 // add appends a message of role, after seconds.
@@ -138,8 +140,10 @@ func (c *convBuilder) add(after int, role message.Role, parts ...message.Part) *
 	return &c.msgs[len(c.msgs)-1]
 }
 
+// system appends a system prompt.
 func (c *convBuilder) system(text string) { c.add(0, message.RoleSystem, message.Text{Text: text}) }
 
+// user appends a user message of text (and more parts), after seconds.
 func (c *convBuilder) user(after int, text string, more ...message.Part) {
 	c.add(after, message.RoleUser, append([]message.Part{message.Text{Text: text}}, more...)...)
 }
@@ -156,8 +160,10 @@ func (c *convBuilder) result(after int, callID, name, content string, isError bo
 	c.add(after, message.RoleTool, message.ToolResult{CallID: callID, Name: name, Content: content, IsError: isError})
 }
 
+// text is a text part.
 func text(s string) message.Part { return message.Text{Text: s} }
 
+// call is a tool call part with JSON input.
 func call(id, name, input string) message.Part {
 	return message.ToolCall{ID: id, Name: name, Input: json.RawMessage(input)}
 }
