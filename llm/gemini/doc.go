@@ -30,9 +30,9 @@
 //     text is skipped), Binary as inlineData with its MIME type (images,
 //     audio, video, PDF: what the model accepts), ImageURL as inlineData
 //     when it is a base64 data: URL and otherwise as fileData with the MIME
-//     type its extension names (image/jpeg when it names none): the API
-//     fetches File API, Cloud Storage and, for models that support it,
-//     public URLs, and refuses others;
+//     type its extension names (image/jpeg when it names none); which URLs
+//     the API fetches is up to the API (File API URIs; see its
+//     documentation for others), and it refuses the rest;
 //   - assistant: a "model" content; Text as text, ToolCall as functionCall
 //     (input that is not a JSON object is sent as {}), Binary as
 //     inlineData, and Reasoning as described under Thought signatures;
