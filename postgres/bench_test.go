@@ -133,11 +133,15 @@ func benchStore(b *testing.B, maxConns int32) *Store {
 // through the store, alternating with the raw baseline appending the same
 // kind of turn to another session of the same tables. It reports the time
 // per turn of each and store-vs-raw, the store's throughput as a fraction
-// of the raw baseline's. The baselines: batch, one INSERT per message in a
-// pgx.Batch; multi_insert, one multi-row INSERT; batch_session, batch plus
-// the store's UPDATE of the session row in the same batch, the same
-// database work as the store, which the goal of at least 0.90 is measured
-// against (docs/performance.md says why).
+// of the raw baseline's (total time over total time), and
+// store-vs-raw-p50, the same from the median turn of each: on a machine
+// shared with other jobs a few stalls of several milliseconds (a slow
+// fsync) decide the totals, and the medians leave them out. The
+// baselines: batch, one INSERT per message in a pgx.Batch; multi_insert,
+// one multi-row INSERT; batch_session, batch plus the store's UPDATE of the
+// session row in the same batch, the same database work as the store.
+// Issue 11's goal is at least 0.90 of the faster of batch and multi_insert
+// (docs/performance.md has the figures).
 func BenchmarkAppendTurn(b *testing.B) {
 	for _, baseline := range []string{"batch", "multi_insert", "batch_session"} {
 		b.Run("vs_raw_"+baseline, func(b *testing.B) {
@@ -171,6 +175,7 @@ func BenchmarkAppendTurn(b *testing.B) {
 				}
 			}
 			var storeT, rawT time.Duration
+			storeDs, rawDs := make([]time.Duration, 0, b.N), make([]time.Duration, 0, b.N)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				st, rt := benchTurn(i), benchTurn(i)
@@ -181,13 +186,17 @@ func BenchmarkAppendTurn(b *testing.B) {
 						if err := sess.AddMessages(ctx, st); err != nil {
 							b.Fatal(err)
 						}
-						storeT += time.Since(t0)
+						d := time.Since(t0)
+						storeT += d
+						storeDs = append(storeDs, d)
 					} else {
 						t0 := time.Now()
 						if err := raw(rt); err != nil {
 							b.Fatal(err)
 						}
-						rawT += time.Since(t0)
+						d := time.Since(t0)
+						rawT += d
+						rawDs = append(rawDs, d)
 					}
 				}
 			}
@@ -195,8 +204,15 @@ func BenchmarkAppendTurn(b *testing.B) {
 			b.ReportMetric(float64(storeT.Microseconds())/float64(b.N), "store-µs/turn")
 			b.ReportMetric(float64(rawT.Microseconds())/float64(b.N), "raw-µs/turn")
 			b.ReportMetric(float64(rawT)/float64(storeT), "store-vs-raw")
+			b.ReportMetric(float64(median(rawDs))/float64(median(storeDs)), "store-vs-raw-p50")
 		})
 	}
+}
+
+// median returns the median of ds, which it sorts.
+func median(ds []time.Duration) time.Duration {
+	slices.Sort(ds)
+	return ds[len(ds)/2]
 }
 
 // BenchmarkLast20 reads the last 20 messages of a 100,000-message session

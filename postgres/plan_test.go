@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/convo-dev/convo/message"
 	"github.com/convo-dev/convo/session"
 )
 
@@ -35,6 +36,7 @@ func TestGenericPlansStayIndexed(t *testing.T) {
 		`SET plan_cache_mode = force_generic_plan`,
 		`PREPARE convo_append AS ` + s.q.append,
 		`PREPARE convo_append_fresh AS ` + s.q.appendFresh,
+		`PREPARE convo_append_rows AS ` + s.q.appendFreshRows[1],
 		`PREPARE convo_last_n AS ` + s.q.lastN,
 		`PREPARE convo_pop AS ` + s.q.popDelete,
 	} {
@@ -56,6 +58,7 @@ func TestGenericPlansStayIndexed(t *testing.T) {
 				ARRAY[NULL]::json[], ARRAY[1]::bigint[], ARRAY['a'], 1, 1)`, sinc, i),
 			fmt.Sprintf(`EXECUTE convo_append_fresh('small', %d, NULL, ARRAY['f%d'], ARRAY['user'], ARRAY['[]']::json[], ARRAY[''],
 				ARRAY[NULL]::json[], ARRAY[1]::bigint[], ARRAY['a'], 1, 1)`, sinc, i),
+			fmt.Sprintf(`EXECUTE convo_append_rows('small', %d, NULL, 1, 1, 'r%d', 'user', '[]', '', NULL, 1, 'a')`, sinc, i),
 			fmt.Sprintf(`EXECUTE convo_last_n('small', %d, 20)`, sinc),
 			fmt.Sprintf(`EXECUTE convo_pop('small', %d, 1)`, sinc),
 		} {
@@ -102,13 +105,15 @@ func TestGenericPlansStayIndexed(t *testing.T) {
 	pages("append (fresh ids)", fmt.Sprintf(`EXECUTE convo_append_fresh('big', %d, NULL, ARRAY['fresh1', 'fresh2', 'fresh3', 'fresh4'],
 		ARRAY['user','user','user','user'], ARRAY['[]','[]','[]','[]']::json[], ARRAY['','','',''],
 		ARRAY[NULL,NULL,NULL,NULL]::json[], ARRAY[1,2,3,4]::bigint[], ARRAY['a','b','c','d'], 4, 1)`, inc))
+	pages("append (fresh ids, VALUES)", fmt.Sprintf(`EXECUTE convo_append_rows('big', %d, NULL, 1, 1, 'fresh5', 'user', '[]', '', NULL, 1, 'a')`, inc))
 	pages("last 20", fmt.Sprintf(`EXECUTE convo_last_n('big', %d, 20)`, inc))
 	pages("pop", fmt.Sprintf(`EXECUTE convo_pop('big', %d, 1)`, inc))
 }
 
 // TestAppendGetsAGenericPlan checks that PostgreSQL, in its default
-// plan_cache_mode, moves the statement of an ordinary append (appendFresh)
-// to a generic plan after its first executions on a connection, as pgx's
+// plan_cache_mode, moves the statements of an ordinary append
+// (appendFreshRows for a turn of 4, appendFresh for a call of 20) to a
+// generic plan after their first executions on a connection, as pgx's
 // statement cache lets it. A
 // change to the statement that makes the planner's estimates favour custom
 // plans would have it planned at every call, adding the planner's work to
@@ -128,17 +133,26 @@ func TestAppendGetsAGenericPlan(t *testing.T) {
 		if err := sess.AddMessages(ctx, benchTurn(i)); err != nil {
 			t.Fatal(err)
 		}
+		var call []message.Message
+		for k := range 5 {
+			call = append(call, benchTurn(100*i+k)...)
+		}
+		if err := sess.AddMessages(ctx, call); err != nil {
+			t.Fatal(err)
+		}
 	}
-	// One connection: the statement was prepared, and planned, on the
+	// One connection: the statements were prepared, and planned, on the
 	// connection this query runs on.
-	var generic, custom int64
-	if err := pool.QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1`,
-		s.q.appendFresh).Scan(&generic, &custom); err != nil {
-		t.Fatalf("the append statement is not among the connection's prepared statements: %v", err)
-	}
-	t.Logf("append: %d generic plans, %d custom plans", generic, custom)
-	if generic == 0 {
-		t.Errorf("the append statement ran %d times with a custom plan and never with a generic one: it is planned at every call", custom)
+	for name, sql := range map[string]string{"append of 4 (VALUES)": s.q.appendFreshRows[4], "append of 20 (arrays)": s.q.appendFresh} {
+		var generic, custom int64
+		if err := pool.QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1`,
+			sql).Scan(&generic, &custom); err != nil {
+			t.Fatalf("%s: the statement is not among the connection's prepared statements: %v", name, err)
+		}
+		t.Logf("%s: %d generic plans, %d custom plans", name, generic, custom)
+		if generic == 0 {
+			t.Errorf("%s ran %d times with a custom plan and never with a generic one: it is planned at every call", name, custom)
+		}
 	}
 }
 

@@ -41,12 +41,15 @@ type queries struct {
 	setUpdatedAt string
 	deleteSess   string
 
-	append       string
-	appendFresh  string
-	sessionState string
-	lockSession  string
-	countIDs     string
-	bumpVersion  string
+	append      string
+	appendFresh string
+	// appendFreshRows[n] is appendFresh for n messages (1 <= n <=
+	// maxValuesRows) as VALUES rows of bound values instead of arrays.
+	appendFreshRows [maxValuesRows + 1]string
+	sessionState    string
+	lockSession     string
+	countIDs        string
+	bumpVersion     string
 
 	// The append of a store opened WithCitus: statements that Citus routes
 	// to the session's shard (see routedInsert).
@@ -271,24 +274,38 @@ func newQueries(schema, prefix string) *queries {
 	// depends on the SQLSTATE. Probing the ids here instead, so that the
 	// statement could not meet the constraint (one probe of messages_msg_id
 	// per id and a re-check of next_seq), cost 5 % of the append
-	// (BenchmarkAppendTurn, docs/performance.md).
+	// (docs/performance.md). The rows need no ORDER BY: seq comes from the
+	// ordinality, whatever order they are inserted in (dropping the sort
+	// gained 1-2 %).
 	// Parameters: $1..$10 as for append, $11 the number of messages, $12 now.
-	q.appendFresh = b(`WITH s AS (
-		UPDATE {{sessions}} SET next_seq = next_seq + $11::bigint,
-			message_count = message_count + $11::bigint,
-			version = version + 1,
-			updated_at = GREATEST(updated_at + 1, $12::bigint)
-		WHERE id = $1 AND incarnation = $2 AND ($3::bigint IS NULL OR version = $3::bigint)
-		RETURNING next_seq - $11::bigint AS base, version
-	), ins AS (
-		INSERT INTO {{messages}} (session_id, seq, id, role, parts, model, usage, created_at, tsv)
-		SELECT $1, s.base + v.ord - 1, v.id, v.role, v.parts, v.model, v.usage, v.created_at,
-			v.search::tsvector
+	q.appendFresh = b(appendFreshHead(`$11`, `$12`) + `
 		FROM s, unnest($4::text[], $5::text[], $6::json[], $7::text[], $8::json[], $9::bigint[], $10::text[])
 			WITH ORDINALITY AS v(id, role, parts, model, usage, created_at, search, ord)
-		ORDER BY v.ord
 	)
 	SELECT version FROM s`)
+	// appendFreshRows[n] is appendFresh with the n messages as VALUES rows
+	// of bound values, which PostgreSQL reads with less work than it
+	// unpacks arrays (2-3 % of the append). One statement per n, so up to
+	// maxValuesRows prepared statements per connection; larger batches
+	// take appendFresh. Parameters: $1 session id, $2 incarnation, $3
+	// expected version or NULL, $4 n, $5 now, then for each message in
+	// order its id, role, parts, model, usage, created_at and search text.
+	for n := 1; n <= maxValuesRows; n++ {
+		var rows strings.Builder
+		for i := range n {
+			if i > 0 {
+				rows.WriteString(", ")
+			}
+			k := 6 + 7*i
+			p := func(j int, cast string) string { return "$" + strconv.Itoa(k+j) + "::" + cast }
+			rows.WriteString("(" + p(0, "text") + ", " + p(1, "text") + ", " + p(2, "json") + ", " + p(3, "text") + ", " +
+				p(4, "json") + ", " + p(5, "bigint") + ", " + p(6, "text") + ", " + strconv.Itoa(i+1) + ")")
+		}
+		q.appendFreshRows[n] = b(appendFreshHead(`$4`, `$5`) + `
+		FROM s, (VALUES ` + rows.String() + `) AS v(id, role, parts, model, usage, created_at, search, ord)
+	)
+	SELECT version FROM s`)
+	}
 	// The state of a session, read when an append stored nothing, to tell a
 	// conflict from a deleted session.
 	q.sessionState = b(`SELECT version FROM {{sessions}} WHERE id = $1 AND incarnation = $2`)
@@ -473,6 +490,27 @@ func newQueries(schema, prefix string) *queries {
 		WHERE session_id = $2 AND seq <= $3`)
 	q.forkCount = b(`UPDATE {{sessions}} SET message_count = $2 WHERE id = $1`)
 	return q
+}
+
+// maxValuesRows is the largest batch that the ordinary append writes as
+// VALUES rows (queries.appendFreshRows).
+const maxValuesRows = 16
+
+// appendFreshHead is the start of appendFresh, up to the FROM of its
+// INSERT, with count and now the parameters of the number of messages and
+// the time.
+func appendFreshHead(count, now string) string {
+	return `WITH s AS (
+		UPDATE {{sessions}} SET next_seq = next_seq + ` + count + `::bigint,
+			message_count = message_count + ` + count + `::bigint,
+			version = version + 1,
+			updated_at = GREATEST(updated_at + 1, ` + now + `::bigint)
+		WHERE id = $1 AND incarnation = $2 AND ($3::bigint IS NULL OR version = $3::bigint)
+		RETURNING next_seq - ` + count + `::bigint AS base, version
+	), ins AS (
+		INSERT INTO {{messages}} (session_id, seq, id, role, parts, model, usage, created_at, tsv)
+		SELECT $1, s.base + v.ord - 1, v.id, v.role, v.parts, v.model, v.usage, v.created_at,
+			v.search::tsvector`
 }
 
 func itoa(n int) string {

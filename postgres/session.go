@@ -386,7 +386,7 @@ func (ss *pgSession) exec(ctx context.Context, q interface {
 }
 
 // addOne appends one batch. The common case takes one statement
-// (appendFresh); when that stores nothing, or fails with an error the
+// (appendFreshRows, or appendFresh for more than maxValuesRows messages); when that stores nothing, or fails with an error the
 // server reports (as it does for an id the session holds), the full append
 // statement follows, and perhaps a read of the session row, each in its own
 // implicit transaction (safe, as the first stored nothing). The full
@@ -404,9 +404,19 @@ func (ss *pgSession) addOne(ctx context.Context, b *batch, expected int64) (int6
 	// and messages it does not hold yet. Any other case stores nothing
 	// here and is sorted out by the full statement below.
 	var version int64
-	err := ss.s.pool.QueryRow(ctx, ss.s.q.appendFresh, ss.id, ss.inc, exp,
-		b.ids, b.roles, b.parts, b.models, b.usages, b.created, b.search,
-		int64(b.len()), time.Now().UnixNano()).Scan(&version)
+	var err error
+	if n := b.len(); n <= maxValuesRows {
+		args := make([]any, 5, 5+7*n)
+		args[0], args[1], args[2], args[3], args[4] = ss.id, ss.inc, exp, int64(n), time.Now().UnixNano()
+		for i := range n {
+			args = append(args, b.ids[i], b.roles[i], b.parts[i], b.models[i], b.usages[i], b.created[i], b.search[i])
+		}
+		err = ss.s.pool.QueryRow(ctx, ss.s.q.appendFreshRows[n], args...).Scan(&version)
+	} else {
+		err = ss.s.pool.QueryRow(ctx, ss.s.q.appendFresh, ss.id, ss.inc, exp,
+			b.ids, b.roles, b.parts, b.models, b.usages, b.created, b.search,
+			int64(b.len()), time.Now().UnixNano()).Scan(&version)
+	}
 	switch {
 	case err == nil:
 		return version, nil
