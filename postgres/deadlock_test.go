@@ -13,6 +13,7 @@ import (
 
 	"github.com/convo-dev/convo/internal/migrations"
 	"github.com/convo-dev/convo/message"
+	"github.com/convo-dev/convo/session"
 )
 
 // laterMigrations are schema versions of a "newer release" than this one,
@@ -143,16 +144,16 @@ func withMigrations(ms []migrations.Migration) Option {
 }
 
 // victimOfCycle closes a lock cycle with run on purpose, as DDL run outside
-// the store in the opposite order can: another transaction locks messages,
-// run (whose statements lock sessions, then messages) waits for it, and the
-// transaction then asks for sessions. The other transaction's
+// the store in another order than run's can: another transaction locks the
+// table first, run (whose statements lock second, then first) waits for it,
+// and the transaction then asks for second. The other transaction's
 // deadlock_timeout is 10 s and run's backend's 1 s (the default), so run's
 // backend finds the cycle and PostgreSQL aborts run's transaction with 40P01
 // (https://www.postgresql.org/docs/current/explicit-locking.html#LOCKING-DEADLOCKS).
 // The other transaction getting its lock proves the cycle was broken that
 // way. app is the application_name of run's pool; victimOfCycle returns
 // run's error.
-func victimOfCycle(t *testing.T, store *Store, app string, run func() error) error {
+func victimOfCycle(t *testing.T, app, first, second string, run func() error) error {
 	t.Helper()
 	ctx := t.Context()
 	admin := newPool(t, nil)
@@ -164,13 +165,13 @@ func victimOfCycle(t *testing.T, store *Store, app string, run func() error) err
 	if _, err := tx.Exec(ctx, `SET LOCAL deadlock_timeout = '10s'`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.Exec(ctx, `LOCK TABLE `+store.q.messages+` IN ACCESS EXCLUSIVE MODE`); err != nil {
+	if _, err := tx.Exec(ctx, `LOCK TABLE `+first+` IN ACCESS EXCLUSIVE MODE`); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- run() }()
 	waitBackend(t, admin, app, `wait_event_type = 'Lock'`)
-	if _, err := tx.Exec(ctx, `LOCK TABLE `+store.q.sessions+` IN ACCESS EXCLUSIVE MODE`); err != nil {
+	if _, err := tx.Exec(ctx, `LOCK TABLE `+second+` IN ACCESS EXCLUSIVE MODE`); err != nil {
 		t.Fatalf("the other transaction was aborted, not the store's: %v", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -190,7 +191,7 @@ func TestAppendChosenAsDeadlockVictimIsRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	msgs := texts("victim", 3)
-	if err := victimOfCycle(t, store, app, func() error { return sess.AddMessages(ctx, msgs) }); err != nil {
+	if err := victimOfCycle(t, app, store.q.messages, store.q.sessions, func() error { return sess.AddMessages(ctx, msgs) }); err != nil {
 		t.Fatalf("append chosen as a deadlock victim: %v (it must be retried)", err)
 	}
 	got, err := sess.GetMessages(ctx, nil)
@@ -209,7 +210,7 @@ func TestMigrationChosenAsDeadlockVictimIsRetried(t *testing.T) {
 	store := newStore(t, pool)
 	ctx := t.Context()
 	later := laterMigrations(1)
-	err := victimOfCycle(t, store, app, func() error {
+	err := victimOfCycle(t, app, store.q.messages, store.q.sessions, func() error {
 		_, err := Open(ctx, pool, WithSchema(store.Schema()), withMigrations(later))
 		return err
 	})
@@ -218,5 +219,51 @@ func TestMigrationChosenAsDeadlockVictimIsRetried(t *testing.T) {
 	}
 	if v, err := store.SchemaVersion(ctx); err != nil || v != later[0].Version {
 		t.Errorf("schema version %d, %v; want %d", v, err, later[0].Version)
+	}
+}
+
+// TestSearchChosenAsDeadlockVictimIsRetried: a search by owner, which
+// reads messages before sessions, aborted to break a deadlock, is run again.
+func TestSearchChosenAsDeadlockVictimIsRetried(t *testing.T) {
+	pool, app := faultPool(t, nil)
+	store := newStore(t, pool)
+	ctx := t.Context()
+	sess, err := store.CreateWith(ctx, "victim", session.CreateOptions{Owner: "ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.AddMessages(ctx, []message.Message{message.NewUserMessage("a deadlocked umbrella")}); err != nil {
+		t.Fatal(err)
+	}
+	var hits []session.SearchHit
+	err = victimOfCycle(t, app, store.q.sessions, store.q.messages, func() (err error) {
+		hits, err = store.Search(ctx, session.SearchQuery{Text: "umbrella", Owner: "ann"})
+		return err
+	})
+	if err != nil || len(hits) != 1 {
+		t.Fatalf("search chosen as a deadlock victim: %d hits, %v (it must be retried)", len(hits), err)
+	}
+}
+
+// TestReadChosenAsDeadlockVictimIsRetried: a read of a session (sessions,
+// then messages, as appends) aborted to break a deadlock is run again.
+func TestReadChosenAsDeadlockVictimIsRetried(t *testing.T) {
+	pool, app := faultPool(t, nil)
+	store := newStore(t, pool)
+	ctx := t.Context()
+	sess, err := store.Create(ctx, "victim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.AddMessages(ctx, texts("victim", 2)); err != nil {
+		t.Fatal(err)
+	}
+	var got []message.Message
+	err = victimOfCycle(t, app, store.q.messages, store.q.sessions, func() (err error) {
+		got, err = sess.GetMessages(ctx, nil)
+		return err
+	})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("read chosen as a deadlock victim: %d messages, %v (it must be retried)", len(got), err)
 	}
 }

@@ -187,8 +187,8 @@
 // victim (SQLSTATE 40P01; it needs other DDL or a program that locks
 // messages before sessions) changed nothing, and the store runs it again,
 // up to 6 times with a short pause: appends (a message whose id is stored
-// is skipped, so a retry never duplicates), reads of a session, and
-// migrations. Tests: 8 writers append and read without a pause while 6
+// is skipped, so a retry never duplicates), reads of a session, searches
+// (one filtered by owner reads messages before sessions), and migrations. Tests: 8 writers append and read without a pause while 6
 // migrations that alter both tables, in either order, run on another pool
 // (0 failures; before this, every writer failed with 40P01), and an append
 // and a migration made the victims of a deadlock on purpose both succeed.

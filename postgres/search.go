@@ -120,7 +120,14 @@ func searchVector(parts []message.Part) string {
 // about a megabyte of distinct words, where later new words are not
 // indexed.
 func (s *Store) Search(ctx context.Context, sq session.SearchQuery) ([]session.SearchHit, error) {
-	hits, err := s.search(ctx, sq)
+	// A search filtered by owner reads messages, then sessions: a
+	// migration that holds sessions and waits for messages can choose it
+	// as a deadlock victim (see migrateLocked); it is read again.
+	var hits []session.SearchHit
+	err := retryDeadlock(ctx, func() (err error) {
+		hits, err = s.search(ctx, sq)
+		return err
+	})
 	if err != nil {
 		return nil, wrapOp(ctx, "search", err)
 	}
