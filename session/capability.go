@@ -169,12 +169,14 @@ type Rewriter interface {
 // starts with the parent's history up to and including that message, and
 // goes its own way from there. It is what "retry this turn" and "edit and
 // resend" need: fork at the message before the user message to redo, then
-// send that message (or an edited one) in the fork.
+// send that message (or an edited one) in the fork; ForkBefore does the
+// first step.
 //
 // The fork is a session like any other: it is listed, searched (its
 // inherited messages are found in it, with the same IDs and positions as in
-// the parent), exported, pruned and erased with its owner, and its Info
-// records ParentID and ForkMessageID. Its messages keep their IDs,
+// the parent), exported (with its link: CreateOptions.ParentID records it
+// on import), pruned and erased with its owner, and its Info records
+// ParentID and ForkMessageID. Its messages keep their IDs,
 // contents, models and times, so a retried AddMessages of an inherited
 // message stores nothing. Parent and fork are independent: nothing done to
 // one afterwards (append, pop, clear, replace, quarantine, delete, owner
