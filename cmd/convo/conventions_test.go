@@ -603,7 +603,7 @@ func TestDemo(t *testing.T) {
 	// error), reasoning with a signature, a summary, an image, CJK, a long
 	// session, one damaged session for doctor, one older than 180 days.
 	var owners = map[string]bool{}
-	var calls, results, errorsSeen, signed, summaries, images int
+	var calls, results, errorsSeen, signed, redacted, summaries, images int
 	var damaged []string
 	for _, s := range demoData() {
 		owners[s.opts.Owner] = true
@@ -618,6 +618,9 @@ func TestDemo(t *testing.T) {
 			for _, p := range m.Parts {
 				if rp, ok := p.(message.Reasoning); ok && rp.Signature != "" {
 					signed++
+					if rp.Redacted {
+						redacted++
+					}
 				}
 				if bp, ok := p.(message.Binary); ok && strings.HasPrefix(bp.MIMEType, "image/") {
 					images++
@@ -631,9 +634,9 @@ func TestDemo(t *testing.T) {
 			damaged = append(damaged, s.id)
 		}
 	}
-	if len(owners) < 5 || !owners["王芳"] || calls < 10 || results != calls-1 || errorsSeen == 0 || signed == 0 || summaries == 0 || images == 0 {
-		t.Errorf("demo: %d owners, %d calls, %d results (%d errors), %d signed reasoning, %d summaries, %d images",
-			len(owners), calls, results, errorsSeen, signed, summaries, images)
+	if len(owners) < 5 || !owners["王芳"] || calls < 10 || results != calls-1 || errorsSeen == 0 || signed < 2 || redacted == 0 || summaries == 0 || images == 0 {
+		t.Errorf("demo: %d owners, %d calls, %d results (%d errors), %d signed reasoning (%d redacted), %d summaries, %d images",
+			len(owners), calls, results, errorsSeen, signed, redacted, summaries, images)
 	}
 	if strings.Join(damaged, ",") != "invoice-upload" {
 		t.Errorf("damaged demo sessions = %q; want only invoice-upload", damaged)

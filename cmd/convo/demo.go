@@ -228,7 +228,10 @@ func demoData() []demoSess {
 	c.result(9, "toolu_04", "run_tests", "ok  \tgithub.com/acme/shop/internal/auth\t0.031s", false)
 	c.assistant(3, "claude-sonnet-4-5", 4011, 95, text("Fixed. `valid` now rejects a token whose expiry is at or before now; `TestExpiredToken` covers it and the package's tests pass."))
 	c.user(180, "Thanks. Does anything else call valid()?")
-	c.assistant(4, "claude-sonnet-4-5", 4150, 70, call("toolu_05", "grep", `{"pattern":"\\.valid\\(","path":"."}`))
+	c.assistant(4, "claude-sonnet-4-5", 4150, 70,
+		// Redacted thinking: the provider sent only encrypted data.
+		message.Reasoning{Redacted: true, Signature: "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIxAIEbOWU6o7E2pm6hsG5NbTjV5oT3nvZkUXxE1nB8dcl5EBq3cwwJ7pL1m4vXvZqa2w=="},
+		call("toolu_05", "grep", `{"pattern":"\\.valid\\(","path":"."}`))
 	c.result(1, "toolu_05", "grep", "internal/auth/middleware.go:58:\tif !m.valid(tok) {\ninternal/auth/refresh.go:23:\tif !m.valid(old) {", false)
 	c.assistant(3, "claude-sonnet-4-5", 4290, 88, text("Two callers: the middleware itself and `refresh.go`, which now also refuses to refresh an expired token. That is the intended behaviour, but it is a change: clients that refresh after expiry will have to log in again."))
 	add(c, "alice", "Fix: expired tokens accepted", map[string]string{"repo": "github.com/acme/shop", "agent": "coder"}, start)
