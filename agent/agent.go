@@ -162,6 +162,7 @@ type Agent struct {
 	system   *message.Message
 	defErr   error
 	turnLock chan struct{}
+	trc      *tracing // nil: not traced
 
 	// Guarded by turnLock.
 	sess       session.Session
@@ -215,6 +216,7 @@ func New(client llm.Client, opts ...Option) *Agent {
 		o.store, o.id = session.NewMemoryStore(), "agent-"+message.NewID()
 	}
 	a.opts = o
+	a.trc = newTracing(client, o)
 	switch {
 	case client == nil:
 		a.defErr = errors.New("agent: nil llm.Client")

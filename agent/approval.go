@@ -211,6 +211,14 @@ func (t *turnState) pause(asst message.Message, calls []message.ToolCall) error 
 // Resume returns ErrNoPendingApproval or ErrInvalidDecision (nothing stored,
 // nothing run), or what Send returns.
 func (a *Agent) Resume(ctx context.Context, decisions ...Decision) (*Response, error) {
+	if a.trc != nil {
+		return a.traceTurn(ctx, func(ctx context.Context) (*Response, error) { return a.resume(ctx, decisions) })
+	}
+	return a.resume(ctx, decisions)
+}
+
+// resume is Resume.
+func (a *Agent) resume(ctx context.Context, decisions []Decision) (*Response, error) {
 	if a.defErr != nil {
 		return nil, a.defErr
 	}

@@ -235,6 +235,41 @@
 // tool ran exactly once (or, denied, never), under each provider family's
 // request rules.
 //
+// # Tracing
+//
+// WithTracerProvider traces the agent with OpenTelemetry; without it (the
+// default) nothing is traced, not even through a global provider the
+// program set. The agent uses only the OpenTelemetry API
+// (go.opentelemetry.io/otel/trace); the SDK and exporters are the
+// program's choice. Names and attributes follow the semantic conventions
+// v1.37.0 for generative AI and for database calls:
+//
+//   - invoke_agent (internal): a turn (Chat, Send, their streaming forms,
+//     Resume), with gen_ai.operation.name, gen_ai.provider.name,
+//     gen_ai.conversation.id (the session id), gen_ai.request.model,
+//     gen_ai.usage.input_tokens and gen_ai.usage.output_tokens summed over
+//     the turn, gen_ai.response.finish_reasons, and convo.approval.pending
+//     for a turn that paused for approval (not an error).
+//   - "chat {model}" (client): each model call, with gen_ai.request.model,
+//     gen_ai.request.temperature, gen_ai.request.max_tokens,
+//     gen_ai.response.model, the call's token usage and finish reason.
+//   - "execute_tool {name}" (internal): each tool call, with
+//     gen_ai.tool.name, gen_ai.tool.call.id, gen_ai.tool.type "function";
+//     an is-error result fails the span (error.type "tool_error").
+//   - LoadOrCreate, Snapshot, AddMessagesAt (or GetMessages, AddMessages)
+//     (client): the agent's store calls, with db.system.name ("sqlite",
+//     "postgresql", else the store's package name), db.operation.name and
+//     convo.session.id.
+//
+// Every span of a turn is a child of its invoke_agent span, itself a child
+// of the span in the caller's context; a failure fails the span with
+// error.type (the provider error's kind, such as "rate limited", or the
+// agent's sentinel). gen_ai.provider.name follows the client's package
+// ("openai", "anthropic", "gcp.gemini"); WithProviderName sets it. Store
+// calls made outside the agent (the CLI, the viewer, a program's own) are
+// not traced: a wrapper store that keeps every optional capability would
+// need one type per combination of them.
+//
 // # Owners, titles and metadata
 //
 // WithSessionInfo gives the session the agent creates an owner, a title and

@@ -93,7 +93,16 @@ func (t *turnState) afterModel(req llm.Request, resp *llm.Response) error {
 // callTool runs one tool call with the tool hooks around it. A hook's error
 // is returned (wrapped in ErrStopped) beside an is-error result for the
 // call, which the turn records before it stops.
-func (t *turnState) callTool(ctx context.Context, c message.ToolCall) (message.ToolResult, error) {
+func (t *turnState) callTool(ctx context.Context, c message.ToolCall) (res message.ToolResult, err error) {
+	ctx, end := t.startTool(ctx, c)
+	if end != nil {
+		defer func() { end(res, err) }()
+	}
+	return t.hookedTool(ctx, c)
+}
+
+// hookedTool runs one tool call with the tool hooks around it.
+func (t *turnState) hookedTool(ctx context.Context, c message.ToolCall) (message.ToolResult, error) {
 	a := t.a
 	run := c
 	var res *message.ToolResult
@@ -143,14 +152,14 @@ const stoppedReason = "stopped by the application"
 // model makes one model call with the model hooks around it.
 func (t *turnState) model(req llm.Request) (*llm.Response, error) {
 	if len(t.a.opts.hooks) == 0 {
-		return t.call(req)
+		return t.traceModel(req)
 	}
 	resp, err := t.beforeModel(&req)
 	if err != nil {
 		return nil, err
 	}
 	if resp == nil {
-		if resp, err = t.call(req); err != nil {
+		if resp, err = t.traceModel(req); err != nil {
 			return nil, err
 		}
 	}

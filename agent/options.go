@@ -4,6 +4,8 @@ import (
 	"maps"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/convo-dev/convo/message"
 	"github.com/convo-dev/convo/session"
 	"github.com/convo-dev/convo/tool"
@@ -37,6 +39,9 @@ type options struct {
 	pollMax      time.Duration
 	hooks        []Hooks
 	approval     func(message.ToolCall) bool
+
+	tracerProvider trace.TracerProvider
+	providerName   string
 }
 
 // Defaults used when the corresponding option is not given.

@@ -45,6 +45,14 @@ func (t *turnState) notice(n Notice) {
 
 // turn runs one turn for the user message msg.
 func (a *Agent) turn(ctx context.Context, msg message.Message, emit func(Event)) (*Response, error) {
+	if a.trc != nil {
+		return a.traceTurn(ctx, func(ctx context.Context) (*Response, error) { return a.runTurn(ctx, msg, emit) })
+	}
+	return a.runTurn(ctx, msg, emit)
+}
+
+// runTurn runs one turn for the user message msg.
+func (a *Agent) runTurn(ctx context.Context, msg message.Message, emit func(Event)) (*Response, error) {
 	if a.defErr != nil {
 		return nil, a.defErr
 	}
@@ -129,6 +137,11 @@ func (a *Agent) open(ctx context.Context) error {
 	}
 	var s session.Session
 	var err error
+	if a.trc != nil {
+		var end func(error)
+		ctx, end = a.startStore(ctx, "LoadOrCreate")
+		defer func() { end(err) }()
+	}
 	if a.opts.info != nil {
 		s, err = openWithInfo(ctx, a.opts.store, a.opts.id, *a.opts.info)
 	} else {
@@ -184,17 +197,27 @@ func openWithInfo(ctx context.Context, store session.Store, id string, info sess
 
 // snapshot reads the newest messages (all when limit is nil) and, with
 // optimistic concurrency, the version.
-func (a *Agent) snapshot(ctx context.Context, limit *int) ([]message.Message, int64, error) {
+func (a *Agent) snapshot(ctx context.Context, limit *int) (msgs []message.Message, ver int64, err error) {
+	if a.trc != nil {
+		var end func(error)
+		ctx, end = a.startStore(ctx, storeOp(a.ver != nil, "Snapshot", "GetMessages"))
+		defer func() { end(err) }()
+	}
 	if a.ver != nil {
 		return a.ver.Snapshot(ctx, limit)
 	}
-	msgs, err := a.sess.GetMessages(ctx, limit)
+	msgs, err = a.sess.GetMessages(ctx, limit)
 	return msgs, 0, err
 }
 
 // appendAt appends msgs if the session is at version prev (with optimistic
 // concurrency; without, it appends them) and returns the new version.
-func (a *Agent) appendAt(ctx context.Context, prev int64, msgs []message.Message) (int64, error) {
+func (a *Agent) appendAt(ctx context.Context, prev int64, msgs []message.Message) (ver int64, err error) {
+	if a.trc != nil {
+		var end func(error)
+		ctx, end = a.startStore(ctx, storeOp(a.ver != nil, "AddMessagesAt", "AddMessages"))
+		defer func() { end(err) }()
+	}
 	if a.ver != nil {
 		return a.ver.AddMessagesAt(ctx, prev, msgs)
 	}
@@ -518,11 +541,11 @@ func (t *turnState) request() llm.Request {
 }
 
 // call makes one model call, streaming when the turn streams.
-func (t *turnState) call(req llm.Request) (*llm.Response, error) {
+func (t *turnState) call(ctx context.Context, req llm.Request) (*llm.Response, error) {
 	if t.emit == nil {
-		return t.a.client.Generate(t.ctx, req)
+		return t.a.client.Generate(ctx, req)
 	}
-	for ev, err := range t.a.client.Stream(t.ctx, req) {
+	for ev, err := range t.a.client.Stream(ctx, req) {
 		if err != nil {
 			return nil, err
 		}
@@ -716,7 +739,7 @@ func (t *turnState) runTools(calls []message.ToolCall) ([]message.ToolResult, er
 	}
 	results := make([]message.ToolResult, len(calls))
 	var stops []error
-	if len(a.opts.hooks) > 0 {
+	if len(a.opts.hooks) > 0 || a.trc != nil {
 		stops = make([]error, len(calls))
 	}
 	finished := make(chan int, len(calls))

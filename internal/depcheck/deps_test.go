@@ -76,3 +76,21 @@ func TestGeminiSDKOnlyInItsClient(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenTelemetryAPIOnly: the agent traces through the OpenTelemetry API
+// (go.opentelemetry.io/otel/trace, attribute, codes); the SDK, exporters and
+// their dependencies are the program's choice and never compiled in by
+// convo. The allow-lists of TestCorePackageDependencies keep OpenTelemetry out of
+// them entirely.
+func TestOpenTelemetryAPIOnly(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "github.com/convo-dev/convo/agent").Output()
+	if err != nil {
+		t.Fatalf("go list -deps agent: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if strings.HasPrefix(dep, "go.opentelemetry.io/otel/sdk") || strings.HasPrefix(dep, "go.opentelemetry.io/otel/exporters") ||
+			strings.HasPrefix(dep, "go.opentelemetry.io/otel/metric") {
+			t.Errorf("agent depends on %s", dep)
+		}
+	}
+}
