@@ -1,6 +1,8 @@
 package encrypted_test
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/convo-dev/convo/encrypted"
@@ -99,4 +101,73 @@ func TestForkRowSwap(t *testing.T) {
 	setSQLiteParts(t, env.inner, "f", shared.ID, []byte(rowParts(t, env, "other", shared.ID)))
 	_, err = f.GetMessages(ctx, nil)
 	wantCorrupt(t, "a row of an unrelated session in a fork", err, encrypted.ErrAuth, "f", shared.ID)
+}
+
+// TestRewrapWhileInUse re-wraps the data keys while goroutines write first
+// messages of new owners and read old ones; afterwards the old KEK can go
+// and everything still reads.
+func TestRewrapWhileInUse(t *testing.T) {
+	env := newSQLite(t)
+	ctx := t.Context()
+	const owners = 8
+	for i := range owners {
+		add(t, createOwned(t, env.st, fmt.Sprintf("old%d", i), fmt.Sprintf("o%d", i)), message.NewUserMessage("old"))
+	}
+	if err := env.kr.Add("kek-2", encrypted.NewKey()); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.kr.SetCurrent("kek-2"); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*owners+1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if _, err := env.st.RewrapKeys(ctx); err != nil {
+			errs <- err
+		}
+	}()
+	for i := range owners {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			s, err := env.st.(session.Describer).CreateWith(ctx, fmt.Sprintf("new%d", i), session.CreateOptions{Owner: fmt.Sprintf("n%d", i)})
+			if err == nil {
+				err = s.AddMessages(ctx, []message.Message{message.NewUserMessage("new")})
+			}
+			if err != nil {
+				errs <- err
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			s, err := env.st.Load(ctx, fmt.Sprintf("old%d", i))
+			if err == nil {
+				_, err = s.GetMessages(ctx, nil)
+			}
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("during RewrapKeys: %v", err)
+	}
+	if r, err := env.st.RewrapKeys(ctx); err != nil || r.Rewrapped != 0 || r.Current != 2*owners {
+		t.Errorf("RewrapKeys after = %+v, %v; want all %d keys already under kek-2", r, err, 2*owners)
+	}
+	if err := env.kr.Remove("kek-1"); err != nil {
+		t.Fatal(err)
+	}
+	fresh := wrap(t, env.inner, env.kr, env.keys)
+	for i := range owners {
+		for _, id := range []string{fmt.Sprintf("old%d", i), fmt.Sprintf("new%d", i)} {
+			if got := all(t, load(t, fresh, id)); len(got) != 1 {
+				t.Errorf("%s: %d messages", id, len(got))
+			}
+		}
+	}
 }
