@@ -258,7 +258,7 @@ type ptyProc struct {
 func startPty(t *testing.T, env []string, stdin io.Reader, args ...string) *ptyProc {
 	t.Helper()
 	cmd := exec.CommandContext(t.Context(), convoBinary(t), args...)
-	cmd.Env = append(filteredEnv("CONVO_DB", "NO_COLOR", "PAGER", "TERM"), "TERM=xterm-256color")
+	cmd.Env = append(filteredEnv("CONVO_DB", "NO_COLOR", "PAGER", "TERM", "LESS"), "TERM=xterm-256color")
 	cmd.Env = append(cmd.Env, env...)
 	if stdin != nil {
 		cmd.Stdin = stdin
@@ -503,6 +503,26 @@ func TestPagerOnlyOnATerminal(t *testing.T) {
 			os.Remove(paged)
 		}
 	}
+	// PAGER unset: less, told to keep colours, quit when the text fits and
+	// leave it on the screen (LESS=FRX), unless LESS is set.
+	bin := t.TempDir()
+	fakeLess := "#!/bin/sh\necho \"LESS=$LESS\" > " + paged + "\ncat >> " + paged + "\n"
+	if err := os.WriteFile(filepath.Join(bin, "less"), []byte(fakeLess), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := "PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH")
+	for _, c := range []struct{ env, want string }{{"LESS_UNSET=1", "LESS=FRX\n"}, {"LESS=-R", "LESS=-R\n"}} {
+		p := startPty(t, []string{path, c.env}, nil, "--db", db, "show", "trip-paris")
+		if out, err := p.wait(t); err != nil {
+			t.Fatalf("show with less: %v\n%s", err, out)
+		}
+		got, err := os.ReadFile(paged)
+		if err != nil || !strings.HasPrefix(string(got), c.want) || !strings.Contains(string(got), "Booked: Café Constant") {
+			t.Errorf("with %s, less got %q (%v); want %q and the conversation", c.env, got, err, c.want)
+		}
+		os.Remove(paged)
+	}
+
 	// Not a terminal: never a pager.
 	cmd := exec.CommandContext(t.Context(), convoBinary(t), "--db", db, "show", "standup-log")
 	cmd.Env = append(filteredEnv("CONVO_DB"), pager)
