@@ -37,11 +37,12 @@ func providers() []provider {
 	}
 }
 
-// thinkingProvider is a provider family with the model thinking, and the
-// reasoning its model returns.
+// thinkingProvider is a provider family with the model thinking, the
+// reasoning its model returns, and the model name its answers carry.
 type thinkingProvider struct {
 	provider
 	reasoning func(text string) message.Reasoning
+	model     string
 }
 
 // thinkingProviders are the families with the model thinking: Anthropic with
@@ -72,9 +73,11 @@ func thinkingProviders(t *testing.T) []thinkingProvider {
 		return message.Reasoning{Signature: base64.StdEncoding.EncodeToString([]byte("sig:" + text))}
 	}
 	return []thinkingProvider{
-		{provider{name: "anthropic-thinking", check: providerrules.Anthropic(ac)}, signed},
-		{provider{name: "openai-thinking-server", check: providerrules.OpenAI(oc, providerrules.ThinkingServer())}, unsigned},
-		{provider{name: "gemini-3", check: providerrules.Gemini(gc, providerrules.Gemini3())}, signatureOnly},
+		{provider{name: "anthropic-thinking", check: providerrules.Anthropic(ac)}, signed, "claude-test"},
+		{provider{name: "openai-thinking-server", check: providerrules.OpenAI(oc, providerrules.ThinkingServer())}, unsigned, "deepseek-test"},
+		// The gemini client sends reasoning back only from answers of a
+		// Gemini model (or of the request's model).
+		{provider{name: "gemini-3", check: providerrules.Gemini(gc, providerrules.Gemini3())}, signatureOnly, "gemini-3-test"},
 	}
 }
 
@@ -87,10 +90,10 @@ func TestThinkingToolLoop(t *testing.T) {
 			store := newStore(t)
 			thought := p.reasoning("I should look it up.")
 			client := p.client(t,
-				llmtest.Parts(thought, message.Text{Text: "\n"}, llmtest.Call("c1", "weather", `{"city":"Oslo"}`)),
-				llmtest.Parts(p.reasoning("Now answer."), message.Text{Text: "Sunny in Oslo."}),
-				llmtest.Parts(p.reasoning("Again."), llmtest.Call("c2", "weather", `{"city":"Bergen"}`)),
-				llmtest.Parts(p.reasoning("Done."), message.Text{Text: "Rainy in Bergen."}),
+				llmtest.Parts(thought, message.Text{Text: "\n"}, llmtest.Call("c1", "weather", `{"city":"Oslo"}`)).WithModel(p.model),
+				llmtest.Parts(p.reasoning("Now answer."), message.Text{Text: "Sunny in Oslo."}).WithModel(p.model),
+				llmtest.Parts(p.reasoning("Again."), llmtest.Call("c2", "weather", `{"city":"Bergen"}`)).WithModel(p.model),
+				llmtest.Parts(p.reasoning("Done."), message.Text{Text: "Rainy in Bergen."}).WithModel(p.model),
 			)
 			a := agent.New(client, agent.WithSession("think", store), agent.WithTools(weatherTool()))
 			for _, q := range []string{"Oslo?", "Bergen?"} {

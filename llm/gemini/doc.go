@@ -91,11 +91,12 @@
 //
 // The signature is the base64 text the API sent (the SDK decodes it; the
 // client encodes the same bytes back). Reasoning that cannot be Gemini's is
-// not sent as a signature: a Redacted one (Anthropic's encrypted thinking)
-// is dropped, and so is a signature that is not base64. Other signed
-// reasoning cannot be told apart from Gemini's: in a session continued on
-// Gemini after another provider, Anthropic's signed thinking goes as a
-// thought part with its signature, which Gemini may refuse as invalid. Streamed text and
+// not sent: Reasoning in an assistant message whose Model names neither a
+// Gemini model nor the model of the request (an alias a proxy reports back)
+// came from another provider (a session continued on Gemini after Claude,
+// say), and Gemini cannot verify its signatures, so it is dropped; so is
+// Redacted reasoning, and a signature that is not base64. A message with
+// no Model keeps its reasoning. Streamed text and
 // thoughts are assembled into one part per run; a run keeps at most one
 // signature, and a second one starts a new part, so none is lost.
 // llm/llmtest/providerrules checks requests against these rules

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -238,19 +239,32 @@ func TestThoughtsRoundTrip(t *testing.T) {
 }
 
 // Reasoning from another provider never reaches Gemini as a signature it
-// could not verify: redacted reasoning is dropped, and a signature that is
-// not base64 (so not one this client stored) is not sent.
+// could not verify: reasoning in a message another model wrote is dropped,
+// as are redacted reasoning and a signature that is not base64 (so not one
+// this client stored). Reasoning from a Gemini model, from the request's
+// own model (a proxy's alias) or from a message with no model is kept.
 func TestForeignReasoningIsNotSentAsASignature(t *testing.T) {
-	c, err := gemini.New(gemini.WithAPIKey("k"), gemini.WithModel("gemini-3-pro-preview"))
+	c, err := gemini.New(gemini.WithAPIKey("k"), gemini.WithModel("my-alias"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	turn := func(model string, parts ...message.Part) message.Message {
+		m := message.NewMessage(message.RoleAssistant, parts...)
+		m.Model = model
+		return m
+	}
 	body, err := c.RequestBody(llm.Request{Messages: []message.Message{
 		message.NewUserMessage("Hi"),
-		message.NewMessage(message.RoleAssistant,
-			message.Reasoning{Signature: "EqQBCkgIARABGAIiQL", Redacted: true},
-			message.Reasoning{Signature: "not base64!"},
-			message.Text{Text: "Hello."}),
+		turn("", message.Reasoning{Signature: "EqQBCkgIARABGAIiQL", Redacted: true},
+			message.Reasoning{Signature: "not base64!"}, message.Text{Text: "Hello."}),
+		message.NewUserMessage("Again"),
+		turn("claude-sonnet-4-5-20250929", message.Reasoning{Text: "Think.", Signature: "c2lnLTA="}, message.Text{Text: "Claude."}),
+		message.NewUserMessage("Again"),
+		turn("gemini-3-pro-preview", message.Reasoning{Signature: "c2lnLTE="}, message.Text{Text: "Gemini."}),
+		message.NewUserMessage("Again"),
+		turn("my-alias", message.Reasoning{Signature: "c2lnLTI="}, message.Text{Text: "Alias."}),
+		message.NewUserMessage("Again"),
+		turn("", message.Reasoning{Signature: "c2lnLTM="}, message.Text{Text: "Unknown."}),
 		message.NewUserMessage("Bye"),
 	}})
 	if err != nil {
@@ -258,7 +272,16 @@ func TestForeignReasoningIsNotSentAsASignature(t *testing.T) {
 	}
 	var b map[string]any
 	_ = json.Unmarshal(body, &b)
-	jsonEq(t, "model turn", b["contents"].([]any)[1], `{"role":"model","parts":[{"text":"Hello."}]}`)
+	contents := b["contents"].([]any)
+	for i, want := range []string{
+		`{"role":"model","parts":[{"text":"Hello."}]}`,
+		`{"role":"model","parts":[{"text":"Claude."}]}`,
+		`{"role":"model","parts":[{"text":"Gemini.","thoughtSignature":"c2lnLTE="}]}`,
+		`{"role":"model","parts":[{"text":"Alias.","thoughtSignature":"c2lnLTI="}]}`,
+		`{"role":"model","parts":[{"text":"Unknown.","thoughtSignature":"c2lnLTM="}]}`,
+	} {
+		jsonEq(t, fmt.Sprintf("model turn %d", i), contents[2*i+1], want)
+	}
 }
 
 func TestUntranslatableRequestFailsBeforeIO(t *testing.T) {

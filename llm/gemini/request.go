@@ -64,7 +64,7 @@ func (c *Client) params(req llm.Request) (params, error) {
 			}
 			continue
 		}
-		role, parts, err := toParts(m, names)
+		role, parts, err := toParts(m, names, fromGemini(m.Model, p.model))
 		if err != nil {
 			return p, badRequest("message %d (%s): %v", i, m.Role, err)
 		}
@@ -148,6 +148,15 @@ type partError string
 
 func (e partError) Error() string { return string(e) }
 
+// fromGemini reports whether an assistant message written by model can
+// hold Gemini's reasoning for a request to requestModel: model is unknown
+// (""), names a Gemini model, or is the model of this request (an alias a
+// proxy reports back). Reasoning from other models (Claude's signed
+// thinking, say) is not sent, since Gemini cannot verify its signatures.
+func fromGemini(model, requestModel string) bool {
+	return model == "" || model == requestModel || strings.Contains(strings.ToLower(model), "gemini")
+}
+
 // signature decodes a stored thought signature (standard base64, as the
 // response carried it). A signature that is not base64 did not come from
 // this client and is not sent.
@@ -161,7 +170,7 @@ func signature(s string) []byte {
 
 // toParts translates a user, assistant or tool message into the parts of a
 // "user" or "model" content.
-func toParts(m message.Message, names map[string]string) (string, []*genai.Part, error) {
+func toParts(m message.Message, names map[string]string, ownReasoning bool) (string, []*genai.Part, error) {
 	var parts []*genai.Part
 	switch m.Role {
 	case message.RoleUser:
@@ -198,8 +207,8 @@ func toParts(m message.Message, names map[string]string) (string, []*genai.Part,
 					add(&genai.Part{Text: p.Text})
 				}
 			case message.Reasoning:
-				if p.Redacted {
-					continue // another provider's encrypted reasoning
+				if p.Redacted || !ownReasoning {
+					continue // another provider's reasoning
 				}
 				sig := signature(p.Signature)
 				if p.Text == "" {
