@@ -224,12 +224,7 @@ func TestErasure(t *testing.T) {
 		t.Fatalf("backup with its own key table before KEK retirement: %d messages", len(got))
 	}
 	// ... until the KEK is rotated and the old one retired.
-	if err := env.kr.Add("kek-2", encrypted.NewKey()); err != nil {
-		t.Fatal(err)
-	}
-	if err := env.kr.SetCurrent("kek-2"); err != nil {
-		t.Fatal(err)
-	}
+	newCurrentKEK(t, env.kr, "kek-2")
 	if _, err := env.st.RewrapKeys(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -354,12 +349,7 @@ func TestRotation(t *testing.T) {
 	}
 	before := storedParts(t, env)
 
-	if err := env.kr.Add("kek-2", encrypted.NewKey()); err != nil {
-		t.Fatal(err)
-	}
-	if err := env.kr.SetCurrent("kek-2"); err != nil {
-		t.Fatal(err)
-	}
+	newCurrentKEK(t, env.kr, "kek-2")
 	r, err := env.st.RewrapKeys(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -392,12 +382,7 @@ func TestRotation(t *testing.T) {
 	env2 := newSQLite(t)
 	add(t, createOwned(t, env2.st, "x", "xavier"), message.NewUserMessage("x"))
 	kr2 := newKeyring(t)
-	if err := kr2.Add("kek-2", encrypted.NewKey()); err != nil {
-		t.Fatal(err)
-	}
-	if err := kr2.SetCurrent("kek-2"); err != nil {
-		t.Fatal(err)
-	}
+	newCurrentKEK(t, kr2, "kek-2")
 	if err := kr2.Remove("kek-1"); err != nil {
 		t.Fatal(err)
 	}

@@ -113,12 +113,7 @@ func TestRewrapWhileInUse(t *testing.T) {
 	for i := range owners {
 		add(t, createOwned(t, env.st, fmt.Sprintf("old%d", i), fmt.Sprintf("o%d", i)), message.NewUserMessage("old"))
 	}
-	if err := env.kr.Add("kek-2", encrypted.NewKey()); err != nil {
-		t.Fatal(err)
-	}
-	if err := env.kr.SetCurrent("kek-2"); err != nil {
-		t.Fatal(err)
-	}
+	newCurrentKEK(t, env.kr, "kek-2")
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*owners+1)
 	wg.Add(1)

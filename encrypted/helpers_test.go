@@ -192,3 +192,14 @@ func contextCancelled(t testing.TB) (context.Context, context.CancelFunc) {
 	cancel()
 	return ctx, cancel
 }
+
+// newCurrentKEK adds a new random KEK id to kr and makes it current.
+func newCurrentKEK(t testing.TB, kr *encrypted.MemoryKeyring, id string) {
+	t.Helper()
+	if err := kr.Add(id, encrypted.NewKey()); err != nil {
+		t.Fatal(err)
+	}
+	if err := kr.SetCurrent(id); err != nil {
+		t.Fatal(err)
+	}
+}
