@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -33,14 +34,19 @@ type activityStore interface {
 // holds the turn lease (activityStore), that is when the session has been
 // quiet (no write, no renewal) for the lease, or for WithStaleTurnAfter if
 // that is shorter; on any other store, when the turn's last message is
-// older than WithStaleTurnAfter.
+// older than WithStaleTurnAfter (also when the session's stored info cannot
+// be read).
 func (a *Agent) stale(ctx context.Context, msgs []message.Message) (bool, error) {
 	if as, ok := a.opts.store.(activityStore); ok {
 		in, err := as.Info(ctx, a.opts.id)
-		if err != nil {
+		switch {
+		case err == nil:
+			return time.Since(time.Unix(0, in.UpdatedAt)) >= min(a.opts.lease, a.opts.staleAfter), nil
+		case !errors.Is(err, session.ErrCorrupt):
 			return false, fmt.Errorf("agent: session %q: read the turn lease: %w", a.opts.id, err)
 		}
-		return time.Since(time.Unix(0, in.UpdatedAt)) >= min(a.opts.lease, a.opts.staleAfter), nil
+		// The session's stored info cannot be read (corrupt metadata, say):
+		// judge by the turn's last message, as on a store without the lease.
 	}
 	last := msgs[len(msgs)-1]
 	return time.Since(time.Unix(0, last.CreatedAt)) >= a.opts.staleAfter, nil

@@ -3,12 +3,15 @@ package agent_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/convo-dev/convo/agent"
 	"github.com/convo-dev/convo/llm/llmtest"
+	"github.com/convo-dev/convo/message"
 	"github.com/convo-dev/convo/session"
+	"github.com/convo-dev/convo/sqlite"
 	"github.com/convo-dev/convo/tool"
 )
 
@@ -58,4 +61,34 @@ func TestLeaseRenewedWhileTurnRuns(t *testing.T) {
 		t.Errorf("session %s, want uAta", got)
 	}
 	t.Logf("%d tries of another agent found the session busy", tries)
+}
+
+// A session whose stored info cannot be read (here corrupt metadata in a
+// SQLite file) has no readable lease: an unfinished turn on it is judged by
+// its last message, as on a store without the lease, instead of failing
+// every later turn.
+func TestUnreadableLeaseFallsBackToMessageAge(t *testing.T) {
+	ctx := t.Context()
+	db, err := openDB(filepath.Join(t.TempDir(), "corrupt.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	store, err := sqlite.SessionStore(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed(t, store, "c", aged(message.NewUserMessage("left unanswered"), time.Hour))
+	if _, err := db.ExecContext(ctx, `UPDATE sessions SET metadata = '{"x": ' WHERE id = 'c'`); err != nil {
+		t.Fatal(err)
+	}
+	client := llmtest.New()
+	client.Push(llmtest.Text("back"))
+	resp, err := agent.New(client, agent.WithSession("c", store)).Chat(ctx, "anyone?")
+	if err != nil {
+		t.Fatalf("turn on a session with unreadable info: %v", err)
+	}
+	if len(resp.Notices) == 0 || resp.Notices[0].Kind != agent.NoticeTookOver {
+		t.Errorf("notices %v, want took_over", resp.Notices)
+	}
 }

@@ -166,8 +166,14 @@
 // package's sentinels (ErrNotFound, ErrExists, ErrInvalidID, ErrConflict,
 // ErrInvalidMessage, ErrTooLarge) for errors.Is. A row whose JSON cannot be
 // decoded gives a *session.CorruptError naming the session, the row's seq and
-// the message id; other sessions stay readable. A table prefix that is not a
-// plain identifier is refused before any SQL runs.
+// the message id; other sessions stay readable. A session row that cannot
+// be decoded in full (metadata that is not JSON, or text where a time or
+// count belongs, which SQLite keeps in an INTEGER column when another
+// program writes it) does not stop List: the session is listed in its place
+// with the fields that could be read, and ListPage.Unreadable names it and
+// the column, matching session.ErrCorrupt; Info returns the same error. A
+// table prefix that is not a plain identifier is refused before any SQL
+// runs.
 //
 // # Forks
 //
