@@ -1,13 +1,16 @@
 package encrypted_test
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/convo-dev/convo/encrypted"
+	"github.com/convo-dev/convo/internal/sqlident"
 )
 
 // TestKeyStores checks the KeyStore contract on every implementation:
@@ -129,5 +132,62 @@ func testKeyStore(t *testing.T, ks encrypted.KeyStore) {
 	}
 	if _, err := ks.Latest(ctx, "owner:carol"); !errors.Is(err, encrypted.ErrKeyNotFound) {
 		t.Errorf("a cancelled Add stored a key: %v", err)
+	}
+}
+
+// TestOpenSQLKeyStore: opening is idempotent and safe from many goroutines
+// at once (PostgreSQL's concurrent CREATE TABLE IF NOT EXISTS can fail
+// without the advisory lock), a layout newer than this release is refused,
+// and a table name that is not a plain identifier is refused before any
+// SQL runs.
+func TestOpenSQLKeyStore(t *testing.T) {
+	cases := map[string]func(t *testing.T) (*sql.DB, encrypted.SQLKeyStoreConfig, string){
+		"sqlite": func(t *testing.T) (*sql.DB, encrypted.SQLKeyStoreConfig, string) {
+			db := openSQLiteDB(t, filepath.Join(t.TempDir(), "keys.db"))
+			return db, encrypted.SQLKeyStoreConfig{Dialect: encrypted.SQLite}, `"convo_data_keys_version"`
+		},
+		"postgres": func(t *testing.T) (*sql.DB, encrypted.SQLKeyStoreConfig, string) {
+			_, db := pgShared(t)
+			schema := newPGSchema(t)
+			if _, err := db.ExecContext(t.Context(), `CREATE SCHEMA "`+schema+`"`); err != nil {
+				t.Fatal(err)
+			}
+			return db, encrypted.SQLKeyStoreConfig{Dialect: encrypted.PostgreSQL, Schema: schema}, `"` + schema + `"."convo_data_keys_version"`
+		},
+	}
+	for name, setup := range cases {
+		t.Run(name, func(t *testing.T) {
+			db, cfg, verTable := setup(t)
+			var wg sync.WaitGroup
+			errs := make(chan error, 8)
+			for range 8 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if _, err := encrypted.OpenSQLKeyStore(t.Context(), db, cfg); err != nil {
+						errs <- err
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Errorf("concurrent OpenSQLKeyStore: %v", err)
+			}
+			var rows int
+			if err := db.QueryRowContext(t.Context(), "SELECT count(*) FROM "+verTable).Scan(&rows); err != nil || rows != 1 {
+				t.Errorf("version table holds %d rows (%v), want 1", rows, err)
+			}
+			if _, err := db.ExecContext(t.Context(), "UPDATE "+verTable+" SET version = 2"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := encrypted.OpenSQLKeyStore(t.Context(), db, cfg); err == nil {
+				t.Error("OpenSQLKeyStore accepted a table of a newer layout")
+			}
+			cfg.Table = `keys"; DROP TABLE x; --`
+			if _, err := encrypted.OpenSQLKeyStore(t.Context(), db, cfg); !errors.Is(err, sqlident.ErrInvalid) {
+				t.Errorf("OpenSQLKeyStore with a hostile table name: %v, want sqlident.ErrInvalid", err)
+			}
+		})
 	}
 }

@@ -12,6 +12,9 @@ import (
 	"github.com/convo-dev/convo/internal/sqlident"
 )
 
+// sqlKeyStoreVersion is the layout of SQLKeyStore's table.
+const sqlKeyStoreVersion = 1
+
 // Dialect is the SQL dialect of a SQLKeyStore's database.
 type Dialect int
 
@@ -45,7 +48,9 @@ type SQLKeyStoreConfig struct {
 //	  created_at BIGINT NOT NULL, destroyed_at BIGINT NOT NULL DEFAULT 0,
 //	  PRIMARY KEY (key_id, version))
 //
-// It can live in the database of the messages or in another. The table
+// A second table, convo_data_keys_version, records the layout's version;
+// a database written by a later layout is refused. It can live in the
+// database of the messages or in another. The table
 // holds wrapped keys only; whoever reads it (or a backup of it) also needs
 // the key-encryption key. Destroy sets wrapped to NULL; the database may
 // keep the old bytes in free pages, its WAL or backups until they are
@@ -103,9 +108,15 @@ func OpenSQLKeyStore(ctx context.Context, db *sql.DB, cfg SQLKeyStoreConfig) (*S
 		destroy: s.bind("UPDATE " + name + " SET kek_id = '', wrapped = NULL, destroyed_at = ? WHERE key_id = ? AND version <= ? AND destroyed_at = 0"),
 		list:    s.bind("SELECT " + cols + " FROM " + name + " WHERE key_id > ? OR (key_id = ? AND version > ?) ORDER BY key_id, version LIMIT ?"),
 	}
-	// Version 1 of the table; a later layout will come with numbered
-	// migrations as the stores' tables do.
-	ddl := "CREATE TABLE IF NOT EXISTS " + name + ` (
+	// The layout's version is kept in a one-row table beside it; a later
+	// layout will come with numbered migrations, as the stores' tables do,
+	// and a database newer than this code is refused.
+	verName := sqlident.Quote(table + "_version")
+	if cfg.Schema != "" {
+		verName = sqlident.Quote(cfg.Schema) + "." + verName
+	}
+	ddl := []string{
+		"CREATE TABLE IF NOT EXISTS " + name + ` (
 	key_id ` + text + ` NOT NULL,
 	version BIGINT NOT NULL,
 	kek_id TEXT NOT NULL,
@@ -113,12 +124,35 @@ func OpenSQLKeyStore(ctx context.Context, db *sql.DB, cfg SQLKeyStoreConfig) (*S
 	created_at BIGINT NOT NULL,
 	destroyed_at BIGINT NOT NULL DEFAULT 0,
 	PRIMARY KEY (key_id, version)
-)`
-	if err := s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, ddl)
+)`,
+		"CREATE TABLE IF NOT EXISTS " + verName + " (version BIGINT NOT NULL)",
+	}
+	var found int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if cfg.Dialect == PostgreSQL {
+			// Concurrent CREATE TABLE IF NOT EXISTS can fail with a unique
+			// violation in PostgreSQL: openers of one table take turns.
+			if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext($1))", "convo_data_keys:"+name); err != nil {
+				return err
+			}
+		}
+		for _, q := range ddl {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
+		}
+		err := tx.QueryRowContext(ctx, "SELECT version FROM "+verName).Scan(&found)
+		if errors.Is(err, sql.ErrNoRows) {
+			found = sqlKeyStoreVersion
+			_, err = tx.ExecContext(ctx, s.bind("INSERT INTO "+verName+" (version) VALUES (?)"), found)
+		}
 		return err
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, fmt.Errorf("encrypted: open key store: %w", err)
+	}
+	if found > sqlKeyStoreVersion {
+		return nil, fmt.Errorf("encrypted: open key store: table %s is at layout version %d, newer than this release's %d", table, found, sqlKeyStoreVersion)
 	}
 	return s, nil
 }
