@@ -1,7 +1,8 @@
 // Package encrypted is an encrypting session.Store: it wraps any store
 // (memory, SQLite, PostgreSQL, a third party's) so that message content is
 // encrypted before it reaches the store, under data keys that can be
-// rotated and destroyed.
+// rotated and destroyed. It imports no cryptography beyond the standard
+// library's AES-GCM.
 //
 //	kr, _ := encrypted.NewMemoryKeyring("kek-2026-11", kek) // or a cloud KMS
 //	keys, _ := encrypted.OpenSQLKeyStore(ctx, keyDB, encrypted.SQLKeyStoreConfig{Dialect: encrypted.SQLite})
@@ -22,11 +23,13 @@
 // metadata (Describer), created and updated times, message counts and
 // versions; and for each message its id, role, model, token usage, creation
 // time and sequence. Do not put secrets in titles or metadata. Role, model,
-// creation time, message id and session id are authenticated (bound into the
-// ciphertext as AEAD additional data, with the data key's id and version):
-// changing them in the database, or copying a ciphertext to another message,
-// session or owner, makes the message fail to decrypt rather than read as
-// something else. Usage is neither encrypted nor authenticated. The
+// creation time, message id and the id of the session the message was
+// written in are authenticated (bound into the ciphertext as AEAD additional
+// data, with the data key's id and version): changing them in the database,
+// or copying a ciphertext to another message, to another owner's key, or to
+// a session that is not a fork of the one it was written in (see Forks),
+// makes the message fail to decrypt rather than read as something else.
+// Usage is neither encrypted nor authenticated. The
 // ciphertext is base64 in JSON: a message takes about 4/3 of its clear size
 // plus about 100 bytes, and the inner store's size limit applies to that.
 //
@@ -37,9 +40,9 @@
 // its first write; the data key encrypts messages and is stored only wrapped
 // by a key-encryption key (KEK) of a Keyring. Every ciphertext names its
 // data key's id ("owner:alice", "session:s1") and version; every wrapped
-// data key names its KEK's id. A session opened with Load or Open learns its owner
-// (one Describer.Info call) on its first write; one made with CreateWith
-// knows it. Unwrapped data keys are kept in memory for
+// data key names its KEK's id. A session opened with Load or Open learns
+// its owner (one Describer.Info call) on its first write; one made with
+// CreateWith knows it. Unwrapped data keys are kept in memory for
 // WithKeyCacheTTL (default one minute).
 //
 // The Keyring interface (CurrentKeyID, Wrap, Unwrap by key id, with
@@ -95,7 +98,7 @@
 // # Errors
 //
 // A message that cannot be decrypted fails the read that reaches it
-// (GetMessages, Snapshot, PopMessage), with an error naming the session and
+// (GetMessages, Snapshot, Range, PopMessage), with an error naming the session and
 // the message id:
 //
 //   - *KeyError matching ErrKeyDestroyed (erased), ErrKeyNotFound (the key
