@@ -63,7 +63,10 @@
 //     its data. The API requires these back, unchanged and in place, when a
 //     tool-use turn is continued with thinking enabled. Reasoning without a
 //     signature (from another provider) is dropped, since the API would
-//     reject it;
+//     reject it, and so is all reasoning of a message whose Model names
+//     neither a Claude model nor the request's model (Gemini's thought
+//     signatures in a session continued on Claude, say); a message with no
+//     Model keeps its reasoning;
 //   - tool: every ToolResult as a "tool_result" block in a user turn, with
 //     its Content as a text block (none when the Content is empty or
 //     whitespace only) and "is_error" when IsError is set.

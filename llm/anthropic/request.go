@@ -54,7 +54,7 @@ func (c *Client) params(req llm.Request) (sdk.MessageNewParams, error) {
 			p.System = append(p.System, sdk.TextBlockParam{Text: SummaryPrefix + m.Text()})
 			continue
 		}
-		role, blocks, err := toBlocks(m)
+		role, blocks, err := toBlocks(m, fromClaude(m.Model, string(p.Model)))
 		if err != nil {
 			return p, badRequest("message %d (%s): %v", i, m.Role, err)
 		}
@@ -140,8 +140,19 @@ type partError string
 
 func (e partError) Error() string { return string(e) }
 
-// toBlocks translates a user, assistant or tool message into content blocks.
-func toBlocks(m message.Message) (sdk.MessageParamRole, []sdk.ContentBlockParamUnion, error) {
+// fromClaude reports whether an assistant message written by model can hold
+// Anthropic's reasoning for a request to requestModel: model is unknown
+// (""), names a Claude model, or is the model of this request (a
+// compatible server's or a proxy's name). Reasoning from other models
+// (Gemini's thought signatures, say) is not sent: the API cannot verify
+// its signatures.
+func fromClaude(model, requestModel string) bool {
+	return model == "" || model == requestModel || strings.Contains(strings.ToLower(model), "claude")
+}
+
+// toBlocks translates a user, assistant or tool message into content blocks;
+// ownReasoning says whether an assistant message's reasoning is sent.
+func toBlocks(m message.Message, ownReasoning bool) (sdk.MessageParamRole, []sdk.ContentBlockParamUnion, error) {
 	var blocks []sdk.ContentBlockParamUnion
 	switch m.Role {
 	case message.RoleUser:
@@ -186,6 +197,7 @@ func toBlocks(m message.Message) (sdk.MessageParamRole, []sdk.ContentBlockParamU
 				}
 			case message.Reasoning:
 				switch {
+				case !ownReasoning:
 				case p.Redacted:
 					blocks = append(blocks, sdk.NewRedactedThinkingBlock(p.Signature))
 				case p.Signature != "":

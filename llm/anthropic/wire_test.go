@@ -255,3 +255,33 @@ func TestWhitespaceTextIsNotSent(t *testing.T) {
 		t.Errorf("whitespace text sent: %s", f.last().raw)
 	}
 }
+
+// A session continued on Claude after Gemini: the thought signature the
+// gemini client stored (a Reasoning part without text) is Gemini's, which
+// the API cannot verify, so it is not sent as a thinking block; Claude's
+// own signed thinking, and reasoning of a message with no model, are.
+func TestOtherProvidersReasoningIsNotSent(t *testing.T) {
+	f := newServer(t, reply{body: messageBody(`[{"type":"text","text":"ok"}]`, "end_turn", 1, 0, 0, 1)})
+	c := newClient(t, f)
+	turn := func(model string, parts ...message.Part) message.Message {
+		m := message.NewMessage(message.RoleAssistant, parts...)
+		m.Model = model
+		return m
+	}
+	req := llm.Request{Messages: []message.Message{
+		message.NewUserMessage("Hi"),
+		turn("gemini-3-pro-preview", message.Reasoning{Signature: "c2lnLTE="}, message.Text{Text: "Gemini."}),
+		message.NewUserMessage("Again"),
+		turn("claude-sonnet-4-5-20250929", message.Reasoning{Text: "Think.", Signature: "EqQBCgIYAhIM"}, message.Text{Text: "Claude."}),
+		message.NewUserMessage("Again"),
+		turn("", message.Reasoning{Text: "Hm.", Signature: "EqQBCgIYAhIN"}, message.Text{Text: "Unknown."}),
+		message.NewUserMessage("Bye"),
+	}}
+	if _, err := c.Generate(t.Context(), req); err != nil {
+		t.Fatal(err)
+	}
+	msgs := f.last().body["messages"].([]any)
+	jsonEq(t, "gemini turn", msgs[1], `{"role":"assistant","content":[{"type":"text","text":"Gemini."}]}`)
+	jsonEq(t, "claude turn", msgs[3], `{"role":"assistant","content":[{"type":"thinking","thinking":"Think.","signature":"EqQBCgIYAhIM"},{"type":"text","text":"Claude."}]}`)
+	jsonEq(t, "unknown turn", msgs[5], `{"role":"assistant","content":[{"type":"thinking","thinking":"Hm.","signature":"EqQBCgIYAhIN"},{"type":"text","text":"Unknown."}]}`)
+}
