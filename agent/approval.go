@@ -277,6 +277,17 @@ func (a *Agent) resume(ctx context.Context, decisions []Decision) (*Response, er
 	a.stored(msgs, prev, ver)
 	t.resp.Messages = append(t.resp.Messages, msgs...)
 
+	// The lease covers the approved tools' runs too.
+	release := t.holdLease()
+	err = t.decided(r, byCall)
+	release()
+	return t.resp, err
+}
+
+// decided runs the calls of the resumed run r by the decisions, stores
+// their results and goes on with the turn.
+func (t *turnState) decided(r pausedRun, byCall map[string]Decision) error {
+	a, ctx := t.a, t.ctx
 	results := make([]message.ToolResult, len(r.calls))
 	var run []message.ToolCall
 	var at []int
@@ -302,15 +313,15 @@ func (a *Agent) resume(ctx context.Context, decisions []Decision) (*Response, er
 	}
 	pending := []message.Message{message.NewToolResultMessage(results...)}
 	if stop != nil {
-		return t.resp, t.interrupt(pending, stoppedReason, stop)
+		return t.interrupt(pending, stoppedReason, stop)
 	}
 	if cerr := ctx.Err(); cerr != nil {
-		return t.resp, t.interrupt(pending, "cancelled", fmt.Errorf("agent: session %q: running approved tools: %w", a.opts.id, cerr))
+		return t.interrupt(pending, "cancelled", fmt.Errorf("agent: session %q: running approved tools: %w", a.opts.id, cerr))
 	}
 	if err := t.write(pending); err != nil {
-		return t.resp, err
+		return err
 	}
-	return t.resp, t.loop()
+	return t.loop()
 }
 
 // match pairs the decisions with the calls awaiting approval in r.

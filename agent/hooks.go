@@ -154,6 +154,12 @@ func (t *turnState) model(req llm.Request) (*llm.Response, error) {
 	if len(t.a.opts.hooks) == 0 {
 		return t.traceModel(req)
 	}
+	return t.hookedModel(req)
+}
+
+// hookedModel is model with hooks (apart, so that a turn without hooks does
+// not move its request to the heap).
+func (t *turnState) hookedModel(req llm.Request) (*llm.Response, error) {
 	resp, err := t.beforeModel(&req)
 	if err != nil {
 		return nil, err
