@@ -25,6 +25,9 @@ type turnState struct {
 	// user is the turn's user message, as stored: the task, which every
 	// request of the turn carries (see request).
 	user message.Message
+	// format is the structured output asked of every model call (see
+	// SendTyped), or nil.
+	format *llm.ResponseFormat
 }
 
 func (t *turnState) event(ev Event) {
@@ -45,14 +48,20 @@ func (t *turnState) notice(n Notice) {
 
 // turn runs one turn for the user message msg.
 func (a *Agent) turn(ctx context.Context, msg message.Message, emit func(Event)) (*Response, error) {
+	return a.turnWith(ctx, msg, emit, nil)
+}
+
+// turnWith runs one turn for the user message msg, asking every model call
+// for format when it is not nil.
+func (a *Agent) turnWith(ctx context.Context, msg message.Message, emit func(Event), format *llm.ResponseFormat) (*Response, error) {
 	if a.trc != nil {
-		return a.traceTurn(ctx, func(ctx context.Context) (*Response, error) { return a.runTurn(ctx, msg, emit) })
+		return a.traceTurn(ctx, func(ctx context.Context) (*Response, error) { return a.runTurn(ctx, msg, emit, format) })
 	}
-	return a.runTurn(ctx, msg, emit)
+	return a.runTurn(ctx, msg, emit, format)
 }
 
 // runTurn runs one turn for the user message msg.
-func (a *Agent) runTurn(ctx context.Context, msg message.Message, emit func(Event)) (*Response, error) {
+func (a *Agent) runTurn(ctx context.Context, msg message.Message, emit func(Event), format *llm.ResponseFormat) (*Response, error) {
 	if a.defErr != nil {
 		return nil, a.defErr
 	}
@@ -75,7 +84,7 @@ func (a *Agent) runTurn(ctx context.Context, msg message.Message, emit func(Even
 	if err := msg.Validate(); err != nil {
 		return nil, fmt.Errorf("agent: send to %q: %w", a.opts.id, err)
 	}
-	if err := a.checkRequests(msg); err != nil {
+	if err := a.checkRequests(msg, format); err != nil {
 		return nil, err
 	}
 	if err := a.lock(ctx); err != nil {
@@ -83,7 +92,7 @@ func (a *Agent) runTurn(ctx context.Context, msg message.Message, emit func(Even
 	}
 	defer a.unlock()
 
-	t := &turnState{a: a, ctx: ctx, emit: emit, resp: &Response{}, user: msg}
+	t := &turnState{a: a, ctx: ctx, emit: emit, resp: &Response{}, user: msg, format: format}
 	if err := a.open(ctx); err != nil {
 		return nil, err
 	}
@@ -489,7 +498,7 @@ func (a *Agent) settings(msgs []message.Message) llm.Request {
 // compaction request, so that a turn every request of which would fail
 // (settings that conflict with the client's, such as a temperature with
 // Anthropic's extended thinking) stores nothing.
-func (a *Agent) checkRequests(user message.Message) error {
+func (a *Agent) checkRequests(user message.Message, format *llm.ResponseFormat) error {
 	rc, ok := a.client.(llm.RequestChecker)
 	if !ok {
 		return nil
@@ -498,7 +507,9 @@ func (a *Agent) checkRequests(user message.Message) error {
 	if a.system != nil {
 		msgs = append(msgs, *a.system)
 	}
-	if err := rc.CheckRequest(a.settings(append(msgs, user))); err != nil {
+	req := a.settings(append(msgs, user))
+	req.ResponseFormat = format
+	if err := rc.CheckRequest(req); err != nil {
 		return fmt.Errorf("agent: session %q: the model client refuses the agent's requests (nothing stored): %w", a.opts.id, err)
 	}
 	if a.opts.compaction != nil {
@@ -537,7 +548,9 @@ func (t *turnState) request() llm.Request {
 		msgs, _ = session.Repair(msgs)
 		t.notice(Notice{Kind: NoticeRepairedRequest, Problems: probs})
 	}
-	return a.settings(msgs)
+	req := a.settings(msgs)
+	req.ResponseFormat = t.format
+	return req
 }
 
 // call makes one model call, streaming when the turn streams.

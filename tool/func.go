@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -135,11 +136,7 @@ func (t *FuncTool[Args, Out]) decode(input json.RawMessage) (Args, string) {
 			return args, p
 		}
 	}
-	dec := json.NewDecoder(bytes.NewReader(input))
-	if t.opts.strict {
-		dec.DisallowUnknownFields()
-	}
-	if err := dec.Decode(&args); err != nil {
+	if err := strictDecode(input, &args, t.opts.strict); err != nil {
 		return args, err.Error()
 	}
 	return args, ""
@@ -210,12 +207,17 @@ type node struct {
 	Required   []string         `json:"required"`
 	Properties map[string]*node `json:"properties"`
 	Items      *node            `json:"items"`
+	Enum       []any            `json:"enum"`
 }
 
-// check reports the first required field missing from v (recursively), or
-// the first object/array where a different JSON type was given; "" if none.
-// Scalar type mismatches are left to encoding/json.
+// check reports the first required field missing from v (recursively), the
+// first object/array where a different JSON type was given, or the first
+// value not among its enum; "" if none. Scalar type mismatches are left to
+// encoding/json.
 func (n *node) check(v any, path string) string {
+	if len(n.Enum) > 0 && v != nil && !slices.ContainsFunc(n.Enum, func(e any) bool { return reflect.DeepEqual(e, v) }) {
+		return fmt.Sprintf("%s: %v is not one of %v", path, v, n.Enum)
+	}
 	switch n.Type {
 	case "object":
 		obj, ok := v.(map[string]any)

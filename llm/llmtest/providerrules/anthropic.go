@@ -30,7 +30,13 @@ type anthropicBody struct {
 	ToolChoice *struct {
 		Type string `json:"type"`
 	} `json:"tool_choice"`
-	Tools    *[]json.RawMessage `json:"tools"`
+	Tools        *[]json.RawMessage `json:"tools"`
+	OutputConfig *struct {
+		Format *struct {
+			Type   string          `json:"type"`
+			Schema json.RawMessage `json:"schema"`
+		} `json:"format"`
+	} `json:"output_config"`
 	Messages []struct {
 		Role    string          `json:"role"`
 		Content json.RawMessage `json:"content"`
@@ -318,6 +324,13 @@ func CheckAnthropic(body []byte) error {
 					c.add("anthropic/thinking-first", fmt.Sprintf("messages[%d].content[0]", n-2), "the tool-use turn being continued starts with %s, not a thinking block", first)
 				}
 			}
+		}
+	}
+	// Rule anthropic/output-schema [anthropic-so]: every object of the
+	// output_config.format schema sets additionalProperties false.
+	if oc := b.OutputConfig; oc != nil && oc.Format != nil {
+		for _, p := range schemaProblems(oc.Format.Schema, false) {
+			c.add("anthropic/output-schema", "output_config.format.schema", "%s", p)
 		}
 	}
 	return c.err()

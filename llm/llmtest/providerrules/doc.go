@@ -49,7 +49,9 @@
 //     force tool use ("any" or "tool");
 //   - anthropic/thinking-first: with thinking on, when the request continues
 //     a tool-use turn (it ends with tool results), the assistant turn that
-//     asked for them starts with a thinking or redacted_thinking block.
+//     asked for them starts with a thinking or redacted_thinking block;
+//   - anthropic/output-schema: every object of the output_config.format
+//     schema (structured outputs) sets additionalProperties false.
 //
 // OpenAI Chat Completions (POST /chat/completions):
 //
@@ -61,7 +63,10 @@
 //     non-empty content;
 //   - openai/reasoning-content (only with ThinkingServer): every assistant
 //     message with tool_calls carries its reasoning_content back, as
-//     DeepSeek's thinking mode requires.
+//     DeepSeek's thinking mode requires;
+//   - openai/strict-schema: a response_format json_schema with "strict":
+//     true has an object at its root, and every object sets
+//     additionalProperties false and lists all its properties as required.
 //
 // Gemini API (POST /v1beta/models/{model}:generateContent):
 //

@@ -78,7 +78,15 @@ func CheckOpenAI(body []byte, opts ...OpenAIOption) error {
 		}
 	}
 	var b struct {
-		Messages []openaiMessage `json:"messages"`
+		Messages       []openaiMessage `json:"messages"`
+		ResponseFormat *struct {
+			Type       string `json:"type"`
+			JSONSchema *struct {
+				Name   string          `json:"name"`
+				Schema json.RawMessage `json:"schema"`
+				Strict *bool           `json:"strict"`
+			} `json:"json_schema"`
+		} `json:"response_format"`
 	}
 	if err := json.Unmarshal(body, &b); err != nil {
 		return &Violation{Rule: "openai/body", Detail: "body is not a JSON request object: " + err.Error()}
@@ -146,6 +154,21 @@ func CheckOpenAI(body []byte, opts ...OpenAIOption) error {
 			// A tool message not inside the run after an assistant message
 			// with tool_calls (those runs are consumed above).
 			c.add("openai/tool-message-orphan", path, "tool message %q does not follow an assistant message with tool_calls", m.ToolCallID)
+		}
+	}
+	// Rule openai/strict-schema [openai-strict]: with "strict": true the
+	// schema's root is an object, and every object sets
+	// additionalProperties false and lists all its properties as required.
+	if rf := b.ResponseFormat; rf != nil && rf.Type == "json_schema" && rf.JSONSchema != nil &&
+		rf.JSONSchema.Strict != nil && *rf.JSONSchema.Strict {
+		var root struct {
+			Type any `json:"type"`
+		}
+		if json.Unmarshal(rf.JSONSchema.Schema, &root) != nil || root.Type != "object" {
+			c.add("openai/strict-schema", "response_format.json_schema.schema", `the root is not "type": "object"`)
+		}
+		for _, p := range schemaProblems(rf.JSONSchema.Schema, true) {
+			c.add("openai/strict-schema", "response_format.json_schema.schema", "%s", p)
 		}
 	}
 	return c.err()
