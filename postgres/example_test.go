@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"os"
@@ -57,3 +58,40 @@ func ExampleSessionStore() {
 		fmt.Println(m.Role, m.Content())
 	}
 }
+
+// A consumer follows one owner's sessions and resumes, after a restart,
+// from the cursor it saved: nothing is lost or repeated. It needs a server,
+// so it has no Output line; TestFeedAcrossProcesses runs the same loop
+// across processes against a real server.
+func ExampleStore_Watch() {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.Close()
+	store, err := postgres.Open(ctx, pool, postgres.WithSchema("convo"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	cursor := loadCursor() // "" the first time: from the oldest change kept
+	changes, err := store.Watch(ctx, session.WatchQuery{Owner: "alice", After: cursor})
+	if errors.Is(err, session.ErrFeedGap) {
+		// Away too long: the changes after cursor were trimmed. Start again
+		// from the current state (List, Snapshot) and watch from now.
+		changes, err = store.Watch(ctx, session.WatchQuery{Owner: "alice", After: session.WatchFromNow})
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	for c, err := range changes {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(c.SessionID, c.Kind, len(c.Messages))
+		saveCursor(c.Cursor) // after the change is processed
+	}
+}
+
+func loadCursor() string { return "" }
+func saveCursor(string)  {}

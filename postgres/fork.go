@@ -103,6 +103,10 @@ func (s *Store) fork(ctx context.Context, parentID, atMessageID, id string, opts
 			return 0, err
 		}
 	}
+	// The fork's create carries the seqs it starts with, 1..at.
+	if err := s.record(ctx, tx, session.ChangeCreate, id, at, nil); err != nil {
+		return 0, err
+	}
 	return inc, tx.Commit(ctx)
 }
 

@@ -14,14 +14,11 @@ import (
 	"github.com/convo-dev/convo/session"
 )
 
-// TestForkAfterUpgradeFromVersion3 makes a schema of version 3 (before
-// forks) with a session in it, opens it with the current code (which adds
-// version 4's columns in place), and checks that the old session is no fork
-// and can be forked.
-func TestForkAfterUpgradeFromVersion3(t *testing.T) {
-	pool := testPool(t)
-	ctx := t.Context()
-	schema := newSchema(t, pool)
+// oldSchema returns the queries of schema and the statements that make
+// in it the tables of schema version v, recorded as such, as a release of
+// that version left them.
+func oldSchema(t *testing.T, schema string, v int) (*queries, []string) {
+	t.Helper()
 	q := newQueries(schema, "")
 	ms, err := loadMigrations()
 	if err != nil {
@@ -30,9 +27,21 @@ func TestForkAfterUpgradeFromVersion3(t *testing.T) {
 	r := strings.NewReplacer("{{sessions}}", q.sessions, "{{messages}}", q.messages, "{{quarantine}}", q.quarantine,
 		"{{search_index}}", q.searchIndex, "{{prefix}}", "")
 	stmts := []string{q.createSchema, q.createMigrations}
-	for _, m := range ms[:3] {
+	for _, m := range ms[:v] {
 		stmts = append(stmts, r.Replace(m.SQL), fmt.Sprintf(`INSERT INTO %s (version, applied_at) VALUES (%d, 1)`, q.migrations, m.Version))
 	}
+	return q, stmts
+}
+
+// TestForkAfterUpgradeFromVersion3 makes a schema of version 3 (before
+// forks) with a session in it, opens it with the current code (which adds
+// version 4's columns in place), and checks that the old session is no fork
+// and can be forked.
+func TestForkAfterUpgradeFromVersion3(t *testing.T) {
+	pool := testPool(t)
+	ctx := t.Context()
+	schema := newSchema(t, pool)
+	q, stmts := oldSchema(t, schema, 3)
 	stmts = append(stmts,
 		`INSERT INTO `+q.sessions+` (id, owner, created_at, updated_at, next_seq, message_count, incarnation) VALUES ('old', 'acme', 1, 1, 4, 3, 1)`,
 		`INSERT INTO `+q.messages+` (session_id, seq, id, role, parts, created_at, tsv)

@@ -1,6 +1,10 @@
 package postgres
 
-import "github.com/convo-dev/convo/internal/migrations"
+import (
+	"time"
+
+	"github.com/convo-dev/convo/internal/migrations"
+)
 
 // Option configures a store. Options only record values; SessionStore
 // validates them and returns any error.
@@ -16,13 +20,14 @@ type storeOptions struct {
 	// use it to run them on plain PostgreSQL).
 	routed   bool
 	readOnly bool
+	feedPoll time.Duration
 	// extraMigrations follow the embedded ones (tests use them to run a
 	// "newer release" against stores of this one).
 	extraMigrations []migrations.Migration
 }
 
 func defaultOptions() storeOptions {
-	return storeOptions{maxMessageBytes: 16 << 20}
+	return storeOptions{maxMessageBytes: 16 << 20, feedPoll: 500 * time.Millisecond}
 }
 
 // WithTablePrefix sets a prefix for every table and index the store creates.
@@ -64,4 +69,14 @@ func WithMaxMessageBytes(n int) Option {
 // changes nothing.
 func WithReadOnly() Option {
 	return func(o *storeOptions) { o.readOnly = true }
+}
+
+// WithFeedPollInterval sets how often a watch (Store.Watch) reads the feed
+// when no notification has woken it: a NOTIFY, sent by every write that
+// records a change, wakes it at once, so this bounds the delay only when a
+// notification is lost (the listening connection broke) or a change is
+// held back by a transaction still running. The default is 500 ms; d must
+// be positive.
+func WithFeedPollInterval(d time.Duration) Option {
+	return func(o *storeOptions) { o.feedPoll = d }
 }

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -23,7 +24,13 @@ func (s *Store) Quarantine(ctx context.Context, id, msgID, reason string) error 
 		return wrap(ctx, "quarantine in", id, err)
 	}
 	var n int
-	if err := s.pool.QueryRow(ctx, s.q.quarantine1, id, msgID, time.Now().UnixNano(), reason).Scan(&n); err != nil {
+	var err error
+	if s.feedOn() {
+		n, err = s.quarantineFeed(ctx, id, msgID, reason)
+	} else {
+		err = s.pool.QueryRow(ctx, s.q.quarantine1, id, msgID, time.Now().UnixNano(), reason).Scan(&n)
+	}
+	if err != nil {
 		return wrap(ctx, "quarantine in", id, err)
 	}
 	if n == 0 {
@@ -60,4 +67,31 @@ func (s *Store) Quarantined(ctx context.Context, id string) ([]session.Quarantin
 		out = []session.QuarantinedRow{}
 	}
 	return out, nil
+}
+
+// quarantineFeed is quarantine1 in a transaction that locks the session row
+// first (so that its xid orders it after the writes before it, see
+// migrations/0006_changes.sql) and records the removal in the feed.
+func (s *Store) quarantineFeed(ctx context.Context, id, msgID, reason string) (n int, err error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer rollbackOnError(ctx, tx, &err)
+	var one int
+	if err := tx.QueryRow(ctx, s.q.lockSessionRow, id).Scan(&one); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return 0, tx.Commit(ctx)
+		}
+		return 0, err
+	}
+	if err := tx.QueryRow(ctx, s.q.quarantine1, id, msgID, time.Now().UnixNano(), reason).Scan(&n); err != nil {
+		return 0, err
+	}
+	if n > 0 {
+		if err := s.record(ctx, tx, session.ChangeRemove, id, 0, []string{msgID}); err != nil {
+			return 0, err
+		}
+	}
+	return n, tx.Commit(ctx)
 }

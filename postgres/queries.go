@@ -21,6 +21,24 @@ type queries struct {
 	quarantine1                    string // moves one message aside
 	quarantineList                 string
 	searchIndex                    string
+	// The change feed (watch.go): tables, the NOTIFY trigger's function.
+	changes, feedState, feedNotify, feedListeners string
+	// feedListen registers (or renews) a listening process for $2 ns of
+	// database time; feedUnlisten removes it.
+	feedListen, feedUnlisten string
+	// The writes of a store with the feed (not routed) record their change
+	// in the same statement or transaction: these are the statements that
+	// do, used instead of create, open, deleteSess, deleteOwner and prune.
+	createFeed, openFeed, deleteFeed, deleteOwnerFeed string
+	pruneFeed                                         [2]string
+	// recordChange records a change of one session, reading its owner,
+	// incarnation and version from the session row.
+	recordChange                      string
+	lockFeedWriters, lockSessionRow   string
+	feedOid, feedRead, feedHorizon    string
+	feedNow                           string
+	feedMessages                      string
+	feedTrimTo, feedTrim, feedSetTrim string
 
 	createSchema     string
 	migrationsTable  string // the migrations table's name, for to_regclass
@@ -118,11 +136,15 @@ func newQueries(schema, prefix string) *queries {
 		return sqlident.Quote(schema) + "." + sqlident.Quote(name)
 	}
 	q := &queries{
-		sessions:    qual(prefix + "sessions"),
-		messages:    qual(prefix + "messages"),
-		migrations:  qual(prefix + "convo_schema_migrations"),
-		quarantine:  qual(prefix + "messages_quarantine"),
-		searchIndex: qual(prefix + "search_index"),
+		sessions:      qual(prefix + "sessions"),
+		messages:      qual(prefix + "messages"),
+		migrations:    qual(prefix + "convo_schema_migrations"),
+		quarantine:    qual(prefix + "messages_quarantine"),
+		searchIndex:   qual(prefix + "search_index"),
+		changes:       qual(prefix + "changes"),
+		feedState:     qual(prefix + "feed_state"),
+		feedNotify:    qual(prefix + "feed_notify"),
+		feedListeners: qual(prefix + "feed_listeners"),
 	}
 	// One statement: the row leaves the session, goes to the quarantine
 	// with its text as bytes, and the session moves on.
@@ -144,7 +166,8 @@ func newQueries(schema, prefix string) *queries {
 	q.columns = `SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum`
 	q.migrationsTable = q.migrations
 	r := strings.NewReplacer("{{sessions}}", q.sessions, "{{messages}}", q.messages,
-		"{{migrations}}", q.migrations, "{{search_index}}", q.searchIndex)
+		"{{migrations}}", q.migrations, "{{search_index}}", q.searchIndex, "{{changes}}", q.changes,
+		"{{feed_state}}", q.feedState)
 	b := func(s string) string { return r.Replace(s) }
 
 	if schema != "" {
@@ -248,7 +271,11 @@ func newQueries(schema, prefix string) *queries {
 			version = version + $11::bigint,
 			updated_at = GREATEST(updated_at + 1, $12::bigint)
 		WHERE id = $1 AND incarnation = $2 AND EXISTS (SELECT 1 FROM ins)
-		RETURNING version
+		RETURNING version, owner, next_seq
+	), rec AS (
+		INSERT INTO {{changes}} (session_id, owner, incarnation, kind, version, first_seq, last_seq, at)
+		SELECT $1, s.owner, $2, 'append', s.version, l.next_seq, s.next_seq - 1, $12::bigint FROM s, l
+		WHERE $11::bigint = 1
 	), cur AS (
 		SELECT version FROM {{sessions}} WHERE id = $1 AND incarnation = $2
 	)
@@ -470,6 +497,104 @@ func newQueries(schema, prefix string) *queries {
 	q.pruneDry[0] = b(`SELECT id, message_count FROM {{sessions}} WHERE updated_at < $1 ORDER BY id`)
 	q.pruneDry[1] = b(`SELECT id, message_count FROM {{sessions}} WHERE updated_at < $1 AND owner = $2 ORDER BY id`)
 
+	// The change feed (watch.go; the table's comment in
+	// migrations/0006_changes.sql explains the order). Every write records
+	// its change in the statement or transaction that makes it. An
+	// append's is in appendFresh and append (the latter only with a version
+	// step: a larger append records once, at its end).
+	const recCols = `session_id, owner, incarnation, kind, version, first_seq, last_seq, removed, at`
+	// $2 kind, $3 how many seqs below next_seq the change stored, $4 the
+	// removed ids, $5 now.
+	q.recordChange = b(`INSERT INTO {{changes}} (` + recCols + `)
+		SELECT id, owner, incarnation, $2, version, next_seq - $3::bigint, next_seq - 1, $4::text[], $5::bigint
+		FROM {{sessions}} WHERE id = $1`)
+	q.createFeed = b(`WITH ins AS (
+			INSERT INTO {{sessions}} (id, owner, title, metadata, created_at, updated_at, incarnation, parent_id, fork_message_id)
+			VALUES ($1, $2, $3, $4::json, CASE WHEN $7::bigint = 0 THEN $5::bigint ELSE $7::bigint END,
+				GREATEST($5::bigint, $7::bigint), $6, $8, $9) ON CONFLICT (id) DO NOTHING RETURNING id, owner, incarnation
+		), rec AS (
+			INSERT INTO {{changes}} (` + recCols + `) SELECT id, owner, incarnation, 'create', 0, 1, 0, NULL, $5::bigint FROM ins
+		)
+		SELECT incarnation FROM ins`)
+	q.openFeed = b(`WITH ins AS (
+			INSERT INTO {{sessions}} (id, created_at, updated_at, incarnation) VALUES ($1, $2, $2, $3)
+			ON CONFLICT (id) DO NOTHING RETURNING id, owner, incarnation
+		), rec AS (
+			INSERT INTO {{changes}} (` + recCols + `) SELECT id, owner, incarnation, 'create', 0, 1, 0, NULL, $2::bigint FROM ins
+		)
+		SELECT incarnation FROM ins UNION ALL SELECT incarnation FROM {{sessions}} WHERE id = $1`)
+	// $2 now.
+	q.deleteFeed = b(`WITH d AS (
+			DELETE FROM {{sessions}} WHERE id = $1 RETURNING id, owner, incarnation, version
+		)
+		INSERT INTO {{changes}} (` + recCols + `) SELECT id, owner, incarnation, 'delete', version, 1, 0, NULL, $2::bigint FROM d`)
+	// A bulk delete takes its rows' locks one by one, getting its xid at
+	// the first: a writer holding a later row (with a later xid) could then
+	// commit before it and sort after it. So it first locks out every
+	// writer of the table (EXCLUSIVE conflicts with the row locks of
+	// appends and forks, and is taken before any xid), then deletes.
+	q.lockFeedWriters = b(`LOCK TABLE {{sessions}} IN EXCLUSIVE MODE`)
+	bulk := func(where string, now string) string {
+		return b(`WITH d AS (
+				DELETE FROM {{sessions}} WHERE ` + where + ` RETURNING id, message_count, owner, incarnation, version
+			), rec AS (
+				INSERT INTO {{changes}} (` + recCols + `)
+				SELECT id, owner, incarnation, 'delete', version, 1, 0, NULL, ` + now + `::bigint FROM d ORDER BY id
+			)
+			SELECT id, message_count FROM d`)
+	}
+	q.deleteOwnerFeed = bulk(`owner = $1`, `$2`)
+	q.pruneFeed[0] = bulk(`updated_at < $1`, `$2`)
+	q.pruneFeed[1] = bulk(`updated_at < $1 AND owner = $3`, `$2`)
+	q.lockSessionRow = b(`SELECT 1 FROM {{sessions}} WHERE id = $1 FOR UPDATE`)
+
+	// The horizon: rows below it are final. It is the oldest transaction of
+	// this database still running in the statement's snapshot, or the
+	// snapshot's xmax when none is (a transaction of another database
+	// cannot write these tables; one whose database the statement cannot
+	// tell, because pg_stat_activity hides it, counts, which only delays).
+	const horizon = `(SELECT LEAST(pg_snapshot_xmax(s)::text::bigint, (
+			SELECT min(x::text::bigint) FROM pg_snapshot_xip(s) AS x
+			WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a
+				WHERE a.backend_xid::text = x::text AND a.datname IS DISTINCT FROM current_database())))
+		FROM pg_current_snapshot() AS s)`
+	q.feedHorizon = `SELECT ` + horizon + `, trimmed_xid, trimmed_id FROM ` + q.feedState
+	// The snapshot a watch from now starts at: its xmax, the transactions
+	// it saw running, and those of them that may be this database's.
+	q.feedNow = `SELECT pg_snapshot_xmax(s)::text::bigint,
+			ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s) AS x),
+			ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s) AS x
+				WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a
+					WHERE a.backend_xid::text = x::text AND a.datname IS DISTINCT FROM current_database()))
+		FROM pg_current_snapshot() AS s`
+	// $1, $2 the position (xid, id); $3 session id or ''; $4 owner or '';
+	// $5 the limit. The first row carries the horizon and the trimmed
+	// position whether or not a change follows.
+	q.feedRead = b(`WITH h AS (SELECT ` + horizon + ` AS horizon, trimmed_xid, trimmed_id FROM {{feed_state}})
+		SELECT h.horizon, h.trimmed_xid, h.trimmed_id, c.xid, c.id, c.session_id, c.owner, c.incarnation, c.kind,
+			c.version, c.first_seq, c.last_seq, c.removed, c.at
+		FROM h LEFT JOIN LATERAL (
+			SELECT * FROM {{changes}}
+			WHERE (xid, id) > ($1::bigint, $2::bigint) AND xid < h.horizon
+				AND ($3::text = '' OR session_id = $3::text) AND ($4::text = '' OR owner = $4::text)
+			ORDER BY xid, id LIMIT $5) c ON true
+		ORDER BY c.xid, c.id`)
+	q.feedMessages = b(`SELECT m.seq, m.id, m.role, m.parts, m.model, m.usage, m.created_at FROM {{messages}} m
+		WHERE m.session_id = $1 AND m.seq BETWEEN $3 AND $4
+			AND EXISTS (SELECT 1 FROM {{sessions}} WHERE id = $1 AND incarnation = $2)
+		ORDER BY m.seq`)
+	q.feedOid = `SELECT to_regclass($1)::oid::bigint`
+	q.feedListen = `INSERT INTO ` + q.feedListeners + ` (token, expires_at)
+		VALUES ($1, (extract(epoch FROM now()) * 1000000000)::bigint + $2::bigint)
+		ON CONFLICT (token) DO UPDATE SET expires_at = EXCLUDED.expires_at`
+	q.feedUnlisten = `DELETE FROM ` + q.feedListeners + ` WHERE token = $1 OR expires_at < (extract(epoch FROM now()) * 1000000000)::bigint`
+	// TrimFeed: the newest final change made before $1, then the delete.
+	q.feedTrimTo = b(`SELECT xid, id FROM {{changes}} WHERE at < $1 AND xid < ` + horizon + `
+		ORDER BY xid DESC, id DESC LIMIT 1`)
+	q.feedTrim = b(`DELETE FROM {{changes}} WHERE (xid, id) <= ($1::bigint, $2::bigint)`)
+	q.feedSetTrim = b(`UPDATE {{feed_state}} SET trimmed_xid = $1, trimmed_id = $2
+		WHERE (trimmed_xid, trimmed_id) < ($1::bigint, $2::bigint)`)
+
 	// Fork runs these in one transaction. forkParent locks the parent's row
 	// FOR SHARE: every writer of a session's messages locks that row first,
 	// so the parent cannot change until the fork commits, and the
@@ -506,7 +631,10 @@ func appendFreshHead(count, now string) string {
 			version = version + 1,
 			updated_at = GREATEST(updated_at + 1, ` + now + `::bigint)
 		WHERE id = $1 AND incarnation = $2 AND ($3::bigint IS NULL OR version = $3::bigint)
-		RETURNING next_seq - ` + count + `::bigint AS base, version
+		RETURNING next_seq - ` + count + `::bigint AS base, version, owner
+	), rec AS (
+		INSERT INTO {{changes}} (session_id, owner, incarnation, kind, version, first_seq, last_seq, at)
+		SELECT $1, owner, $2, 'append', version, base, base + ` + count + `::bigint - 1, ` + now + `::bigint FROM s
 	), ins AS (
 		INSERT INTO {{messages}} (session_id, seq, id, role, parts, model, usage, created_at, tsv)
 		SELECT $1, s.base + v.ord - 1, v.id, v.role, v.parts, v.model, v.usage, v.created_at,

@@ -535,16 +535,19 @@ func (ss *pgSession) addMany(ctx context.Context, chunks []*batch, expected int6
 		}
 		return version, tx.Commit(ctx) // every message was stored already: a retry
 	}
-	var inserted int64
+	var inserted, advanced int64
 	for _, c := range chunks {
-		n, err := ss.execLocked(ctx, tx, c)
+		n, a, err := ss.execLocked(ctx, tx, c)
 		if err != nil {
 			return 0, err
 		}
-		inserted += n
+		inserted, advanced = inserted+n, advanced+a
 	}
 	if inserted > 0 {
 		if err := tx.QueryRow(ctx, ss.s.q.bumpVersion, ss.id, ss.inc).Scan(&version); err != nil {
+			return 0, err
+		}
+		if err := ss.s.record(ctx, tx, session.ChangeAppend, ss.id, advanced, nil); err != nil {
 			return 0, err
 		}
 	}
@@ -553,33 +556,37 @@ func (ss *pgSession) addMany(ctx context.Context, chunks []*batch, expected int6
 
 // execLocked stores one batch inside tx, which holds the session row
 // locked, without moving the version, and returns how many messages it
-// stored; a row it skipped must be a message whose id the session holds.
-func (ss *pgSession) execLocked(ctx context.Context, tx pgx.Tx, c *batch) (int64, error) {
-	var inserted, fresh int64
+// stored and how far it moved next_seq on; a row it skipped must be a
+// message whose id the session holds.
+func (ss *pgSession) execLocked(ctx context.Context, tx pgx.Tx, c *batch) (inserted, advanced int64, err error) {
+	var fresh int64
 	if ss.s.routed() {
 		tag, err := tx.Exec(ctx, ss.s.q.routedInsert, ss.id, ss.inc, nil,
 			c.ids, c.roles, c.parts, c.models, c.usages, c.created, c.search)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		inserted, fresh = tag.RowsAffected(), int64(c.len())
 		var v int64
 		if err := tx.QueryRow(ctx, ss.s.q.routedAdvance, ss.id, ss.inc, int64(0), fresh, time.Now().UnixNano()).Scan(&v); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return 0, err
+			return 0, 0, err
 		}
 	} else {
 		r, err := ss.exec(ctx, tx, c, nil, 0)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		inserted, fresh = r.inserted, r.fresh
 	}
 	if inserted < fresh {
 		if err := ss.checkSkipped(ctx, tx, c.ids); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
-	return inserted, nil
+	if inserted > 0 {
+		advanced = fresh // the statement moves next_seq on only when it stores
+	}
+	return inserted, advanced, nil
 }
 
 // ReplaceMessages replaces every message of the session with msgs, in one
@@ -625,14 +632,19 @@ func (ss *pgSession) replace(ctx context.Context, expected int64, msgs []message
 	if _, err := tx.Exec(ctx, ss.s.q.clearMsgs, ss.id, ss.inc); err != nil {
 		return 0, err
 	}
+	var advanced int64
 	for _, c := range chunks {
-		n, err := ss.execLocked(ctx, tx, c)
+		n, a, err := ss.execLocked(ctx, tx, c)
 		if err != nil {
 			return 0, err
 		}
 		if n != int64(c.len()) {
 			return 0, fmt.Errorf("replace stored %d of %d messages", n, c.len())
 		}
+		advanced += a
+	}
+	if err := ss.s.record(ctx, tx, session.ChangeReplace, ss.id, advanced, nil); err != nil {
+		return 0, err
 	}
 	return version, tx.Commit(ctx)
 }
@@ -693,6 +705,9 @@ func (ss *pgSession) pop(ctx context.Context) (_ *message.Message, err error) {
 			return nil, err
 		}
 		popped = &m
+		if err := ss.s.record(ctx, tx, session.ChangeRemove, ss.id, 0, []string{m.ID}); err != nil {
+			return nil, err
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, err
@@ -728,8 +743,10 @@ func (ss *pgSession) Clear(ctx context.Context) error {
 		return wrap(ctx, "clear", ss.id, err)
 	}
 	b := &pgx.Batch{}
-	b.Queue(ss.s.q.clearSess, ss.id, ss.inc, time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	b.Queue(ss.s.q.clearSess, ss.id, ss.inc, now)
 	b.Queue(ss.s.q.clearMsgs, ss.id, ss.inc)
+	b.Queue(ss.s.q.recordChange, ss.id, string(session.ChangeClear), int64(0), nil, now) // a missing session records nothing
 	br := ss.s.pool.SendBatch(ctx, b)
 	var v int64
 	err := br.QueryRow().Scan(&v)

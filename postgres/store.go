@@ -34,6 +34,8 @@ type Store struct {
 	// in one transaction. Tests lower them to reach that path.
 	chunkRows  int
 	chunkBytes int
+
+	hub feedHub // the LISTEN connection shared by the store's watches
 }
 
 // Compile-time checks of the capabilities the store implements.
@@ -135,6 +137,9 @@ func buildOptions(opts []Option) (storeOptions, error) {
 	}
 	if o.maxMessageBytes <= 0 {
 		return o, fmt.Errorf("postgres: max message bytes must be positive, got %d", o.maxMessageBytes)
+	}
+	if o.feedPoll <= 0 {
+		return o, fmt.Errorf("postgres: feed poll interval must be positive, got %v", o.feedPoll)
 	}
 	return o, nil
 }
@@ -281,7 +286,11 @@ func (s *Store) CreateWith(ctx context.Context, id string, o session.CreateOptio
 	if err != nil {
 		return nil, wrap(ctx, "create", id, err)
 	}
-	err = s.pool.QueryRow(ctx, s.q.create, id, o.Owner, o.Title, meta, time.Now().UnixNano(), newIncarnation(), o.CreatedAt,
+	create := s.q.create
+	if s.feedOn() {
+		create = s.q.createFeed
+	}
+	err = s.pool.QueryRow(ctx, create, id, o.Owner, o.Title, meta, time.Now().UnixNano(), newIncarnation(), o.CreatedAt,
 		parent, forkAt).Scan(&inc)
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = session.ErrExists
@@ -328,7 +337,7 @@ func (s *Store) Open(ctx context.Context, id string) (session.Session, error) {
 			// statements instead (citus.go).
 			inc, err = s.openRouted(ctx, id)
 		} else {
-			err = s.pool.QueryRow(ctx, s.q.open, id, time.Now().UnixNano(), newIncarnation()).Scan(&inc)
+			err = s.pool.QueryRow(ctx, s.q.openFeed, id, time.Now().UnixNano(), newIncarnation()).Scan(&inc)
 		}
 		if err == nil {
 			return &pgSession{s: s, id: id, inc: inc}, nil
@@ -350,7 +359,12 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := checkID(ctx, id); err != nil {
 		return wrap(ctx, "delete", id, err)
 	}
-	_, err := s.pool.Exec(ctx, s.q.deleteSess, id)
+	var err error
+	if s.feedOn() {
+		_, err = s.pool.Exec(ctx, s.q.deleteFeed, id, time.Now().UnixNano())
+	} else {
+		_, err = s.pool.Exec(ctx, s.q.deleteSess, id)
+	}
 	return wrap(ctx, "delete", id, err)
 }
 
@@ -542,7 +556,13 @@ func (s *Store) DeleteOwner(ctx context.Context, owner string) (session.DeleteRe
 	if owner == "" {
 		return session.DeleteReport{}, errors.New("postgres: delete owner: empty owner")
 	}
-	r, err := s.deleteReport(ctx, s.q.deleteOwner, owner)
+	var r session.DeleteReport
+	var err error
+	if s.feedOn() {
+		r, err = s.deleteReportFeed(ctx, s.q.deleteOwnerFeed, owner, time.Now().UnixNano())
+	} else {
+		r, err = s.deleteReport(ctx, s.q.deleteOwner, owner)
+	}
 	if err != nil {
 		return session.DeleteReport{}, wrap(ctx, "delete owner", owner, err)
 	}
@@ -576,7 +596,19 @@ func (s *Store) Prune(ctx context.Context, pq session.PruneQuery) (session.Delet
 		sql = qs[1]
 		args = append(args, pq.Owner)
 	}
-	r, err := s.deleteReport(ctx, sql, args...)
+	var r session.DeleteReport
+	var err error
+	if !pq.DryRun && s.feedOn() {
+		// The same deletes, each recorded in the feed ($2 now, $3 owner).
+		args = []any{pq.UpdatedBefore, time.Now().UnixNano()}
+		sql = s.q.pruneFeed[0]
+		if pq.Owner != "" {
+			sql, args = s.q.pruneFeed[1], append(args, pq.Owner)
+		}
+		r, err = s.deleteReportFeed(ctx, sql, args...)
+	} else {
+		r, err = s.deleteReport(ctx, sql, args...)
+	}
 	if err != nil {
 		return session.DeleteReport{}, wrapOp(ctx, "prune", err)
 	}
@@ -584,8 +616,31 @@ func (s *Store) Prune(ctx context.Context, pq session.PruneQuery) (session.Delet
 }
 
 func (s *Store) deleteReport(ctx context.Context, sql string, args ...any) (session.DeleteReport, error) {
+	return queryReport(ctx, s.pool, sql, args...)
+}
+
+// deleteReportFeed runs a bulk delete that records its changes in the
+// feed, after locking out the table's writers (see lockFeedWriters).
+func (s *Store) deleteReportFeed(ctx context.Context, sql string, args ...any) (r session.DeleteReport, err error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return r, err
+	}
+	defer rollbackOnError(ctx, tx, &err)
+	if _, err := tx.Exec(ctx, s.q.lockFeedWriters); err != nil {
+		return r, err
+	}
+	if r, err = queryReport(ctx, tx, sql, args...); err != nil {
+		return r, err
+	}
+	return r, tx.Commit(ctx)
+}
+
+func queryReport(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, sql string, args ...any) (session.DeleteReport, error) {
 	var r session.DeleteReport
-	rows, err := s.pool.Query(ctx, sql, args...)
+	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return r, err
 	}

@@ -74,8 +74,8 @@ func TestTablesFollowSchemaAndPrefix(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	want := "chat_convo_schema_migrations chat_messages chat_messages_quarantine chat_search_index chat_sessions " +
-		"other_convo_schema_migrations other_messages other_messages_quarantine other_search_index other_sessions"
+	want := "chat_changes chat_convo_schema_migrations chat_feed_listeners chat_feed_state chat_messages chat_messages_quarantine chat_search_index chat_sessions " +
+		"other_changes other_convo_schema_migrations other_feed_listeners other_feed_state other_messages other_messages_quarantine other_search_index other_sessions"
 	if got := strings.Join(tables, " "); got != want {
 		t.Errorf("tables in %s: %s, want %s", schema, got, want)
 	}

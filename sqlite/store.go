@@ -17,6 +17,7 @@ import (
 	"weak"
 
 	"github.com/convo-dev/convo/internal/sqlident"
+	"github.com/convo-dev/convo/internal/wake"
 	"github.com/convo-dev/convo/session"
 )
 
@@ -28,7 +29,7 @@ type Store struct {
 	opts  storeOptions
 	q     *queries
 	wlock chan struct{} // serialises this process's writers on db
-	wake  *feedWake     // wakes the watches on db after a write
+	wake  *wake.Signal  // wakes the watches on db after a write
 	// noFeed turns the feed's records off, for the benchmark that
 	// measures their cost (SetFeedRecording in export_test.go).
 	noFeed bool

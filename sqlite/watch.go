@@ -13,6 +13,7 @@ import (
 	"time"
 	"weak"
 
+	"github.com/convo-dev/convo/internal/wake"
 	"github.com/convo-dev/convo/session"
 )
 
@@ -44,46 +45,21 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, kind session.ChangeKind,
 // changed wakes the watches of every store on the same *sql.DB once a
 // write that recorded a change has committed. Watches on other *sql.DBs
 // and in other processes see it at their next poll.
-func (s *Store) changed() { s.wake.notify() }
+func (s *Store) changed() { s.wake.Notify() }
 
-// feedWake wakes the watches waiting on one *sql.DB.
-type feedWake struct {
-	mu sync.Mutex
-	ch chan struct{}
-}
+// feedWakes holds one wake.Signal per *sql.DB, as writeLocks does.
+var feedWakes sync.Map // weak.Pointer[sql.DB] -> *wake.Signal
 
-// wait returns a channel closed by the next notify.
-func (w *feedWake) wait() <-chan struct{} {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.ch == nil {
-		w.ch = make(chan struct{})
-	}
-	return w.ch
-}
-
-func (w *feedWake) notify() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.ch != nil {
-		close(w.ch)
-		w.ch = nil
-	}
-}
-
-// feedWakes holds one feedWake per *sql.DB, as writeLocks does.
-var feedWakes sync.Map // weak.Pointer[sql.DB] -> *feedWake
-
-func wakeFor(db *sql.DB) *feedWake {
+func wakeFor(db *sql.DB) *wake.Signal {
 	key := weak.Make(db)
 	if w, ok := feedWakes.Load(key); ok {
-		return w.(*feedWake)
+		return w.(*wake.Signal)
 	}
-	w, loaded := feedWakes.LoadOrStore(key, &feedWake{})
+	w, loaded := feedWakes.LoadOrStore(key, &wake.Signal{})
 	if !loaded {
 		runtime.AddCleanup(db, func(k weak.Pointer[sql.DB]) { feedWakes.Delete(k) }, key)
 	}
-	return w.(*feedWake)
+	return w.(*wake.Signal)
 }
 
 // feedBatch caps the changes one read of the feed returns.
@@ -149,7 +125,7 @@ func (s *Store) Watch(ctx context.Context, q session.WatchQuery) (iter.Seq2[sess
 			}
 			// Take the wake-up channel before reading, so that a change
 			// committed after the read wakes the wait below.
-			wake := s.wake.wait()
+			woken := s.wake.Wait()
 			batch, next, err := s.feedRead(ctx, q, pos)
 			if err != nil {
 				yield(session.Change{}, fmt.Errorf("sqlite: watch: %w", err))
@@ -167,7 +143,7 @@ func (s *Store) Watch(ctx context.Context, q session.WatchQuery) (iter.Seq2[sess
 			timer := time.NewTimer(s.opts.feedPoll)
 			select {
 			case <-ctx.Done():
-			case <-wake:
+			case <-woken:
 			case <-timer.C:
 			}
 			timer.Stop()

@@ -42,7 +42,8 @@
 // the store, or its sessions, implement them, and skipped with "store does
 // not implement session.Lister" (and so on) otherwise. A
 // Searcher whose first search fails with session.ErrNotSupported (a SQLite
-// build without FTS5) is skipped with that error's text.
+// build without FTS5), or a Watcher whose Watch does (a PostgreSQL store on
+// Citus), is skipped with that error's text.
 //
 // Checks that start goroutines have a watchdog: if they run for more than
 // a minute, they fail with a dump of every goroutine instead of hanging.

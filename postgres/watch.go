@@ -1,0 +1,493 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+
+	"github.com/convo-dev/convo/internal/sqlident"
+	"github.com/convo-dev/convo/internal/wake"
+	"github.com/convo-dev/convo/message"
+	"github.com/convo-dev/convo/session"
+)
+
+var (
+	_ session.Watcher     = (*Store)(nil)
+	_ session.FeedTrimmer = (*Store)(nil)
+)
+
+// feedOn reports whether the store's writes record their changes. A store
+// whose appends Citus routes (WithCitus) does not: its feed table would be
+// a table of the coordinator, which a routed statement cannot write.
+func (s *Store) feedOn() bool { return !s.routed() }
+
+// record writes a change of session id into the feed, in tx, the
+// transaction that makes it: n is the number of message seqs, just below
+// next_seq, that it stored; removed the ids it removed.
+func (s *Store) record(ctx context.Context, tx pgx.Tx, kind session.ChangeKind, id string, n int64, removed []string) error {
+	if !s.feedOn() {
+		return nil
+	}
+	_, err := tx.Exec(ctx, s.q.recordChange, id, string(kind), n, removed, time.Now().UnixNano())
+	return err
+}
+
+// position is a place in the feed: every change at or before it has been
+// looked at. Changes are ordered by (xid, id).
+type position struct{ xid, id int64 }
+
+func (p position) less(q position) bool { return p.xid < q.xid || p.xid == q.xid && p.id < q.id }
+
+func (p position) String() string {
+	return strconv.FormatInt(p.xid, 10) + "-" + strconv.FormatInt(p.id, 10)
+}
+
+// parsePosition reads a cursor that position.String made.
+func parsePosition(c string) (position, bool) {
+	a, b, ok := strings.Cut(c, "-")
+	x, err1 := strconv.ParseInt(a, 10, 64)
+	i, err2 := strconv.ParseInt(b, 10, 64)
+	p := position{x, i}
+	return p, ok && err1 == nil && err2 == nil && x >= 0 && i >= 0 && p.String() == c
+}
+
+// Watch delivers the changes q selects, in commit order, from the changes
+// table (see session.Watcher and migrations/0006_changes.sql for how the
+// order is kept without serialising writers). Cursors are "xid-id".
+//
+// Every write that records a change also sends a NOTIFY; the store's
+// watches share one connection of their own (made from the pool's
+// configuration, not taken from the pool) that LISTENs while any watch
+// runs, and each watch also reads the feed every WithFeedPollInterval
+// (500 ms by default). The notification only wakes watches: what they
+// deliver is what the table holds.
+//
+// A change becomes visible to watches once every transaction of the
+// database that was running when it committed has ended: a transaction
+// left open for minutes (idle in transaction, a long batch) holds back the
+// feed, never losing or reordering anything, until it ends. The feed keeps
+// every change until TrimFeed discards it; a watch behind the newest
+// discarded change gets session.ErrFeedGap. A store opened WithCitus has
+// no feed: Watch returns an error matching session.ErrNotSupported.
+func (s *Store) Watch(ctx context.Context, q session.WatchQuery) (iter.Seq2[session.Change, error], error) {
+	fail := func(err error) (iter.Seq2[session.Change, error], error) {
+		return nil, wrapOp(ctx, "watch", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	if !s.feedOn() {
+		return fail(fmt.Errorf("a store opened WithCitus has no change feed: %w", session.ErrNotSupported))
+	}
+	if q.SessionID != "" {
+		if err := checkID(ctx, q.SessionID); err != nil {
+			return fail(err)
+		}
+	}
+	var horizon int64
+	var trimmed position
+	if err := s.pool.QueryRow(ctx, s.q.feedHorizon).Scan(&horizon, &trimmed.xid, &trimmed.id); err != nil {
+		return fail(err)
+	}
+	var pos position
+	var now *nowFilter
+	switch q.After {
+	case "":
+	case session.WatchFromNow:
+		var err error
+		if pos, now, err = s.feedNowPosition(ctx); err != nil {
+			return fail(err)
+		}
+	default:
+		var ok bool
+		pos, ok = parsePosition(q.After)
+		// Every change a watch delivered was below the horizon then, and
+		// the horizon never goes back.
+		if !ok || pos.xid >= horizon {
+			return fail(fmt.Errorf("%w: %q is not a change of this store's feed", session.ErrBadCursor, q.After))
+		}
+	}
+	if pos.less(trimmed) {
+		return fail(&session.FeedGapError{After: q.After, Kept: trimmed.String()})
+	}
+	return func(yield func(session.Change, error) bool) {
+		signal, release := s.hub.join(ctx, s)
+		defer release()
+		followUp := false
+		for {
+			if err := ctx.Err(); err != nil {
+				yield(session.Change{}, wrapOp(ctx, "watch", err))
+				return
+			}
+			w := signal.Wait()
+			batch, next, err := s.feedRead(ctx, q, pos)
+			if now != nil {
+				batch = now.drop(batch)
+				if next.xid >= now.xmax {
+					now = nil // past the snapshot: nothing more to drop
+				}
+			}
+			if err != nil {
+				yield(session.Change{}, wrapOp(ctx, "watch", err))
+				return
+			}
+			for _, c := range batch {
+				if !yield(c, nil) {
+					return
+				}
+			}
+			if pos.less(next) {
+				pos = next
+				if len(batch) > 0 {
+					continue // there may be more
+				}
+			}
+			wait := s.opts.feedPoll
+			if followUp {
+				// A connection notifies at most once per 50 ms
+				// (migrations/0006_changes.sql): look again once that
+				// window has passed, for the changes it did not announce.
+				wait, followUp = min(wait, followUpDelay), false
+			}
+			timer := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+			case <-w:
+				followUp = true
+			case <-timer.C:
+			}
+			timer.Stop()
+		}
+	}, nil
+}
+
+// followUpDelay is how long after a notification a watch reads the feed
+// again.
+const followUpDelay = 100 * time.Millisecond
+
+// nowFilter drops the changes that a watch from now would otherwise
+// deliver although they committed before it started: those of the
+// transactions that the snapshot taken then saw as committed (below its
+// xmax and not running), but whose xid is at or above the horizon, since
+// a transaction older than them was still running.
+type nowFilter struct {
+	xmax    int64
+	running map[int64]bool
+}
+
+func (f *nowFilter) drop(batch []session.Change) []session.Change {
+	out := batch[:0]
+	for _, c := range batch {
+		p, _ := parsePosition(c.Cursor)
+		if p.xid < f.xmax && !f.running[p.xid] {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// feedNowPosition returns where a watch from now starts, and the filter
+// for the changes between there and the end of the snapshot it took.
+func (s *Store) feedNowPosition(ctx context.Context) (position, *nowFilter, error) {
+	var xmax int64
+	var all, ours []int64
+	if err := s.pool.QueryRow(ctx, s.q.feedNow).Scan(&xmax, &all, &ours); err != nil {
+		return position{}, nil, err
+	}
+	horizon := xmax
+	for _, x := range ours {
+		horizon = min(horizon, x)
+	}
+	f := &nowFilter{xmax: xmax, running: make(map[int64]bool, len(all))}
+	for _, x := range all {
+		f.running[x] = true
+	}
+	return position{horizon - 1, math.MaxInt64}, f, nil
+}
+
+// feedBatch caps the changes one read of the feed returns.
+const feedBatch = 256
+
+// feedRead returns the final changes after pos that q selects (at most
+// feedBatch), with the messages they stored that are still there, and the
+// position after the last change it looked at.
+func (s *Store) feedRead(ctx context.Context, q session.WatchQuery, pos position) ([]session.Change, position, error) {
+	rows, err := s.pool.Query(ctx, s.q.feedRead, pos.xid, pos.id, q.SessionID, q.Owner, feedBatch)
+	if err != nil {
+		return nil, pos, err
+	}
+	type rec struct {
+		c           session.Change
+		inc         int64
+		first, last int64
+	}
+	var (
+		recs    []rec
+		horizon int64
+		trimmed position
+		next    = pos
+	)
+	for rows.Next() {
+		var (
+			xid, id, inc, version, first, last, at *int64
+			sid, owner, kind                       *string
+			removed                                []string
+		)
+		if err := rows.Scan(&horizon, &trimmed.xid, &trimmed.id, &xid, &id, &sid, &owner, &inc, &kind,
+			&version, &first, &last, &removed, &at); err != nil {
+			rows.Close()
+			return nil, pos, err
+		}
+		if xid == nil {
+			continue // no change after pos: the row only carries the horizon
+		}
+		p := position{*xid, *id}
+		recs = append(recs, rec{
+			c: session.Change{Cursor: p.String(), SessionID: *sid, Owner: *owner, Kind: session.ChangeKind(*kind),
+				Version: *version, Removed: removed, At: *at},
+			inc: *inc, first: *first, last: *last,
+		})
+		next = p
+	}
+	if err := rows.Err(); err != nil {
+		return nil, pos, err
+	}
+	if pos.less(trimmed) {
+		return nil, pos, &session.FeedGapError{After: pos.String(), Kept: trimmed.String()}
+	}
+	if len(recs) < feedBatch {
+		// Every final change has been looked at: move up to the horizon.
+		if h := (position{horizon - 1, math.MaxInt64}); next.less(h) {
+			next = h
+		}
+	}
+	// The messages of appends, replaces and forks, in one round trip.
+	b := &pgx.Batch{}
+	var want []int
+	for i, r := range recs {
+		if r.first <= r.last {
+			b.Queue(s.q.feedMessages, r.c.SessionID, r.inc, r.first, r.last)
+			want = append(want, i)
+		}
+	}
+	out := make([]session.Change, len(recs))
+	for i := range recs {
+		out[i] = recs[i].c
+	}
+	if len(want) == 0 {
+		return out, next, nil
+	}
+	br := s.pool.SendBatch(ctx, b)
+	for _, i := range want {
+		ss := &pgSession{s: s, id: recs[i].c.SessionID, inc: recs[i].inc}
+		rows, err := br.Query()
+		if err != nil {
+			br.Close()
+			return nil, pos, err
+		}
+		msgs, err := ss.scanFeedMessages(rows)
+		if err != nil {
+			br.Close()
+			return nil, pos, err
+		}
+		out[i].Messages = msgs
+	}
+	if err := br.Close(); err != nil {
+		return nil, pos, err
+	}
+	return out, next, nil
+}
+
+// scanFeedMessages reads the rows of feedMessages.
+func (ss *pgSession) scanFeedMessages(rows pgx.Rows) ([]message.Message, error) {
+	defer rows.Close()
+	var out []message.Message
+	for rows.Next() {
+		var (
+			m            message.Message
+			seq          int64
+			role         string
+			parts, usage []byte
+		)
+		if err := rows.Scan(&seq, &m.ID, &role, &parts, &m.Model, &usage, &m.CreatedAt); err != nil {
+			return nil, err
+		}
+		m.Role = message.Role(role)
+		if err := ss.decode(&m, seq, parts, usage); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// TrimFeed discards the feed's changes made before the time before (Unix
+// nanoseconds) and returns how many it discarded. A watch behind the newest
+// change discarded gets session.ErrFeedGap. Run it on a schedule to bound
+// the feed, as Prune bounds sessions: the changes table holds one row of
+// about 100 bytes per change until then.
+func (s *Store) TrimFeed(ctx context.Context, before int64) (n int64, err error) {
+	if err := s.writable(); err != nil {
+		return 0, wrapOp(ctx, "trim feed", err)
+	}
+	if !s.feedOn() {
+		return 0, wrapOp(ctx, "trim feed", fmt.Errorf("a store opened WithCitus has no change feed: %w", session.ErrNotSupported))
+	}
+	err = func() (err error) {
+		tx, err := s.pool.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer rollbackOnError(ctx, tx, &err)
+		var to position
+		err = tx.QueryRow(ctx, s.q.feedTrimTo, before).Scan(&to.xid, &to.id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return tx.Commit(ctx)
+		}
+		if err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, s.q.feedTrim, to.xid, to.id)
+		if err != nil {
+			return err
+		}
+		n = tag.RowsAffected()
+		if _, err := tx.Exec(ctx, s.q.feedSetTrim, to.xid, to.id); err != nil {
+			return err
+		}
+		return tx.Commit(ctx)
+	}()
+	if err != nil {
+		return 0, wrapOp(ctx, "trim feed", err)
+	}
+	return n, nil
+}
+
+// feedHub runs one LISTEN connection while any watch of the store runs.
+type feedHub struct {
+	mu     sync.Mutex
+	users  int
+	cancel context.CancelFunc
+	wake   wake.Signal
+}
+
+// join registers a watch and returns the wake-up it waits on and the
+// function that unregisters it. The first watch starts the listener; the
+// last one to leave stops it. The listener keeps ctx's values, not its
+// cancellation: it ends when its last watch does.
+func (h *feedHub) join(ctx context.Context, s *Store) (*wake.Signal, func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.users++
+	if h.users == 1 {
+		lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		h.cancel = cancel
+		go h.listen(lctx, s)
+	}
+	var once sync.Once
+	return &h.wake, func() {
+		once.Do(func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.users--
+			if h.users == 0 {
+				h.cancel()
+			}
+		})
+	}
+}
+
+// listen LISTENs on the feed's channel on a connection of its own and
+// wakes the watches at each notification, until ctx ends. When the
+// connection fails it wakes them (they read the feed) and connects again
+// after the poll interval; watches poll meanwhile.
+func (h *feedHub) listen(ctx context.Context, s *Store) {
+	for ctx.Err() == nil {
+		err := h.listenOnce(ctx, s)
+		h.wake.Notify()
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(s.opts.feedPoll):
+		}
+	}
+}
+
+// How long a listener's registration lasts, and how often it is renewed:
+// writers stop notifying at most listenTTL after a listener dies.
+const (
+	listenTTL   = 30 * time.Second
+	listenRenew = 10 * time.Second
+)
+
+func (h *feedHub) listenOnce(ctx context.Context, s *Store) error {
+	var oid int64
+	if err := s.pool.QueryRow(ctx, s.q.feedOid, s.q.changes).Scan(&oid); err != nil {
+		return err
+	}
+	cfg := s.pool.Config().ConnConfig.Copy()
+	// Waits end at a deadline, which must leave the connection usable: a
+	// pool configured to send a cancel request instead has no query to
+	// cancel here.
+	cfg.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.DeadlineContextWatcherHandler{Conn: pc.Conn()}
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	bg := context.WithoutCancel(ctx)
+	defer conn.Close(bg)
+	if _, err := conn.Exec(ctx, "LISTEN "+sqlident.Quote("convo_feed_"+strconv.FormatInt(oid, 10))); err != nil {
+		return err
+	}
+	// Writers notify only while a listener is registered; a read-only
+	// store cannot register, and its watches find changes by polling.
+	token := message.NewID()
+	register := func() error {
+		if s.opts.readOnly {
+			return nil
+		}
+		_, err := conn.Exec(ctx, s.q.feedListen, token, listenTTL.Nanoseconds())
+		return err
+	}
+	if err := register(); err != nil {
+		return err
+	}
+	if !s.opts.readOnly {
+		defer conn.Exec(bg, s.q.feedUnlisten, token)
+	}
+	h.wake.Notify() // a change may have come before the LISTEN
+	renew := time.Now().Add(listenRenew)
+	for {
+		wctx, cancel := context.WithDeadline(ctx, renew)
+		_, err := conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err == nil:
+			h.wake.Notify()
+		case errors.Is(err, context.DeadlineExceeded):
+			if err := register(); err != nil {
+				return err
+			}
+			renew = time.Now().Add(listenRenew)
+		default:
+			return err
+		}
+	}
+}

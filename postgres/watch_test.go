@@ -1,0 +1,447 @@
+package postgres
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/convo-dev/convo/message"
+	"github.com/convo-dev/convo/session"
+)
+
+// firstChange returns the first pair seq yields, failing t after a minute
+// (a watchdog: the change is expected within the poll interval).
+func firstChange(t *testing.T, seq func(func(session.Change, error) bool)) session.Change {
+	t.Helper()
+	got := make(chan session.Change, 1)
+	go func() {
+		for c, err := range seq {
+			if err != nil {
+				t.Errorf("watch: %v", err)
+			}
+			got <- c
+			return
+		}
+	}()
+	select {
+	case c := <-got:
+		return c
+	case <-time.After(time.Minute):
+		t.Fatal("watchdog: no change within a minute")
+	}
+	return session.Change{}
+}
+
+// TestFeedAfterUpgradeFromVersion5 makes a schema of version 5 (before the
+// feed) with a session in it, opens it with the current code (which adds
+// version 6's tables), and checks that the feed starts empty and records
+// the writes made from then on.
+func TestFeedAfterUpgradeFromVersion5(t *testing.T) {
+	pool := testPool(t)
+	ctx := t.Context()
+	schema := newSchema(t, pool)
+	q, stmts := oldSchema(t, schema, 5)
+	stmts = append(stmts,
+		`INSERT INTO `+q.sessions+` (id, owner, created_at, updated_at, next_seq, message_count, incarnation) VALUES ('old', 'acme', 1, 1, 2, 1, 1)`,
+		`INSERT INTO `+q.messages+` (session_id, seq, id, role, parts, created_at, tsv)
+			VALUES ('old', 1, 'm1', 'user', '[{"type":"text","text":"before"}]', 1, 'before'::tsvector)`,
+	)
+	for _, sql := range stmts {
+		if _, err := pool.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	s, err := Open(ctx, pool, WithSchema(schema))
+	if err != nil {
+		t.Fatalf("open version 5: %v", err)
+	}
+	if v, err := s.SchemaVersion(ctx); err != nil || v != LatestSchemaVersion() {
+		t.Fatalf("schema version %d, %v; want %d", v, err, LatestSchemaVersion())
+	}
+	feed, err := s.Watch(ctx, session.WatchQuery{})
+	if err != nil {
+		t.Fatalf("Watch after upgrade: %v", err)
+	}
+	old, err := s.Load(ctx, "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.AddMessages(ctx, []message.Message{message.NewUserMessage("after")}); err != nil {
+		t.Fatal(err)
+	}
+	c := firstChange(t, feed)
+	if c.Kind != session.ChangeAppend || c.SessionID != "old" || c.Owner != "acme" || len(c.Messages) != 1 || c.Messages[0].Content() != "after" {
+		t.Errorf("first change after upgrade: %+v; want the append of \"after\" to old", c)
+	}
+}
+
+// TestFeedWaitsForOlderTransactions holds a transaction open that records
+// a change (so its xid is older than the append that commits meanwhile):
+// the feed delivers neither until it commits, then both, in xid order.
+// A feed ordered by a plain sequence number would deliver the append at
+// once, move its cursor past the open transaction's row, and lose it.
+func TestFeedWaitsForOlderTransactions(t *testing.T) {
+	s := newStore(t, testPool(t))
+	ctx := t.Context()
+	if _, err := s.Create(ctx, "held"); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := s.Create(ctx, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq, err := s.Watch(ctx, session.WatchQuery{After: session.WatchFromNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := tx.Exec(ctx, s.q.lockSessionRow, "held"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, s.q.recordChange, "held", string(session.ChangeClear), int64(0), nil, time.Now().UnixNano()); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.AddMessages(ctx, []message.Message{message.NewUserMessage("later xid, committed first")}); err != nil {
+		t.Fatal(err)
+	}
+	changes := make(chan session.Change, 2)
+	go func() {
+		n := 0
+		for c, err := range seq {
+			if err != nil {
+				return
+			}
+			changes <- c
+			if n++; n == 2 {
+				return
+			}
+		}
+	}()
+	// Give a broken feed time to deliver the append early (the watch is
+	// woken by its NOTIFY at once); nothing is asserted about time.
+	time.Sleep(300 * time.Millisecond)
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for range 2 {
+		select {
+		case c := <-changes:
+			got = append(got, fmt.Sprintf("%s %s", c.Kind, c.SessionID))
+		case <-time.After(time.Minute):
+			t.Fatalf("watchdog: changes so far %q", got)
+		}
+	}
+	if want := "clear held,append s1"; strings.Join(got, ",") != want {
+		t.Errorf("feed delivered %q, want %q (xid order)", got, want)
+	}
+}
+
+const feedChildEnv = "CONVO_TEST_PG_FEED_CHILD"
+
+// TestFeedChild is the child process of TestFeedAcrossProcesses.
+func TestFeedChild(t *testing.T) {
+	role := os.Getenv(feedChildEnv)
+	if role == "" {
+		t.Skip("runs only as a child of TestFeedAcrossProcesses")
+	}
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, os.Getenv("CONVO_TEST_PG_FEED_URL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	s, err := Open(ctx, pool, WithSchema(os.Getenv("CONVO_TEST_PG_FEED_SCHEMA")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(os.Getenv("CONVO_TEST_PG_FEED_N"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch role {
+	case "append":
+		sess, err := s.Load(ctx, "feed")
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := os.Getenv("CONVO_TEST_PG_FEED_NAME")
+		for i := range n {
+			time.Sleep(2 * time.Millisecond) // so that consumers follow live, too
+			if err := sess.AddMessages(ctx, []message.Message{message.NewUserMessage(fmt.Sprintf("%s-%d", name, i))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	case "consume":
+		seq, err := s.Watch(ctx, session.WatchQuery{SessionID: "feed", After: os.Getenv("CONVO_TEST_PG_FEED_AFTER")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		for c, err := range seq {
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range c.Messages {
+				fmt.Printf("msg %s\n", m.Content())
+				got++
+			}
+			if got >= n {
+				fmt.Printf("cursor %s\n", c.Cursor)
+				break
+			}
+		}
+	}
+}
+
+// TestFeedAcrossProcesses is issue 15's test of the change feed on
+// PostgreSQL: writer processes append to a session while consumer
+// processes follow its feed, each stopping after a few messages and the
+// next resuming from the cursor the last printed. Together they see every
+// message exactly once, in each writer's order.
+func TestFeedAcrossProcesses(t *testing.T) {
+	if os.Getenv(feedChildEnv) != "" {
+		t.Skip("already in a child process")
+	}
+	pool := testPool(t)
+	ctx := t.Context()
+	schema := newSchema(t, pool)
+	s, err := Open(ctx, pool, WithSchema(schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(ctx, "feed"); err != nil {
+		t.Fatal(err)
+	}
+	url := testURL(t)
+	child := func(role string, env ...string) *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestFeedChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), append(env, feedChildEnv+"="+role, "CONVO_TEST_PG_FEED_URL="+url, "CONVO_TEST_PG_FEED_SCHEMA="+schema)...)
+		return cmd
+	}
+	const writers, perWriter, perConsumer = 2, 50, 20
+	var wg sync.WaitGroup
+	for w := range writers {
+		cmd := child("append", fmt.Sprintf("CONVO_TEST_PG_FEED_NAME=w%d", w), fmt.Sprintf("CONVO_TEST_PG_FEED_N=%d", perWriter))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("writer w%d: %v\n%s", w, err, out)
+			}
+		}()
+	}
+	cursor := ""
+	seen := map[string][]int{}
+	total, runs := 0, 0
+	for total < writers*perWriter {
+		n := min(perConsumer, writers*perWriter-total)
+		cmd := child("consume", "CONVO_TEST_PG_FEED_AFTER="+cursor, fmt.Sprintf("CONVO_TEST_PG_FEED_N=%d", n))
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		timer := time.AfterFunc(time.Minute, func() { cmd.Process.Kill() }) // a consumer that misses a message waits forever
+		out, err := cmd.Output()
+		timer.Stop()
+		if err != nil {
+			t.Fatalf("consumer %d (after %q): %v\n%s%s", runs, cursor, err, out, stderr.String())
+		}
+		runs++
+		got := 0
+		sc := bufio.NewScanner(strings.NewReader(string(out)))
+		for sc.Scan() {
+			kind, arg, _ := strings.Cut(sc.Text(), " ")
+			switch kind {
+			case "msg":
+				w, i, ok := strings.Cut(arg, "-")
+				k, err := strconv.Atoi(i)
+				if !ok || err != nil {
+					t.Fatalf("consumer %d: unexpected message %q", runs, arg)
+				}
+				seen[w] = append(seen[w], k)
+				got++
+			case "cursor":
+				cursor = arg
+			}
+		}
+		if got != n {
+			t.Fatalf("consumer %d printed %d messages, want %d:\n%s", runs, got, n, out)
+		}
+		total += got
+	}
+	wg.Wait()
+	for w := range writers {
+		got := seen[fmt.Sprintf("w%d", w)]
+		ok := len(got) == perWriter
+		for i := 0; ok && i < len(got); i++ {
+			ok = got[i] == i
+		}
+		if !ok {
+			t.Errorf("writer w%d: consumers saw %v, want 0..%d in order, each once", w, got, perWriter-1)
+		}
+	}
+	// Nothing is left over after the last cursor.
+	seq, err := s.Watch(ctx, session.WatchQuery{SessionID: "feed", After: cursor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := s.Load(ctx, "feed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.AddMessages(ctx, []message.Message{message.NewUserMessage("marker")}); err != nil {
+		t.Fatal(err)
+	}
+	if c := firstChange(t, seq); c.Kind != session.ChangeAppend || len(c.Messages) != 1 || c.Messages[0].Content() != "marker" {
+		t.Errorf("after the last consumer's cursor: %+v; want the marker's append", c)
+	}
+	t.Logf("%d writer processes, %d messages, %d consumer processes", writers, writers*perWriter, runs)
+}
+
+// BenchmarkAppendFeedCost appends 4-message turns to two stores, one whose
+// appends record their change in the feed and one whose append statement
+// has the record cut out, and reports the ratio of their times: what the
+// feed costs an append. "sequential" alternates turn by turn; "8_writers"
+// runs rounds of 8 concurrent writers on each store in turn. The
+// "_watched" variants keep a watch running on the feed store, so that its
+// writers also NOTIFY, which takes a lock at commit that every notifying
+// transaction of the cluster shares, and the watch reads every change on
+// the same machine; "8_writers_notifying" registers a listener that reads
+// nothing, to tell the two costs apart.
+func BenchmarkAppendFeedCost(b *testing.B) {
+	with := benchStore(b, 16)
+	without := benchStore(b, 16)
+	cut := func(q string) string {
+		i := strings.Index(q, "), rec AS (")
+		j := strings.Index(q, "), ins AS (")
+		if i < 0 || j < i {
+			b.Fatal("appendFresh has no rec CTE to cut")
+		}
+		return q[:i] + q[j:]
+	}
+	without.q.appendFresh = cut(without.q.appendFresh)
+	for n := 1; n < len(without.q.appendFreshRows); n++ {
+		without.q.appendFreshRows[n] = cut(without.q.appendFreshRows[n])
+	}
+	ctx := context.Background()
+	var ids atomic.Int64
+	watched := func(b *testing.B) {
+		wctx, cancel := context.WithCancel(ctx)
+		seq, err := with.Watch(wctx, session.WatchQuery{After: session.WatchFromNow})
+		if err != nil {
+			b.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for range seq {
+			}
+		}()
+		b.Cleanup(func() { cancel(); <-done })
+		time.Sleep(200 * time.Millisecond) // let the listener register
+	}
+	sequential := func(b *testing.B) {
+		n := ids.Add(1)
+		a, err := with.Create(ctx, fmt.Sprintf("bench-%d", n))
+		if err != nil {
+			b.Fatal(err)
+		}
+		c, err := without.Create(ctx, fmt.Sprintf("bench-%d", n))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var withT, withoutT time.Duration
+		b.ResetTimer()
+		for i := range b.N {
+			first, second := a, c
+			if i%2 == 1 {
+				first, second = c, a
+			}
+			t0 := time.Now()
+			if err := first.AddMessages(ctx, benchTurn(2*i)); err != nil {
+				b.Fatal(err)
+			}
+			t1 := time.Now()
+			if err := second.AddMessages(ctx, benchTurn(2*i+1)); err != nil {
+				b.Fatal(err)
+			}
+			t2 := time.Now()
+			if first == a {
+				withT, withoutT = withT+t1.Sub(t0), withoutT+t2.Sub(t1)
+			} else {
+				withT, withoutT = withT+t2.Sub(t1), withoutT+t1.Sub(t0)
+			}
+		}
+		b.ReportMetric(float64(withoutT.Nanoseconds())/float64(b.N), "nofeed-ns/turn")
+		b.ReportMetric(float64(withT.Nanoseconds())/float64(b.N), "feed-ns/turn")
+		b.ReportMetric(float64(withT)/float64(withoutT), "feed-vs-nofeed")
+	}
+	concurrent := func(b *testing.B) {
+		const writers, turns = 8, 20
+		run := func(st *Store) time.Duration {
+			n := ids.Add(1)
+			var wg sync.WaitGroup
+			t0 := time.Now()
+			for w := range writers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					sess, err := st.Create(ctx, fmt.Sprintf("w%d-%d", w, n))
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					for i := range turns {
+						if err := sess.AddMessages(ctx, benchTurn(i)); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			return time.Since(t0)
+		}
+		rounds := max(1, b.N/(writers*turns))
+		var withT, withoutT time.Duration
+		b.ResetTimer()
+		for r := range rounds {
+			if r%2 == 0 {
+				withT += run(with)
+				withoutT += run(without)
+			} else {
+				withoutT += run(without)
+				withT += run(with)
+			}
+		}
+		b.ReportMetric(float64(withoutT.Nanoseconds())/float64(rounds*writers*turns), "nofeed-ns/turn")
+		b.ReportMetric(float64(withT.Nanoseconds())/float64(rounds*writers*turns), "feed-ns/turn")
+		b.ReportMetric(float64(withT)/float64(withoutT), "feed-vs-nofeed")
+	}
+	b.Run("sequential", sequential)
+	b.Run("8_writers", concurrent)
+	// A listener registered, but no watch reading: what NOTIFY costs the
+	// writers, without a consumer's reads competing for the machine.
+	b.Run("8_writers_notifying", func(b *testing.B) {
+		if _, err := with.pool.Exec(ctx, with.q.feedListen, "bench", time.Hour.Nanoseconds()); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { with.pool.Exec(ctx, with.q.feedUnlisten, "bench") })
+		concurrent(b)
+	})
+	b.Run("sequential_watched", func(b *testing.B) { watched(b); sequential(b) })
+	b.Run("8_writers_watched", func(b *testing.B) { watched(b); concurrent(b) })
+}
