@@ -140,21 +140,31 @@ func PendingApprovals(msgs []message.Message) []PendingCall { return pendingAppr
 // person's decision (see Resume), or nil. It reads the session, from the
 // store, as another process may have paused it.
 func (a *Agent) Pending(ctx context.Context) ([]PendingCall, error) {
-	if a.defErr != nil {
-		return nil, a.defErr
-	}
-	if err := a.lock(ctx); err != nil {
+	if err := a.enter(ctx); err != nil {
 		return nil, err
 	}
 	defer a.unlock()
-	if err := a.open(ctx); err != nil {
-		return nil, err
-	}
 	msgs, err := a.tail(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return pendingApprovals(msgs), nil
+}
+
+// enter takes the agent's turn lock, following the policy, and opens the
+// session; after a nil error the caller releases the lock with a.unlock.
+func (a *Agent) enter(ctx context.Context) error {
+	if a.defErr != nil {
+		return a.defErr
+	}
+	if err := a.lock(ctx); err != nil {
+		return err
+	}
+	if err := a.open(ctx); err != nil {
+		a.unlock()
+		return err
+	}
+	return nil
 }
 
 // tail reads the session's newest messages, enough to hold the last run.
@@ -219,16 +229,10 @@ func (a *Agent) Resume(ctx context.Context, decisions ...Decision) (*Response, e
 
 // resume is Resume.
 func (a *Agent) resume(ctx context.Context, decisions []Decision) (*Response, error) {
-	if a.defErr != nil {
-		return nil, a.defErr
-	}
-	if err := a.lock(ctx); err != nil {
+	if err := a.enter(ctx); err != nil {
 		return nil, err
 	}
 	defer a.unlock()
-	if err := a.open(ctx); err != nil {
-		return nil, err
-	}
 	if a.ver == nil {
 		release, err := lockSession(ctx, a.opts.store, a.opts.id, a.opts.policy)
 		if err != nil {

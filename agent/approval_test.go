@@ -1,7 +1,6 @@
 package agent_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -40,6 +39,21 @@ func transferTool(runs string) tool.Tool {
 		}
 		return fmt.Sprintf("sent %d to %s", a.Amount, a.To), nil
 	})
+}
+
+// fileStore opens the SQLite store in the file path, for the test.
+func fileStore(t *testing.T, path string) session.Store {
+	t.Helper()
+	db, err := openDB(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	store, err := sqlite.SessionStore(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store
 }
 
 func countRuns(t *testing.T, runs string) int {
@@ -112,20 +126,7 @@ func TestApprovalSurvivesSIGKILL(t *testing.T) {
 				dir := t.TempDir()
 				path, runs := filepath.Join(dir, "a.db"), filepath.Join(dir, "runs")
 				validate(t, path, "approval") // the schema, before the child
-				cmd := child(t, "approval", path, "A", "CONVO_PROVIDER="+p.name, "CONVO_RUNS="+runs)
-				out, err := cmd.StdoutPipe()
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				line, err := bufio.NewReader(out).ReadString('\n')
-				if err != nil || line != "waiting\n" {
-					cmd.Process.Kill()
-					cmd.Wait()
-					t.Fatalf("child: %q %v", line, err)
-				}
+				cmd := startUntil(t, child(t, "approval", path, "A", "CONVO_PROVIDER="+p.name, "CONVO_RUNS="+runs), "waiting")
 				if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 					t.Fatal(err)
 				}
@@ -135,15 +136,7 @@ func TestApprovalSurvivesSIGKILL(t *testing.T) {
 				if shape(msgs) != "uAt" || countRuns(t, runs) != 0 {
 					t.Fatalf("after the kill (%d runs):\n%s", countRuns(t, runs), dump(msgs))
 				}
-				db, err := openDB(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer db.Close()
-				store, err := sqlite.SessionStore(t.Context(), db)
-				if err != nil {
-					t.Fatal(err)
-				}
+				store := fileStore(t, path)
 
 				// A turn that would take a dead writer's session over at once
 				// finds it waiting for a person, and stores nothing.

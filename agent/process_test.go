@@ -272,15 +272,7 @@ func TestSIGKILLNeverLeavesDanglingCalls(t *testing.T) {
 	}
 	// What the killed children left is resumable: a next turn's request
 	// is one each provider accepts.
-	db, err := openDB(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	store, err := sqlite.SessionStore(t.Context(), db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := fileStore(t, path)
 	for _, p := range providers() {
 		a := agent.New(p.client(t, llmtest.Text("resumed")), agent.WithSession("crash", store),
 			agent.WithTools(sleepTool()), agent.WithStaleTurnAfter(0))

@@ -23,7 +23,6 @@ import (
 	"github.com/convo-dev/convo/message"
 	"github.com/convo-dev/convo/postgres"
 	"github.com/convo-dev/convo/session"
-	"github.com/convo-dev/convo/sqlite"
 	"github.com/convo-dev/convo/tool"
 )
 
@@ -31,18 +30,7 @@ import (
 // db.system.name the conventions give them.
 func tracedStores(t *testing.T) map[string]func(t *testing.T) session.Store {
 	return map[string]func(t *testing.T) session.Store{
-		"sqlite": func(t *testing.T) session.Store {
-			db, err := openDB(filepath.Join(t.TempDir(), "t.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			store, err := sqlite.SessionStore(t.Context(), db)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return store
-		},
+		"sqlite": sqliteStore,
 		"postgresql": func(t *testing.T) session.Store {
 			url := os.Getenv("CONVO_TEST_POSTGRES")
 			if url == "" {
