@@ -98,8 +98,8 @@
 // # Errors
 //
 // A message that cannot be decrypted fails the read that reaches it
-// (GetMessages, Snapshot, Range, PopMessage), with an error naming the session and
-// the message id:
+// (GetMessages, Snapshot, Range, PopMessage), with an error naming the
+// session and the message id:
 //
 //   - *KeyError matching ErrKeyDestroyed (erased), ErrKeyNotFound (the key
 //     store has no such key: a message store restored beside another key
