@@ -335,7 +335,7 @@ func TestRouterQueries(t *testing.T) {
 	}{
 		{"exists", q.exists, []any{ss.id}},
 		{"load", q.load, []any{ss.id}},
-		{"create", q.create, []any{"other", "", "", nil, now, int64(7), int64(0)}},
+		{"create", q.create, []any{"other", "", "", nil, now, int64(7), int64(0), "", ""}},
 		{"open (insert)", q.openInsert, []any{ss.id, now, int64(7)}},
 		{"info", q.info, []any{ss.id}},
 		{"update info", q.updateInfo, []any{ss.id, nil, false, nil, now}},

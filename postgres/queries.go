@@ -238,13 +238,14 @@ func newQueries(schema, prefix string) *queries {
 	// version then, how many messages were new (as of the snapshot), how
 	// many were inserted, the version after (0 if nothing was inserted),
 	// whether l locked the row, and its version then.
-	// Ordinary appends run appendFresh (below) and come here only when it
-	// stored nothing. Keep an eye on the plans of both when editing them:
+	// Ordinary appends run appendFresh or appendFreshRows (below) and come
+	// here only when that stored nothing or failed. Keep an eye on the
+	// plans of all of them when editing them:
 	// PostgreSQL must judge a generic plan worth keeping, or it plans the
 	// statement at every call, adding the planner's work to every append.
 	// Dropping cur from this one, for example, did that;
-	// TestAppendGetsAGenericPlan checks appendFresh,
-	// TestGenericPlansStayIndexed what both plans touch.
+	// TestAppendGetsAGenericPlan checks the ordinary ones,
+	// TestGenericPlansStayIndexed what the plans touch.
 	q.append = b(`WITH l AS (
 		SELECT next_seq, version FROM {{sessions}}
 		WHERE id = $1 AND incarnation = $2 AND ($3::bigint IS NULL OR version = $3::bigint)
