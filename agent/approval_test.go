@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -86,10 +87,31 @@ func approvalCalls() llmtest.Reply {
 // runApprovalChild runs a turn that pauses for approval, under the request
 // rules of the provider CONVO_PROVIDER, says "waiting" and then waits, as a
 // program waiting for a person does, until it is killed.
-func runApprovalChild(ctx context.Context, store session.Store) error {
+//
+// In mode "approval-resume" it resumes that turn instead, approving the
+// transfer, which records its run, says "running" and hangs until the
+// process is killed.
+func runApprovalChild(ctx context.Context, store session.Store, mode string) error {
 	p, ok := providerNamed(os.Getenv("CONVO_PROVIDER"))
 	if !ok {
 		return fmt.Errorf("unknown provider %q", os.Getenv("CONVO_PROVIDER"))
+	}
+	if mode == "approval-resume" {
+		runs := os.Getenv("CONVO_RUNS")
+		hang := tool.Func("transfer", "Sends money", func(ctx context.Context, a struct {
+			To     string `json:"to"`
+			Amount int    `json:"amount"`
+		}) (string, error) {
+			if err := os.WriteFile(runs, []byte("started\n"), 0o600); err != nil {
+				return "", err
+			}
+			fmt.Println("running")
+			select {}
+		})
+		a := agent.New(llmtest.New().WithRequestCheck(p.check), agent.WithSession("approval", store),
+			agent.WithTools(hang, weatherTool()), agent.WithApproval("transfer"))
+		_, err := a.Resume(ctx, agent.Approve("c1"))
+		return fmt.Errorf("resume returned: %v", err)
 	}
 	client := llmtest.New(approvalCalls()).WithRequestCheck(p.check)
 	a := agent.New(client, agent.WithSession("approval", store),
@@ -247,6 +269,68 @@ func TestApprovalInProcess(t *testing.T) {
 		}
 		if ok != 1 || countRuns(t, runs) != 1 {
 			t.Fatalf("%d resumes succeeded, the tool ran %d times; want 1 and 1 (%v)", ok, countRuns(t, runs), errs)
+		}
+	})
+}
+
+// A process resuming an approved call is SIGKILLed while the tool runs:
+// the session is valid, nothing waits for approval any more (the call was
+// claimed), and the next turn takes the dead writer's turn over; the model
+// reads, for each call of the resumed answer, the placeholder saying the
+// program stopped before its result was recorded, in a request each
+// provider family accepts.
+func TestApprovalResumeKilledMidTool(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("needs SIGKILL")
+	}
+	eachProvider(t, func(t *testing.T, p provider) {
+		dir := t.TempDir()
+		path, runs := filepath.Join(dir, "a.db"), filepath.Join(dir, "runs")
+		validate(t, path, "approval")
+		env := []string{"CONVO_PROVIDER=" + p.name, "CONVO_RUNS=" + runs}
+		for _, step := range []struct{ mode, line string }{{"approval", "waiting"}, {"approval-resume", "running"}} {
+			cmd := startUntil(t, child(t, step.mode, path, "A", env...), step.line)
+			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			cmd.Wait()
+		}
+		msgs := validate(t, path, "approval")
+		if shape(msgs) != "uAtt" || countRuns(t, runs) != 1 {
+			t.Fatalf("after the kills (%d runs):\n%s", countRuns(t, runs), dump(msgs))
+		}
+		if got := agent.PendingApprovals(msgs); got != nil {
+			t.Fatalf("still pending: %+v", got)
+		}
+		store := fileStore(t, path)
+		var seen []message.ToolResult
+		client := p.client(t)
+		client.SetDefault(llmtest.Func(func(ctx context.Context, req llm.Request) (*llm.Response, error) {
+			seen = lastResults(t, req)
+			return &llm.Response{Message: message.NewAssistantMessage("Sorry, that was cut off."), FinishReason: llm.FinishStop}, nil
+		}))
+		var notices []agent.NoticeKind
+		a := agent.New(client, agent.WithSession("approval", store), agent.WithStaleTurnAfter(0),
+			agent.WithNoticeHandler(func(n agent.Notice) { notices = append(notices, n.Kind) }))
+		if _, err := a.Resume(t.Context(), agent.Approve("c1")); !errors.Is(err, agent.ErrNoPendingApproval) {
+			t.Fatalf("Resume after the kill: %v", err)
+		}
+		if _, err := a.Chat(t.Context(), "did it go through?"); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(notices, agent.NoticeTookOver) {
+			t.Errorf("notices %v, want took_over", notices)
+		}
+		if len(seen) != 2 {
+			t.Fatalf("the model read %+v", seen)
+		}
+		for _, r := range seen {
+			if !r.IsError || !strings.Contains(r.Content, "stopped after this call was approved or denied") {
+				t.Fatalf("the model read %+v", seen)
+			}
+		}
+		if got := shape(validate(t, path, "approval")); got != "uAttua" {
+			t.Fatalf("stored %s", got)
 		}
 	})
 }

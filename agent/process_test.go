@@ -101,8 +101,8 @@ func runChild(mode string) error {
 	}
 	tag := os.Getenv("CONVO_TAG")
 	switch mode {
-	case "approval":
-		return runApprovalChild(ctx, store)
+	case "approval", "approval-resume":
+		return runApprovalChild(ctx, store, mode)
 	case "crash":
 		// The only writer: take over whatever the killed predecessor left.
 		a := agent.New(randomModel(tag), agent.WithSession("crash", store), agent.WithTools(sleepTool()),
