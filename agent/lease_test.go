@@ -92,3 +92,55 @@ func TestUnreadableLeaseFallsBackToMessageAge(t *testing.T) {
 		t.Errorf("notices %v, want took_over", resp.Notices)
 	}
 }
+
+// TestLeaseRenewedWhileResumedTurnRuns: a turn resumed after approval
+// (Resume) holds the turn lease as Send's turns do. Its approved tool runs
+// for several leases without writing; another agent on the session finds
+// it busy all along instead of taking the turn over (which would record
+// the approved call as interrupted and make the resumed turn fail with
+// ErrTurnTakenOver after the tool had run).
+func TestLeaseRenewedWhileResumedTurnRuns(t *testing.T) {
+	store := session.NewMemoryStore()
+	const lease = 900 * time.Millisecond
+	release := make(chan struct{})
+	inTool := make(chan struct{})
+	hold := tool.Func("hold", "Holds the turn", func(ctx context.Context, _ struct{}) (string, error) {
+		close(inTool)
+		select {
+		case <-release:
+			return "released", nil
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	})
+	client := llmtest.New()
+	client.Push(llmtest.ToolCalls(llmtest.Call("c1", "hold", `{}`)), llmtest.Text("done"))
+	a := agent.New(client, agent.WithSession("s", store), agent.WithTools(hold), agent.WithTurnLease(lease),
+		agent.WithApproval("hold"))
+	if _, err := a.Chat(t.Context(), "hold it"); !errors.Is(err, agent.ErrAwaitingApproval) {
+		t.Fatalf("first turn: %v, want ErrAwaitingApproval", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Resume(t.Context(), agent.Approve("c1"))
+		done <- err
+	}()
+	<-inTool
+
+	b := agent.New(llmtest.New(), agent.WithSession("s", store), agent.WithTurnLease(lease),
+		agent.WithConcurrencyPolicy(agent.FailIfBusy))
+	tries := 0
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); tries++ {
+		if _, err := b.Chat(t.Context(), "me too"); !errors.Is(err, agent.ErrBusy) {
+			close(release)
+			<-done
+			t.Fatalf("try %d into a resumed turn running under a %v lease: got %v, want ErrBusy", tries, lease, err)
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("the resumed turn: %v", err)
+	}
+	t.Logf("%d tries of another agent found the session busy", tries)
+}
