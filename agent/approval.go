@@ -280,11 +280,6 @@ func (a *Agent) resume(ctx context.Context, decisions []Decision) (*Response, er
 	}
 	a.stored(msgs, prev, ver)
 	t.resp.Messages = append(t.resp.Messages, msgs...)
-	// From here the turn runs as Send's does, tools and model calls that
-	// may outlast the lease: hold it, or another process would take the
-	// turn over while the approved calls run.
-	release := t.holdLease()
-	defer release()
 
 	// The lease covers the approved tools' runs too.
 	release := t.holdLease()
