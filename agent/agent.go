@@ -91,6 +91,10 @@ type Response struct {
 	FinishReason llm.FinishReason
 	// Notices are the repairs and skipped steps of the turn.
 	Notices []Notice
+	// Agent is the name (WithName) of the agent that answered last: the
+	// turn's agent, or the one the conversation was handed to (see
+	// WithHandoffs).
+	Agent string
 	// Pending are the tool calls waiting for a person's decision when the
 	// turn paused for approval (the error matches ErrAwaitingApproval); see
 	// WithApproval and Agent.Resume.
@@ -162,7 +166,8 @@ type Agent struct {
 	system   *message.Message
 	defErr   error
 	turnLock chan struct{}
-	trc      *tracing // nil: not traced
+	trc      *tracing          // nil: not traced
+	handoffs map[string]*Agent // by transfer tool name
 
 	// Guarded by turnLock.
 	sess       session.Session
@@ -233,6 +238,9 @@ func New(client llm.Client, opts ...Option) *Agent {
 			a.tools[s.Name] = t
 			a.specs = append(a.specs, s)
 		}
+	}
+	if err := a.setupHandoffs(); err != nil && a.defErr == nil {
+		a.defErr = err
 	}
 	if o.system != "" {
 		m := message.NewSystemMessage(o.system)

@@ -253,6 +253,7 @@ func (a *Agent) resume(ctx context.Context, decisions []Decision) (*Response, er
 		return nil, fmt.Errorf("%w: session %q: %w", ErrInvalidDecision, a.opts.id, err)
 	}
 	t := &turnState{a: a, ctx: ctx, resp: &Response{}}
+	t.resumeActive(hist[:r.asst])
 	if u := lastUser(hist[:r.asst]); u >= 0 {
 		t.user = hist[u]
 	} else if all, _, err := a.snapshot(ctx, nil); err == nil {

@@ -123,7 +123,7 @@ func (t *turnState) hookedTool(ctx context.Context, c message.ToolCall) (message
 	if res != nil {
 		out = *res
 	} else {
-		out = tool.Call(ctx, a.tools[run.Name], run, a.opts.toolTimeout)
+		out = tool.Call(ctx, t.cur().tools[run.Name], run, a.opts.toolTimeout)
 	}
 	out.CallID, out.Name = c.ID, c.Name
 	for _, h := range a.opts.hooks {

@@ -39,6 +39,9 @@ type options struct {
 	pollMax      time.Duration
 	hooks        []Hooks
 	approval     func(message.ToolCall) bool
+	name         string
+	description  string
+	handoffs     []*Agent
 
 	tracerProvider trace.TracerProvider
 	providerName   string

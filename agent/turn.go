@@ -28,6 +28,9 @@ type turnState struct {
 	// format is the structured output asked of every model call (see
 	// SendTyped), or nil.
 	format *llm.ResponseFormat
+	// active is the agent the conversation was handed to (WithHandoffs),
+	// or nil for a.
+	active *Agent
 }
 
 func (t *turnState) event(ev Event) {
@@ -113,9 +116,11 @@ func (a *Agent) runTurn(ctx context.Context, msg message.Message, emit func(Even
 		}
 		return t.resp, err
 	}
+	t.resumeActive(a.cache)
 	release := t.holdLease()
 	err := t.loop()
 	release()
+	t.resp.Agent = t.cur().opts.name
 	return t.resp, err
 }
 
@@ -530,8 +535,8 @@ func (t *turnState) request() llm.Request {
 	}
 	sel := a.opts.history.Select(hist)
 	msgs := make([]message.Message, 0, len(sel)+3)
-	if a.system != nil {
-		msgs = append(msgs, *a.system)
+	if sys := t.cur().system; sys != nil {
+		msgs = append(msgs, *sys)
 	}
 	msgs = append(msgs, head...)
 	if t.user.Role == message.RoleUser && !slices.ContainsFunc(sel, isUser) {
@@ -548,17 +553,18 @@ func (t *turnState) request() llm.Request {
 		msgs, _ = session.Repair(msgs)
 		t.notice(Notice{Kind: NoticeRepairedRequest, Problems: probs})
 	}
-	req := a.settings(msgs)
+	req := t.cur().settings(msgs)
 	req.ResponseFormat = t.format
 	return req
 }
 
 // call makes one model call, streaming when the turn streams.
 func (t *turnState) call(ctx context.Context, req llm.Request) (*llm.Response, error) {
+	client := t.cur().client
 	if t.emit == nil {
-		return t.a.client.Generate(ctx, req)
+		return client.Generate(ctx, req)
 	}
-	for ev, err := range t.a.client.Stream(ctx, req) {
+	for ev, err := range client.Stream(ctx, req) {
 		if err != nil {
 			return nil, err
 		}
@@ -659,7 +665,7 @@ func (t *turnState) loop() error {
 			asst.CreatedAt = time.Now().UnixNano()
 		}
 		if asst.Model == "" {
-			asst.Model = a.opts.model
+			asst.Model = t.cur().opts.model
 		}
 		if asst.Usage == nil && !llmResp.Usage.IsZero() {
 			u := llmResp.Usage
@@ -728,7 +734,11 @@ func (t *turnState) loop() error {
 		if a.opts.approval != nil && slices.ContainsFunc(calls, a.opts.approval) {
 			return t.pause(asst, calls)
 		}
-		results, stop := t.runTools(calls)
+		h, target, rest, handoff := t.splitHandoff(calls)
+		results, stop := t.runTools(rest)
+		if handoff {
+			results = handoffResults(calls, h, target, results)
+		}
 		pending := []message.Message{asst, message.NewToolResultMessage(results...)}
 		if stop != nil {
 			return t.interrupt(pending, stoppedReason, stop)
@@ -738,6 +748,9 @@ func (t *turnState) loop() error {
 		}
 		if err := t.write(pending); err != nil {
 			return err
+		}
+		if handoff {
+			t.active = target
 		}
 	}
 }
@@ -769,7 +782,7 @@ func (t *turnState) runTools(calls []message.ToolCall) ([]message.ToolResult, er
 			}
 			defer func() { <-sem }()
 			if stops == nil {
-				results[i] = tool.Call(t.ctx, a.tools[c.Name], c, a.opts.toolTimeout)
+				results[i] = tool.Call(t.ctx, t.cur().tools[c.Name], c, a.opts.toolTimeout)
 				return
 			}
 			results[i], stops[i] = t.callTool(t.ctx, c)

@@ -1,0 +1,183 @@
+package agent
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+
+	"github.com/convo-dev/convo/llm"
+	"github.com/convo-dev/convo/message"
+)
+
+// HandoffPrefix starts the name of the tool that hands the conversation to
+// another agent (see WithHandoffs): "transfer_to_" followed by the agent's
+// name, as in the OpenAI Agents SDK.
+const HandoffPrefix = "transfer_to_"
+
+// HandoffKey is the key of the tool result's Metadata (a JSON object) that
+// records a hand-off: {"convo.handoff": "<agent name>"}. The metadata is
+// stored but not sent to the model.
+const HandoffKey = "convo.handoff"
+
+// WithName names the agent. The name is how other agents hand the
+// conversation to it (WithHandoffs) and how a stored hand-off finds it
+// again: a letter, digit, '_' or '-' name of at most 52 characters.
+func WithName(name string) Option { return func(o *options) { o.name = name } }
+
+// WithDescription describes the agent to the models of agents that can hand
+// the conversation to it (it is the description of its transfer tool).
+func WithDescription(d string) Option { return func(o *options) { o.description = d } }
+
+// WithHandoffs lets the model hand the conversation to the agents given,
+// each named (WithName), through a tool named HandoffPrefix + name with no
+// arguments. When the model calls it, the agent records the call and a
+// result naming the target (Metadata {HandoffKey: name}), and the turn
+// goes on with the target agent: its system prompt, tools, model, client
+// and hand-offs, on this agent's session (the target's own session, store
+// and turn settings are not used; the turn's limits are this agent's).
+// Later turns of this agent, in this process or another one whose agents
+// were built with the same names, start with the agent of the latest
+// stored hand-off, found among the agents reachable from this one through
+// hand-offs (this one included); a hand-off no longer in the messages the
+// agent reads (the WithHistory window, or before a compaction summary) is
+// not seen, and the turn starts with this agent.
+func WithHandoffs(agents ...*Agent) Option {
+	return func(o *options) { o.handoffs = append(o.handoffs, agents...) }
+}
+
+// toolName is the tool-name rule of package tool.
+var toolName = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+
+// handoffSpec returns the transfer tool's spec for h.
+func handoffSpec(h *Agent) llm.ToolSpec {
+	desc := "Hand the conversation over to the agent " + h.opts.name + ", which then answers the user."
+	if h.opts.description != "" {
+		desc += " " + h.opts.description
+	}
+	return llm.ToolSpec{
+		Name:        HandoffPrefix + h.opts.name,
+		Description: desc,
+		Parameters:  json.RawMessage(`{"type":"object","properties":{},"additionalProperties":false}`),
+	}
+}
+
+// setupHandoffs adds the transfer tools of a's hand-offs, or returns the
+// definition error.
+func (a *Agent) setupHandoffs() error {
+	if len(a.opts.handoffs) == 0 {
+		return nil
+	}
+	a.handoffs = make(map[string]*Agent, len(a.opts.handoffs))
+	for i, h := range a.opts.handoffs {
+		if h == nil {
+			return fmt.Errorf("agent: hand-off %d is nil", i)
+		}
+		if h.opts.name == "" {
+			return fmt.Errorf("agent: hand-off %d has no name (WithName)", i)
+		}
+		s := handoffSpec(h)
+		if _, dup := a.tools[s.Name]; dup || a.handoffs[s.Name] != nil {
+			return fmt.Errorf("agent: hand-off tool %q is defined twice", s.Name)
+		}
+		if !toolName.MatchString(s.Name) {
+			return fmt.Errorf("agent: hand-off %q: the name must be letters, digits, '_' or '-', at most %d", h.opts.name, 64-len(HandoffPrefix))
+		}
+		a.handoffs[s.Name] = h
+		a.specs = append(a.specs, s)
+	}
+	return nil
+}
+
+// reachable returns the agents reachable from a through hand-offs, by name
+// (a itself included when named; the first agent found wins a name).
+func (a *Agent) reachable() map[string]*Agent {
+	out := map[string]*Agent{}
+	queue := []*Agent{a}
+	seen := map[*Agent]bool{a: true}
+	for len(queue) > 0 {
+		x := queue[0]
+		queue = queue[1:]
+		if x.opts.name != "" && out[x.opts.name] == nil {
+			out[x.opts.name] = x
+		}
+		for _, h := range x.opts.handoffs {
+			if h != nil && !seen[h] {
+				seen[h] = true
+				queue = append(queue, h)
+			}
+		}
+	}
+	return out
+}
+
+// handoffTarget returns the agent named in r's hand-off metadata, or "".
+func handoffTarget(r message.ToolResult) string {
+	var md map[string]any
+	if len(r.Metadata) == 0 || json.Unmarshal(r.Metadata, &md) != nil {
+		return ""
+	}
+	name, _ := md[HandoffKey].(string)
+	return name
+}
+
+// resumeActive sets the turn's active agent from the latest hand-off in
+// hist, when it names an agent reachable from the turn's agent.
+func (t *turnState) resumeActive(hist []message.Message) {
+	if len(t.a.opts.handoffs) == 0 {
+		return
+	}
+	for i := len(hist) - 1; i >= 0; i-- {
+		rs := hist[i].ToolResults()
+		for j := len(rs) - 1; j >= 0; j-- {
+			if name := handoffTarget(rs[j]); name != "" {
+				if x := t.a.reachable()[name]; x != nil {
+					t.active = x
+				}
+				return
+			}
+		}
+	}
+}
+
+// cur returns the agent answering now: the turn's agent, or the one the
+// conversation was handed to.
+func (t *turnState) cur() *Agent {
+	if t.active != nil {
+		return t.active
+	}
+	return t.a
+}
+
+// splitHandoff separates, among calls, the first hand-off call of the
+// answering agent from the others. ok is false when there is none.
+func (t *turnState) splitHandoff(calls []message.ToolCall) (h message.ToolCall, target *Agent, rest []message.ToolCall, ok bool) {
+	cur := t.cur()
+	i := slices.IndexFunc(calls, func(c message.ToolCall) bool { return cur.handoffs[c.Name] != nil })
+	if i < 0 {
+		return h, nil, calls, false
+	}
+	h = calls[i]
+	return h, cur.handoffs[h.Name], slices.Delete(slices.Clone(calls), i, i+1), true
+}
+
+// handoffResults returns, in call order, the results of calls: the
+// hand-off call h to target, recorded with its metadata, and the others
+// from ran (in the order of rest; a second hand-off call among them ran as
+// an unknown tool, an is-error result).
+func handoffResults(calls []message.ToolCall, h message.ToolCall, target *Agent, ran []message.ToolResult) []message.ToolResult {
+	md, _ := json.Marshal(map[string]string{HandoffKey: target.opts.name})
+	out := make([]message.ToolResult, 0, len(calls))
+	k := 0
+	for _, c := range calls {
+		switch {
+		case c.ID == h.ID:
+			out = append(out, message.ToolResult{CallID: c.ID, Name: c.Name, Metadata: md,
+				Content: fmt.Sprintf(`{"assistant":%q}`, target.opts.name)})
+		default:
+			out = append(out, ran[k])
+			k++
+		}
+	}
+	return out
+}

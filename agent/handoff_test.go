@@ -1,0 +1,156 @@
+package agent_test
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/convo-dev/convo/agent"
+	"github.com/convo-dev/convo/llm"
+	"github.com/convo-dev/convo/llm/llmtest"
+	"github.com/convo-dev/convo/message"
+	"github.com/convo-dev/convo/tool"
+)
+
+type refundArgs struct {
+	Order string `json:"order"`
+}
+
+func refundTool() tool.Tool {
+	return tool.Func("refund", "Refund an order", func(ctx context.Context, a refundArgs) (string, error) {
+		return "refunded " + a.Order, nil
+	})
+}
+
+type llmToolSpec = llm.ToolSpec
+
+func containsText(s, sub string) bool { return strings.Contains(s, sub) }
+
+// The triage agent's model hands the conversation to billing mid-turn;
+// billing (its own client, system prompt and tools) answers within the
+// same Run, its requests carrying the transfer call and its result, each
+// request valid under the provider's rules; the hand-off is stored.
+func TestHandoff(t *testing.T) {
+	eachProvider(t, func(t *testing.T, p provider) {
+		store := newStore(t)
+		billingClient := p.client(t,
+			llmtest.ToolCalls(llmtest.Call("c2", "refund", `{"order":"A1"}`)),
+			llmtest.Text("Order A1 is refunded."),
+		)
+		billing := agent.New(billingClient, agent.WithName("billing"), agent.WithDescription("Refunds and invoices."),
+			agent.WithSystemPrompt("You are billing."), agent.WithTools(refundTool()))
+		triageClient := p.client(t, llmtest.ToolCalls(llmtest.Call("c1", "transfer_to_billing", `{}`)))
+		triage := agent.New(triageClient, agent.WithName("triage"), agent.WithSession("h", store),
+			agent.WithSystemPrompt("You route."), agent.WithTools(weatherTool()), agent.WithHandoffs(billing))
+
+		resp, err := triage.Chat(t.Context(), "Refund order A1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Text != "Order A1 is refunded." || resp.Agent != "billing" {
+			t.Fatalf("text %q agent %q", resp.Text, resp.Agent)
+		}
+		msgs := stored(t, store, "h")
+		if got := shape(msgs); got != "uAtAta" {
+			t.Fatalf("stored %s", dump(msgs))
+		}
+		r := msgs[2].ToolResults()[0]
+		var md map[string]string
+		if err := json.Unmarshal(r.Metadata, &md); err != nil || md[agent.HandoffKey] != "billing" || r.IsError || r.Name != "transfer_to_billing" {
+			t.Fatalf("hand-off result %+v", r)
+		}
+		// Triage offered the transfer tool, with billing's description.
+		treq := triageClient.Requests()[0]
+		i := slices.IndexFunc(treq.Tools, func(s llmToolSpec) bool { return s.Name == "transfer_to_billing" })
+		if i < 0 || !containsText(treq.Tools[i].Description, "Refunds and invoices.") {
+			t.Fatalf("triage tools %+v", treq.Tools)
+		}
+		// Billing's first request: its system prompt and tools, and the
+		// transfer call with its result.
+		breq := billingClient.Requests()[0]
+		if breq.Messages[0].Role != message.RoleSystem || breq.Messages[0].Text() != "You are billing." {
+			t.Fatalf("billing request starts with %+v", breq.Messages[0])
+		}
+		if len(breq.Tools) != 1 || breq.Tools[0].Name != "refund" {
+			t.Fatalf("billing tools %+v", breq.Tools)
+		}
+		if got := shape(breq.Messages); got != "yuAt" {
+			t.Fatalf("billing request %s", got)
+		}
+	})
+}
+
+// A resumed session (new agents, same names, same store) continues with
+// the agent of the latest stored hand-off.
+func TestHandoffResumed(t *testing.T) {
+	eachProvider(t, func(t *testing.T, p provider) {
+		store := newStore(t)
+		build := func(triageReplies, billingReplies []llmtest.Reply) (*agent.Agent, *llmtest.Client, *llmtest.Client) {
+			bc := p.client(t, billingReplies...)
+			tc := p.client(t, triageReplies...)
+			billing := agent.New(bc, agent.WithName("billing"), agent.WithSystemPrompt("You are billing."))
+			triage := agent.New(tc, agent.WithName("triage"), agent.WithSession("r", store), agent.WithHandoffs(billing))
+			return triage, tc, bc
+		}
+		triage, _, _ := build(
+			[]llmtest.Reply{llmtest.ToolCalls(llmtest.Call("c1", "transfer_to_billing", `{}`))},
+			[]llmtest.Reply{llmtest.Text("Billing here.")})
+		if _, err := triage.Chat(t.Context(), "Invoice?"); err != nil {
+			t.Fatal(err)
+		}
+		// "A new process": agents rebuilt; the triage client has no reply,
+		// so a call to it would fail the turn.
+		triage2, tc2, bc2 := build(nil, []llmtest.Reply{llmtest.Text("Still billing.")})
+		resp, err := triage2.Chat(t.Context(), "And the due date?")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Agent != "billing" || resp.Text != "Still billing." || tc2.Calls() != 0 || bc2.Calls() != 1 {
+			t.Fatalf("agent %q text %q, triage calls %d, billing calls %d", resp.Agent, resp.Text, tc2.Calls(), bc2.Calls())
+		}
+		if got := shape(stored(t, store, "r")); got != "uAtaua" {
+			t.Fatalf("stored %s", got)
+		}
+	})
+}
+
+// A hand-off beside an ordinary tool call in one response: both are
+// answered, in call order, and the target answers next.
+func TestHandoffWithOtherCall(t *testing.T) {
+	eachProvider(t, func(t *testing.T, p provider) {
+		store := newStore(t)
+		billing := agent.New(p.client(t, llmtest.Text("Done.")), agent.WithName("billing"))
+		triage := agent.New(p.client(t, llmtest.ToolCalls(
+			llmtest.Call("c1", "weather", `{"city":"Oslo"}`),
+			llmtest.Call("c2", "transfer_to_billing", `{}`),
+		)), agent.WithName("triage"), agent.WithSession("w", store), agent.WithTools(weatherTool()), agent.WithHandoffs(billing))
+		resp, err := triage.Chat(t.Context(), "Weather, then billing")
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs := stored(t, store, "w")
+		rs := msgs[2].ToolResults()
+		if resp.Agent != "billing" || len(rs) != 2 || rs[0].CallID != "c1" || rs[0].Content != "sunny in Oslo" || rs[1].CallID != "c2" {
+			t.Fatalf("agent %q results %+v", resp.Agent, rs)
+		}
+	})
+}
+
+// Bad hand-off definitions fail the first call, before anything is stored.
+func TestHandoffDefinitionErrors(t *testing.T) {
+	unnamed := agent.New(llmtest.New())
+	for name, opts := range map[string][]agent.Option{
+		"unnamed": {agent.WithHandoffs(unnamed)},
+		"nil":     {agent.WithHandoffs(nil)},
+		"clash": {agent.WithHandoffs(agent.New(llmtest.New(), agent.WithName("x"))),
+			agent.WithTools(tool.Func("transfer_to_x", "", func(context.Context, struct{}) (string, error) { return "", nil }))},
+	} {
+		store := newStore(t)
+		a := agent.New(llmtest.New(), append(opts, agent.WithSession("d", store))...)
+		if _, err := a.Chat(t.Context(), "hi"); err == nil || store.Writes() != 0 {
+			t.Errorf("%s: err %v, %d writes", name, err, store.Writes())
+		}
+	}
+}
