@@ -290,6 +290,11 @@ func (a *Agent) ChatStream(ctx context.Context, text string) iter.Seq2[Event, er
 
 // SendStream is ChatStream with a user message built by the caller.
 func (a *Agent) SendStream(ctx context.Context, msg message.Message) iter.Seq2[Event, error] {
+	return a.stream(ctx, func(ctx context.Context, emit func(Event)) (*Response, error) { return a.turn(ctx, msg, emit) })
+}
+
+// stream runs turn as a sequence of events (see ChatStream).
+func (a *Agent) stream(ctx context.Context, turn func(context.Context, func(Event)) (*Response, error)) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
 		tctx, cancel := context.WithCancel(ctx)
 		defer cancel()
@@ -303,7 +308,7 @@ func (a *Agent) SendStream(ctx context.Context, msg message.Message) iter.Seq2[E
 				cancel()
 			}
 		}
-		resp, err := a.turn(tctx, msg, emit)
+		resp, err := turn(tctx, emit)
 		if stopped {
 			return
 		}
@@ -338,6 +343,10 @@ const (
 	EventStored EventType = "stored"
 	// EventNotice: a repair or skipped step, in Notice.
 	EventNotice EventType = "notice"
+	// EventAwaitingApproval: the turn paused for approval (WithApproval);
+	// the calls waiting are in Pending. The sequence then ends with
+	// ErrAwaitingApproval.
+	EventAwaitingApproval EventType = "awaiting_approval"
 	// EventDone: the turn ended; Response holds its outcome.
 	EventDone EventType = "done"
 )
@@ -354,4 +363,5 @@ type Event struct {
 	Messages      []message.Message
 	Notice        *Notice
 	Response      *Response
+	Pending       []PendingCall
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 
 	"github.com/convo-dev/convo/message"
@@ -205,6 +206,7 @@ func (t *turnState) pause(asst message.Message, calls []message.ToolCall) error 
 	}
 	r, _ := paused(t.resp.Messages[len(t.resp.Messages)-2:])
 	t.resp.Pending = r.pending
+	t.event(Event{Type: EventAwaitingApproval, Pending: r.pending})
 	return fmt.Errorf("%w: session %q: %d tool calls", ErrAwaitingApproval, a.opts.id, len(r.pending))
 }
 
@@ -221,14 +223,24 @@ func (t *turnState) pause(asst message.Message, calls []message.ToolCall) error 
 // Resume returns ErrNoPendingApproval or ErrInvalidDecision (nothing stored,
 // nothing run), or what Send returns.
 func (a *Agent) Resume(ctx context.Context, decisions ...Decision) (*Response, error) {
-	if a.trc != nil {
-		return a.traceTurn(ctx, func(ctx context.Context) (*Response, error) { return a.resume(ctx, decisions) })
-	}
-	return a.resume(ctx, decisions)
+	return a.resume(ctx, decisions, nil)
 }
 
-// resume is Resume.
-func (a *Agent) resume(ctx context.Context, decisions []Decision) (*Response, error) {
+// ResumeStream is Resume with streaming, as ChatStream is to Chat.
+func (a *Agent) ResumeStream(ctx context.Context, decisions ...Decision) iter.Seq2[Event, error] {
+	return a.stream(ctx, func(ctx context.Context, emit func(Event)) (*Response, error) { return a.resume(ctx, decisions, emit) })
+}
+
+// resume is Resume, streaming to emit when it is not nil.
+func (a *Agent) resume(ctx context.Context, decisions []Decision, emit func(Event)) (*Response, error) {
+	if a.trc != nil {
+		return a.traceTurn(ctx, func(ctx context.Context) (*Response, error) { return a.resumeTurn(ctx, decisions, emit) })
+	}
+	return a.resumeTurn(ctx, decisions, emit)
+}
+
+// resumeTurn is resume without tracing.
+func (a *Agent) resumeTurn(ctx context.Context, decisions []Decision, emit func(Event)) (*Response, error) {
 	if err := a.enter(ctx); err != nil {
 		return nil, err
 	}
@@ -252,7 +264,7 @@ func (a *Agent) resume(ctx context.Context, decisions []Decision) (*Response, er
 	if err != nil {
 		return nil, fmt.Errorf("%w: session %q: %w", ErrInvalidDecision, a.opts.id, err)
 	}
-	t := &turnState{a: a, ctx: ctx, resp: &Response{}}
+	t := &turnState{a: a, ctx: ctx, emit: emit, resp: &Response{}}
 	t.resumeActive(hist[:r.asst])
 	if u := lastUser(hist[:r.asst]); u >= 0 {
 		t.user = hist[u]
@@ -281,6 +293,7 @@ func (a *Agent) resume(ctx context.Context, decisions []Decision) (*Response, er
 	}
 	a.stored(msgs, prev, ver)
 	t.resp.Messages = append(t.resp.Messages, msgs...)
+	t.event(Event{Type: EventStored, Messages: msgs})
 
 	// The lease covers the approved tools' runs too.
 	release := t.holdLease()

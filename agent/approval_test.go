@@ -334,3 +334,51 @@ func TestApprovalResumeKilledMidTool(t *testing.T) {
 		}
 	})
 }
+
+// Streaming: the paused turn's stream says which calls wait, then ends with
+// ErrAwaitingApproval; ResumeStream streams the calls' runs, their results,
+// the stored messages and the answer.
+func TestApprovalStreams(t *testing.T) {
+	eachProvider(t, func(t *testing.T, p provider) {
+		store := newStore(t)
+		runs := filepath.Join(t.TempDir(), "runs")
+		a := agent.New(p.client(t, approvalCalls(), llmtest.Text("Paid, and sunny in Oslo.")), agent.WithSession("s", store),
+			agent.WithTools(transferTool(runs), weatherTool()), agent.WithApproval("transfer"))
+		var types []agent.EventType
+		var pending []agent.PendingCall
+		var last error
+		for ev, err := range a.ChatStream(t.Context(), "Pay Bob") {
+			if err != nil {
+				last = err
+				continue
+			}
+			types = append(types, ev.Type)
+			if ev.Type == agent.EventAwaitingApproval {
+				pending = ev.Pending
+			}
+		}
+		if !errors.Is(last, agent.ErrAwaitingApproval) || len(pending) != 1 || pending[0].Call.ID != "c1" {
+			t.Fatalf("stream ended with %v, pending %+v, events %v", last, pending, types)
+		}
+		types = nil
+		var results []string
+		var done *agent.Response
+		for ev, err := range a.ResumeStream(t.Context(), agent.Approve("c1")) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			types = append(types, ev.Type)
+			switch ev.Type {
+			case agent.EventToolResult:
+				results = append(results, ev.ToolResult.Content)
+			case agent.EventDone:
+				done = ev.Response
+			}
+		}
+		slices.Sort(results)
+		if done == nil || done.Text != "Paid, and sunny in Oslo." || strings.Join(results, "|") != "sent 100 to bob|sunny in Oslo" ||
+			!slices.Contains(types, agent.EventTextDelta) || countRuns(t, runs) != 1 {
+			t.Fatalf("events %v, results %v, response %+v", types, results, done)
+		}
+	})
+}

@@ -208,8 +208,9 @@
 //
 // WithApproval("transfer") (or WithApprovalFunc, to decide on each call's
 // input) makes the turn pause before it runs a call to that tool: Chat
-// returns ErrAwaitingApproval with the calls in Response.Pending. The turn is
-// resumed later, by this process or any other, with Resume and a decision
+// returns ErrAwaitingApproval with the calls in Response.Pending (ChatStream
+// yields them in an EventAwaitingApproval first). The turn is resumed later,
+// by this process or any other, with Resume (or ResumeStream) and a decision
 // for each waiting call: Approve runs it, Deny gives the model an is-error
 // result holding the reason. Pending (or PendingApprovals, on messages read
 // by any program) lists the calls waiting.
