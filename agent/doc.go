@@ -271,6 +271,72 @@
 // not traced: a wrapper store that keeps every optional capability would
 // need one type per combination of them.
 //
+// # Structured output
+//
+// RunTyped (and SendTyped) runs a turn whose final answer must be a JSON
+// object matching the schema of a struct type, and returns it decoded:
+//
+//	f, resp, err := agent.RunTyped[Forecast](ctx, a, "Weather in Oslo?")
+//
+// The schema is built as package tool builds a tool's (tool.SchemaFor:
+// invopop/jsonschema, inlined, fields without omitempty required,
+// additionalProperties false) and sent with every model call of the turn as
+// llm.ResponseFormat with Strict set: response_format {"type":
+// "json_schema", "json_schema": {"name", "schema", "strict": true}} on
+// OpenAI-compatible servers
+// (https://platform.openai.com/docs/guides/structured-outputs),
+// output_config.format on Anthropic, the structured outputs of
+// https://platform.claude.com/docs/en/build-with-claude/structured-outputs
+// (in anthropic-sdk-go v1.84.0, no beta header), and responseMimeType
+// "application/json" with responseJsonSchema on Gemini. OpenAI's strict
+// mode requires every object to list all its properties as required and
+// to set additionalProperties false, and Anthropic the latter: a type that
+// cannot meet them (an omitempty field, a map) is refused with
+// ErrOutputSchema before anything is sent or stored, rather than sent
+// without strict mode. The tools stay offered; the model may call them
+// before answering. We use the providers' output formats, not a forced
+// tool call (Anthropic's tool_choice {"type": "tool"} is refused with
+// extended thinking, rule anthropic/thinking-tool-choice), so the answer
+// is a plain assistant message and no call is left without its result.
+//
+// The answer is checked against the schema (required fields present and
+// not null, objects, arrays, enum values, scalar types, no unknown field)
+// before it is decoded, since a compatible server may ignore strict mode: a
+// mismatch returns an *OutputError (errors.Is ErrOutputInvalid) with the
+// raw text; the answer is stored as it came and the session stays valid.
+// A typed turn that pauses for approval and is resumed (Agent.Resume) goes
+// on without the output format.
+//
+// # Handoffs
+//
+// WithHandoffs(billing, support) offers the model one tool per agent,
+// transfer_to_<name> (WithName names an agent, WithDescription describes
+// it in that tool), with no arguments. When the model calls it, the agent
+// stores the call and its result, {"assistant": "<name>"} with Metadata
+// {"convo.handoff": "<name>"} (HandoffKey), and the same turn goes on with
+// the target: its system prompt, tools, model, client and own hand-offs,
+// on the session of the agent the turn was started on. Response.Agent
+// names the agent that answered. Every later turn reads the latest
+// hand-off in the history and starts with the agent it names, found by
+// name among the agents reachable from the one called, so a new process
+// that rebuilds its agents with the same names continues with the right
+// one. A hand-off that has left the messages the agent reads (its
+// WithHistory window, or before a compaction summary) is not seen, and the
+// turn starts with the agent called. Hand-offs form a graph without
+// cycles, since an agent takes the agents it hands to when it is built; a
+// receiving agent that should hand back needs its own copy of the first.
+//
+// Compared with the OpenAI Agents SDK (src/agents/handoffs.py), the tool
+// name and its result follow the SDK's (transfer_to_<name>, {"assistant":
+// name}); what differs: the active agent is recorded in the stored
+// session, where the SDK returns last_agent and leaves it to the caller to
+// run the next turn with it; the receiving agent sees the whole shared
+// history, transfer call included, with no input filter or nested summary
+// (a filter would make what the model saw differ from what is stored); the
+// transfer tool takes no input (no input_type), there is no on_handoff
+// callback, and hooks do not see the transfer call; the turn's limits
+// (iterations, lease, approval) stay the calling agent's.
+//
 // # Owners, titles and metadata
 //
 // WithSessionInfo gives the session the agent creates an owner, a title and
