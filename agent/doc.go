@@ -268,8 +268,11 @@
 // agent's sentinel). gen_ai.provider.name follows the client's package
 // ("openai", "anthropic", "gcp.gemini"); WithProviderName sets it. Store
 // calls made outside the agent (the CLI, the viewer, a program's own) are
-// not traced: a wrapper store that keeps every optional capability would
-// need one type per combination of them.
+// not traced by convo: a wrapper store that keeps every optional capability
+// would need one type per combination of them. Both stores run on the
+// connection the program gives them, so statement-level spans come from
+// that connection: a pgx.QueryTracer set in the pool's ConnConfig.Tracer
+// for PostgreSQL, a tracing database/sql driver for SQLite.
 //
 // # Structured output
 //
