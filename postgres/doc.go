@@ -242,7 +242,8 @@
 // them (sessions, then messages): appends and reads then wait for the
 // migration, and it only for statements already running, so no lock cycle
 // (deadlock) can form between them; appends pause for as long as the
-// migration runs. A transaction that PostgreSQL still aborts as a deadlock
+// migration runs. (A store opened WithCitus does not take this lock: it was
+// not tried on a Citus cluster; the retry below still applies there.) A transaction that PostgreSQL still aborts as a deadlock
 // victim (SQLSTATE 40P01; it needs other DDL or a program that locks
 // messages before sessions) changed nothing, and the store runs it again,
 // up to 6 times with a short pause: appends (a message whose id is stored
