@@ -382,3 +382,33 @@ func TestApprovalStreams(t *testing.T) {
 		}
 	})
 }
+
+// A summary of a history holding a resumed approval reads each call's
+// outcome, not the placeholders it superseded.
+func TestApprovalSummarySkipsPlaceholders(t *testing.T) {
+	store := newStore(t)
+	runs := filepath.Join(t.TempDir(), "runs")
+	client := llmtest.New(approvalCalls(), llmtest.Text("Paid."), llmtest.Text("Summary: Bob was paid."), llmtest.Text("You're welcome."))
+	a := agent.New(client, agent.WithSession("s", store), agent.WithTools(transferTool(runs), weatherTool()),
+		agent.WithApproval("transfer"), agent.WithCompaction(agent.Compaction{AfterMessages: 4}))
+	if _, err := a.Chat(t.Context(), "Pay Bob"); !errors.Is(err, agent.ErrAwaitingApproval) {
+		t.Fatal(err)
+	}
+	if _, err := a.Resume(t.Context(), agent.Approve("c1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Chat(t.Context(), "thanks"); err != nil {
+		t.Fatal(err)
+	}
+	reqs := client.Requests()
+	if len(reqs) != 4 {
+		t.Fatalf("%d requests", len(reqs))
+	}
+	var text strings.Builder
+	for _, m := range reqs[2].Messages {
+		text.WriteString(m.Text())
+	}
+	if s := text.String(); !strings.Contains(s, "sent 100 to bob") || strings.Contains(s, "not run") || strings.Contains(s, "stopped after") {
+		t.Fatalf("summary request:\n%s", s)
+	}
+}

@@ -442,7 +442,7 @@ func (t *turnState) summarize(hist []message.Message) (message.Message, error) {
 	if s := lastSummary(hist); s >= 0 {
 		hist = hist[s:]
 	}
-	text := transcript(dropRefused(hist))
+	text := transcript(dropRefused(dropSuperseded(hist)))
 	if blank(text) {
 		return message.Message{}, errors.New("agent: summary request: nothing to summarise")
 	}
