@@ -154,3 +154,28 @@ func TestHandoffDefinitionErrors(t *testing.T) {
 		}
 	}
 }
+
+// A streamed turn streams the target's answer after the hand-off.
+func TestHandoffStream(t *testing.T) {
+	eachProvider(t, func(t *testing.T, p provider) {
+		billing := agent.New(p.client(t, llmtest.Text("Billing here.")), agent.WithName("billing"))
+		triage := agent.New(p.client(t, llmtest.ToolCalls(llmtest.Call("c1", "transfer_to_billing", `{}`))),
+			agent.WithName("triage"), agent.WithSession("st", newStore(t)), agent.WithHandoffs(billing))
+		var text string
+		var done *agent.Response
+		for ev, err := range triage.ChatStream(t.Context(), "Invoice?") {
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch ev.Type {
+			case agent.EventTextDelta:
+				text += ev.Text
+			case agent.EventDone:
+				done = ev.Response
+			}
+		}
+		if text != "Billing here." || done == nil || done.Agent != "billing" {
+			t.Fatalf("streamed %q, done %+v", text, done)
+		}
+	})
+}

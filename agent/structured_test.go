@@ -12,6 +12,7 @@ import (
 	"github.com/convo-dev/convo/llm/gemini"
 	"github.com/convo-dev/convo/llm/llmtest"
 	"github.com/convo-dev/convo/llm/openai"
+	"github.com/convo-dev/convo/message"
 	"github.com/convo-dev/convo/tool"
 )
 
@@ -191,5 +192,28 @@ func TestRunTypedWire(t *testing.T) {
 		if enum, _ := sky["enum"].([]any); len(enum) != 3 {
 			t.Errorf("%s: schema %v", name, schema)
 		}
+	}
+}
+
+// With the model thinking, a typed turn still passes each provider's
+// rules: the output format is not a forced tool call, which Anthropic
+// refuses with extended thinking (rule anthropic/thinking-tool-choice).
+func TestRunTypedThinking(t *testing.T) {
+	for _, p := range thinkingProviders(t) {
+		t.Run(p.name, func(t *testing.T) {
+			store := newStore(t)
+			client := p.client(t,
+				llmtest.Parts(p.reasoning("Look it up."), llmtest.Call("c1", "weather", `{"city":"Oslo"}`)).WithModel(p.model),
+				llmtest.Parts(p.reasoning("Answer."), message.Text{Text: `{"city":"Oslo","sky":"cloudy","temp_c":2,"sources":[]}`}).WithModel(p.model),
+			)
+			a := agent.New(client, agent.WithSession("think", store), agent.WithTools(weatherTool()))
+			got, _, err := agent.RunTyped[forecast](t.Context(), a, "Weather?")
+			if err != nil || got.Sky != "cloudy" {
+				t.Fatalf("%+v %v", got, err)
+			}
+			if n := len(client.Requests()); n != 2 {
+				t.Fatalf("%d requests", n)
+			}
+		})
 	}
 }
