@@ -589,11 +589,11 @@
 // turns (sequential: alternating turn by turn; 8 writers: alternating
 // rounds of 8 concurrent writers). Time with the feed / time without:
 //
-//	sequential, no watch running                              0.98-1.15 (median 1.09)
-//	8 writers, no watch running                               1.03-1.15 (median 1.06)
-//	8 writers, a listener registered (writers NOTIFY)         1.08-1.12
-//	sequential, a watch reading every change                  1.02-1.06
-//	8 writers, a watch reading every change                   1.15-1.23
+//	sequential, no watch running                              1.04-1.15
+//	8 writers, no watch running                               0.98-1.01
+//	8 writers, a listener registered (writers NOTIFY)         1.11-1.20
+//	sequential, a watch reading every change                  1.02-1.16
+//	8 writers, a watch reading every change (on the same VM)  1.15-1.52
 //
 // Before writers took turns to notify (the advisory lock and the 50 ms
 // window of migrations/0006_changes.sql), every append notified, and 8

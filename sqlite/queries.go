@@ -74,6 +74,7 @@ type queries struct {
 	feedTrimTo    string
 	feedTrim      string
 	feedSetTrim   string
+	feedKeepHead  string
 
 	// Fork (fork.go).
 	forkParent string
@@ -159,10 +160,10 @@ func newQueries(prefix string, busyTimeout time.Duration) *queries {
 		SELECT id, owner, incarnation, ?1, version, next_seq - ?2, next_seq - 1, ?3, ?4 FROM ` + q.sessions + ` WHERE id = ?5`
 	q.recordDeletes = `INSERT INTO ` + q.changes + ` (session_id, owner, incarnation, kind, version, first_seq, last_seq, removed, at)
 		SELECT id, owner, incarnation, 'delete', version, 0, -1, NULL, ? FROM ` + q.sessions + ` WHERE `
-	// The feed's head: the newest seq ever handed out (sqlite_sequence
-	// keeps it when the newest rows are trimmed), or 0.
-	// Parameter: the changes table's unquoted name.
-	q.feedHead = `SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?), 0)`
+	// The feed's head: the newest seq handed out, or 0. (TrimFeed leaves a
+	// row at the newest seq it discards, so the table's largest seq, from
+	// which SQLite numbers the next row, never goes back.)
+	q.feedHead = `SELECT MAX(COALESCE((SELECT MAX(seq) FROM ` + q.changes + `), 0), (SELECT trimmed_to FROM ` + q.feedState + ` WHERE id = 0))`
 	q.feedRead = `SELECT seq, session_id, owner, incarnation, kind, version, first_seq, last_seq, removed, at FROM ` + q.changes + `
 		WHERE seq > ?1 AND seq <= ?2 AND (?3 = '' OR session_id = ?3) AND (?4 = '' OR owner = ?4) ORDER BY seq LIMIT ?5`
 	q.feedMessages = b(`SELECT seq, id, role, parts, model, usage, created_at FROM {{messages}}
@@ -172,6 +173,10 @@ func newQueries(prefix string, busyTimeout time.Duration) *queries {
 	q.feedTrimTo = `SELECT COALESCE(MAX(seq), 0) FROM ` + q.changes + ` WHERE at < ?`
 	q.feedTrim = `DELETE FROM ` + q.changes + ` WHERE seq <= ?`
 	q.feedSetTrim = `UPDATE ` + q.feedState + ` SET trimmed_to = MAX(trimmed_to, ?) WHERE id = 0`
+	// After a trim that left nothing: a row at the newest seq discarded,
+	// which no watch delivers (see migrations/0006_changes_rowid.sql).
+	q.feedKeepHead = `INSERT INTO ` + q.changes + ` (seq, session_id, owner, incarnation, kind, version, first_seq, last_seq, at)
+		SELECT ?, '', '', 0, 'trimmed', 0, 0, -1, 0 WHERE NOT EXISTS (SELECT 1 FROM ` + q.changes + `)`
 	q.forkParent = b(`SELECT owner, title, metadata FROM {{sessions}} WHERE id = ?`)
 	q.forkPoint = b(`SELECT seq FROM {{messages}} WHERE session_id = ? AND id = ?`)
 	q.forkCreate = b(`INSERT INTO {{sessions}} (id, owner, title, metadata, created_at, updated_at, incarnation,

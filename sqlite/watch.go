@@ -71,7 +71,7 @@ const feedBatch = 256
 // A write through any store on the same *sql.DB wakes the watch at once.
 // Commits by other connections pools and processes are found by polling:
 // every WithFeedPollInterval (100 ms by default) the watch reads the
-// feed's head (one row of sqlite_sequence) on a pooled connection that it
+// feed's head (the largest seq, one index lookup) on a pooled connection that it
 // holds only for that read. It does not pin a connection to poll PRAGMA
 // data_version, which must be read on one connection throughout: that
 // would starve a pool of one connection (a private in-memory database).
@@ -154,7 +154,7 @@ func (s *Store) Watch(ctx context.Context, q session.WatchQuery) (iter.Seq2[sess
 // feedBounds returns the feed's head (the newest seq handed out) and the
 // newest seq trimmed.
 func (s *Store) feedBounds(ctx context.Context, tx *sql.Tx) (head, trimmed int64, err error) {
-	if err := tx.QueryRowContext(ctx, s.q.feedHead, s.opts.prefix+"changes").Scan(&head); err != nil {
+	if err := tx.QueryRowContext(ctx, s.q.feedHead).Scan(&head); err != nil {
 		return 0, 0, err
 	}
 	if err := tx.QueryRowContext(ctx, s.q.feedTrimmed).Scan(&trimmed); err != nil {
@@ -258,7 +258,10 @@ func (s *Store) TrimFeed(ctx context.Context, before int64) (int64, error) {
 		if n, err = res.RowsAffected(); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, s.q.feedSetTrim, to)
+		if _, err := tx.ExecContext(ctx, s.q.feedSetTrim, to); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, s.q.feedKeepHead, to)
 		return err
 	})
 	if err != nil {

@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"fmt"
 	"log"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -143,5 +145,62 @@ func BenchmarkAppendFeedCost(b *testing.B) {
 			b.ReportMetric(float64(withT.Nanoseconds())/float64(b.N), "feed-ns/turn")
 			b.ReportMetric(float64(withT)/float64(withoutT), "feed-vs-nofeed")
 		})
+	}
+}
+
+// TestFeedNumberingSurvivesTrimAndUpgrade takes the version 5 fixture
+// (whose changes table had AUTOINCREMENT), discards its whole feed as
+// TrimFeed did then (sqlite_sequence kept the newest seq), and opens it
+// with the current code: the changes made afterwards get seqs above every
+// one handed out before, so a consumer's old cursor neither repeats nor
+// misses anything; then the same after a TrimFeed of everything.
+func TestFeedNumberingSurvivesTrimAndUpgrade(t *testing.T) {
+	// A watchdog: a change that the watch skips would be waited for forever.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	path := filepath.Join(t.TempDir(), "v5.db")
+	copyFile(t, filepath.Join("testdata", "schema-v5.db"), path)
+	db := openFile(t, path)
+	var head int64
+	if err := db.QueryRow(`SELECT MAX(seq) FROM changes`).Scan(&head); err != nil || head < 2 {
+		t.Fatalf("fixture's newest change: %d, %v", head, err)
+	}
+	cursor := strconv.FormatInt(head, 10) // a consumer that had read everything
+	if _, err := db.Exec(`DELETE FROM changes; UPDATE feed_state SET trimmed_to = ?`, head); err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := st.Load(ctx, "user-123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round, trim := range []bool{false, true} {
+		if trim {
+			if _, err := st.TrimFeed(ctx, math.MaxInt64); err != nil {
+				t.Fatal(err)
+			}
+		}
+		feed, err := st.Watch(ctx, session.WatchQuery{After: cursor})
+		if err != nil {
+			t.Fatalf("round %d: Watch(After: %s): %v", round, cursor, err)
+		}
+		text := fmt.Sprintf("after round %d", round)
+		if err := s.AddMessages(ctx, []message.Message{message.NewUserMessage(text)}); err != nil {
+			t.Fatal(err)
+		}
+		for c, err := range feed {
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+			n, _ := strconv.ParseInt(c.Cursor, 10, 64)
+			if c.Kind != session.ChangeAppend || len(c.Messages) != 1 || c.Messages[0].Content() != text || n <= head {
+				t.Errorf("round %d: got %q change at %s with %d messages; want the append of %q above %d", round, c.Kind, c.Cursor, len(c.Messages), text, head)
+			}
+			cursor, head = c.Cursor, n
+			break
+		}
 	}
 }
