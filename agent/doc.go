@@ -291,7 +291,9 @@
 // output_config.format on Anthropic, the structured outputs of
 // https://platform.claude.com/docs/en/build-with-claude/structured-outputs
 // (in anthropic-sdk-go v1.84.0, no beta header), and responseMimeType
-// "application/json" with responseJsonSchema on Gemini. OpenAI's strict
+// "application/json" with responseJsonSchema on Gemini (before Gemini 3,
+// not together with tools: the gemini client refuses that combination, so
+// the turn fails before anything is stored). OpenAI's strict
 // mode requires every object to list all its properties as required and
 // to set additionalProperties false, and Anthropic the latter: a type that
 // cannot meet them (an omitempty field, a map) is refused with

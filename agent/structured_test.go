@@ -25,15 +25,22 @@ type forecast struct {
 
 // A typed turn sends the output schema on every model call (here one with
 // a tool call first), each request passing the provider's rules (the
-// strict-schema rules included), and decodes the final answer.
+// strict-schema rules included), and decodes the final answer. Gemini
+// before Gemini 3 cannot combine function calling with a JSON response
+// (rule gemini/json-with-tools): that family gets no tools here (see
+// TestRunTypedGemini2Tools).
 func TestRunTyped(t *testing.T) {
 	eachProvider(t, func(t *testing.T, p provider) {
 		store := newStore(t)
-		client := p.client(t,
-			llmtest.ToolCalls(llmtest.Call("c1", "weather", `{"city":"Oslo"}`)),
-			llmtest.Text(`{"city":"Oslo","sky":"sunny","temp_c":4,"sources":["weather"]}`),
-		)
-		a := agent.New(client, agent.WithSession("typed", store), agent.WithTools(weatherTool()))
+		answer := llmtest.Text(`{"city":"Oslo","sky":"sunny","temp_c":4,"sources":["weather"]}`)
+		replies := []llmtest.Reply{llmtest.ToolCalls(llmtest.Call("c1", "weather", `{"city":"Oslo"}`)), answer}
+		opts := []agent.Option{agent.WithSession("typed", store), agent.WithTools(weatherTool())}
+		wantShape, wantIter := "uAta", 2
+		if p.name == "gemini" {
+			replies, opts, wantShape, wantIter = replies[1:], opts[:1], "ua", 1
+		}
+		client := p.client(t, replies...)
+		a := agent.New(client, opts...)
 		got, resp, err := agent.RunTyped[forecast](t.Context(), a, "Weather in Oslo?")
 		if err != nil {
 			t.Fatal(err)
@@ -42,7 +49,7 @@ func TestRunTyped(t *testing.T) {
 		if got.City != want.City || got.Sky != want.Sky || got.TempC != want.TempC || len(got.Sources) != 1 {
 			t.Fatalf("got %+v, want %+v", got, want)
 		}
-		if resp.Iterations != 2 {
+		if resp.Iterations != wantIter {
 			t.Errorf("iterations %d", resp.Iterations)
 		}
 		reqs := client.Requests()
@@ -58,7 +65,7 @@ func TestRunTyped(t *testing.T) {
 				t.Fatalf("request %d: schema %s (%v)", i, rf.Schema, err)
 			}
 		}
-		if got := shape(stored(t, store, "typed")); got != "uAta" {
+		if got := shape(stored(t, store, "typed")); got != wantShape {
 			t.Fatalf("stored %s", got)
 		}
 		// An ordinary turn afterwards asks for no format.
@@ -215,5 +222,22 @@ func TestRunTypedThinking(t *testing.T) {
 				t.Fatalf("%d requests", n)
 			}
 		})
+	}
+}
+
+// A Gemini 2.x client refuses a typed turn with tools before anything is
+// sent or stored (the API would answer 400, rule gemini/json-with-tools).
+func TestRunTypedGemini2Tools(t *testing.T) {
+	gc, err := gemini.New(gemini.WithAPIKey("k"), gemini.WithModel("gemini-2.5-flash"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := newStore(t)
+	a := agent.New(gc, agent.WithSession("g2", store), agent.WithTools(weatherTool()))
+	if _, _, err := agent.RunTyped[forecast](t.Context(), a, "Weather?"); !errors.Is(err, llm.ErrBadRequest) {
+		t.Fatalf("err = %v", err)
+	}
+	if store.Writes() != 0 {
+		t.Errorf("%d writes", store.Writes())
 	}
 }

@@ -60,7 +60,10 @@
 // object. ToolChoice maps to functionCallingConfig mode NONE, ANY, or ANY
 // with allowedFunctionNames; the zero value sends nothing. ResponseFormat
 // is sent as responseMimeType "application/json" with its schema as
-// responseJsonSchema. Temperature and MaxOutputTokens go in the
+// responseJsonSchema; with tools, on a model named gemini-1.x or
+// gemini-2.x, it fails before any I/O (llm.ErrBadRequest), since the API
+// answers "Function calling with a response mime type: 'application/json'
+// is unsupported" before Gemini 3. Temperature and MaxOutputTokens go in the
 // generationConfig.
 //
 // # Thought signatures

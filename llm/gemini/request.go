@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"mime"
 	"path"
+	"regexp"
 	"strings"
 
 	"google.golang.org/genai"
@@ -133,6 +134,12 @@ func (c *Client) params(req llm.Request) (params, error) {
 		if err := json.Unmarshal(rf.Schema, &schema); err != nil || schema == nil {
 			return p, badRequest("response format %q: schema is not a JSON object", rf.Name)
 		}
+		if len(req.Tools) > 0 && beforeGemini3.MatchString(p.model) {
+			// The API answers 400 "Function calling with a response mime
+			// type: 'application/json' is unsupported" before Gemini 3
+			// (github.com/googleapis/python-genai/issues/867).
+			return p, badRequest("model %q cannot combine function calling with a JSON response format (Gemini 3 can)", p.model)
+		}
 		cfg.ResponseMIMEType = "application/json"
 		cfg.ResponseJsonSchema = schema
 	}
@@ -143,6 +150,9 @@ func (c *Client) params(req llm.Request) (params, error) {
 // sent: the SDK drops an empty "text" (omitempty), which would leave a part
 // with no data at all, and a whitespace-only one says nothing.
 func blank(text string) bool { return strings.TrimSpace(text) == "" }
+
+// beforeGemini3 matches the names of Gemini models older than Gemini 3.
+var beforeGemini3 = regexp.MustCompile(`^(models/)?gemini-(1|2)[.-]`)
 
 type partError string
 

@@ -70,6 +70,8 @@
 //
 // Gemini API (POST /v1beta/models/{model}:generateContent):
 //
+//   - gemini/json-with-tools (not with Gemini3): a request does not declare
+//     functions and ask for responseMimeType "application/json" together;
 //   - gemini/body: the request has contents;
 //   - gemini/role: every content's role is "user" or "model";
 //   - gemini/ends-with-user: the last content is a user turn (a prompt or

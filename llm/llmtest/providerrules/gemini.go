@@ -97,6 +97,12 @@ func CheckGemini(body []byte, opts ...GeminiOption) error {
 	}
 	var b struct {
 		Contents []geminiContent `json:"contents"`
+		Tools    []struct {
+			FunctionDeclarations []json.RawMessage `json:"functionDeclarations"`
+		} `json:"tools"`
+		GenerationConfig *struct {
+			ResponseMIMEType string `json:"responseMimeType"`
+		} `json:"generationConfig"`
 	}
 	if err := json.Unmarshal(body, &b); err != nil {
 		return &Violation{Rule: "gemini/body", Detail: "body is not a JSON request object: " + err.Error()}
@@ -238,6 +244,22 @@ func CheckGemini(body []byte, opts ...GeminiOption) error {
 			ct := b.Contents[i]
 			if _, first := ct.calls(); first >= 0 && role(i) == "model" && strings.TrimSpace(ct.Parts[first].ThoughtSignature) == "" {
 				c.add("gemini/thought-signature", fmt.Sprintf("contents[%d].parts[%d]", i, first), "function call %q of the current turn has no thoughtSignature", ct.Parts[first].FunctionCall.Name)
+			}
+		}
+	}
+	// Rule gemini/json-with-tools: before Gemini 3, a request declaring
+	// functions with responseMimeType "application/json" is refused: "400
+	// INVALID_ARGUMENT: Function calling with a response mime type:
+	// 'application/json' is unsupported" (github.com/googleapis/python-genai
+	// issues/867, with gemini-2.5 models). Gemini 3 combines structured
+	// output with function calling
+	// (https://ai.google.dev/gemini-api/docs/structured-output, "Structured
+	// outputs with tools").
+	if !cfg.gemini3 && b.GenerationConfig != nil && b.GenerationConfig.ResponseMIMEType == "application/json" {
+		for _, t := range b.Tools {
+			if len(t.FunctionDeclarations) > 0 {
+				c.add("gemini/json-with-tools", "generationConfig.responseMimeType", "function declarations with a JSON response before Gemini 3")
+				break
 			}
 		}
 	}

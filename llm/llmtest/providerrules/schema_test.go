@@ -58,3 +58,19 @@ func TestAnthropicOutputSchema(t *testing.T) {
 		}
 	}
 }
+
+// Before Gemini 3, function declarations and a JSON response cannot be
+// combined (github.com/googleapis/python-genai/issues/867); Gemini 3 can.
+func TestGeminiJSONWithTools(t *testing.T) {
+	withTools := []byte(`{"contents":[{"role":"user","parts":[{"text":"Hi"}]}],"tools":[{"functionDeclarations":[{"name":"f"}]}],"generationConfig":{"responseMimeType":"application/json"}}`)
+	if got := rulesOf(providerrules.CheckGemini(withTools)); !slices.Contains(got, "gemini/json-with-tools") {
+		t.Errorf("rules %v, want gemini/json-with-tools", got)
+	}
+	if err := providerrules.CheckGemini(withTools, providerrules.Gemini3()); err != nil {
+		t.Errorf("Gemini 3: %v", err)
+	}
+	noTools := []byte(`{"contents":[{"role":"user","parts":[{"text":"Hi"}]}],"generationConfig":{"responseMimeType":"application/json"}}`)
+	if err := providerrules.CheckGemini(noTools); err != nil {
+		t.Errorf("JSON without tools: %v", err)
+	}
+}
