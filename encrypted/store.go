@@ -99,7 +99,11 @@ type base struct {
 	mu      sync.Mutex
 	dek     map[keyRef]cachedKey // unwrapped data keys
 	current map[string]cachedRef // live version of a key id, for writes
-	making  sync.Mutex           // serialises making new data keys in this process
+	// gen counts the destroys of this process. A key read from the key
+	// store is cached only if no destroy ran since the read began: one
+	// that ran in between may have destroyed it after it was read.
+	gen    uint64
+	making sync.Mutex // serialises making new data keys in this process
 }
 
 type keyRef struct {
@@ -168,6 +172,7 @@ func (b *base) aeadFor(ctx context.Context, id string, version int64) (cipher.AE
 	now := time.Now()
 	b.mu.Lock()
 	c, ok := b.dek[ref]
+	gen := b.gen
 	b.mu.Unlock()
 	if ok && now.Before(c.expires) {
 		return c.aead, nil
@@ -176,11 +181,19 @@ func (b *base) aeadFor(ctx context.Context, id string, version int64) (cipher.AE
 	if err != nil {
 		return nil, err
 	}
-	return b.unwrap(ctx, k)
+	return b.unwrap(ctx, k, gen)
 }
 
-// unwrap unwraps k and caches it.
-func (b *base) unwrap(ctx context.Context, k WrappedKey) (cipher.AEAD, error) {
+// generation returns the count of destroys so far (base.gen).
+func (b *base) generation() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.gen
+}
+
+// unwrap unwraps k, read from the key store when the destroy count was
+// gen, and caches it unless a destroy ran since.
+func (b *base) unwrap(ctx context.Context, k WrappedKey, gen uint64) (cipher.AEAD, error) {
 	if k.Destroyed() {
 		return nil, ErrKeyDestroyed
 	}
@@ -193,16 +206,20 @@ func (b *base) unwrap(ctx context.Context, k WrappedKey) (cipher.AEAD, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnwrap, err)
 	}
-	b.remember(keyRef{k.KeyID, k.Version}, aead)
+	b.remember(keyRef{k.KeyID, k.Version}, aead, gen)
 	return aead, nil
 }
 
-func (b *base) remember(ref keyRef, aead cipher.AEAD) {
+// remember caches aead as the data key ref, read when the destroy count
+// was gen, unless a destroy ran since.
+func (b *base) remember(ref keyRef, aead cipher.AEAD, gen uint64) {
 	if b.opts.cacheTTL == 0 {
 		return
 	}
 	b.mu.Lock()
-	b.dek[ref] = cachedKey{aead: aead, expires: time.Now().Add(b.opts.cacheTTL)}
+	if b.gen == gen {
+		b.dek[ref] = cachedKey{aead: aead, expires: time.Now().Add(b.opts.cacheTTL)}
+	}
 	b.mu.Unlock()
 }
 
@@ -222,6 +239,9 @@ func (b *base) writeKey(ctx context.Context, id string, minVersion int64) (int64
 	b.making.Lock()
 	defer b.making.Unlock()
 	for range 8 {
+		// A destroy that runs while this looks may destroy the key it
+		// finds or makes: then it looks again (setCurrent fails).
+		gen := b.generation()
 		latest, err := b.keys.Latest(ctx, id)
 		switch {
 		case errors.Is(err, ErrKeyNotFound):
@@ -229,37 +249,48 @@ func (b *base) writeKey(ctx context.Context, id string, minVersion int64) (int64
 		case err != nil:
 			return 0, nil, err
 		case !latest.Destroyed() && latest.Version >= minVersion:
-			aead, err := b.unwrap(ctx, latest)
+			aead, err := b.unwrap(ctx, latest, gen)
 			if err != nil {
 				return 0, nil, err
 			}
-			b.setCurrent(id, latest.Version)
+			if !b.setCurrent(id, latest.Version, gen) {
+				continue
+			}
 			return latest.Version, aead, nil
 		}
-		version, aead, err := b.makeKey(ctx, id, latest.Version+1)
+		version, aead, err := b.makeKey(ctx, id, latest.Version+1, gen)
 		if errors.Is(err, ErrKeyExists) {
 			continue // another process made it first: use theirs
 		}
 		if err != nil {
 			return 0, nil, err
 		}
-		b.setCurrent(id, version)
+		if !b.setCurrent(id, version, gen) {
+			continue
+		}
 		return version, aead, nil
 	}
 	return 0, nil, fmt.Errorf("encrypted: data key %q: too many concurrent key creations", id)
 }
 
-func (b *base) setCurrent(id string, version int64) {
-	if b.opts.cacheTTL == 0 {
-		return
-	}
+// setCurrent records version as the live version of data key id, found
+// when the destroy count was gen. It reports false, recording nothing, if
+// a destroy ran since: the version may be destroyed.
+func (b *base) setCurrent(id string, version int64, gen uint64) bool {
 	b.mu.Lock()
-	b.current[id] = cachedRef{version: version, expires: time.Now().Add(b.opts.cacheTTL)}
-	b.mu.Unlock()
+	defer b.mu.Unlock()
+	if b.gen != gen {
+		return false
+	}
+	if b.opts.cacheTTL != 0 {
+		b.current[id] = cachedRef{version: version, expires: time.Now().Add(b.opts.cacheTTL)}
+	}
+	return true
 }
 
-// makeKey makes, wraps and stores version of data key id.
-func (b *base) makeKey(ctx context.Context, id string, version int64) (int64, cipher.AEAD, error) {
+// makeKey makes, wraps and stores version of data key id; gen is the
+// destroy count when the caller found that version missing.
+func (b *base) makeKey(ctx context.Context, id string, version int64, gen uint64) (int64, cipher.AEAD, error) {
 	kek, err := b.keyring.CurrentKeyID(ctx)
 	if err != nil {
 		return 0, nil, err
@@ -277,26 +308,38 @@ func (b *base) makeKey(ctx context.Context, id string, version int64) (int64, ci
 	if err != nil {
 		return 0, nil, err
 	}
-	b.remember(keyRef{id, version}, aead)
+	b.remember(keyRef{id, version}, aead, gen)
 	return version, aead, nil
 }
 
 // destroy destroys the versions of data key id up to through and forgets
 // them.
 func (b *base) destroy(ctx context.Context, id string, through int64) (int, error) {
+	// Forget the keys before the destroy (a read must not use them once it
+	// has begun) and again after it (a read that began meanwhile may have
+	// cached one that it read before the destroy reached it).
+	b.forget(id, through)
+	n, err := b.keys.Destroy(ctx, id, through)
+	b.forget(id, through)
+	if err != nil {
+		return n, fmt.Errorf("encrypted: destroy data key %q: %w", id, err)
+	}
+	return n, nil
+}
+
+// forget drops the cached versions up to through of data key id, and
+// counts a destroy, so that no key read before this call is cached after
+// it (base.gen).
+func (b *base) forget(id string, through int64) {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	for ref := range b.dek {
 		if ref.id == id && ref.version <= through {
 			delete(b.dek, ref)
 		}
 	}
 	delete(b.current, id)
-	b.mu.Unlock()
-	n, err := b.keys.Destroy(ctx, id, through)
-	if err != nil {
-		return n, fmt.Errorf("encrypted: destroy data key %q: %w", id, err)
-	}
-	return n, nil
+	b.gen++
 }
 
 // latestVersion returns the newest version of data key id, or 0.
