@@ -497,7 +497,9 @@
 //	            77,876 messages), except TestCitusDistributesItsTables,
 //	            whose replay of migration 5 (by deleting its record) the
 //	            recorded version 6 prevented; it now runs that migration's
-//	            SQL on the distributed table, and passes.
+//	            SQL on the distributed table. At f0c7fdd every test PASSED
+//	            (conformance: 287 passed, 1 skipped, 214 s; 8 shard moves
+//	            under 70,428 appended messages, no error).
 //	2026-11-26  TestCitusConformance: the whole conformance suite on
 //	            distributed tables, a fresh schema per subtest: PASS, 241
 //	            subtests passed, 8 skipped as on plain PostgreSQL (the
