@@ -63,8 +63,9 @@
 //
 // # Web viewer
 //
-// serve renders pages with html/template from templates and a stylesheet
-// embedded in the binary; it serves GET and HEAD only, sends a
-// Content-Security-Policy that allows no script at all, and escapes every
-// piece of message text.
+// serve renders pages with html/template from templates, a stylesheet and a
+// script (app.js) embedded in the binary; it serves GET and HEAD only, sends
+// a Content-Security-Policy that allows only the viewer's own script and
+// stylesheets (no inline script or style), and escapes every piece of
+// message text (Markdown is rendered, then sanitised).
 package main
