@@ -128,6 +128,10 @@ const (
 	// NoticeCompactionFailed: the summary request failed; the turn went on
 	// without compaction. Err holds the cause.
 	NoticeCompactionFailed NoticeKind = "compaction_failed"
+	// NoticeHandoffNotRecorded: the hand-off was stored in the history but
+	// recording it in the session's metadata (HandoffKey) failed; Err holds
+	// the cause. See WithHandoffs.
+	NoticeHandoffNotRecorded NoticeKind = "handoff_not_recorded"
 )
 
 // Notice reports something the agent repaired or skipped without failing.

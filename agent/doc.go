@@ -325,9 +325,11 @@
 // hand-off in the history and starts with the agent it names, found by
 // name among the agents reachable from the one called, so a new process
 // that rebuilds its agents with the same names continues with the right
-// one. A hand-off that has left the messages the agent reads (its
-// WithHistory window, or before a compaction summary) is not seen, and the
-// turn starts with the agent called. Hand-offs form a graph without
+// one. The hand-off is also written to the session's metadata under
+// HandoffKey (stores with session.Describer), which a turn reads when the
+// hand-off has left the messages it reads (its WithHistory window, or
+// before a compaction summary); that write is a second one, after the
+// messages, and a failure of it is a NoticeHandoffNotRecorded. Hand-offs form a graph without
 // cycles, since an agent takes the agents it hands to when it is built; a
 // receiving agent that should hand back needs its own copy of the first.
 //

@@ -1,13 +1,16 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 
 	"github.com/convo-dev/convo/llm"
 	"github.com/convo-dev/convo/message"
+	"github.com/convo-dev/convo/session"
 )
 
 // HandoffPrefix starts the name of the tool that hands the conversation to
@@ -39,9 +42,11 @@ func WithDescription(d string) Option { return func(o *options) { o.description 
 // Later turns of this agent, in this process or another one whose agents
 // were built with the same names, start with the agent of the latest
 // stored hand-off, found among the agents reachable from this one through
-// hand-offs (this one included); a hand-off no longer in the messages the
-// agent reads (the WithHistory window, or before a compaction summary) is
-// not seen, and the turn starts with this agent.
+// hand-offs (this one included). The hand-off is also recorded in the
+// session's metadata under HandoffKey, on stores with session.Describer
+// (SQLite, PostgreSQL, memory), for when it has left the messages the agent
+// reads (the WithHistory window, or before a compaction summary); on
+// other stores such a turn starts with this agent.
 func WithHandoffs(agents ...*Agent) Option {
 	return func(o *options) { o.handoffs = append(o.handoffs, agents...) }
 }
@@ -122,21 +127,61 @@ func handoffTarget(r message.ToolResult) string {
 }
 
 // resumeActive sets the turn's active agent from the latest hand-off in
-// hist, when it names an agent reachable from the turn's agent.
+// hist or, when hist holds none, from the session's metadata (on a store
+// with session.Describer), when it names an agent reachable from the
+// turn's agent.
 func (t *turnState) resumeActive(hist []message.Message) {
 	if len(t.a.opts.handoffs) == 0 {
 		return
 	}
-	for i := len(hist) - 1; i >= 0; i-- {
+	name := ""
+	for i := len(hist) - 1; i >= 0 && name == ""; i-- {
 		rs := hist[i].ToolResults()
-		for j := len(rs) - 1; j >= 0; j-- {
-			if name := handoffTarget(rs[j]); name != "" {
-				if x := t.a.reachable()[name]; x != nil {
-					t.active = x
-				}
-				return
+		for j := len(rs) - 1; j >= 0 && name == ""; j-- {
+			name = handoffTarget(rs[j])
+		}
+	}
+	if name == "" {
+		if d, ok := t.a.opts.store.(session.Describer); ok {
+			// An unreadable info leaves the turn with its own agent.
+			if in, err := d.Info(t.ctx, t.a.opts.id); err == nil {
+				name = in.Metadata[HandoffKey]
 			}
 		}
+	}
+	if x := t.a.reachable()[name]; name != "" && x != nil {
+		t.active = x
+	}
+}
+
+// recordActive records the agent name answering from now on in the
+// session's metadata under HandoffKey (on a store with session.Describer),
+// so that a later turn finds it when the hand-off has left the messages it
+// reads. A failure is reported as a NoticeHandoffNotRecorded.
+func (t *turnState) recordActive(name string) {
+	d, ok := t.a.opts.store.(session.Describer)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), t.a.opts.writeTimeout)
+	defer cancel()
+	err := func() error {
+		in, err := d.Info(ctx, t.a.opts.id)
+		if err != nil {
+			return err
+		}
+		if in.Metadata[HandoffKey] == name {
+			return nil
+		}
+		md := maps.Clone(in.Metadata)
+		if md == nil {
+			md = map[string]string{}
+		}
+		md[HandoffKey] = name
+		return d.UpdateInfo(ctx, t.a.opts.id, session.InfoUpdate{Metadata: md})
+	}()
+	if err != nil {
+		t.notice(Notice{Kind: NoticeHandoffNotRecorded, Err: fmt.Errorf("agent: session %q: record the hand-off to %q: %w", t.a.opts.id, name, err)})
 	}
 }
 

@@ -179,3 +179,30 @@ func TestHandoffStream(t *testing.T) {
 		}
 	})
 }
+
+// A hand-off that has left the messages the agent reads (a window of 2)
+// is found in the session's metadata, which records it.
+func TestHandoffOutsideWindow(t *testing.T) {
+	store := newStore(t)
+	p := providers()[0]
+	build := func(triageReplies, billingReplies []llmtest.Reply) *agent.Agent {
+		billing := agent.New(p.client(t, billingReplies...), agent.WithName("billing"))
+		return agent.New(p.client(t, triageReplies...), agent.WithName("triage"), agent.WithSession("win", store),
+			agent.WithHistory(agent.LastN(2)), agent.WithHandoffs(billing))
+	}
+	a := build([]llmtest.Reply{llmtest.ToolCalls(llmtest.Call("c1", "transfer_to_billing", `{}`))},
+		[]llmtest.Reply{llmtest.Text("one"), llmtest.Text("two"), llmtest.Text("three")})
+	for _, q := range []string{"q1", "q2", "q3"} {
+		if _, err := a.Chat(t.Context(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in, err := store.Info(t.Context(), "win")
+	if err != nil || in.Metadata[agent.HandoffKey] != "billing" {
+		t.Fatalf("metadata %v (%v)", in.Metadata, err)
+	}
+	resp, err := build(nil, []llmtest.Reply{llmtest.Text("four")}).Chat(t.Context(), "q4")
+	if err != nil || resp.Agent != "billing" || resp.Text != "four" {
+		t.Fatalf("agent %q text %q err %v", resp.Agent, resp.Text, err)
+	}
+}

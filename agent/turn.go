@@ -751,6 +751,7 @@ func (t *turnState) loop() error {
 		}
 		if handoff {
 			t.active = target
+			t.recordActive(target.opts.name)
 		}
 	}
 }
