@@ -91,6 +91,9 @@
 //   - Versioned (on sessions): Snapshot reads messages and a version
 //     together; AddMessagesAt appends only if the session is still at that
 //     version, else returns ErrConflict.
+//   - Rewriter (on sessions): ReplaceMessages replaces the whole history
+//     in one atomic step if the session is still at a version (what
+//     repairing damage in the middle of a history needs).
 //   - Ranger (on sessions): Range reads a stretch of a session's history by
 //     sequence number (a page before or after a Seq) without reading the
 //     rest, each message with its Seq; a Seq is never reused, so a reader

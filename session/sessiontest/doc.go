@@ -38,9 +38,10 @@
 // so a failure reads as the rule that was broken. The rules are those
 // listed in the session package documentation. Capabilities (Opener,
 // Describer, Lister, Searcher, OwnerEraser, Pruner, Importer, Quarantiner,
-// Forker, Watcher with FeedTrimmer, and Versioned sessions) are checked when
-// the store, or its sessions, implement them, and skipped with "store does
-// not implement session.Lister" (and so on) otherwise. A
+// Forker, Watcher with FeedTrimmer, and Versioned, Rewriter and Ranger
+// sessions) are checked when the store, or its sessions, implement them,
+// and skipped with "store does not implement session.Lister" (and so on)
+// otherwise. A
 // Searcher whose first search fails with session.ErrNotSupported (a SQLite
 // build without FTS5), or a Watcher whose Watch does (a PostgreSQL store on
 // Citus), is skipped with that error's text.
