@@ -3,6 +3,7 @@ package postgres
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -444,4 +445,30 @@ func BenchmarkAppendFeedCost(b *testing.B) {
 	})
 	b.Run("sequential_watched", func(b *testing.B) { watched(b); sequential(b) })
 	b.Run("8_writers_watched", func(b *testing.B) { watched(b); concurrent(b) })
+}
+
+// TestReadOnlyStoreWatches opens a read-only store beside a writable one:
+// it cannot register as a listener, so writers do not notify it, and its
+// watch finds their changes by polling; TrimFeed is refused.
+func TestReadOnlyStoreWatches(t *testing.T) {
+	pool := testPool(t)
+	ctx := t.Context()
+	w := newStore(t, pool)
+	ro, err := Open(ctx, pool, WithSchema(w.opts.schema), WithReadOnly(), WithFeedPollInterval(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq, err := ro.Watch(ctx, session.WatchQuery{After: session.WatchFromNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Create(ctx, "s1"); err != nil {
+		t.Fatal(err)
+	}
+	if c := firstChange(t, seq); c.Kind != session.ChangeCreate || c.SessionID != "s1" {
+		t.Errorf("read-only watch: %+v, want the create of s1", c)
+	}
+	if _, err := ro.TrimFeed(ctx, time.Now().UnixNano()); !errors.Is(err, session.ErrReadOnly) {
+		t.Errorf("TrimFeed on a read-only store: %v, want session.ErrReadOnly", err)
+	}
 }

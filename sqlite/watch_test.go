@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log"
 	"math"
@@ -202,5 +203,43 @@ func TestFeedNumberingSurvivesTrimAndUpgrade(t *testing.T) {
 			cursor, head = c.Cursor, n
 			break
 		}
+	}
+}
+
+// TestReadOnlyStoreWatches follows, from a read-only store on its own
+// *sql.DB (so no in-process wake-up reaches it), what a writable store
+// commits: the watch finds it by polling. TrimFeed is refused.
+func TestReadOnlyStoreWatches(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "convo.db")
+	w, err := sqlite.Open(ctx, openFile(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro, err := sqlite.Open(ctx, openFile(t, path), sqlite.WithReadOnly(), sqlite.WithFeedPollInterval(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Minute) // a watchdog
+	defer cancel()
+	seq, err := ro.Watch(wctx, session.WatchQuery{After: session.WatchFromNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Create(ctx, "s1"); err != nil {
+		t.Fatal(err)
+	}
+	for c, err := range seq {
+		if err != nil || c.Kind != session.ChangeCreate || c.SessionID != "s1" {
+			t.Errorf("read-only watch: %+v, %v; want the create of s1", c, err)
+		}
+		break
+	}
+	if _, err := ro.TrimFeed(ctx, time.Now().UnixNano()); !errors.Is(err, session.ErrReadOnly) {
+		t.Errorf("TrimFeed on a read-only store: %v, want session.ErrReadOnly", err)
+	}
+	// A poll interval that is not positive is refused before any I/O.
+	if _, err := sqlite.Open(ctx, openFile(t, path), sqlite.WithFeedPollInterval(0)); err == nil {
+		t.Error("WithFeedPollInterval(0) was accepted")
 	}
 }
