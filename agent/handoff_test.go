@@ -2,7 +2,10 @@ package agent_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +14,8 @@ import (
 	"github.com/convo-dev/convo/llm"
 	"github.com/convo-dev/convo/llm/llmtest"
 	"github.com/convo-dev/convo/message"
+	"github.com/convo-dev/convo/session"
+	"github.com/convo-dev/convo/sqlite"
 	"github.com/convo-dev/convo/tool"
 )
 
@@ -204,5 +209,46 @@ func TestHandoffOutsideWindow(t *testing.T) {
 	resp, err := build(nil, []llmtest.Reply{llmtest.Text("four")}).Chat(t.Context(), "q4")
 	if err != nil || resp.Agent != "billing" || resp.Text != "four" {
 		t.Fatalf("agent %q text %q err %v", resp.Agent, resp.Text, err)
+	}
+}
+
+// A SQLite file reopened by a new store (as a new process would) with the
+// agents rebuilt under the same names continues with billing, whether the
+// hand-off is in the window read (the history marker) or not (the
+// session's metadata).
+func TestHandoffResumedSQLite(t *testing.T) {
+	for _, window := range []int{100, 2} {
+		t.Run(fmt.Sprint("window ", window), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "handoff.db")
+			open := func() session.Store {
+				db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { db.Close() })
+				store, err := sqlite.SessionStore(t.Context(), db)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return store
+			}
+			p := providers()[0]
+			build := func(store session.Store, triageReplies, billingReplies []llmtest.Reply) *agent.Agent {
+				billing := agent.New(p.client(t, billingReplies...), agent.WithName("billing"))
+				return agent.New(p.client(t, triageReplies...), agent.WithName("triage"), agent.WithSession("s", store),
+					agent.WithHistory(agent.LastN(window)), agent.WithHandoffs(billing))
+			}
+			a := build(open(), []llmtest.Reply{llmtest.ToolCalls(llmtest.Call("c1", "transfer_to_billing", `{}`))},
+				[]llmtest.Reply{llmtest.Text("one"), llmtest.Text("two")})
+			for _, q := range []string{"q1", "q2"} {
+				if _, err := a.Chat(t.Context(), q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			resp, err := build(open(), nil, []llmtest.Reply{llmtest.Text("three")}).Chat(t.Context(), "q3")
+			if err != nil || resp.Agent != "billing" {
+				t.Fatalf("agent %q err %v", resp.Agent, err)
+			}
+		})
 	}
 }
