@@ -143,7 +143,9 @@
 // bound to, the session it was sealed in, and a session reads a row sealed
 // elsewhere only if that session is one of its ancestors (its ParentID, the
 // parent's, and so on; past an ancestor that was deleted the chain cannot
-// be read, and the fork then accepts rows sealed further up). A row copied
+// be read, and the fork then accepts a row sealed further up only under its
+// own data key or one Fork gave it a copy of, never a row of another
+// owner's session that someone copied in). A row copied
 // into a session that is not a fork of its origin fails with ErrAuth. A
 // fork does accept a row of an ancestor that was appended after the fork
 // point, if someone with write access to the database copies it in.

@@ -93,14 +93,21 @@ func (b *base) openMessage(ctx context.Context, sessionID string, m message.Mess
 		if lin == nil {
 			lin = &lineage{}
 		}
-		inherits, lerr := lin.descends(ctx, b, sessionID, env.origin)
+		ancestor, broken, lerr := lin.descends(ctx, b, sessionID, env.origin)
 		if lerr != nil {
 			return message.Message{}, fmt.Errorf("encrypted: read %q: ancestry: %w", sessionID, lerr)
 		}
-		if !inherits {
+		if !ancestor && !broken {
 			return message.Message{}, corrupt(sessionID, m.ID, fmt.Errorf("%w: sealed in session %q, which is not an ancestor", ErrAuth, env.origin))
 		}
-		aead, err = lin.inheritedKey(ctx, b, sessionID, env.key, env.version)
+		var copied bool
+		aead, copied, err = lin.inheritedKey(ctx, b, sessionID, env.key, env.version)
+		if err == nil && !ancestor && !copied && env.key != lin.scope {
+			// Beyond a broken chain the origin cannot be checked: accept
+			// only a row under the session's own key or one that Fork gave
+			// it a copy of, not any row of any session copied in.
+			return message.Message{}, corrupt(sessionID, m.ID, fmt.Errorf("%w: sealed in session %q, which is not a known ancestor, under data key %q, which the session holds no copy of", ErrAuth, env.origin, env.key))
+		}
 	} else {
 		aead, err = b.aeadFor(ctx, env.key, env.version)
 	}
@@ -167,7 +174,8 @@ type lineage struct {
 	scope     string
 	ancestors map[string]bool
 	// broken is set when an ancestor no longer exists: the chain beyond it
-	// cannot be read, and rows sealed in a session beyond it are accepted.
+	// cannot be read, and a row sealed in a session beyond it is accepted
+	// under the session's own key or a copy Fork made (openMessage).
 	broken bool
 	// missing remembers key copies that do not exist.
 	missing map[keyRef]bool
@@ -208,32 +216,37 @@ func (l *lineage) load(ctx context.Context, b *base, id string) error {
 	return nil
 }
 
-// descends reports whether session id may hold rows sealed in origin: origin
-// is one of its ancestors, or the chain of ancestors is broken by a deleted
-// session before it ends.
-func (l *lineage) descends(ctx context.Context, b *base, id, origin string) (bool, error) {
+// descends reports whether origin is one of the ancestors of session id,
+// and, if not, whether the chain of ancestors is broken by a deleted
+// session before it ends (so origin may be an ancestor beyond the break).
+func (l *lineage) descends(ctx context.Context, b *base, id, origin string) (ancestor, broken bool, err error) {
 	if err := l.load(ctx, b, id); err != nil {
-		return false, err
+		return false, false, err
 	}
-	return l.ancestors[origin] || l.broken && len(l.ancestors) > 0, nil
+	if l.ancestors[origin] {
+		return true, false, nil
+	}
+	return false, l.broken && len(l.ancestors) > 0, nil
 }
 
 // inheritedKey returns the data key of a row that session id inherited: the
 // session's own copy of the key (made by Fork, so that erasing the owner of
-// the session it was forked from does not erase it), else the key itself.
-func (l *lineage) inheritedKey(ctx context.Context, b *base, id, keyID string, version int64) (cipher.AEAD, error) {
+// the session it was forked from does not erase it), with copied set, else
+// the key itself.
+func (l *lineage) inheritedKey(ctx context.Context, b *base, id, keyID string, version int64) (aead cipher.AEAD, copied bool, err error) {
 	if err := l.load(ctx, b, id); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if l.scope != "" {
 		ref := keyRef{copyKeyID(l.scope, id, keyID), version}
 		if !l.missing[ref] {
 			aead, err := b.aeadFor(ctx, ref.id, version)
 			if !errors.Is(err, ErrKeyNotFound) {
-				return aead, err
+				return aead, err == nil, err
 			}
 			l.missing[ref] = true
 		}
 	}
-	return b.aeadFor(ctx, keyID, version)
+	aead, err = b.aeadFor(ctx, keyID, version)
+	return aead, false, err
 }

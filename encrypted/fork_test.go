@@ -1,6 +1,7 @@
 package encrypted_test
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -164,5 +165,49 @@ func TestRewrapWhileInUse(t *testing.T) {
 				t.Errorf("%s: %d messages", id, len(got))
 			}
 		}
+	}
+}
+
+// TestBrokenForkChainRefusesForeignRows: a fork whose parent was deleted
+// (its chain of ancestors is broken) still reads what it inherited, but a
+// row of an unrelated session of another owner, copied into it by someone
+// with write access to the database, is refused as for any other session,
+// not decrypted for the fork's reader.
+func TestBrokenForkChainRefusesForeignRows(t *testing.T) {
+	inner, keys := session.NewMemoryStore(), encrypted.NewMemoryKeyStore()
+	st := wrap(t, inner, newKeyring(t), keys)
+	ctx := t.Context()
+	victim := createOwned(t, st, "v", "alice")
+	add(t, victim, message.NewUserMessage("alice's secret"))
+	p := createOwned(t, st, "p", "bob")
+	add(t, p, message.NewUserMessage("bob's"))
+	pm := all(t, p)
+	if _, err := st.(session.Forker).Fork(ctx, "p", pm[0].ID, "f", session.CreateOptions{Owner: "mallory"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Delete(ctx, "p"); err != nil {
+		t.Fatal(err)
+	}
+	if got := all(t, load(t, st, "f")); len(got) != 1 || got[0].Content() != "bob's" {
+		t.Fatalf("fork after its parent's deletion: %+v", got)
+	}
+	stolen, err := inner.Load(ctx, "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := stolen.GetMessages(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := inner.Load(ctx, "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fi.AddMessages(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := load(t, wrap(t, inner, newKeyring(t), keys), "f").GetMessages(ctx, nil)
+	if !errors.Is(err, encrypted.ErrAuth) {
+		t.Fatalf("fork holding a row copied from another owner's session: %d messages (%+v), err %v; want ErrAuth", len(msgs), msgs, err)
 	}
 }
