@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/convo-dev/convo/internal/feedtest"
 	"github.com/convo-dev/convo/message"
 	"github.com/convo-dev/convo/session"
 )
@@ -192,19 +192,8 @@ func TestFeedChild(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := 0
-		for c, err := range seq {
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, m := range c.Messages {
-				fmt.Printf("msg %s\n", m.Content())
-				got++
-			}
-			if got >= n {
-				fmt.Printf("cursor %s\n", c.Cursor)
-				break
-			}
+		if err := feedtest.Follow(os.Stdout, seq, n); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
@@ -246,54 +235,20 @@ func TestFeedAcrossProcesses(t *testing.T) {
 			}
 		}()
 	}
-	cursor := ""
-	seen := map[string][]int{}
-	total, runs := 0, 0
-	for total < writers*perWriter {
-		n := min(perConsumer, writers*perWriter-total)
-		cmd := child("consume", "CONVO_TEST_PG_FEED_AFTER="+cursor, fmt.Sprintf("CONVO_TEST_PG_FEED_N=%d", n))
+	seen, cursor, runs := feedtest.Consume(t, writers*perWriter, perConsumer, func(after string, n int) ([]byte, error) {
+		cmd := child("consume", "CONVO_TEST_PG_FEED_AFTER="+after, fmt.Sprintf("CONVO_TEST_PG_FEED_N=%d", n))
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		timer := time.AfterFunc(time.Minute, func() { cmd.Process.Kill() }) // a consumer that misses a message waits forever
+		defer timer.Stop()
 		out, err := cmd.Output()
-		timer.Stop()
 		if err != nil {
-			t.Fatalf("consumer %d (after %q): %v\n%s%s", runs, cursor, err, out, stderr.String())
+			err = fmt.Errorf("%w\n%s", err, stderr.String())
 		}
-		runs++
-		got := 0
-		sc := bufio.NewScanner(strings.NewReader(string(out)))
-		for sc.Scan() {
-			kind, arg, _ := strings.Cut(sc.Text(), " ")
-			switch kind {
-			case "msg":
-				w, i, ok := strings.Cut(arg, "-")
-				k, err := strconv.Atoi(i)
-				if !ok || err != nil {
-					t.Fatalf("consumer %d: unexpected message %q", runs, arg)
-				}
-				seen[w] = append(seen[w], k)
-				got++
-			case "cursor":
-				cursor = arg
-			}
-		}
-		if got != n {
-			t.Fatalf("consumer %d printed %d messages, want %d:\n%s", runs, got, n, out)
-		}
-		total += got
-	}
+		return out, err
+	})
 	wg.Wait()
-	for w := range writers {
-		got := seen[fmt.Sprintf("w%d", w)]
-		ok := len(got) == perWriter
-		for i := 0; ok && i < len(got); i++ {
-			ok = got[i] == i
-		}
-		if !ok {
-			t.Errorf("writer w%d: consumers saw %v, want 0..%d in order, each once", w, got, perWriter-1)
-		}
-	}
+	feedtest.CheckOrder(t, seen, writers, perWriter)
 	// Nothing is left over after the last cursor.
 	seq, err := s.Watch(ctx, session.WatchQuery{SessionID: "feed", After: cursor})
 	if err != nil {

@@ -3,7 +3,6 @@ package drivertest
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/convo-dev/convo/internal/feedtest"
 	"github.com/convo-dev/convo/message"
 	"github.com/convo-dev/convo/session"
 )
@@ -42,63 +42,27 @@ func testFeedProcesses(t *testing.T, d Driver) {
 		}
 		cmds = append(cmds, cmd)
 	}
-	cursor := "" // the oldest change: the session's creation
-	seen := map[string][]int{}
-	total, runs := 0, 0
-	for total < writers*perWriter {
-		n := min(perConsumer, writers*perWriter-total)
-		cmd := child(t, "feed-consume", "CONVO_DT_DB="+path, "CONVO_DT_AFTER="+cursor, fmt.Sprintf("CONVO_DT_TURNS=%d", n))
+	// From the oldest change, the session's creation.
+	seen, cursor, runs := feedtest.Consume(t, writers*perWriter, perConsumer, func(after string, n int) ([]byte, error) {
+		cmd := child(t, "feed-consume", "CONVO_DT_DB="+path, "CONVO_DT_AFTER="+after, fmt.Sprintf("CONVO_DT_TURNS=%d", n))
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		// A consumer that misses a message waits for it forever: a
 		// minute without its n messages is a failure, not a slow run.
 		timer := time.AfterFunc(time.Minute, func() { cmd.Process.Kill() })
+		defer timer.Stop()
 		out, err := cmd.Output()
-		timer.Stop()
 		if err != nil {
-			t.Fatalf("consumer %d (after %q): %v\n%s", runs, cursor, err, stderr.String())
+			err = fmt.Errorf("%w\n%s", err, stderr.String())
 		}
-		runs++
-		got := 0
-		sc := bufio.NewScanner(strings.NewReader(string(out)))
-		for sc.Scan() {
-			kind, arg, _ := strings.Cut(sc.Text(), " ")
-			switch kind {
-			case "msg":
-				w, i, ok := strings.Cut(arg, "-")
-				k, err := strconv.Atoi(i)
-				if !ok || err != nil {
-					t.Fatalf("consumer %d: unexpected message %q", runs, arg)
-				}
-				seen[w] = append(seen[w], k)
-				got++
-			case "cursor":
-				cursor = arg
-			}
-		}
-		if got != n {
-			t.Fatalf("consumer %d printed %d messages, want %d:\n%s", runs, got, n, out)
-		}
-		total += got
-	}
+		return out, err
+	})
 	for w, cmd := range cmds {
 		if err := cmd.Wait(); err != nil {
 			t.Errorf("writer w%d: %v\n%s", w, err, outs[w])
 		}
 	}
-	for w := range writers {
-		got := seen[fmt.Sprintf("w%d", w)]
-		if len(got) != perWriter {
-			t.Errorf("writer w%d: consumers saw %d messages, want %d (%v)", w, len(got), perWriter, got)
-			continue
-		}
-		for i, k := range got {
-			if k != i {
-				t.Errorf("writer w%d: consumers saw %v, want 0..%d in order, each once", w, got, perWriter-1)
-				break
-			}
-		}
-	}
+	feedtest.CheckOrder(t, seen, writers, perWriter)
 	// Nothing is left over: after the last cursor comes only what is
 	// appended next.
 	seq, err := st.Watch(ctx, session.WatchQuery{SessionID: "feed", After: cursor})
@@ -155,25 +119,8 @@ func feedChild(ctx context.Context, st session.Store, role string) error {
 			return err
 		}
 		out := bufio.NewWriter(os.Stdout)
-		got := 0
-		for c, err := range seq {
-			if err != nil {
-				return err
-			}
-			if c.Kind != session.ChangeAppend && c.Kind != session.ChangeCreate {
-				return fmt.Errorf("unexpected %q change", c.Kind)
-			}
-			if got+len(c.Messages) > n {
-				return errors.New("a change holds more messages than asked for") // each append holds one
-			}
-			for _, m := range c.Messages {
-				fmt.Fprintf(out, "msg %s\n", m.Content())
-				got++
-			}
-			if got == n {
-				fmt.Fprintf(out, "cursor %s\n", c.Cursor)
-				break
-			}
+		if err := feedtest.Follow(out, seq, n); err != nil {
+			return err
 		}
 		return out.Flush()
 	}
