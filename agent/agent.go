@@ -136,6 +136,7 @@ const (
 
 // Notice reports something the agent repaired or skipped without failing.
 type Notice struct {
+	// Kind says what happened.
 	Kind NoticeKind
 	// SessionID is the session concerned.
 	SessionID string
@@ -357,15 +358,27 @@ const (
 
 // Event is one update of a streaming turn.
 type Event struct {
+	// Type says which of the fields below the event carries.
 	Type EventType
 	// Iteration is the model call the event belongs to (from 1).
-	Iteration     int
-	Text          string
+	Iteration int
+	// Text is the piece of answer or reasoning text of an EventTextDelta
+	// or EventReasoningDelta.
+	Text string
+	// ToolCallDelta is the piece of a streamed tool call of an
+	// EventToolCallDelta.
 	ToolCallDelta *llm.ToolCallDelta
-	ToolCall      *message.ToolCall
-	ToolResult    *message.ToolResult
-	Messages      []message.Message
-	Notice        *Notice
-	Response      *Response
-	Pending       []PendingCall
+	// ToolCall is the complete tool call of an EventToolCall.
+	ToolCall *message.ToolCall
+	// ToolResult is the result of an EventToolResult.
+	ToolResult *message.ToolResult
+	// Messages are the messages an EventStored stored, oldest first.
+	Messages []message.Message
+	// Notice is the repair or skipped step of an EventNotice.
+	Notice *Notice
+	// Response is the turn's outcome, in EventDone.
+	Response *Response
+	// Pending are the calls waiting for approval, in
+	// EventAwaitingApproval.
+	Pending []PendingCall
 }

@@ -41,6 +41,8 @@ type Client interface {
 // client will refuse (the agent stores nothing for a turn whose request
 // fails the check) tests for this interface with a type assertion.
 type RequestChecker interface {
+	// CheckRequest returns nil when req can be sent, else an error
+	// matching ErrBadRequest.
 	CheckRequest(req Request) error
 }
 
@@ -67,7 +69,9 @@ type Request struct {
 
 // ToolSpec describes a tool to the model.
 type ToolSpec struct {
-	Name        string
+	// Name is the name the model calls the tool by.
+	Name string
+	// Description tells the model what the tool does and when to use it.
 	Description string
 	// Parameters is the JSON schema of the tool's input object.
 	Parameters json.RawMessage
@@ -86,6 +90,7 @@ const (
 
 // ToolChoice constrains tool use.
 type ToolChoice struct {
+	// Mode says whether and how the model must use tools.
 	Mode ToolChoiceMode
 	// Name is the tool to call when Mode is ToolChoiceTool.
 	Name string
@@ -93,7 +98,9 @@ type ToolChoice struct {
 
 // ResponseFormat asks for output that is JSON matching Schema.
 type ResponseFormat struct {
-	Name   string
+	// Name names the format, for providers that ask for one.
+	Name string
+	// Schema is the JSON schema the output must match.
 	Schema json.RawMessage
 	// Strict asks the provider to enforce the schema where it can.
 	Strict bool
@@ -149,9 +156,14 @@ const (
 
 // Event is one streaming update.
 type Event struct {
-	Type     EventType
-	Text     string
+	// Type says which of the fields below the event carries.
+	Type EventType
+	// Text is the piece of text of an EventTextDelta or
+	// EventReasoningDelta.
+	Text string
+	// ToolCall is the piece of a tool call of an EventToolCallDelta.
 	ToolCall *ToolCallDelta
+	// Response is the whole answer, in EventDone.
 	Response *Response
 }
 
@@ -159,9 +171,11 @@ type Event struct {
 // call carries its ID and Name; later ones append to its input.
 type ToolCallDelta struct {
 	// Index is the call's position among the response's tool calls.
-	Index      int
-	ID         string
-	Name       string
+	Index int
+	// ID and Name are the call's id and tool name, on its first delta.
+	ID   string
+	Name string
+	// InputDelta is the next piece of the call's JSON input.
 	InputDelta string
 }
 

@@ -32,11 +32,17 @@ func (r Role) Known() bool {
 // Usage is the token usage a provider reported for the response that
 // produced an assistant message. Zero fields mean "not reported".
 type Usage struct {
-	InputTokens      int64 `json:"input_tokens,omitempty"`
-	OutputTokens     int64 `json:"output_tokens,omitempty"`
+	// InputTokens is the whole prompt, cached tokens included;
+	// OutputTokens the answer, reasoning included.
+	InputTokens  int64 `json:"input_tokens,omitempty"`
+	OutputTokens int64 `json:"output_tokens,omitempty"`
+	// CacheReadTokens and CacheWriteTokens are the input tokens read from
+	// and written to the provider's prompt cache.
 	CacheReadTokens  int64 `json:"cache_read_tokens,omitempty"`
 	CacheWriteTokens int64 `json:"cache_write_tokens,omitempty"`
-	ReasoningTokens  int64 `json:"reasoning_tokens,omitempty"`
+	// ReasoningTokens are the output tokens spent on reasoning, where the
+	// provider reports them.
+	ReasoningTokens int64 `json:"reasoning_tokens,omitempty"`
 }
 
 // IsZero reports whether u holds no counts at all.

@@ -24,6 +24,7 @@ const (
 
 // Text is plain text.
 type Text struct {
+	// Text is the text.
 	Text string
 }
 
@@ -47,6 +48,7 @@ type Reasoning struct {
 
 // ImageURL is an image given by URL, including data: URLs.
 type ImageURL struct {
+	// URL is where the image is, or a data: URL holding it.
 	URL string
 	// Detail is the provider's detail hint ("low", "high", "auto"), or "".
 	Detail string
@@ -54,8 +56,10 @@ type ImageURL struct {
 
 // Binary is inline binary content such as an image, audio or a PDF.
 type Binary struct {
+	// MIMEType is the content's type, such as "image/png".
 	MIMEType string
-	Data     []byte
+	// Data is the content's bytes.
+	Data []byte
 	// Name is an optional file name.
 	Name string
 }

@@ -49,6 +49,7 @@ type Info struct {
 
 // CreateOptions are the initial owner and info of a new session.
 type CreateOptions struct {
+	// Owner, Title and Metadata are the session's (see Info).
 	Owner    string
 	Title    string
 	Metadata map[string]string
@@ -129,6 +130,7 @@ type ListPage struct {
 // listing is in progress moves to the front and may be missed or seen twice
 // by that listing, as with any keyset pagination over a changing order.
 type Lister interface {
+	// List returns the page of sessions q selects.
 	List(ctx context.Context, q ListQuery) (ListPage, error)
 }
 
@@ -313,10 +315,12 @@ type SearchQuery struct {
 
 // SearchHit is one message that matched, best first.
 type SearchHit struct {
+	// SessionID and MessageID name the message.
 	SessionID string
 	MessageID string
 	// Seq is the message's position in its session.
-	Seq       int64
+	Seq int64
+	// Role and CreatedAt (Unix nanoseconds) are the message's.
 	Role      message.Role
 	CreatedAt int64
 	// Snippet is an excerpt of the matching text, matched terms wrapped in
@@ -386,6 +390,8 @@ type DeleteReport struct {
 // messages and search index, in one transaction: what a data-deletion
 // request needs.
 type OwnerEraser interface {
+	// DeleteOwner deletes every session of owner and reports what it
+	// deleted.
 	DeleteOwner(ctx context.Context, owner string) (DeleteReport, error)
 }
 
@@ -403,6 +409,8 @@ type PruneQuery struct {
 // Pruner is a Store that deletes sessions idle since a given time: a
 // retention policy. Deletion is atomic.
 type Pruner interface {
+	// Prune deletes the sessions q selects (none with q.DryRun) and
+	// reports them.
 	Prune(ctx context.Context, q PruneQuery) (DeleteReport, error)
 }
 

@@ -117,6 +117,7 @@ type WatchQuery struct {
 // without a gap or a repeat: skip the changes whose Version is at most the
 // snapshot's.
 type Watcher interface {
+	// Watch delivers the changes q selects, as described above.
 	Watch(ctx context.Context, q WatchQuery) (iter.Seq2[Change, error], error)
 }
 

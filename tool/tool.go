@@ -37,6 +37,8 @@ type Result struct {
 // Timeouter is a Tool with its own per-call timeout, which overrides the
 // agent's default. Func tools built WithTimeout implement it.
 type Timeouter interface {
+	// Timeout is the tool's per-call timeout; zero or less leaves the
+	// agent's default.
 	Timeout() time.Duration
 }
 
