@@ -14,9 +14,10 @@ var (
 	_ FeedTrimmer = (*MemoryStore)(nil)
 )
 
-// MemoryFeedRetention is how many changes a MemoryStore's feed keeps: when
-// it holds more, the oldest are discarded, and a watch that had not read
-// them yet fails with ErrFeedGap.
+// MemoryFeedRetention is how many changes a MemoryStore's feed keeps at
+// least: when it holds a quarter more, the oldest are discarded down to
+// this many (in one step, so that a write does not move the whole feed),
+// and a watch that had not read them yet fails with ErrFeedGap.
 const MemoryFeedRetention = 1 << 16
 
 // memFeed is a MemoryStore's change feed. Guarded by MemoryStore.mu.
@@ -50,9 +51,10 @@ func (m *MemoryStore) record(id string, s *memSession, kind ChangeKind, from, to
 		seq: f.last, id: id, owner: s.owner, kind: kind, version: s.version, inc: s.inc,
 		from: from, to: to, removed: removed, at: time.Now().UnixNano(),
 	})
-	if n := len(f.log) - MemoryFeedRetention; n > 0 {
+	if len(f.log) > MemoryFeedRetention+MemoryFeedRetention/4 {
+		n := len(f.log) - MemoryFeedRetention
 		f.trimmed = f.log[n-1].seq
-		f.log = slices.Delete(f.log, 0, n)
+		f.log = append(make([]memChange, 0, MemoryFeedRetention+MemoryFeedRetention/4+1), f.log[n:]...)
 	}
 	if f.wake != nil {
 		close(f.wake)
@@ -81,8 +83,9 @@ func (m *MemoryStore) TrimFeed(ctx context.Context, before int64) (int64, error)
 }
 
 // Watch delivers the changes selected by q, in commit order (see Watcher).
-// The feed keeps the last MemoryFeedRetention changes, and what TrimFeed
-// has not discarded; cursors are decimal change numbers.
+// The feed keeps at least the last MemoryFeedRetention changes (up to a
+// quarter more), and what TrimFeed has not discarded; cursors are decimal
+// change numbers.
 func (m *MemoryStore) Watch(ctx context.Context, q WatchQuery) (iter.Seq2[Change, error], error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("memory: watch: %w", err)
