@@ -7,6 +7,7 @@ import (
 	"iter"
 	"slices"
 
+	"github.com/convo-dev/convo/llm"
 	"github.com/convo-dev/convo/message"
 	"github.com/convo-dev/convo/session"
 )
@@ -223,24 +224,27 @@ func (t *turnState) pause(asst message.Message, calls []message.ToolCall) error 
 // Resume returns ErrNoPendingApproval or ErrInvalidDecision (nothing stored,
 // nothing run), or what Send returns.
 func (a *Agent) Resume(ctx context.Context, decisions ...Decision) (*Response, error) {
-	return a.resume(ctx, decisions, nil)
+	return a.resume(ctx, decisions, nil, nil)
 }
 
 // ResumeStream is Resume with streaming, as ChatStream is to Chat.
 func (a *Agent) ResumeStream(ctx context.Context, decisions ...Decision) iter.Seq2[Event, error] {
-	return a.stream(ctx, func(ctx context.Context, emit func(Event)) (*Response, error) { return a.resume(ctx, decisions, emit) })
+	return a.stream(ctx, func(ctx context.Context, emit func(Event)) (*Response, error) {
+		return a.resume(ctx, decisions, emit, nil)
+	})
 }
 
-// resume is Resume, streaming to emit when it is not nil.
-func (a *Agent) resume(ctx context.Context, decisions []Decision, emit func(Event)) (*Response, error) {
+// resume is Resume, streaming to emit when it is not nil, asking the rest
+// of the turn's model calls for format when it is not nil (ResumeTyped).
+func (a *Agent) resume(ctx context.Context, decisions []Decision, emit func(Event), format *llm.ResponseFormat) (*Response, error) {
 	if a.trc != nil {
-		return a.traceTurn(ctx, func(ctx context.Context) (*Response, error) { return a.resumeTurn(ctx, decisions, emit) })
+		return a.traceTurn(ctx, func(ctx context.Context) (*Response, error) { return a.resumeTurn(ctx, decisions, emit, format) })
 	}
-	return a.resumeTurn(ctx, decisions, emit)
+	return a.resumeTurn(ctx, decisions, emit, format)
 }
 
 // resumeTurn is resume without tracing.
-func (a *Agent) resumeTurn(ctx context.Context, decisions []Decision, emit func(Event)) (*Response, error) {
+func (a *Agent) resumeTurn(ctx context.Context, decisions []Decision, emit func(Event), format *llm.ResponseFormat) (*Response, error) {
 	if err := a.enter(ctx); err != nil {
 		return nil, err
 	}
@@ -264,7 +268,7 @@ func (a *Agent) resumeTurn(ctx context.Context, decisions []Decision, emit func(
 	if err != nil {
 		return nil, fmt.Errorf("%w: session %q: %w", ErrInvalidDecision, a.opts.id, err)
 	}
-	t := &turnState{a: a, ctx: ctx, emit: emit, resp: &Response{}}
+	t := &turnState{a: a, ctx: ctx, emit: emit, resp: &Response{}, format: format}
 	t.resumeActive(hist[:r.asst])
 	if u := lastUser(hist[:r.asst]); u >= 0 {
 		t.user = hist[u]

@@ -309,8 +309,9 @@
 // before it is decoded, since a compatible server may ignore strict mode: a
 // mismatch returns an *OutputError (errors.Is ErrOutputInvalid) with the
 // raw text; the answer is stored as it came and the session stays valid.
-// A typed turn that pauses for approval and is resumed (Agent.Resume) goes
-// on without the output format.
+// A typed turn that pauses for approval is resumed with ResumeTyped, which
+// asks the rest of the turn for the schema again (Agent.Resume goes on
+// without it).
 //
 // # Handoffs
 //

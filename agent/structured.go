@@ -83,6 +83,20 @@ func RunTyped[T any](ctx context.Context, a *Agent, text string) (T, *Response, 
 // valid, and the next turn can ask the model to correct it. Other errors
 // are those of Agent.Send.
 func SendTyped[T any](ctx context.Context, a *Agent, msg message.Message) (T, *Response, error) {
+	return typed[T](a, func(rf *llm.ResponseFormat) (*Response, error) { return a.turnWith(ctx, msg, nil, rf) })
+}
+
+// ResumeTyped is Agent.Resume for a typed turn (RunTyped) that paused for
+// approval: the rest of the turn asks for T's schema again, and the final
+// answer is decoded as RunTyped does. (Agent.Resume goes on without the
+// output format.)
+func ResumeTyped[T any](ctx context.Context, a *Agent, decisions ...Decision) (T, *Response, error) {
+	return typed[T](a, func(rf *llm.ResponseFormat) (*Response, error) { return a.resume(ctx, decisions, nil, rf) })
+}
+
+// typed runs a turn with run, asking for T's schema, and decodes its
+// answer.
+func typed[T any](a *Agent, run func(*llm.ResponseFormat) (*Response, error)) (T, *Response, error) {
 	var zero T
 	s, err := tool.SchemaFor[T]()
 	if err != nil {
@@ -92,7 +106,7 @@ func SendTyped[T any](ctx context.Context, a *Agent, msg message.Message) (T, *R
 		return zero, nil, fmt.Errorf("%w: session %q: the schema of %s: %s", ErrOutputSchema, a.opts.id, reflect.TypeFor[T](), p)
 	}
 	rf := &llm.ResponseFormat{Name: outputName(reflect.TypeFor[T]()), Schema: s.JSON(), Strict: true}
-	resp, err := a.turnWith(ctx, msg, nil, rf)
+	resp, err := run(rf)
 	if err != nil {
 		return zero, resp, err
 	}

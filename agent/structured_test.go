@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -239,5 +240,41 @@ func TestRunTypedGemini2Tools(t *testing.T) {
 	}
 	if store.Writes() != 0 {
 		t.Errorf("%d writes", store.Writes())
+	}
+}
+
+type payment struct {
+	Paid   bool   `json:"paid"`
+	Detail string `json:"detail"`
+}
+
+// A typed turn that pauses for approval is resumed with ResumeTyped: the
+// rest of the turn asks for the schema again and the answer is decoded.
+// It runs on the thinking families, whose Gemini is Gemini 3 (tools with a
+// JSON response need it, rule gemini/json-with-tools).
+func TestResumeTyped(t *testing.T) {
+	for _, p := range thinkingProviders(t) {
+		t.Run(p.name, func(t *testing.T) {
+			store := newStore(t)
+			pay := tool.Func("pay", "Pays", func(ctx context.Context, a cityArgs) (string, error) { return "paid", nil })
+			client := p.client(t,
+				llmtest.Parts(p.reasoning("Pay."), llmtest.Call("c1", "pay", `{"city":"Oslo"}`)).WithModel(p.model),
+				llmtest.Parts(p.reasoning("Done."), message.Text{Text: `{"paid":true,"detail":"paid in Oslo"}`}).WithModel(p.model),
+			)
+			opts := []agent.Option{agent.WithSession("pay", store), agent.WithTools(pay), agent.WithApproval("pay")}
+			_, resp, err := agent.RunTyped[payment](t.Context(), agent.New(client, opts...), "Pay")
+			if !errors.Is(err, agent.ErrAwaitingApproval) || len(resp.Pending) != 1 {
+				t.Fatalf("err %v", err)
+			}
+			got, _, err := agent.ResumeTyped[payment](t.Context(), agent.New(client, opts...), agent.Approve("c1"))
+			if err != nil || !got.Paid || got.Detail != "paid in Oslo" {
+				t.Fatalf("%+v %v", got, err)
+			}
+			for i, r := range client.Requests() {
+				if r.ResponseFormat == nil || r.ResponseFormat.Name != "payment" {
+					t.Fatalf("request %d: format %+v", i, r.ResponseFormat)
+				}
+			}
+		})
 	}
 }
