@@ -57,9 +57,10 @@
 //
 // JSON Lines: a header {"type":"convo-export","version":1}, then for each
 // session a line {"type":"session","id":...,"owner":...,"title":...,
-// "metadata":{...},"created_at":UNIX_NANOS} followed by one line per message,
-// {"type":"message","session":ID,"message":MESSAGE}, with MESSAGE in the
-// JSON of package message. docs/cli.md describes it in full.
+// "metadata":{...},"created_at":UNIX_NANOS,"updated_at":UNIX_NANOS} (a fork
+// also with "parent" and "fork_message_id") followed by one line per
+// message, {"type":"message","session":ID,"message":MESSAGE}, with MESSAGE
+// in the JSON of package message. docs/cli.md describes it in full.
 //
 // # Web viewer
 //
