@@ -3,7 +3,8 @@
 // contract as the SQLite store and the in-memory reference store (it passes
 // session/sessiontest in full) and implements every capability: Opener,
 // Describer, Lister, Searcher, OwnerEraser, Pruner, Importer, Quarantiner,
-// and sessions that are Versioned and Rewriters.
+// Forker, Watcher and FeedTrimmer, and sessions that are Versioned,
+// Rewriters and Rangers.
 //
 // # Usage
 //

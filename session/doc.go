@@ -109,10 +109,9 @@
 // # Helpers
 //
 // LoadOrCreate opens a session race-free (with Opener when the store has
-// it). List, Search, Fork, Range, Watch and AsVersioned use a capability or
-// return an error matching ErrNotSupported; they never fall back to a weaker
-// guarantee.
-// Limit makes the *int that GetMessages takes. ValidateID is the id check
+// it). List, Search, Fork, ForkBefore, Range, Watch and AsVersioned use a
+// capability or return an error matching ErrNotSupported; they never fall
+// back to a weaker guarantee. Limit makes the *int that GetMessages takes. ValidateID is the id check
 // every store applies. Check, Repair and RepairSuffix find and mend broken
 // tool-call pairing in a message list. PendingResult records a call whose
 // result is still to come (the agent's tool approval): a placeholder that

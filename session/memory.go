@@ -19,8 +19,8 @@ import (
 // MemoryStore is a Store that keeps sessions in memory. It is the reference
 // implementation of the contract: it implements Store and every capability
 // (Opener, Describer, Lister, Searcher, OwnerEraser, Pruner, Importer,
-// Quarantiner, Forker, Watcher, FeedTrimmer), and
-// its sessions implement Versioned. It passes sessiontest.Run.
+// Quarantiner, Forker, Watcher, FeedTrimmer), and its sessions implement
+// Versioned, Rewriter and Ranger. It passes sessiontest.Run.
 //
 // It is safe for concurrent use. It has no size limit, so it never returns
 // ErrTooLarge. Nothing survives the process; use it in tests, examples and

@@ -24,6 +24,11 @@ import (
 // Store is a session store in a SQLite database. It is safe for concurrent
 // use by many goroutines, and many processes may use one database file at
 // once. Create one with SessionStore.
+//
+// It implements every optional capability of package session: Opener,
+// Describer, Lister, Searcher, OwnerEraser, Pruner, Importer, Quarantiner,
+// Forker, Watcher and FeedTrimmer; its sessions are Versioned, Rewriters
+// and Rangers.
 type Store struct {
 	db    *sql.DB
 	opts  storeOptions
