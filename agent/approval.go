@@ -343,6 +343,7 @@ func (t *turnState) decided(r pausedRun, byCall map[string]Decision) error {
 	if err := t.write(pending); err != nil {
 		return err
 	}
+	t.switchAgent()
 	return t.loop()
 }
 

@@ -194,35 +194,33 @@ func (t *turnState) cur() *Agent {
 	return t.a
 }
 
-// splitHandoff separates, among calls, the first hand-off call of the
-// answering agent from the others. ok is false when there is none.
-func (t *turnState) splitHandoff(calls []message.ToolCall) (h message.ToolCall, target *Agent, rest []message.ToolCall, ok bool) {
+// handoff returns the index of the first call among calls to a hand-off
+// tool of the answering agent, and sets t.next to its target; -1 if none.
+// Further hand-off calls of the same response run as unknown tools (an
+// is-error result).
+func (t *turnState) handoff(calls []message.ToolCall) int {
 	cur := t.cur()
 	i := slices.IndexFunc(calls, func(c message.ToolCall) bool { return cur.handoffs[c.Name] != nil })
-	if i < 0 {
-		return h, nil, calls, false
+	if i >= 0 {
+		t.next = cur.handoffs[calls[i].Name]
 	}
-	h = calls[i]
-	return h, cur.handoffs[h.Name], slices.Delete(slices.Clone(calls), i, i+1), true
+	return i
 }
 
-// handoffResults returns, in call order, the results of calls: the
-// hand-off call h to target, recorded with its metadata, and the others
-// from ran (in the order of rest; a second hand-off call among them ran as
-// an unknown tool, an is-error result).
-func handoffResults(calls []message.ToolCall, h message.ToolCall, target *Agent, ran []message.ToolResult) []message.ToolResult {
+// handoffResult is the result of the hand-off call c to target: the SDK's
+// transfer message, with the target recorded in its Metadata.
+func handoffResult(c message.ToolCall, target *Agent) message.ToolResult {
 	md, _ := json.Marshal(map[string]string{HandoffKey: target.opts.name})
-	out := make([]message.ToolResult, 0, len(calls))
-	k := 0
-	for _, c := range calls {
-		switch {
-		case c.ID == h.ID:
-			out = append(out, message.ToolResult{CallID: c.ID, Name: c.Name, Metadata: md,
-				Content: fmt.Sprintf(`{"assistant":%q}`, target.opts.name)})
-		default:
-			out = append(out, ran[k])
-			k++
-		}
+	return message.ToolResult{CallID: c.ID, Name: c.Name, Metadata: md,
+		Content: fmt.Sprintf(`{"assistant":%q}`, target.opts.name)}
+}
+
+// switchAgent, once a hand-off's result is stored, makes its target the
+// answering agent and records it in the session's metadata.
+func (t *turnState) switchAgent() {
+	if t.next == nil {
+		return
 	}
-	return out
+	t.active, t.next = t.next, nil
+	t.recordActive(t.active.opts.name)
 }

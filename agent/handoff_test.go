@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -251,4 +252,31 @@ func TestHandoffResumedSQLite(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A hand-off that waits for approval (WithApproval on its tool) is done
+// when a person approves it: the resumed turn goes on with the target.
+func TestHandoffApproved(t *testing.T) {
+	eachProvider(t, func(t *testing.T, p provider) {
+		store := newStore(t)
+		billingClient := p.client(t, llmtest.Text("Billing here."))
+		billing := agent.New(billingClient, agent.WithName("billing"))
+		opts := []agent.Option{agent.WithName("triage"), agent.WithSession("ap", store),
+			agent.WithHandoffs(billing), agent.WithApproval("transfer_to_billing")}
+		triage := agent.New(p.client(t, llmtest.ToolCalls(llmtest.Call("c1", "transfer_to_billing", `{}`))), opts...)
+		if _, err := triage.Chat(t.Context(), "Invoice?"); !errors.Is(err, agent.ErrAwaitingApproval) {
+			t.Fatalf("err %v", err)
+		}
+		if billingClient.Calls() != 0 {
+			t.Fatal("billing answered before the approval")
+		}
+		resp, err := agent.New(p.client(t), opts...).Resume(t.Context(), agent.Approve("c1"))
+		if err != nil || resp.Agent != "billing" || resp.Text != "Billing here." {
+			t.Fatalf("agent %q text %q err %v", resp.Agent, resp.Text, err)
+		}
+		in, _ := store.Info(t.Context(), "ap")
+		if in.Metadata[agent.HandoffKey] != "billing" {
+			t.Errorf("metadata %v", in.Metadata)
+		}
+	})
 }

@@ -31,6 +31,9 @@ type turnState struct {
 	// active is the agent the conversation was handed to (WithHandoffs),
 	// or nil for a.
 	active *Agent
+	// next is the agent a hand-off call just run hands the conversation
+	// to, once its result is stored (switchAgent), or nil.
+	next *Agent
 }
 
 func (t *turnState) event(ev Event) {
@@ -642,6 +645,7 @@ func (t *turnState) loop() error {
 	a := t.a
 	for t.iter = 1; ; t.iter++ {
 		t.resp.Iterations = t.iter
+		t.resp.Agent = t.cur().opts.name
 		req := t.request()
 		llmResp, err := t.model(req)
 		if err != nil {
@@ -734,11 +738,7 @@ func (t *turnState) loop() error {
 		if a.opts.approval != nil && slices.ContainsFunc(calls, a.opts.approval) {
 			return t.pause(asst, calls)
 		}
-		h, target, rest, handoff := t.splitHandoff(calls)
-		results, stop := t.runTools(rest)
-		if handoff {
-			results = handoffResults(calls, h, target, results)
-		}
+		results, stop := t.runTools(calls)
 		pending := []message.Message{asst, message.NewToolResultMessage(results...)}
 		if stop != nil {
 			return t.interrupt(pending, stoppedReason, stop)
@@ -749,10 +749,7 @@ func (t *turnState) loop() error {
 		if err := t.write(pending); err != nil {
 			return err
 		}
-		if handoff {
-			t.active = target
-			t.recordActive(target.opts.name)
-		}
+		t.switchAgent()
 	}
 }
 
@@ -765,6 +762,7 @@ func (t *turnState) runTools(calls []message.ToolCall) ([]message.ToolResult, er
 		t.event(Event{Type: EventToolCall, ToolCall: &calls[i]})
 	}
 	results := make([]message.ToolResult, len(calls))
+	h := t.handoff(calls)
 	var stops []error
 	if len(a.opts.hooks) > 0 || a.trc != nil {
 		stops = make([]error, len(calls))
@@ -782,6 +780,10 @@ func (t *turnState) runTools(calls []message.ToolCall) ([]message.ToolResult, er
 				return
 			}
 			defer func() { <-sem }()
+			if i == h {
+				results[i] = handoffResult(c, t.next)
+				return
+			}
 			if stops == nil {
 				results[i] = tool.Call(t.ctx, t.cur().tools[c.Name], c, a.opts.toolTimeout)
 				return
