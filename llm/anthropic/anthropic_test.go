@@ -202,7 +202,7 @@ func TestToolsAndParallelCalls(t *testing.T) {
 		},
 		ToolChoice:      llm.ToolChoice{Mode: llm.ToolChoiceRequired},
 		MaxOutputTokens: 300,
-		ResponseFormat:  &llm.ResponseFormat{Name: "a", Schema: json.RawMessage(`{"type":"object","properties":{"a":{"type":"string"}}}`)},
+		ResponseFormat:  &llm.ResponseFormat{Name: "a", Schema: json.RawMessage(`{"type":"object","properties":{"a":{"type":"string"}},"required":["a"],"additionalProperties":false}`)},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -212,7 +212,7 @@ func TestToolsAndParallelCalls(t *testing.T) {
 	jsonEq(t, "max_tokens", body["max_tokens"], `300`)
 	jsonEq(t, "tools", body["tools"], `[{"name":"weather","description":"Current weather","input_schema":{"type":"object","properties":{"city":{"type":"string","description":"City"}},"required":["city"],"additionalProperties":false}}]`)
 	jsonEq(t, "tool_choice", body["tool_choice"], `{"type":"any"}`)
-	jsonEq(t, "output_config", body["output_config"], `{"format":{"type":"json_schema","schema":{"type":"object","properties":{"a":{"type":"string"}}}}}`)
+	jsonEq(t, "output_config", body["output_config"], `{"format":{"type":"json_schema","schema":{"type":"object","properties":{"a":{"type":"string"}},"required":["a"],"additionalProperties":false}}}`)
 	want := []message.ToolCall{
 		{ID: "toolu_a", Name: "weather", Input: json.RawMessage(`{"city":"Oslo"}`)},
 		{ID: "toolu_b", Name: "weather", Input: json.RawMessage(`{"city":"Bergen"}`)},

@@ -145,7 +145,7 @@ func TestGenerateParallelToolCalls(t *testing.T) {
 			{Name: "noop"},
 		},
 		ToolChoice:     llm.ToolChoice{Mode: llm.ToolChoiceRequired},
-		ResponseFormat: &llm.ResponseFormat{Name: "answer", Schema: json.RawMessage(`{"type":"object","properties":{"a":{"type":"string"}}}`), Strict: true},
+		ResponseFormat: &llm.ResponseFormat{Name: "answer", Schema: json.RawMessage(`{"type":"object","properties":{"a":{"type":"string"}},"required":["a"],"additionalProperties":false}`), Strict: true},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +156,7 @@ func TestGenerateParallelToolCalls(t *testing.T) {
 		{"type":"function","function":{"name":"weather","description":"Current weather","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}},
 		{"type":"function","function":{"name":"noop","parameters":{"type":"object","properties":{}}}}]`)
 	jsonEq(t, "tool_choice", got["tool_choice"], `"required"`)
-	jsonEq(t, "response_format", got["response_format"], `{"type":"json_schema","json_schema":{"name":"answer","strict":true,"schema":{"type":"object","properties":{"a":{"type":"string"}}}}}`)
+	jsonEq(t, "response_format", got["response_format"], `{"type":"json_schema","json_schema":{"name":"answer","strict":true,"schema":{"type":"object","properties":{"a":{"type":"string"}},"required":["a"],"additionalProperties":false}}}`)
 
 	wantParts := []message.Part{
 		message.ToolCall{ID: "call_abc", Name: "weather", Input: json.RawMessage(`{"city":"Oslo"}`)},
