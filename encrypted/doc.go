@@ -74,10 +74,14 @@
 // # Crypto-erasure
 //
 // Store.DestroyOwnerKeys(owner) deletes the owner's wrapped data keys
-// (keeping a tombstone of each version). From then on no copy of the
-// owner's messages can be decrypted: not the live rows, not a SQLite WAL or
-// free page, not a backup or replica of the message store. Reading them
-// gives a *KeyError matching ErrKeyDestroyed that names the session and the
+// (keeping a tombstone of each version; under WithPerSessionKeys, the keys
+// of each of the owner's sessions, which it finds with session.Lister on
+// the inner store, failing with session.ErrNotSupported without it). A
+// session of the owner created while it lists may get a key it does not
+// destroy: erase an owner whose sessions are not being written. From then
+// on no copy of the owner's messages can be decrypted: not the live rows,
+// not a SQLite WAL or free page, not a backup or replica of the message
+// store. Reading them gives a *KeyError matching ErrKeyDestroyed that names the session and the
 // message; nothing is skipped and nothing is returned half-decrypted.
 // DeleteOwner (OwnerEraser) through the wrapper deletes the owner's sessions
 // and then destroys those keys; Delete and Prune destroy the keys of the

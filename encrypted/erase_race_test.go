@@ -115,3 +115,42 @@ func TestDestroyDuringKeyReadIsNotCached(t *testing.T) {
 		t.Fatalf("message written after the erasure: %v, %v; want it readable", m, err)
 	}
 }
+
+// TestDestroyOwnerKeysPerSession: under WithPerSessionKeys each session of
+// an owner has a key of its own; DestroyOwnerKeys must destroy those too,
+// so that the owner's messages are unreadable afterwards, as it promises,
+// instead of destroying nothing and reporting success.
+func TestDestroyOwnerKeysPerSession(t *testing.T) {
+	ctx := t.Context()
+	inner, keys := session.NewMemoryStore(), encrypted.NewMemoryKeyStore()
+	store := wrap(t, inner, newKeyring(t), keys, encrypted.WithPerSessionKeys())
+	for _, id := range []string{"a1", "a2", "b1"} {
+		owner := "alice"
+		if id == "b1" {
+			owner = "bob"
+		}
+		s, err := store.(session.Describer).CreateWith(ctx, id, session.CreateOptions{Owner: owner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AddMessages(ctx, []message.Message{message.NewUserMessage(id + "'s secret")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := store.DestroyOwnerKeys(ctx, "alice")
+	if err != nil {
+		t.Fatalf("DestroyOwnerKeys: %v", err)
+	}
+	if n != 2 {
+		t.Errorf("DestroyOwnerKeys destroyed %d key versions, want 2 (one per session of alice)", n)
+	}
+	fresh := wrap(t, inner, newKeyring(t), keys, encrypted.WithPerSessionKeys())
+	for _, id := range []string{"a1", "a2"} {
+		if msgs, err := load(t, fresh, id).GetMessages(ctx, nil); !errors.Is(err, encrypted.ErrKeyDestroyed) {
+			t.Errorf("%s after DestroyOwnerKeys(alice): %d messages, err %v; want ErrKeyDestroyed", id, len(msgs), err)
+		}
+	}
+	if got := all(t, load(t, fresh, "b1")); len(got) != 1 {
+		t.Errorf("bob's session after alice's erasure: %+v", got)
+	}
+}

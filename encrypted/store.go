@@ -31,7 +31,10 @@ type Store interface {
 	// of it (backups, replicas, WAL), can no longer be decrypted; reads
 	// give an error matching ErrKeyDestroyed. Sessions and their clear
 	// fields stay until deleted. Later writes for owner use a new key. It
-	// returns how many key versions it destroyed.
+	// returns how many key versions it destroyed. Under
+	// WithPerSessionKeys it destroys the key of each session the inner
+	// store lists for owner (session.Lister; without it, it fails with
+	// session.ErrNotSupported after destroying the owner's own keys).
 	DestroyOwnerKeys(ctx context.Context, owner string) (int, error)
 	// DestroySessionKeys is DestroyOwnerKeys for the key of one session
 	// (a session without owner, or any session under
@@ -354,12 +357,40 @@ func (b *base) latestVersion(ctx context.Context, id string) (int64, error) {
 	return k.Version, nil
 }
 
-// DestroyOwnerKeys destroys the data keys of owner. See Store.
+// DestroyOwnerKeys destroys the data keys of owner. See Store. Under
+// WithPerSessionKeys the owner's sessions have keys of their own: it lists
+// them (session.Lister) and destroys each one's keys, and fails if the
+// inner store cannot list them.
 func (b *base) DestroyOwnerKeys(ctx context.Context, owner string) (int, error) {
 	if owner == "" {
 		return 0, errors.New("encrypted: destroy owner keys: empty owner")
 	}
-	return b.destroyScope(ctx, ownerKeyID(owner), math.MaxInt64)
+	n, err := b.destroyScope(ctx, ownerKeyID(owner), math.MaxInt64)
+	if err != nil || !b.opts.perSession {
+		return n, err
+	}
+	l, ok := b.inner.(session.Lister)
+	if !ok {
+		return n, fmt.Errorf("encrypted: destroy owner keys of %q: under WithPerSessionKeys its sessions have keys of their own, and %T cannot list them: %w", owner, b.inner, session.ErrNotSupported)
+	}
+	q := session.ListQuery{Owner: owner, Limit: session.MaxListLimit}
+	for {
+		page, err := l.List(ctx, q)
+		if err != nil {
+			return n, fmt.Errorf("encrypted: destroy owner keys of %q: list its sessions: %w", owner, err)
+		}
+		for _, in := range page.Sessions {
+			m, err := b.destroyScope(ctx, sessionKeyID(in.ID), math.MaxInt64)
+			n += m
+			if err != nil {
+				return n, err
+			}
+		}
+		if page.Next == "" {
+			return n, nil
+		}
+		q.Cursor = page.Next
+	}
 }
 
 // DestroySessionKeys destroys the data keys of the session id. See Store.
