@@ -81,8 +81,9 @@
 // destroy: erase an owner whose sessions are not being written. From then
 // on no copy of the owner's messages can be decrypted: not the live rows,
 // not a SQLite WAL or free page, not a backup or replica of the message
-// store. Reading them gives a *KeyError matching ErrKeyDestroyed that names the session and the
-// message; nothing is skipped and nothing is returned half-decrypted.
+// store. Reading them gives a *KeyError matching ErrKeyDestroyed that
+// names the session and the message; nothing is skipped and nothing is
+// returned half-decrypted.
 // DeleteOwner (OwnerEraser) through the wrapper deletes the owner's sessions
 // and then destroys those keys; Delete and Prune destroy the keys of the
 // deleted sessions that have their own (sessions without owner, or all
