@@ -15,17 +15,11 @@ import (
 	"github.com/convo-dev/convo/tool"
 )
 
-// TestLeaseRenewedWhileTurnRuns: a turn that runs for several leases
-// without writing (its tool is slow) keeps the session, because it renews
-// its lease; another agent on the session finds it busy all along, and the
-// turn ends normally, not with ErrTurnTakenOver. The lease here is 900 ms
-// (renewed every 300 ms) and the tool holds the turn for 3 s.
-func TestLeaseRenewedWhileTurnRuns(t *testing.T) {
-	store := session.NewMemoryStore()
-	const lease = 900 * time.Millisecond
-	release := make(chan struct{})
-	inTool := make(chan struct{})
-	hold := tool.Func("hold", "Holds the turn", func(ctx context.Context, _ struct{}) (string, error) {
+// holdTool returns the tool "hold", which holds its turn from when it
+// closes inTool until release is closed (or its context ends).
+func holdTool() (hold tool.Tool, inTool, release chan struct{}) {
+	release, inTool = make(chan struct{}), make(chan struct{})
+	hold = tool.Func("hold", "Holds the turn", func(ctx context.Context, _ struct{}) (string, error) {
 		close(inTool)
 		select {
 		case <-release:
@@ -34,6 +28,18 @@ func TestLeaseRenewedWhileTurnRuns(t *testing.T) {
 			return "", ctx.Err()
 		}
 	})
+	return hold, inTool, release
+}
+
+// TestLeaseRenewedWhileTurnRuns: a turn that runs for several leases
+// without writing (its tool is slow) keeps the session, because it renews
+// its lease; another agent on the session finds it busy all along, and the
+// turn ends normally, not with ErrTurnTakenOver. The lease here is 900 ms
+// (renewed every 300 ms) and the tool holds the turn for 3 s.
+func TestLeaseRenewedWhileTurnRuns(t *testing.T) {
+	store := session.NewMemoryStore()
+	const lease = 900 * time.Millisecond
+	hold, inTool, release := holdTool()
 	client := llmtest.New()
 	client.Push(llmtest.ToolCalls(llmtest.Call("c1", "hold", `{}`)), llmtest.Text("done"))
 	a := agent.New(client, agent.WithSession("s", store), agent.WithTools(hold), agent.WithTurnLease(lease))
@@ -102,17 +108,7 @@ func TestUnreadableLeaseFallsBackToMessageAge(t *testing.T) {
 func TestLeaseRenewedWhileResumedTurnRuns(t *testing.T) {
 	store := session.NewMemoryStore()
 	const lease = 900 * time.Millisecond
-	release := make(chan struct{})
-	inTool := make(chan struct{})
-	hold := tool.Func("hold", "Holds the turn", func(ctx context.Context, _ struct{}) (string, error) {
-		close(inTool)
-		select {
-		case <-release:
-			return "released", nil
-		case <-ctx.Done():
-			return "", ctx.Err()
-		}
-	})
+	hold, inTool, release := holdTool()
 	client := llmtest.New()
 	client.Push(llmtest.ToolCalls(llmtest.Call("c1", "hold", `{}`)), llmtest.Text("done"))
 	a := agent.New(client, agent.WithSession("s", store), agent.WithTools(hold), agent.WithTurnLease(lease),
