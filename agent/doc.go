@@ -330,9 +330,11 @@
 // HandoffKey (stores with session.Describer), which a turn reads when the
 // hand-off has left the messages it reads (its WithHistory window, or
 // before a compaction summary); that write is a second one, after the
-// messages, and a failure of it is a NoticeHandoffNotRecorded. Hand-offs form a graph without
-// cycles, since an agent takes the agents it hands to when it is built; a
-// receiving agent that should hand back needs its own copy of the first.
+// messages, and a failure of it is a NoticeHandoffNotRecorded. An agent
+// takes the agents it hands to when it is built, so a hand-off back to an
+// agent built later is named instead: WithHandoffNames("triage") offers
+// transfer_to_triage when an agent named triage is reachable from the
+// agent the turn was started on.
 //
 // Compared with the OpenAI Agents SDK (src/agents/handoffs.py), the tool
 // name and its result follow the SDK's (transfer_to_<name>, {"assistant":

@@ -54,6 +54,15 @@ func WithHandoffs(agents ...*Agent) Option {
 // toolName is the tool-name rule of package tool.
 var toolName = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
 
+// WithHandoffNames lets the model hand the conversation to the agents
+// named, as WithHandoffs does, when they are reachable through WithHandoffs
+// from the agent a turn was started on (that one included). It is how a
+// hand-off goes back: an agent cannot take, when it is built, an agent
+// built after it. A name that no agent of the turn has is not offered.
+func WithHandoffNames(names ...string) Option {
+	return func(o *options) { o.handoffNames = append(o.handoffNames, names...) }
+}
+
 // handoffSpec returns the transfer tool's spec for h.
 func handoffSpec(h *Agent) llm.ToolSpec {
 	desc := "Hand the conversation over to the agent " + h.opts.name + ", which then answers the user."
@@ -199,12 +208,51 @@ func (t *turnState) cur() *Agent {
 // Further hand-off calls of the same response run as unknown tools (an
 // is-error result).
 func (t *turnState) handoff(calls []message.ToolCall) int {
-	cur := t.cur()
-	i := slices.IndexFunc(calls, func(c message.ToolCall) bool { return cur.handoffs[c.Name] != nil })
+	targets := t.targets()
+	i := slices.IndexFunc(calls, func(c message.ToolCall) bool { return targets[c.Name] != nil })
 	if i >= 0 {
-		t.next = cur.handoffs[calls[i].Name]
+		t.next = targets[calls[i].Name]
 	}
 	return i
+}
+
+// targets returns the answering agent's hand-off targets by transfer tool
+// name: its WithHandoffs agents and the agents of the turn named by its
+// WithHandoffNames.
+func (t *turnState) targets() map[string]*Agent {
+	cur := t.cur()
+	if len(cur.opts.handoffNames) == 0 {
+		return cur.handoffs
+	}
+	out := maps.Clone(cur.handoffs)
+	if out == nil {
+		out = map[string]*Agent{}
+	}
+	reach := t.a.reachable()
+	for _, n := range cur.opts.handoffNames {
+		if x := reach[n]; x != nil && x != cur && out[HandoffPrefix+n] == nil && cur.tools[HandoffPrefix+n] == nil {
+			out[HandoffPrefix+n] = x
+		}
+	}
+	return out
+}
+
+// namedSpecs returns the transfer tools of the answering agent's
+// WithHandoffNames, in the order named.
+func (t *turnState) namedSpecs() []llm.ToolSpec {
+	cur := t.cur()
+	if len(cur.opts.handoffNames) == 0 {
+		return nil
+	}
+	targets := t.targets()
+	var specs []llm.ToolSpec
+	for _, n := range cur.opts.handoffNames {
+		if x := targets[HandoffPrefix+n]; x != nil && cur.handoffs[HandoffPrefix+n] == nil &&
+			!slices.ContainsFunc(specs, func(s llm.ToolSpec) bool { return s.Name == HandoffPrefix+n }) {
+			specs = append(specs, handoffSpec(x))
+		}
+	}
+	return specs
 }
 
 // handoffResult is the result of the hand-off call c to target: the SDK's

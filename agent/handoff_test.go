@@ -280,3 +280,36 @@ func TestHandoffApproved(t *testing.T) {
 		}
 	})
 }
+
+// WithHandoffNames lets billing hand back to triage (built after it): the
+// round trip happens within one turn, each request valid, and the next
+// turn starts with triage again.
+func TestHandoffBack(t *testing.T) {
+	eachProvider(t, func(t *testing.T, p provider) {
+		store := newStore(t)
+		billingClient := p.client(t, llmtest.ToolCalls(llmtest.Call("c2", "transfer_to_triage", `{}`)))
+		billing := agent.New(billingClient, agent.WithName("billing"), agent.WithHandoffNames("triage", "nobody"))
+		triageClient := p.client(t,
+			llmtest.ToolCalls(llmtest.Call("c1", "transfer_to_billing", `{}`)),
+			llmtest.Text("Back at triage."),
+			llmtest.Text("Triage again."),
+		)
+		triage := agent.New(triageClient, agent.WithName("triage"), agent.WithDescription("Routes questions."),
+			agent.WithSession("back", store), agent.WithHandoffs(billing))
+		resp, err := triage.Chat(t.Context(), "Not a billing question after all")
+		if err != nil || resp.Agent != "triage" || resp.Text != "Back at triage." {
+			t.Fatalf("agent %q text %q err %v", resp.Agent, resp.Text, err)
+		}
+		breq := billingClient.Requests()[0]
+		if len(breq.Tools) != 1 || breq.Tools[0].Name != "transfer_to_triage" || !strings.Contains(breq.Tools[0].Description, "Routes questions.") {
+			t.Fatalf("billing tools %+v", breq.Tools)
+		}
+		if got := shape(stored(t, store, "back")); got != "uAtAta" {
+			t.Fatalf("stored %s", got)
+		}
+		resp, err = triage.Chat(t.Context(), "Hello?")
+		if err != nil || resp.Agent != "triage" || resp.Text != "Triage again." {
+			t.Fatalf("next turn: agent %q text %q err %v", resp.Agent, resp.Text, err)
+		}
+	})
+}

@@ -42,6 +42,7 @@ type options struct {
 	name         string
 	description  string
 	handoffs     []*Agent
+	handoffNames []string
 
 	tracerProvider trace.TracerProvider
 	providerName   string

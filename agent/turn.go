@@ -558,6 +558,9 @@ func (t *turnState) request() llm.Request {
 	}
 	req := t.cur().settings(msgs)
 	req.ResponseFormat = t.format
+	if named := t.namedSpecs(); len(named) > 0 {
+		req.Tools = append(slices.Clip(req.Tools), named...)
+	}
 	return req
 }
 
