@@ -283,6 +283,14 @@
 // those is not found; and a message of about a megabyte of distinct words
 // has its later new words left out of the index.
 //
+// Limits. A query uses at most its first 64 terms (words, or character
+// pairs in the scripts without spaces), each cut to 100 bytes, so its cost
+// does not grow with the length of what a user pastes; and every search is
+// bounded in time by WithSearchTimeout (default 30 s, DefaultSearchTimeout,
+// the work a search does first included): one still running then fails with
+// an error matching context.DeadlineExceeded, as it does at the deadline of
+// its context if that comes first.
+//
 // What a search sees. The terms are written by the statement that stores
 // the message, so the index is never behind the rows and never ahead: a
 // search (one statement, one snapshot) finds every message whose append

@@ -18,16 +18,17 @@ type storeOptions struct {
 	citus           bool
 	// routed runs the statements of WithCitus without distributing (tests
 	// use it to run them on plain PostgreSQL).
-	routed   bool
-	readOnly bool
-	feedPoll time.Duration
+	routed        bool
+	readOnly      bool
+	feedPoll      time.Duration
+	searchTimeout time.Duration
 	// extraMigrations follow the embedded ones (tests use them to run a
 	// "newer release" against stores of this one).
 	extraMigrations []migrations.Migration
 }
 
 func defaultOptions() storeOptions {
-	return storeOptions{maxMessageBytes: 16 << 20, feedPoll: 500 * time.Millisecond}
+	return storeOptions{maxMessageBytes: 16 << 20, feedPoll: 500 * time.Millisecond, searchTimeout: DefaultSearchTimeout}
 }
 
 // WithTablePrefix sets a prefix for every table and index the store creates.
@@ -79,4 +80,17 @@ func WithReadOnly() Option {
 // be positive.
 func WithFeedPollInterval(d time.Duration) Option {
 	return func(o *storeOptions) { o.feedPoll = d }
+}
+
+// DefaultSearchTimeout is how long a search (Store.Search) may run when
+// WithSearchTimeout does not say otherwise.
+const DefaultSearchTimeout = 30 * time.Second
+
+// WithSearchTimeout bounds the time of every search (Store.Search): a
+// search still running after d is cancelled on the server and fails with an
+// error matching context.DeadlineExceeded. A context with an earlier
+// deadline stops it earlier. The default is DefaultSearchTimeout (30 s);
+// d <= 0 removes the bound, leaving only the context's.
+func WithSearchTimeout(d time.Duration) Option {
+	return func(o *storeOptions) { o.searchTimeout = d }
 }

@@ -120,6 +120,11 @@ func searchVector(parts []message.Part) string {
 // about a megabyte of distinct words, where later new words are not
 // indexed.
 func (s *Store) Search(ctx context.Context, sq session.SearchQuery) ([]session.SearchHit, error) {
+	if s.opts.searchTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.opts.searchTimeout)
+		defer cancel()
+	}
 	// A search filtered by owner reads messages, then sessions: a
 	// migration that holds sessions and waits for messages can choose it
 	// as a deadlock victim (see migrateLocked); it is read again.

@@ -2,10 +2,12 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -360,4 +362,37 @@ func BenchmarkReindex(b *testing.B) {
 		total += n
 	}
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// Every search is bounded by WithSearchTimeout (issue 17 item 3): a search
+// past it fails with an error matching context.DeadlineExceeded; the
+// default bound lets an ordinary search finish, and 0 removes the bound.
+func TestSearchTimeout(t *testing.T) {
+	pool := testPool(t)
+	s := newStore(t, pool)
+	ctx := t.Context()
+	sess, err := s.Create(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.AddMessages(ctx, []message.Message{message.NewUserMessage("a kiwi in Tokyo")}); err != nil {
+		t.Fatal(err)
+	}
+	bounded, err := Open(ctx, pool, WithSchema(s.opts.schema), WithSearchTimeout(time.Nanosecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bounded.Search(ctx, session.SearchQuery{Text: "kiwi"}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WithSearchTimeout(1ns): Search = %v, want an error matching context.DeadlineExceeded", err)
+	}
+	unbounded, err := Open(ctx, pool, WithSchema(s.opts.schema), WithSearchTimeout(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []*Store{s, unbounded} {
+		hits, err := st.Search(ctx, session.SearchQuery{Text: "kiwi"})
+		if err != nil || len(hits) != 1 {
+			t.Fatalf("Search = %d hits, %v; want 1", len(hits), err)
+		}
+	}
 }

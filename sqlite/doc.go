@@ -136,6 +136,14 @@
 // remove erased text from it; (*Store).DropSearchIndex, run from a build with
 // FTS5, removes it.
 //
+// Limits. A query uses at most its first 64 terms (words, or character
+// pairs in the scripts without spaces), each cut to 100 bytes, so its cost
+// does not grow with the length of what a user pastes; and every search is
+// bounded in time by WithSearchTimeout (default 30 s, DefaultSearchTimeout,
+// the work a search does first included): one still running then fails with
+// an error matching context.DeadlineExceeded, as it does at the deadline of
+// its context if that comes first.
+//
 // # Change feed
 //
 // The store is a session.Watcher: Watch follows the changes to a session,

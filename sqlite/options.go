@@ -14,6 +14,7 @@ type storeOptions struct {
 	search          bool
 	readOnly        bool
 	feedPoll        time.Duration
+	searchTimeout   time.Duration
 }
 
 func defaultOptions() storeOptions {
@@ -23,6 +24,7 @@ func defaultOptions() storeOptions {
 		wal:             true,
 		search:          true,
 		feedPoll:        100 * time.Millisecond,
+		searchTimeout:   DefaultSearchTimeout,
 	}
 }
 
@@ -93,4 +95,17 @@ func WithReadOnly() Option {
 // positive.
 func WithFeedPollInterval(d time.Duration) Option {
 	return func(o *storeOptions) { o.feedPoll = d }
+}
+
+// DefaultSearchTimeout is how long a search (Store.Search) may run when
+// WithSearchTimeout does not say otherwise.
+const DefaultSearchTimeout = 30 * time.Second
+
+// WithSearchTimeout bounds the time of every search (Store.Search),
+// indexing of the backlog included: a search still running after d stops
+// and fails with an error matching context.DeadlineExceeded. A context with
+// an earlier deadline stops it earlier. The default is DefaultSearchTimeout
+// (30 s); d <= 0 removes the bound, leaving only the context's.
+func WithSearchTimeout(d time.Duration) Option {
+	return func(o *storeOptions) { o.searchTimeout = d }
 }

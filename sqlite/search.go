@@ -410,6 +410,20 @@ func indexTerms(parts []byte) string {
 // one matches it in Go. Without FTS5 in the SQLite build it fails with an
 // error matching session.ErrNotSupported and ErrNoFTS5.
 func (s *Store) Search(ctx context.Context, q session.SearchQuery) ([]session.SearchHit, error) {
+	if s.opts.searchTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.opts.searchTimeout)
+		defer cancel()
+	}
+	hits, err := s.searchHits(ctx, q)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		// The driver reports an interrupted statement in its own words.
+		err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+	}
+	return hits, err
+}
+
+func (s *Store) searchHits(ctx context.Context, q session.SearchQuery) ([]session.SearchHit, error) {
 	if s.searchErr != nil {
 		return nil, fmt.Errorf("sqlite: search: %w", s.searchErr)
 	}

@@ -1,10 +1,13 @@
 package sqlite_test
 
 import (
+	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/convo-dev/convo/message"
 	"github.com/convo-dev/convo/session"
@@ -208,5 +211,60 @@ func TestSearchIndexesALargeBacklog(t *testing.T) {
 	}
 	if got := searchIDs(t, st, `"item 2499"`); len(got) != 1 {
 		t.Errorf(`"item 2499": %d hits, want 1`, len(got))
+	}
+}
+
+// Every search is bounded by WithSearchTimeout (issue 17 item 3), indexing
+// of the backlog included; a search stopped by it leaves the index
+// consistent, and the next search finds everything.
+func TestSearchTimeout(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "convo.db")
+	db := openFile(t, path)
+	st, err := sqlite.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := st.Create(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A backlog of 4,000 unindexed messages: indexing it takes tens of
+	// milliseconds at least, far above the 1 ms bound below.
+	var texts []string
+	for i := range 4000 {
+		texts = append(texts, fmt.Sprintf("kiwi number %d with some words to index %d", i, i*7))
+	}
+	addText(t, s, texts...)
+
+	for _, d := range []time.Duration{time.Nanosecond, time.Millisecond} {
+		bounded, err := sqlite.Open(ctx, db, sqlite.WithSearchTimeout(d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = bounded.Search(ctx, session.SearchQuery{Text: "kiwi"})
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("WithSearchTimeout(%v): Search = %v, want an error matching context.DeadlineExceeded", d, err)
+		}
+		t.Logf("WithSearchTimeout(%v): %v", d, err)
+	}
+	// The default bound (30 s) lets it finish, and nothing was lost.
+	hits, err := st.Search(ctx, session.SearchQuery{Text: "kiwi", Limit: session.MaxListLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hits) != session.MaxListLimit {
+		t.Fatalf("after stopped searches: %d hits, want %d", len(hits), session.MaxListLimit)
+	}
+	if n, err := st.IndexSearch(ctx); err != nil || n != 0 {
+		t.Fatalf("IndexSearch after a finished search = %d, %v; want 0 (all indexed)", n, err)
+	}
+	// 0 removes the bound.
+	unbounded, err := sqlite.Open(ctx, db, sqlite.WithSearchTimeout(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hits := searchIDs(t, unbounded, `"kiwi number 3999"`); len(hits) != 1 {
+		t.Fatalf("unbounded search: %d hits, want 1", len(hits))
 	}
 }
