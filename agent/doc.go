@@ -256,7 +256,8 @@
 //     gen_ai.response.model, the call's token usage and finish reason.
 //   - "execute_tool {name}" (internal): each tool call, with
 //     gen_ai.tool.name, gen_ai.tool.call.id, gen_ai.tool.type "function";
-//     an is-error result fails the span (error.type "tool_error").
+//     an is-error result fails the span with error.type "tool_error" and
+//     the status description "tool returned an error".
 //   - LoadOrCreate, Snapshot, AddMessagesAt (or GetMessages, AddMessages)
 //     (client): the agent's store calls, with db.system.name ("sqlite",
 //     "postgresql", else the store's package name), db.operation.name and
@@ -266,7 +267,12 @@
 // of the span in the caller's context; a failure fails the span with
 // error.type (the provider error's kind, such as "rate limited", or the
 // agent's sentinel). gen_ai.provider.name follows the client's package
-// ("openai", "anthropic", "gcp.gemini"); WithProviderName sets it. Store
+// ("openai", "anthropic", "gcp.gemini"); WithProviderName sets it.
+// Spans carry no conversation content (messages, tool arguments, tool
+// results), as the conventions ask of content by default: it may be
+// sensitive, and recording it is opt-in ("Recording content on
+// attributes" in gen-ai-spans.md). WithTraceContent(true) opts in: a
+// failed tool's result then becomes its span's status description. Store
 // calls made outside the agent (the CLI, the viewer, a program's own) are
 // not traced by convo: a wrapper store that keeps every optional capability
 // would need one type per combination of them. Both stores run on the

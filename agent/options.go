@@ -46,6 +46,7 @@ type options struct {
 
 	tracerProvider trace.TracerProvider
 	providerName   string
+	traceContent   bool
 }
 
 // Defaults used when the corresponding option is not given.

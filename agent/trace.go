@@ -63,12 +63,22 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 // element of its package path.
 func WithProviderName(name string) Option { return func(o *options) { o.providerName = name } }
 
+// WithTraceContent(true) records conversation content on the agent's
+// spans; by default (false) they carry none. The semantic conventions keep
+// content capture opt-in because it may hold sensitive data (v1.37.0,
+// gen-ai-spans.md, "Recording content on attributes"). Today the content
+// recorded is a failed tool's result, as its execute_tool span's status
+// description; without the option that description is "tool returned an
+// error".
+func WithTraceContent(on bool) Option { return func(o *options) { o.traceContent = on } }
+
 // tracing is what a traced agent needs; an agent without a tracer provider
 // has none.
 type tracing struct {
 	tracer   trace.Tracer
 	provider string // gen_ai.provider.name
 	dbSystem string // db.system.name of the store
+	content  bool   // WithTraceContent: record conversation content
 }
 
 // newTracing returns the tracing of an agent, or nil when tracing is off.
@@ -76,7 +86,7 @@ func newTracing(client llm.Client, o options) *tracing {
 	if o.tracerProvider == nil {
 		return nil
 	}
-	tr := &tracing{tracer: o.tracerProvider.Tracer(instrumentationName), provider: o.providerName}
+	tr := &tracing{tracer: o.tracerProvider.Tracer(instrumentationName), provider: o.providerName, content: o.traceContent}
 	if tr.provider == "" {
 		switch p := pkgName(client); p {
 		case "gemini":
@@ -190,7 +200,8 @@ func (t *turnState) traceModel(req llm.Request) (*llm.Response, error) {
 }
 
 // startTool starts the execute_tool span of the call c; end records the
-// result (an is-error result fails the span) or the hook's error.
+// result (an is-error result fails the span; its content is the status
+// description only under WithTraceContent) or the hook's error.
 func (t *turnState) startTool(ctx context.Context, c message.ToolCall) (context.Context, func(message.ToolResult, error)) {
 	tr := t.a.trc
 	if tr == nil {
@@ -204,7 +215,11 @@ func (t *turnState) startTool(ctx context.Context, c message.ToolCall) (context.
 		case err != nil:
 			fail(span, err)
 		case res.IsError:
-			span.SetStatus(codes.Error, res.Content)
+			desc := "tool returned an error"
+			if tr.content {
+				desc = res.Content
+			}
+			span.SetStatus(codes.Error, desc)
 			span.SetAttributes(keyErrorType.String("tool_error"))
 		}
 		span.End()

@@ -138,10 +138,18 @@ func TestTracing(t *testing.T) {
 				wa["gen_ai.tool.type"].AsString() != "function" || w.Status.Code == codes.Error {
 				t.Errorf("execute_tool weather: %v %v", wa, w.Status)
 			}
+			// A failed tool fails its span without its content: the
+			// result is conversation text, which the conventions record
+			// only on opt-in (see TestTracingContentOptIn).
 			b := one("execute_tool broken")
-			if b.Status.Code != codes.Error || !strings.Contains(b.Status.Description, "disk on fire") ||
+			if b.Status.Code != codes.Error || b.Status.Description != "tool returned an error" ||
 				attrs(b)["error.type"].AsString() != "tool_error" {
 				t.Errorf("execute_tool broken: %v %v", attrs(b), b.Status)
+			}
+			for _, s := range spans {
+				if c := spanText(s); strings.Contains(c, "disk on fire") || strings.Contains(c, "Oslo") {
+					t.Errorf("span %s carries conversation content: %s", s.Name, c)
+				}
 			}
 			// Store calls: the session opened, read once, and three
 			// appends (user message, tool round, answer), each a child
@@ -159,6 +167,56 @@ func TestTracing(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// spanText is every string a span carries besides its name: status,
+// attributes, events and their attributes.
+func spanText(s tracetest.SpanStub) string {
+	var b strings.Builder
+	b.WriteString(s.Status.Description)
+	for _, kv := range s.Attributes {
+		b.WriteString(" " + kv.Value.Emit())
+	}
+	for _, e := range s.Events {
+		b.WriteString(" " + e.Name)
+		for _, kv := range e.Attributes {
+			b.WriteString(" " + kv.Value.Emit())
+		}
+	}
+	return b.String()
+}
+
+// Content capture is opt-in (semantic conventions v1.37.0, gen-ai-spans.md,
+// "Recording content on attributes": content is sensitive and is recorded
+// only when the user asks). WithTraceContent(true) is that opt-in: a failed
+// tool's result then becomes its span's status description.
+func TestTracingContentOptIn(t *testing.T) {
+	broken := tool.Func("broken", "Fails", func(ctx context.Context, a struct{}) (string, error) {
+		return "", errors.New("disk on fire")
+	})
+	for _, opt := range []bool{false, true} {
+		exp := tracetest.NewInMemoryExporter()
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+		client := llmtest.New(llmtest.ToolCalls(llmtest.Call("c1", "broken", `{}`)), llmtest.Text("Sorry."))
+		a := agent.New(client, agent.WithTools(broken), agent.WithTracerProvider(tp), agent.WithTraceContent(opt))
+		if _, err := a.Chat(t.Context(), "Go"); err != nil {
+			t.Fatal(err)
+		}
+		var found bool
+		for _, s := range exp.GetSpans() {
+			if s.Name != "execute_tool broken" {
+				continue
+			}
+			found = true
+			if s.Status.Code != codes.Error || attrs(s)["error.type"].AsString() != "tool_error" ||
+				strings.Contains(s.Status.Description, "disk on fire") != opt {
+				t.Errorf("WithTraceContent(%v): status %v, attributes %v", opt, s.Status, attrs(s))
+			}
+		}
+		if !found {
+			t.Errorf("WithTraceContent(%v): no execute_tool span", opt)
+		}
 	}
 }
 
