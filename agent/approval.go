@@ -214,9 +214,15 @@ func (t *turnState) pause(asst message.Message, calls []message.ToolCall) error 
 // Resume continues the session's turn that paused for approval, with a
 // decision for every call waiting (see Pending). It may run in any process:
 // it reads the session from the store. It first records that the turn is
-// resumed, with a write conditional on the session's version (so of two
-// processes resuming one turn, one runs the calls and the other gets
-// ErrNoPendingApproval); then it runs the approved calls, and the calls of
+// resumed, with a write conditional on the session's version, so that of
+// two resumers of one turn one runs the calls and the other gets
+// ErrNoPendingApproval. That holds across processes only on a store whose
+// sessions have optimistic concurrency (session.Versioned, as the SQLite,
+// PostgreSQL and memory stores do); on any other store it holds only for
+// Agents of one process sharing the store value (the process's turn lock,
+// see "Two writers on one session" in the package documentation), and two
+// processes resuming at once may both run the calls. Then it runs the
+// approved calls, and the calls of
 // the same model answer that needed no approval, gives each denied call an
 // is-error result holding the reason, stores the results, and goes on with
 // the turn as Send does.

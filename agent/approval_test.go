@@ -412,3 +412,40 @@ func TestApprovalSummarySkipsPlaceholders(t *testing.T) {
 		t.Fatalf("summary request:\n%s", s)
 	}
 }
+
+// On a store without optimistic concurrency, two Agents of one process
+// that share the store value and resume one turn at once are serialised by
+// the process's turn lock: one runs the calls, the other gets
+// ErrNoPendingApproval. (Across processes, or store values, such a store
+// gives no such guarantee; the package documentation says so.)
+func TestApprovalResumeUnversionedInProcess(t *testing.T) {
+	store := unversionedStore{session.NewMemoryStore()}
+	runs := filepath.Join(t.TempDir(), "runs")
+	tools := agent.WithTools(transferTool(runs), weatherTool())
+	a := agent.New(llmtest.New(approvalCalls()), agent.WithSession("s", store), tools, agent.WithApproval("transfer"))
+	if _, err := a.Chat(t.Context(), "Pay Bob"); !errors.Is(err, agent.ErrAwaitingApproval) {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range 2 {
+		b := agent.New(llmtest.New(llmtest.Text("Paid.")), agent.WithSession("s", store), tools, agent.WithApproval("transfer"))
+		wg.Go(func() { _, errs[i] = b.Resume(t.Context(), agent.Approve("c1")) })
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, agent.ErrNoPendingApproval):
+			t.Fatalf("Resume: %v", err)
+		}
+	}
+	if ok != 1 || countRuns(t, runs) != 1 {
+		t.Fatalf("%d resumes succeeded, the tool ran %d times; want 1 and 1 (%v)", ok, countRuns(t, runs), errs)
+	}
+	if msgs := stored(t, store, "s"); session.Check(msgs) != nil {
+		t.Fatalf("invalid session: %s", shape(msgs))
+	}
+}

@@ -222,11 +222,11 @@
 // waits with it), so session.Check, and every older release, finds every
 // call answered. A new turn on a waiting session fails at once with
 // ErrAwaitingApproval, whatever its ConcurrencyPolicy, and never takes the
-// session over as it would a dead writer's. Resume first appends, only if
-// the session is still at the version it read, placeholders marked
-// "resuming" (of two processes resuming at once, one runs the calls, the
-// other gets ErrNoPendingApproval), then runs the approved calls and the
-// deferred ones, appends their results and goes on with the turn. Each
+// session over as it would a dead writer's. Resume first appends
+// placeholders marked "resuming" (on a session.Versioned store, only if
+// the session is still at the version it read), then runs the approved
+// calls and the deferred ones, appends their results and goes on with the
+// turn. Each
 // later result supersedes the placeholder before it (session.Check accepts
 // it; requests carry only the last result of each call, see
 // session.Superseded). A process that dies while it runs approved calls
@@ -235,6 +235,15 @@
 // a process while a call waits, resume it from another, and check that the
 // tool ran exactly once (or, denied, never), under each provider family's
 // request rules.
+//
+// Of two resumers of one turn, one runs the calls and the other gets
+// ErrNoPendingApproval, wherever they run, when the store's sessions have
+// optimistic concurrency (session.Versioned: the SQLite, PostgreSQL and
+// memory stores): the "resuming" write is conditional on the version
+// read. On a store without it, that holds only for the Agents of one
+// process that share the store value (they are serialised, as turns are);
+// two processes, or two store values, resuming at once can both find the
+// call waiting, and both run it.
 //
 // # Tracing
 //
