@@ -58,6 +58,11 @@ func (s *Store) fork(ctx context.Context, parentID, atMessageID, id string, opts
 		return 0, err
 	}
 	defer rollbackOnError(ctx, tx, &err)
+	// The fork's create is a change of id (and so follows the delete of
+	// an earlier session id), and forkParent's row lock gives tx its xid.
+	if err := s.lockFeed(ctx, tx, id); err != nil {
+		return 0, err
+	}
 	var owner, title string
 	var parentMeta *string
 	err = tx.QueryRow(ctx, s.q.forkParent, parentID).Scan(&owner, &title, &parentMeta)

@@ -78,6 +78,9 @@ func (s *Store) quarantineFeed(ctx context.Context, id, msgID, reason string) (n
 		return 0, err
 	}
 	defer rollbackOnError(ctx, tx, &err)
+	if err := s.lockFeed(ctx, tx, id); err != nil {
+		return 0, err
+	}
 	var one int
 	if err := tx.QueryRow(ctx, s.q.lockSessionRow, id).Scan(&one); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"hash/fnv"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,7 +34,9 @@ type queries struct {
 	pruneFeed                                         [2]string
 	// recordChange records a change of one session, reading its owner,
 	// incarnation and version from the session row.
-	recordChange                      string
+	recordChange string
+	// lockFeed takes the feed lock of session $1 (feedLock).
+	lockFeed                          string
 	lockFeedWriters, lockSessionRow   string
 	feedOid, feedRead, feedHorizon    string
 	feedNow                           string
@@ -167,7 +170,7 @@ func newQueries(schema, prefix string) *queries {
 	q.migrationsTable = q.migrations
 	r := strings.NewReplacer("{{sessions}}", q.sessions, "{{messages}}", q.messages,
 		"{{migrations}}", q.migrations, "{{search_index}}", q.searchIndex, "{{changes}}", q.changes,
-		"{{feed_state}}", q.feedState)
+		"{{feed_state}}", q.feedState, "{{feed_lock}}", feedLock(q.sessions))
 	b := func(s string) string { return r.Replace(s) }
 
 	if schema != "" {
@@ -246,9 +249,10 @@ func newQueries(schema, prefix string) *queries {
 	// Dropping cur from this one, for example, did that;
 	// TestAppendGetsAGenericPlan checks the ordinary ones,
 	// TestGenericPlansStayIndexed what the plans touch.
-	q.append = b(`WITH l AS (
+	q.append = b(`WITH lk AS ({{feed_lock}}), l AS (
 		SELECT next_seq, version FROM {{sessions}}
 		WHERE id = $1 AND incarnation = $2 AND ($3::bigint IS NULL OR version = $3::bigint)
+			AND EXISTS (SELECT 1 FROM lk)
 		FOR UPDATE
 	), e AS (
 		SELECT x.id FROM unnest($4::text[]) AS u(id) CROSS JOIN LATERAL (
@@ -525,8 +529,8 @@ func newQueries(schema, prefix string) *queries {
 		)
 		SELECT incarnation FROM ins UNION ALL SELECT incarnation FROM {{sessions}} WHERE id = $1`)
 	// $2 now.
-	q.deleteFeed = b(`WITH d AS (
-			DELETE FROM {{sessions}} WHERE id = $1 RETURNING id, owner, incarnation, version
+	q.deleteFeed = b(`WITH lk AS ({{feed_lock}}), d AS (
+			DELETE FROM {{sessions}} WHERE id = $1 AND EXISTS (SELECT 1 FROM lk) RETURNING id, owner, incarnation, version
 		)
 		INSERT INTO {{changes}} (` + recCols + `) SELECT id, owner, incarnation, 'delete', version, 1, 0, NULL, $2::bigint FROM d`)
 	// A bulk delete takes its rows' locks one by one, getting its xid at
@@ -548,6 +552,7 @@ func newQueries(schema, prefix string) *queries {
 	q.pruneFeed[0] = bulk(`updated_at < $1`, `$2`)
 	q.pruneFeed[1] = bulk(`updated_at < $1 AND owner = $3`, `$2`)
 	q.lockSessionRow = b(`SELECT 1 FROM {{sessions}} WHERE id = $1 FOR UPDATE`)
+	q.lockFeed = b(`{{feed_lock}}`)
 
 	// The horizon: rows below it are final. It is the oldest transaction of
 	// this database still running in the statement's snapshot, or the
@@ -626,12 +631,13 @@ const maxValuesRows = 16
 // INSERT, with count and now the parameters of the number of messages and
 // the time.
 func appendFreshHead(count, now string) string {
-	return `WITH s AS (
+	return `WITH lk AS ({{feed_lock}}), s AS (
 		UPDATE {{sessions}} SET next_seq = next_seq + ` + count + `::bigint,
 			message_count = message_count + ` + count + `::bigint,
 			version = version + 1,
 			updated_at = GREATEST(updated_at + 1, ` + now + `::bigint)
 		WHERE id = $1 AND incarnation = $2 AND ($3::bigint IS NULL OR version = $3::bigint)
+			AND EXISTS (SELECT 1 FROM lk)
 		RETURNING next_seq - ` + count + `::bigint AS base, version, owner
 	), rec AS (
 		INSERT INTO {{changes}} (session_id, owner, incarnation, kind, version, first_seq, last_seq, at)
@@ -640,6 +646,24 @@ func appendFreshHead(count, now string) string {
 		INSERT INTO {{messages}} (session_id, seq, id, role, parts, model, usage, created_at, tsv)
 		SELECT $1, s.base + v.ord - 1, v.id, v.role, v.parts, v.model, v.usage, v.created_at,
 			v.search::tsvector`
+}
+
+// feedLock returns a statement that takes the feed lock of session $1 in
+// the table sessions (a quoted, schema-qualified name): a transaction-level
+// advisory lock on a 64-bit hash of the table's name and the session id.
+// Every write that records a change of a session in the feed takes it
+// before its first write in its transaction, and so before PostgreSQL
+// gives the transaction its xid: an UPDATE, DELETE or SELECT FOR UPDATE
+// gets its xid before it waits for a row's lock, but taking an advisory
+// lock assigns none. So two writes of one session get their xids in the
+// order they hold the lock, which is the order they commit in, and the
+// feed, ordered by xid, has each session's changes in version order
+// (migrations/0006_changes.sql). Stores whose statements Citus routes have
+// no feed and take no such lock (an advisory lock is local to one node).
+func feedLock(sessions string) string {
+	h := fnv.New64a()
+	h.Write([]byte(sessions))
+	return `SELECT pg_advisory_xact_lock(hashtextextended($1::text, ` + strconv.FormatInt(int64(h.Sum64()), 10) + `))`
 }
 
 func itoa(n int) string {

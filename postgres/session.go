@@ -515,6 +515,9 @@ func (ss *pgSession) addMany(ctx context.Context, chunks []*batch, expected int6
 		return 0, err
 	}
 	defer rollbackOnError(ctx, tx, &err)
+	if err := ss.s.lockFeed(ctx, tx, ss.id); err != nil {
+		return 0, err
+	}
 	if err := tx.QueryRow(ctx, ss.s.q.lockSession, ss.id, ss.inc).Scan(&version); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return 0, session.ErrNotFound
@@ -616,6 +619,9 @@ func (ss *pgSession) replace(ctx context.Context, expected int64, msgs []message
 		return 0, err
 	}
 	defer rollbackOnError(ctx, tx, &err)
+	if err := ss.s.lockFeed(ctx, tx, ss.id); err != nil {
+		return 0, err
+	}
 	if err := tx.QueryRow(ctx, ss.s.q.lockSession, ss.id, ss.inc).Scan(&version); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return 0, session.ErrNotFound
@@ -670,9 +676,18 @@ func (ss *pgSession) pop(ctx context.Context) (_ *message.Message, err error) {
 	}
 	defer rollbackOnError(ctx, tx, &err)
 	b := &pgx.Batch{}
+	if ss.s.feedOn() {
+		b.Queue(ss.s.q.lockFeed, ss.id) // see feedLock
+	}
 	b.Queue(ss.s.q.popLock, ss.id, ss.inc)
 	b.Queue(ss.s.q.popDelete, ss.id, ss.inc, time.Now().UnixNano())
 	br := tx.SendBatch(ctx, b)
+	if ss.s.feedOn() {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return nil, err
+		}
+	}
 	var one int
 	if err := br.QueryRow().Scan(&one); err != nil {
 		br.Close()
@@ -744,12 +759,16 @@ func (ss *pgSession) Clear(ctx context.Context) error {
 	}
 	b := &pgx.Batch{}
 	now := time.Now().UnixNano()
+	b.Queue(ss.s.q.lockFeed, ss.id) // see feedLock
 	b.Queue(ss.s.q.clearSess, ss.id, ss.inc, now)
 	b.Queue(ss.s.q.clearMsgs, ss.id, ss.inc)
 	b.Queue(ss.s.q.recordChange, ss.id, string(session.ChangeClear), int64(0), nil, now) // a missing session records nothing
 	br := ss.s.pool.SendBatch(ctx, b)
 	var v int64
-	err := br.QueryRow().Scan(&v)
+	_, err := br.Exec()
+	if err == nil {
+		err = br.QueryRow().Scan(&v)
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = session.ErrNotFound
 	}

@@ -42,6 +42,16 @@ func (s *Store) record(ctx context.Context, tx pgx.Tx, kind session.ChangeKind, 
 	return err
 }
 
+// lockFeed takes the feed lock of session id in tx (see feedLock in
+// queries.go), before tx's first write: a store without a feed takes none.
+func (s *Store) lockFeed(ctx context.Context, tx pgx.Tx, id string) error {
+	if !s.feedOn() {
+		return nil
+	}
+	_, err := tx.Exec(ctx, s.q.lockFeed, id)
+	return err
+}
+
 // position is a place in the feed: every change at or before it has been
 // looked at. Changes are ordered by (xid, id).
 type position struct{ xid, id int64 }

@@ -9,9 +9,13 @@
 -- transaction wrote its rows. A reader takes only rows whose xid is below
 -- every transaction of this database still running in its snapshot (and
 -- below the next xid), so every row it will ever see later sorts after
--- every row it has seen. Each write takes its session's row lock with its
--- first write, which is also when it gets its xid, so two writes to one
--- session are in the same order by xid as by commit.
+-- every row it has seen. A transaction gets its xid at its first write,
+-- and an UPDATE gets it before it waits for a row lock, so the row lock
+-- alone does not order one session's writers by xid. Each write that
+-- records a change of a session first takes an advisory lock on that
+-- session, held to its commit (feedLock in queries.go; taking it assigns
+-- no xid), so two writes to one session are in the same order by xid as
+-- by commit.
 --
 -- An append, a replace or a fork's creation records the range of message
 -- seqs it stored (first_seq..last_seq), not the messages; a remove records
