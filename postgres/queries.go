@@ -658,8 +658,12 @@ func appendFreshHead(count, now string) string {
 // lock assigns none. So two writes of one session get their xids in the
 // order they hold the lock, which is the order they commit in, and the
 // feed, ordered by xid, has each session's changes in version order
-// (migrations/0006_changes.sql). Stores whose statements Citus routes have
-// no feed and take no such lock (an advisory lock is local to one node).
+// (migrations/0006_changes.sql). createFeed and openFeed take none: their
+// INSERT ... ON CONFLICT waits for a concurrent delete of the id before it
+// inserts, and so before it gets its xid. Stores whose statements Citus
+// routes have no feed and take no such lock (an advisory lock is local to
+// one node). DeleteOwner and Prune order their deletes by other means
+// (see their statements).
 func feedLock(sessions string) string {
 	h := fnv.New64a()
 	h.Write([]byte(sessions))
