@@ -40,6 +40,7 @@ func (a *app) serveCommand() *cobra.Command {
 		pageSize   int
 		token      string
 		allowHosts []string
+		maxLive    int
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -49,7 +50,8 @@ default; it serves only GET and HEAD): a session list with the filters of
 convo ls and keyset paging; a search box (best matches first, a page at a
 time, up to 1,000), scoped to the owner or session of the page; and a
 conversation view, 200 messages a page with older ones on request, live as
-messages are appended, with Markdown rendered safely (raw text one click
+messages are appended (up to --max-live pages at once; more catch up
+later), with Markdown rendered safely (raw text one click
 away), model and token usage, tool calls beside their results, long texts
 folded, and images from other hosts loaded only on a click.
 
@@ -73,6 +75,9 @@ browser keeps it in a cookie; scripts send "Authorization: Bearer TOKEN".`,
 			if pageSize < 1 || pageSize > session.MaxListLimit {
 				return fmt.Errorf("serve: --page-size must be between 1 and %d", session.MaxListLimit)
 			}
+			if maxLive < 1 {
+				return fmt.Errorf("serve: --max-live must be at least 1")
+			}
 			if _, _, err := net.SplitHostPort(addr); err != nil {
 				return fmt.Errorf("serve: --addr: %w", err)
 			}
@@ -91,6 +96,7 @@ browser keeps it in a cookie; scripts send "Authorization: Bearer TOKEN".`,
 			if err != nil {
 				return err
 			}
+			v.setMaxLive(maxLive)
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				return fmt.Errorf("serve: %w", err)
@@ -119,6 +125,7 @@ browser keeps it in a cookie; scripts send "Authorization: Bearer TOKEN".`,
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
 	cmd.Flags().IntVar(&pageSize, "page-size", 50, "sessions per page in the list")
 	cmd.Flags().StringVar(&token, "token", "", "access token every request must carry (default $CONVO_SERVE_TOKEN; required off loopback)")
+	cmd.Flags().IntVar(&maxLive, "max-live", DefaultMaxLive, "live conversation views served at once; more wait and retry (503)")
 	cmd.Flags().StringSliceVar(&allowHosts, "allow-host", nil, "a host name the viewer answers to besides IP addresses and localhost (repeatable)")
 	return cmd
 }
@@ -138,10 +145,13 @@ type viewer struct {
 	// poll is how often the live view of a conversation looks for new
 	// messages when the store cannot notify.
 	poll time.Duration
-	log  io.Writer
-	tmpl *template.Template
-	mux  *http.ServeMux
-	now  func() time.Time
+	// streams holds a token per live stream open, up to its capacity
+	// (DefaultMaxLive, or --max-live).
+	streams chan struct{}
+	log     io.Writer
+	tmpl    *template.Template
+	mux     *http.ServeMux
+	now     func() time.Time
 }
 
 // messagesPerPage is the page size of a conversation: a page of a
@@ -169,7 +179,7 @@ func newViewer(store session.Store, pageSize int, log io.Writer) (*viewer, error
 		return nil, err
 	}
 	v := &viewer{store: store, pageSize: pageSize, msgPage: messagesPerPage, poll: time.Second,
-		log: log, tmpl: tmpl, mux: http.NewServeMux(), now: time.Now}
+		streams: make(chan struct{}, DefaultMaxLive), log: log, tmpl: tmpl, mux: http.NewServeMux(), now: time.Now}
 	v.mux.HandleFunc("GET /{$}", v.list)
 	v.mux.HandleFunc("GET /s/{id...}", v.conversation)
 	v.mux.HandleFunc("GET /m/{id...}", v.fullMessage)
@@ -480,3 +490,16 @@ func snippetSegments(s string) []segment {
 	}
 	return out
 }
+
+// DefaultMaxLive is how many live conversation streams (server-sent
+// events on /events) a viewer serves at once unless --max-live says
+// otherwise; each holds a connection and a store watch or poll loop.
+const DefaultMaxLive = 64
+
+// liveRetryAfter is the Retry-After, in seconds, of a live stream refused
+// because maxLive streams are open; the page's script waits about as long
+// before it tries again.
+const liveRetryAfter = 15
+
+// setMaxLive sets how many live streams the viewer serves at once.
+func (v *viewer) setMaxLive(n int) { v.streams = make(chan struct{}, n) }

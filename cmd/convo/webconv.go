@@ -319,10 +319,22 @@ func (v *viewer) usage(w http.ResponseWriter, r *http.Request) {
 // "message" event per message, its id the message's Seq and its data the
 // message's HTML. New messages are read from the last Seq sent, a page at
 // a time, when the store's change feed (session.Watcher) reports a change
-// to the session, or, for a store without one, every v.poll. The request's deadline (requestTimeout) ends the
-// stream; the browser reconnects by itself, from the last id it received.
+// to the session, or, for a store without one, every v.poll. If the feed
+// fails (at the start or later), the stream says so on the server's log
+// and to the page (event "delayed") and polls every v.poll. The request's
+// deadline (requestTimeout) ends the stream; the browser reconnects by
+// itself, from the last id it received. At most cap(v.streams) streams run
+// at once; one more is answered 503 with Retry-After.
 func (v *viewer) events(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	select {
+	case v.streams <- struct{}{}:
+		defer func() { <-v.streams }()
+	default:
+		w.Header().Set("Retry-After", strconv.Itoa(liveRetryAfter))
+		v.fail(w, r, http.StatusServiceUnavailable, fmt.Sprintf("too many live views are open (%d, --max-live); this one retries in %d s", cap(v.streams), liveRetryAfter))
+		return
+	}
 	sess, ok := v.loadSession(w, r)
 	if !ok {
 		return
@@ -357,12 +369,15 @@ func (v *viewer) events(w http.ResponseWriter, r *http.Request) {
 	// With a store that has a change feed, a change to the session wakes
 	// the loop at once, and polling is only a safety net.
 	every := v.poll
-	wake := v.watch(ctx, sess.ID())
+	wake, lost, err := v.watch(ctx, sess.ID())
 	if wake != nil {
 		every *= 10
 	}
 	tick := time.NewTicker(every)
 	defer tick.Stop()
+	if err != nil && !v.delayed(w, rc, sess.ID(), err) {
+		return
+	}
 	for {
 		es, err := session.Range(ctx, sess, session.RangeQuery{After: last, Limit: v.msgPage})
 		if err != nil {
@@ -396,37 +411,61 @@ func (v *viewer) events(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-tick.C:
 		case <-wake:
+		case err := <-lost:
+			wake, lost = nil, nil
+			tick.Reset(v.poll)
+			if !v.delayed(w, rc, sess.ID(), err) {
+				return
+			}
 		}
 	}
 }
 
-// watch returns a channel that receives when session id changes, if the
-// store has a change feed (session.Watcher), and nil otherwise. It watches
-// from now on, until ctx ends; a watch that fails leaves polling to find
-// the changes.
-func (v *viewer) watch(ctx context.Context, id string) <-chan struct{} {
+// delayed reports that the change feed of session id failed with err:
+// on the server's log, and to the page as an event "delayed" (the page
+// says live updates may be delayed). It reports whether the stream can
+// still be written to.
+func (v *viewer) delayed(w http.ResponseWriter, rc *http.ResponseController, id string, err error) bool {
+	fmt.Fprintf(v.log, "convo serve: live view of %q: change feed failed: %v (polling every %s instead)\n", id, err, v.poll)
+	if _, err := fmt.Fprintf(w, "event: delayed\ndata: the store's change feed failed: new messages are looked for every %s\n\n", v.poll); err != nil {
+		return false
+	}
+	return rc.Flush() == nil
+}
+
+// watch watches session id from now on, until ctx ends, if the store has
+// a change feed (session.Watcher): wake receives when the session changes,
+// and lost receives the error if the feed fails (or ends) before ctx does.
+// A store without a feed gives neither; a watch that cannot start returns
+// its error.
+func (v *viewer) watch(ctx context.Context, id string) (wake <-chan struct{}, lost <-chan error, err error) {
 	w, ok := v.store.(session.Watcher)
 	if !ok {
-		return nil
+		return nil, nil, nil
 	}
 	changes, err := w.Watch(ctx, session.WatchQuery{SessionID: id, After: session.WatchFromNow})
 	if err != nil {
-		fmt.Fprintf(v.log, "convo serve: watch %q: %v (polling instead)\n", id, err)
-		return nil
+		return nil, nil, err
 	}
-	wake := make(chan struct{}, 1)
+	wk, ls := make(chan struct{}, 1), make(chan error, 1)
 	go func() {
 		for _, err := range changes {
 			if err != nil {
+				if ctx.Err() == nil {
+					ls <- err
+				}
 				return
 			}
 			select {
-			case wake <- struct{}{}:
+			case wk <- struct{}{}:
 			default:
 			}
 		}
+		if ctx.Err() == nil {
+			ls <- errors.New("the change feed ended")
+		}
 	}()
-	return wake
+	return wk, ls, nil
 }
 
 // webMessages prepares entries for the page: paired tool calls, each

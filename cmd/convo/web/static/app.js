@@ -109,18 +109,43 @@
 
   // Live: messages appended to the session appear at the end.
   if (list && list.dataset.events && window.EventSource) {
-    const es = new EventSource(list.dataset.events);
+    const count = document.getElementById("message-count");
+    const live = document.getElementById("live");
+    const normal = live ? live.textContent : "";
+    const say = function (text) {
+      if (!live) return;
+      live.textContent = text;
+      live.classList.toggle("delayed", text !== normal);
+    };
+    const url = new URL(list.dataset.events, window.location.href);
+    let es = null;
+    const connect = function () {
+      es = new EventSource(url.pathname + url.search);
+      es.addEventListener("open", function () { say(normal); });
+      es.addEventListener("message", function (e) {
+        url.searchParams.set("after", e.lastEventId);
+        if (document.getElementById("m" + e.lastEventId)) return;
+        const atEnd = window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 40;
+        list.append(parse(e.data));
+        if (count) count.textContent = String(Number(count.textContent) + 1);
+        if (atEnd) window.scrollTo(0, document.documentElement.scrollHeight);
+      });
+      // The store's change feed failed: the viewer polls instead.
+      es.addEventListener("delayed", function (e) {
+        say("Live updates delayed: " + e.data + ".");
+      });
+      // A refused stream (503: too many live views open) is closed by
+      // the browser for good; try again later, from the last message.
+      es.addEventListener("error", function () {
+        if (es.readyState !== EventSource.CLOSED) return;
+        say("Live updates paused: the viewer is busy; retrying shortly.");
+        window.setTimeout(connect, 15000 + Math.random() * 15000);
+      });
+    };
+    connect();
     // Close the stream when the page goes, so that it does not hold one
     // of the browser's few connections to the viewer.
     window.addEventListener("pagehide", function () { es.close(); });
-    const count = document.getElementById("message-count");
-    es.addEventListener("message", function (e) {
-      if (document.getElementById("m" + e.lastEventId)) return;
-      const atEnd = window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 40;
-      list.append(parse(e.data));
-      if (count) count.textContent = String(Number(count.textContent) + 1);
-      if (atEnd) window.scrollTo(0, document.documentElement.scrollHeight);
-    });
   }
 
   // Totals of a long session are summed on request, after the page shows.
