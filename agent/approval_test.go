@@ -251,26 +251,34 @@ func TestApprovalInProcess(t *testing.T) {
 		if n := store.Writes(); n != 2 {
 			t.Fatalf("%d writes, want 2 (refused decisions store nothing)", n)
 		}
-		var wg sync.WaitGroup
-		errs := make([]error, 2)
-		for i := range 2 {
-			b := agent.New(p.client(t, llmtest.Text("Paid.")), agent.WithSession("s", store), tools, agent.WithApproval("transfer"))
-			wg.Go(func() { _, errs[i] = b.Resume(t.Context(), agent.Approve("c1")) })
-		}
-		wg.Wait()
-		ok := 0
-		for _, err := range errs {
-			switch {
-			case err == nil:
-				ok++
-			case !errors.Is(err, agent.ErrNoPendingApproval):
-				t.Fatalf("Resume: %v", err)
-			}
-		}
-		if ok != 1 || countRuns(t, runs) != 1 {
-			t.Fatalf("%d resumes succeeded, the tool ran %d times; want 1 and 1 (%v)", ok, countRuns(t, runs), errs)
-		}
+		twoResumers(t, store, runs, tools, func() llm.Client { return p.client(t, llmtest.Text("Paid.")) })
 	})
+}
+
+// twoResumers resumes the turn waiting in session "s" of store from two
+// Agents at once, approving the transfer, and fails t unless one of them
+// ran it, once, and the other got ErrNoPendingApproval.
+func twoResumers(t *testing.T, store session.Store, runs string, tools agent.Option, client func() llm.Client) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range 2 {
+		b := agent.New(client(), agent.WithSession("s", store), tools, agent.WithApproval("transfer"))
+		wg.Go(func() { _, errs[i] = b.Resume(t.Context(), agent.Approve("c1")) })
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, agent.ErrNoPendingApproval):
+			t.Fatalf("Resume: %v", err)
+		}
+	}
+	if ok != 1 || countRuns(t, runs) != 1 {
+		t.Fatalf("%d resumes succeeded, the tool ran %d times; want 1 and 1 (%v)", ok, countRuns(t, runs), errs)
+	}
 }
 
 // A process resuming an approved call is SIGKILLed while the tool runs:
@@ -426,25 +434,7 @@ func TestApprovalResumeUnversionedInProcess(t *testing.T) {
 	if _, err := a.Chat(t.Context(), "Pay Bob"); !errors.Is(err, agent.ErrAwaitingApproval) {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	for i := range 2 {
-		b := agent.New(llmtest.New(llmtest.Text("Paid.")), agent.WithSession("s", store), tools, agent.WithApproval("transfer"))
-		wg.Go(func() { _, errs[i] = b.Resume(t.Context(), agent.Approve("c1")) })
-	}
-	wg.Wait()
-	ok := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			ok++
-		case !errors.Is(err, agent.ErrNoPendingApproval):
-			t.Fatalf("Resume: %v", err)
-		}
-	}
-	if ok != 1 || countRuns(t, runs) != 1 {
-		t.Fatalf("%d resumes succeeded, the tool ran %d times; want 1 and 1 (%v)", ok, countRuns(t, runs), errs)
-	}
+	twoResumers(t, store, runs, tools, func() llm.Client { return llmtest.New(llmtest.Text("Paid.")) })
 	if msgs := stored(t, store, "s"); session.Check(msgs) != nil {
 		t.Fatalf("invalid session: %s", shape(msgs))
 	}
