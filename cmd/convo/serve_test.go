@@ -56,3 +56,12 @@ func TestServeValidatesFlags(t *testing.T) {
 		t.Errorf("serve --addr nonsense: %v %q", r.err, r.stderr)
 	}
 }
+
+func TestServeValidatesMaxLive(t *testing.T) {
+	dbPath := filepath.Join(t.TempDir(), "convo.db")
+	seed(t, dbPath, "", demoSessions(t)[:1])
+	r := convo(t, "", "--db", dbPath, "serve", "--max-live", "0")
+	if r.err == nil || !strings.Contains(r.stderr, "--max-live must be at least 1") {
+		t.Errorf("serve --max-live 0: %v %q", r.err, r.stderr)
+	}
+}
