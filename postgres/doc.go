@@ -152,12 +152,27 @@
 // a session's changes come in version order
 // (TestFeedOrderUnderContention). An append takes it in its one statement
 // (a CTE its UPDATE's WHERE depends on: no extra round trip); see
-// "Measured" for its cost. DeleteOwner and Prune,
-// which lock many rows, first lock out the table's writers for the time of
-// their delete (LOCK TABLE ... IN EXCLUSIVE MODE). The cost of that order:
-// a transaction of the database left open (idle in transaction, a long
-// batch that wrote something) holds back every change committed after it
-// began, until it ends. Nothing is lost or reordered meanwhile.
+// "Measured" for its cost.
+//
+// A statement that locks many rows gets its xid at the first, so a writer
+// could change and commit a later row before the statement reaches it, the
+// change sorting after the delete it preceded. DeleteOwner and Prune
+// therefore delete in rounds of up to 1000 sessions, each its own
+// transaction: it takes its xid, locks the matching rows no writer holds
+// (SELECT ... FOR UPDATE SKIP LOCKED), then, in a statement that sees
+// every change committed before those locks, deletes the locked sessions
+// that no change with a larger xid touched and records the deletes. A
+// session left out (a writer held it, or changed it during the round) is
+// taken by a later round; once only held rows are left, each is deleted in
+// a round of its own that takes the session's feed lock first, waiting
+// for its writer. No writer of another session waits for them, and a
+// session's writer waits at most for one round; an erasure is no longer
+// one transaction (the rounds that committed stay done if a later one
+// fails; calling again finishes it).
+//
+// The cost of the feed's order: a transaction of the database left open
+// (idle in transaction, a long batch that wrote something) holds back
+// every change committed after it began, until it ends. Nothing is lost or reordered meanwhile.
 //
 // A trigger on changes sends NOTIFY convo_feed_<the table's oid> while a
 // process listens. The store's watches share one connection of their own,
@@ -542,11 +557,12 @@
 //	            retry of stored messages failed with XX000.
 //
 // Retention. Pruner deletes the sessions idle since a time, with their
-// messages (ON DELETE CASCADE), in one statement; run it on a schedule
-// (for example daily, UpdatedBefore = now - 90 days), and to delete millions
-// at once call it repeatedly with an UpdatedBefore that moves forward in
-// steps, so that no single transaction is huge. OwnerEraser deletes
-// everything of one owner. Time-based partitioning of messages, with old
+// messages (ON DELETE CASCADE), in rounds of up to 1000 sessions that each
+// commit (WithCitus: in one statement; there, to delete millions at once,
+// call it repeatedly with an UpdatedBefore that moves forward in steps, so
+// that no single transaction is huge); run it on a schedule (for example
+// daily, UpdatedBefore = now - 90 days). OwnerEraser deletes everything of
+// one owner, in the same rounds (see "Change feed"). Time-based partitioning of messages, with old
 // partitions dropped, does not fit: the primary key must then include the
 // partition key, and an old session can receive a message today. To bound
 // table and index sizes, partition messages by HASH (session_id) instead

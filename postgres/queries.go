@@ -15,6 +15,18 @@ import (
 // per connection (QueryExecModeCacheStatement). Each is written so that
 // PostgreSQL's generic plan for it, which may be made while the tables are
 // still small, stays an index lookup as they grow.
+// bulkFeedQueries are the statements of one kind of bulk delete with the
+// feed (see bulk in newQueries): lock takes a round's rows, lockOne one
+// row, remaining lists what still matches, del deletes and records.
+type bulkFeedQueries struct{ lock, lockOne, remaining, del string }
+
+// Indexes of queries.bulkFeed.
+const (
+	bulkOwner      = iota // DeleteOwner: $p1 owner
+	bulkPrune             // Prune: $p1 UpdatedBefore
+	bulkPruneOwner        // Prune with an owner: $p1 UpdatedBefore, $p2 owner
+)
+
 type queries struct {
 	sessions, messages, migrations string // quoted, schema-qualified names
 	quarantine                     string // quoted, schema-qualified name of the quarantined rows' table
@@ -30,14 +42,16 @@ type queries struct {
 	// The writes of a store with the feed (not routed) record their change
 	// in the same statement or transaction: these are the statements that
 	// do, used instead of create, open, deleteSess, deleteOwner and prune.
-	createFeed, openFeed, deleteFeed, deleteOwnerFeed string
-	pruneFeed                                         [2]string
+	createFeed, openFeed, deleteFeed string
+	// bulkFeed are DeleteOwner's and Prune's rounds (bulkOwner,
+	// bulkPrune, bulkPruneOwner; see Store.bulkDeleteFeed).
+	bulkFeed [3]bulkFeedQueries
 	// recordChange records a change of one session, reading its owner,
 	// incarnation and version from the session row.
 	recordChange string
 	// lockFeed takes the feed lock of session $1 (feedLock).
 	lockFeed                          string
-	lockFeedWriters, lockSessionRow   string
+	lockSessionRow, currentXid        string
 	feedOid, feedRead, feedHorizon    string
 	feedNow                           string
 	feedMessages                      string
@@ -533,24 +547,44 @@ func newQueries(schema, prefix string) *queries {
 			DELETE FROM {{sessions}} WHERE id = $1 AND EXISTS (SELECT 1 FROM lk) RETURNING id, owner, incarnation, version
 		)
 		INSERT INTO {{changes}} (` + recCols + `) SELECT id, owner, incarnation, 'delete', version, 1, 0, NULL, $2::bigint FROM d`)
-	// A bulk delete takes its rows' locks one by one, getting its xid at
-	// the first: a writer holding a later row (with a later xid) could then
-	// commit before it and sort after it. So it first locks out every
-	// writer of the table (EXCLUSIVE conflicts with the row locks of
-	// appends and forks, and is taken before any xid), then deletes.
-	q.lockFeedWriters = b(`LOCK TABLE {{sessions}} IN EXCLUSIVE MODE`)
-	bulk := func(where string, now string) string {
-		return b(`WITH d AS (
-				DELETE FROM {{sessions}} WHERE ` + where + ` RETURNING id, message_count, owner, incarnation, version
-			), rec AS (
-				INSERT INTO {{changes}} (` + recCols + `)
-				SELECT id, owner, incarnation, 'delete', version, 1, 0, NULL, ` + now + `::bigint FROM d ORDER BY id
-			)
-			SELECT id, message_count FROM d`)
+	// DeleteOwner and Prune delete in rounds, each its own transaction
+	// (Store.bulkDeleteFeed): a multi-row statement gets its xid at its
+	// first row lock, so a writer could lock, change and commit a later
+	// row in between, its change sorting after the delete it preceded.
+	// Each round takes its xid, locks up to bulkRound matching rows FOR UPDATE
+	// SKIP LOCKED (or, lockOne, one row, waiting for its writer), then, in
+	// a later statement whose snapshot sees every change committed before
+	// those locks, deletes the locked rows that no change of a larger xid
+	// than its own touched (the rest are taken again by a later round)
+	// and records the deletes. lock: $1 the limit; lockOne: $1 the id; del:
+	// $1 the ids, $2 now, $3 the round's xid; pred's parameters follow.
+	bulk := func(pred string, n int) bulkFeedQueries {
+		at := func(first int) string { // pred with $p1.. numbered from first
+			out := pred
+			for i := n; i >= 1; i-- {
+				out = strings.ReplaceAll(out, "$p"+strconv.Itoa(i), "$"+strconv.Itoa(first+i-1))
+			}
+			return out
+		}
+		return bulkFeedQueries{
+			lock:      b(`SELECT id FROM {{sessions}} WHERE ` + at(2) + ` ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`),
+			lockOne:   b(`SELECT id FROM {{sessions}} WHERE id = $1 AND ` + at(2) + ` FOR UPDATE`),
+			remaining: b(`SELECT id FROM {{sessions}} WHERE ` + at(1) + ` ORDER BY id`),
+			del: b(`WITH d AS (
+					DELETE FROM {{sessions}} s WHERE s.id = ANY($1::text[]) AND ` + at(4) + `
+						AND NOT EXISTS (SELECT 1 FROM {{changes}} c WHERE c.xid > $3::bigint AND c.session_id = s.id)
+					RETURNING id, message_count, owner, incarnation, version
+				), rec AS (
+					INSERT INTO {{changes}} (` + recCols + `)
+					SELECT id, owner, incarnation, 'delete', version, 1, 0, NULL, $2::bigint FROM d ORDER BY id
+				)
+				SELECT id, message_count FROM d`),
+		}
 	}
-	q.deleteOwnerFeed = bulk(`owner = $1`, `$2`)
-	q.pruneFeed[0] = bulk(`updated_at < $1`, `$2`)
-	q.pruneFeed[1] = bulk(`updated_at < $1 AND owner = $3`, `$2`)
+	q.bulkFeed[bulkOwner] = bulk(`owner = $p1`, 1)
+	q.bulkFeed[bulkPrune] = bulk(`updated_at < $p1`, 1)
+	q.bulkFeed[bulkPruneOwner] = bulk(`updated_at < $p1 AND owner = $p2`, 2)
+	q.currentXid = `SELECT pg_current_xact_id()::text::bigint`
 	q.lockSessionRow = b(`SELECT 1 FROM {{sessions}} WHERE id = $1 FOR UPDATE`)
 	q.lockFeed = b(`{{feed_lock}}`)
 

@@ -544,8 +544,16 @@ func (s *Store) List(ctx context.Context, lq session.ListQuery) (session.ListPag
 }
 
 // DeleteOwner deletes every session of owner, with its messages and their
-// search index entries, in one statement, and reports what it deleted. An
-// empty owner is refused: it would erase every session that has none.
+// search index entries, and reports what it deleted. An empty owner is
+// refused: it would erase every session that has none.
+//
+// WithCitus it deletes in one statement. Otherwise it deletes in rounds of
+// up to 1000 sessions, each its own transaction that records its deletes
+// in the change feed (see "Change feed" in the package doc), until none of
+// owner's sessions is left, sessions created meanwhile included: writers
+// of other sessions never wait for it. If it fails part way, the rounds
+// that committed stay deleted (and are not reported); calling it again
+// finishes the erasure.
 func (s *Store) DeleteOwner(ctx context.Context, owner string) (session.DeleteReport, error) {
 	if err := s.writable(); err != nil {
 		return session.DeleteReport{}, wrap(ctx, "delete owner", owner, err)
@@ -559,7 +567,7 @@ func (s *Store) DeleteOwner(ctx context.Context, owner string) (session.DeleteRe
 	var r session.DeleteReport
 	var err error
 	if s.feedOn() {
-		r, err = s.deleteReportFeed(ctx, s.q.deleteOwnerFeed, owner, time.Now().UnixNano())
+		r, err = s.bulkDeleteFeed(ctx, s.q.bulkFeed[bulkOwner], owner)
 	} else {
 		r, err = s.deleteReport(ctx, s.q.deleteOwner, owner)
 	}
@@ -569,13 +577,15 @@ func (s *Store) DeleteOwner(ctx context.Context, owner string) (session.DeleteRe
 	return r, nil
 }
 
-// Prune deletes, in one statement, the sessions last updated before
-// q.UpdatedBefore (only q.Owner's, if set) and reports them; with q.DryRun
-// it only reports. A zero UpdatedBefore is refused. The index on
-// (updated_at DESC, id DESC) finds the sessions; each deletion cascades to
-// the session's messages. To prune millions of sessions without one long
-// transaction, call it repeatedly with an UpdatedBefore that moves forward
-// in steps.
+// Prune deletes the sessions last updated before q.UpdatedBefore (only
+// q.Owner's, if set) and reports them; with q.DryRun it only reports. A
+// zero UpdatedBefore is refused. The index on (updated_at DESC, id DESC)
+// finds the sessions; each deletion cascades to the session's messages.
+// It deletes as DeleteOwner does: WithCitus in one statement, otherwise in
+// rounds that each commit, so that a failure part way leaves the rounds
+// before it done, and calling it again finishes the pruning. WithCitus, to
+// prune millions of sessions without one long transaction, call it
+// repeatedly with an UpdatedBefore that moves forward in steps.
 func (s *Store) Prune(ctx context.Context, pq session.PruneQuery) (session.DeleteReport, error) {
 	if err := s.writable(); err != nil && !pq.DryRun {
 		return session.DeleteReport{}, wrapOp(ctx, "prune", err)
@@ -599,13 +609,12 @@ func (s *Store) Prune(ctx context.Context, pq session.PruneQuery) (session.Delet
 	var r session.DeleteReport
 	var err error
 	if !pq.DryRun && s.feedOn() {
-		// The same deletes, each recorded in the feed ($2 now, $3 owner).
-		args = []any{pq.UpdatedBefore, time.Now().UnixNano()}
-		sql = s.q.pruneFeed[0]
+		// The same deletes, in rounds, each recorded in the feed.
+		kind := bulkPrune
 		if pq.Owner != "" {
-			sql, args = s.q.pruneFeed[1], append(args, pq.Owner)
+			kind = bulkPruneOwner
 		}
-		r, err = s.deleteReportFeed(ctx, sql, args...)
+		r, err = s.bulkDeleteFeed(ctx, s.q.bulkFeed[kind], args...)
 	} else {
 		r, err = s.deleteReport(ctx, sql, args...)
 	}
@@ -619,21 +628,107 @@ func (s *Store) deleteReport(ctx context.Context, sql string, args ...any) (sess
 	return queryReport(ctx, s.pool, sql, args...)
 }
 
-// deleteReportFeed runs a bulk delete that records its changes in the
-// feed, after locking out the table's writers (see lockFeedWriters).
-func (s *Store) deleteReportFeed(ctx context.Context, sql string, args ...any) (r session.DeleteReport, err error) {
+// bulkRound is how many sessions a round of bulkDeleteFeed deletes at
+// most (a variable for tests).
+var bulkRound = 1000
+
+// bulkHook, when set (by tests), is called in bulkDeleteFeed: "xid" in a
+// round's transaction once it has its xid, before it locks any row;
+// "round" after a round commits; "one" before a round that waits for the
+// writer of a single row.
+var bulkHook func(stage string)
+
+// bulkDeleteFeed deletes what bq selects (pred's arguments args) and
+// records the deletes in the feed, in rounds that each commit (see
+// bulkFeedQueries): no writer of the table waits for it, and the writer
+// of a session it deletes waits at most for one round. A round locks the
+// rows no writer holds (SKIP LOCKED); once none is left, it deletes each
+// row that still matches in a round of its own that waits for the row's
+// writer; then it starts again, until nothing matches, which also takes
+// the sessions that came to match meanwhile.
+func (s *Store) bulkDeleteFeed(ctx context.Context, bq bulkFeedQueries, args ...any) (session.DeleteReport, error) {
+	var r session.DeleteReport
+	add := func(part session.DeleteReport) {
+		r.SessionIDs = append(r.SessionIDs, part.SessionIDs...)
+		r.Messages += part.Messages
+	}
+	for {
+		locked, part, err := s.bulkDeleteRound(ctx, bq.lock, bq.del, append([]any{bulkRound}, args...))
+		if err != nil {
+			return session.DeleteReport{}, err
+		}
+		add(part)
+		if locked > 0 {
+			continue
+		}
+		// Every row left is held by a writer (or none is left).
+		left, err := queryIDs(ctx, s.pool, bq.remaining, args...)
+		if err != nil {
+			return session.DeleteReport{}, err
+		}
+		if len(left) == 0 {
+			break
+		}
+		for _, id := range left {
+			if bulkHook != nil {
+				bulkHook("one")
+			}
+			_, part, err := s.bulkDeleteRound(ctx, bq.lockOne, bq.del, append([]any{id}, args...))
+			if err != nil {
+				return session.DeleteReport{}, err
+			}
+			add(part)
+		}
+	}
+	slices.Sort(r.SessionIDs)
+	return r, nil
+}
+
+// bulkDeleteRound is one round of bulkDeleteFeed, in one transaction: it
+// takes an xid, locks the rows lock selects (lockArgs its arguments:
+// first the limit or the id, then pred's), deletes (del) those that no
+// change with a larger xid touched and commits. It returns how many rows it
+// locked and what it deleted.
+func (s *Store) bulkDeleteRound(ctx context.Context, lock, del string, lockArgs []any) (locked int, r session.DeleteReport, err error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return r, err
+		return 0, r, err
 	}
 	defer rollbackOnError(ctx, tx, &err)
-	if _, err := tx.Exec(ctx, s.q.lockFeedWriters); err != nil {
-		return r, err
+	var xid int64
+	if err := tx.QueryRow(ctx, s.q.currentXid).Scan(&xid); err != nil {
+		return 0, r, err
 	}
-	if r, err = queryReport(ctx, tx, sql, args...); err != nil {
-		return r, err
+	if bulkHook != nil {
+		bulkHook("xid")
 	}
-	return r, tx.Commit(ctx)
+	ids, err := queryIDs(ctx, tx, lock, lockArgs...)
+	if err != nil {
+		return 0, r, err
+	}
+	if len(ids) > 0 {
+		delArgs := append([]any{ids, time.Now().UnixNano(), xid}, lockArgs[1:]...)
+		if r, err = queryReport(ctx, tx, del, delArgs...); err != nil {
+			return 0, r, err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, session.DeleteReport{}, err
+	}
+	if bulkHook != nil {
+		bulkHook("round")
+	}
+	return len(ids), r, nil
+}
+
+func queryIDs(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, sql string, args ...any) ([]string, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
 func queryReport(ctx context.Context, q interface {
