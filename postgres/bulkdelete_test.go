@@ -156,7 +156,7 @@ func collectFeed(t *testing.T, seq func(func(session.Change, error) bool), n int
 }
 
 // setBulkHook sets bulkHook for the test.
-func setBulkHook(t *testing.T, f func(stage string)) {
+func setBulkHook(t *testing.T, f func()) {
 	bulkHook = f
 	t.Cleanup(func() { bulkHook = nil })
 }
@@ -177,8 +177,8 @@ func TestPruneOrderWithHeldRow(t *testing.T) {
 	}
 	var held pgx.Tx
 	committed := make(chan error, 1)
-	setBulkHook(t, func(stage string) {
-		if stage != "xid" || held != nil {
+	setBulkHook(t, func() {
+		if held != nil {
 			return
 		}
 		held = holdRow(t, s, "p2")
@@ -228,10 +228,7 @@ func TestDeleteOwnerOrderWithChangeInRound(t *testing.T) {
 		t.Fatal(err)
 	}
 	rounds := 0
-	setBulkHook(t, func(stage string) {
-		if stage != "xid" {
-			return
-		}
+	setBulkHook(t, func() {
 		if rounds++; rounds == 1 {
 			if err := d2.AddMessages(ctx, []message.Message{message.NewUserMessage("during the round")}); err != nil {
 				t.Error(err)

@@ -632,11 +632,10 @@ func (s *Store) deleteReport(ctx context.Context, sql string, args ...any) (sess
 // most (a variable for tests).
 var bulkRound = 1000
 
-// bulkHook, when set (by tests), is called in bulkDeleteFeed: "xid" in a
-// round's transaction once it has its xid, before it locks any row;
-// "round" after a round commits; "one" before a round that waits for the
-// writer of a single row.
-var bulkHook func(stage string)
+// bulkHook, when set (by tests), is called in each round of
+// bulkDeleteFeed once the round's transaction has its xid, before it locks
+// any row.
+var bulkHook func()
 
 // bulkDeleteFeed deletes what bq selects (pred's arguments args) and
 // records the deletes in the feed, in rounds that each commit (see
@@ -670,9 +669,6 @@ func (s *Store) bulkDeleteFeed(ctx context.Context, bq bulkFeedQueries, args ...
 			break
 		}
 		for _, id := range left {
-			if bulkHook != nil {
-				bulkHook("one")
-			}
 			_, part, err := s.bulkDeleteRound(ctx, bq.lockOne, bq.del, append([]any{id}, args...))
 			if err != nil {
 				return session.DeleteReport{}, err
@@ -700,7 +696,7 @@ func (s *Store) bulkDeleteRound(ctx context.Context, lock, del string, lockArgs 
 		return 0, r, err
 	}
 	if bulkHook != nil {
-		bulkHook("xid")
+		bulkHook()
 	}
 	ids, err := queryIDs(ctx, tx, lock, lockArgs...)
 	if err != nil {
@@ -715,15 +711,16 @@ func (s *Store) bulkDeleteRound(ctx context.Context, lock, del string, lockArgs 
 	if err := tx.Commit(ctx); err != nil {
 		return 0, session.DeleteReport{}, err
 	}
-	if bulkHook != nil {
-		bulkHook("round")
-	}
 	return len(ids), r, nil
 }
 
-func queryIDs(ctx context.Context, q interface {
+// querier is a pool or a transaction.
+type querier interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)
-}, sql string, args ...any) ([]string, error) {
+}
+
+// queryIDs returns the ids sql selects.
+func queryIDs(ctx context.Context, q querier, sql string, args ...any) ([]string, error) {
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
@@ -731,9 +728,7 @@ func queryIDs(ctx context.Context, q interface {
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
-func queryReport(ctx context.Context, q interface {
-	Query(context.Context, string, ...any) (pgx.Rows, error)
-}, sql string, args ...any) (session.DeleteReport, error) {
+func queryReport(ctx context.Context, q querier, sql string, args ...any) (session.DeleteReport, error) {
 	var r session.DeleteReport
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
