@@ -30,9 +30,10 @@ func bulkSessions(t *testing.T, s *Store, owner string, ids ...string) {
 	}
 }
 
-// holdRow begins a transaction on its own connection that locks the
-// session id's row, as a writer in the middle of a write does, and returns
-// it; the test commits or rolls it back.
+// holdRow begins a transaction on its own connection that takes the
+// session id's feed lock and row lock, as a writer in the middle of a
+// write does (addMany, replace), and returns it; the test commits or rolls
+// it back.
 func holdRow(t *testing.T, s *Store, id string) pgx.Tx {
 	t.Helper()
 	tx, err := s.pool.Begin(t.Context())
@@ -40,19 +41,23 @@ func holdRow(t *testing.T, s *Store, id string) pgx.Tx {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
-	if _, err := tx.Exec(t.Context(), s.q.lockSessionRow, id); err != nil {
-		t.Fatal(err)
+	for _, sql := range []string{s.q.lockFeed, s.q.lockSessionRow} {
+		if _, err := tx.Exec(t.Context(), sql, id); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return tx
 }
 
-// waitForLockWait returns once a statement on s's sessions table waits for
-// a lock (pg_stat_activity), or an error after a minute (a watchdog).
+// waitForLockWait returns once a statement on s's sessions table, or for
+// one of its sessions' feed locks, waits for a lock (pg_stat_activity), or
+// an error after a minute (a watchdog).
 func waitForLockWait(ctx context.Context, s *Store) error {
 	for start := time.Now(); time.Since(start) < time.Minute; time.Sleep(20 * time.Millisecond) {
 		var n int
 		err := s.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE wait_event_type = 'Lock' AND strpos(query, $1) > 0 AND pid <> pg_backend_pid()`, s.q.sessions).Scan(&n)
+			WHERE wait_event_type = 'Lock' AND (strpos(query, $1) > 0 OR strpos(query, $2) > 0)
+				AND pid <> pg_backend_pid()`, s.q.sessions, s.q.lockFeed).Scan(&n)
 		if err != nil {
 			return err
 		}

@@ -551,8 +551,9 @@ func newQueries(schema, prefix string) *queries {
 	// (Store.bulkDeleteFeed): a multi-row statement gets its xid at its
 	// first row lock, so a writer could lock, change and commit a later
 	// row in between, its change sorting after the delete it preceded.
-	// Each round takes its xid, locks up to bulkRound matching rows FOR UPDATE
-	// SKIP LOCKED (or, lockOne, one row, waiting for its writer), then, in
+	// Each round takes its xid, locks up to bulkRound matching rows FOR
+	// UPDATE SKIP LOCKED (or, lockOne, one row, after taking its feed lock
+	// and so waiting for its writer), then, in
 	// a later statement whose snapshot sees every change committed before
 	// those locks, deletes the locked rows that no change of a larger xid
 	// than its own touched (the rest are taken again by a later round)
@@ -696,8 +697,9 @@ func appendFreshHead(count, now string) string {
 // INSERT ... ON CONFLICT waits for a concurrent delete of the id before it
 // inserts, and so before it gets its xid. Stores whose statements Citus
 // routes have no feed and take no such lock (an advisory lock is local to
-// one node). DeleteOwner and Prune order their deletes by other means
-// (see their statements).
+// one node). DeleteOwner and Prune take it only in a round that waits for
+// one session's writer; their other rounds order their deletes by other
+// means (see bulk in newQueries).
 func feedLock(sessions string) string {
 	h := fnv.New64a()
 	h.Write([]byte(sessions))

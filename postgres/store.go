@@ -652,7 +652,7 @@ func (s *Store) bulkDeleteFeed(ctx context.Context, bq bulkFeedQueries, args ...
 		r.Messages += part.Messages
 	}
 	for {
-		locked, part, err := s.bulkDeleteRound(ctx, bq.lock, bq.del, append([]any{bulkRound}, args...))
+		locked, part, err := s.bulkDeleteRound(ctx, "", bq.lock, bq.del, append([]any{bulkRound}, args...))
 		if err != nil {
 			return session.DeleteReport{}, err
 		}
@@ -669,7 +669,7 @@ func (s *Store) bulkDeleteFeed(ctx context.Context, bq bulkFeedQueries, args ...
 			break
 		}
 		for _, id := range left {
-			_, part, err := s.bulkDeleteRound(ctx, bq.lockOne, bq.del, append([]any{id}, args...))
+			_, part, err := s.bulkDeleteRound(ctx, id, bq.lockOne, bq.del, append([]any{id}, args...))
 			if err != nil {
 				return session.DeleteReport{}, err
 			}
@@ -683,14 +683,22 @@ func (s *Store) bulkDeleteFeed(ctx context.Context, bq bulkFeedQueries, args ...
 // bulkDeleteRound is one round of bulkDeleteFeed, in one transaction: it
 // takes an xid, locks the rows lock selects (lockArgs its arguments:
 // first the limit or the id, then pred's), deletes (del) those that no
-// change with a larger xid touched and commits. It returns how many rows it
-// locked and what it deleted.
-func (s *Store) bulkDeleteRound(ctx context.Context, lock, del string, lockArgs []any) (locked int, r session.DeleteReport, err error) {
+// change with a larger xid touched and commits. A round for one session
+// (one, its id) first takes the session's feed lock (feedLock), waiting
+// for its writer: its xid then follows theirs, and no writer of the
+// session can change it before the round deletes it. It returns how many
+// rows it locked and what it deleted.
+func (s *Store) bulkDeleteRound(ctx context.Context, one, lock, del string, lockArgs []any) (locked int, r session.DeleteReport, err error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return 0, r, err
 	}
 	defer rollbackOnError(ctx, tx, &err)
+	if one != "" {
+		if err := s.lockFeed(ctx, tx, one); err != nil {
+			return 0, r, err
+		}
+	}
 	var xid int64
 	if err := tx.QueryRow(ctx, s.q.currentXid).Scan(&xid); err != nil {
 		return 0, r, err
