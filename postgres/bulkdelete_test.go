@@ -287,3 +287,39 @@ func TestBulkDeleteRounds(t *testing.T) {
 		t.Errorf("o4, updated after the cut, was pruned: %v", err)
 	}
 }
+
+// A bulk delete that fails part way reports, with the error, the sessions
+// its committed rounds deleted; a second call finishes the work (the
+// contract of session.OwnerEraser for stores that delete in rounds).
+func TestBulkDeleteReportsWhatItDeletedBeforeAnError(t *testing.T) {
+	s := newStore(t, testPool(t))
+	old := bulkRound
+	bulkRound = 2
+	t.Cleanup(func() { bulkRound = old })
+	bulkSessions(t, s, "ann", "r1", "r2", "r3", "r4", "r5")
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	rounds := 0
+	setBulkHook(t, func() {
+		if rounds++; rounds == 2 {
+			cancel() // the second round fails
+		}
+	})
+	r, err := s.DeleteOwner(ctx, "ann")
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("DeleteOwner with the second round cancelled: %+v, %v; want context.Canceled", r, err)
+	}
+	if !slices.Equal(r.SessionIDs, []string{"r1", "r2"}) || r.Messages != 2 {
+		t.Fatalf("report with the error = %+v, want r1 and r2 (the first round), 2 messages", r)
+	}
+	for _, id := range r.SessionIDs {
+		if _, err := s.Load(t.Context(), id); !errors.Is(err, session.ErrNotFound) {
+			t.Errorf("%s reported deleted, but Load = %v", id, err)
+		}
+	}
+	setBulkHook(t, nil)
+	r, err = s.DeleteOwner(t.Context(), "ann")
+	if err != nil || !slices.Equal(r.SessionIDs, []string{"r3", "r4", "r5"}) {
+		t.Fatalf("DeleteOwner again = %+v, %v; want r3, r4, r5", r, err)
+	}
+}

@@ -552,8 +552,8 @@ func (s *Store) List(ctx context.Context, lq session.ListQuery) (session.ListPag
 // in the change feed (see "Change feed" in the package doc), until none of
 // owner's sessions is left, sessions created meanwhile included: writers
 // of other sessions never wait for it. If it fails part way, the rounds
-// that committed stay deleted (and are not reported); calling it again
-// finishes the erasure.
+// that committed stay deleted, and the report returned with the error
+// lists them; calling it again finishes the erasure.
 func (s *Store) DeleteOwner(ctx context.Context, owner string) (session.DeleteReport, error) {
 	if err := s.writable(); err != nil {
 		return session.DeleteReport{}, wrap(ctx, "delete owner", owner, err)
@@ -572,7 +572,8 @@ func (s *Store) DeleteOwner(ctx context.Context, owner string) (session.DeleteRe
 		r, err = s.deleteReport(ctx, s.q.deleteOwner, owner)
 	}
 	if err != nil {
-		return session.DeleteReport{}, wrap(ctx, "delete owner", owner, err)
+		// r lists what rounds that committed deleted before the error.
+		return r, wrap(ctx, "delete owner", owner, err)
 	}
 	return r, nil
 }
@@ -583,7 +584,8 @@ func (s *Store) DeleteOwner(ctx context.Context, owner string) (session.DeleteRe
 // finds the sessions; each deletion cascades to the session's messages.
 // It deletes as DeleteOwner does: WithCitus in one statement, otherwise in
 // rounds that each commit, so that a failure part way leaves the rounds
-// before it done, and calling it again finishes the pruning. WithCitus, to
+// before it done (the report returned with the error lists them), and
+// calling it again finishes the pruning. WithCitus, to
 // prune millions of sessions without one long transaction, call it
 // repeatedly with an UpdatedBefore that moves forward in steps.
 func (s *Store) Prune(ctx context.Context, pq session.PruneQuery) (session.DeleteReport, error) {
@@ -619,7 +621,8 @@ func (s *Store) Prune(ctx context.Context, pq session.PruneQuery) (session.Delet
 		r, err = s.deleteReport(ctx, sql, args...)
 	}
 	if err != nil {
-		return session.DeleteReport{}, wrapOp(ctx, "prune", err)
+		// r lists what rounds that committed deleted before the error.
+		return r, wrapOp(ctx, "prune", err)
 	}
 	return r, nil
 }
@@ -644,17 +647,22 @@ var bulkHook func()
 // rows no writer holds (SKIP LOCKED); once none is left, it deletes each
 // row that still matches in a round of its own that waits for the row's
 // writer; then it starts again, until nothing matches, which also takes
-// the sessions that came to match meanwhile.
+// the sessions that came to match meanwhile. On an error it returns, with
+// it, what the rounds that committed before it deleted.
 func (s *Store) bulkDeleteFeed(ctx context.Context, bq bulkFeedQueries, args ...any) (session.DeleteReport, error) {
 	var r session.DeleteReport
 	add := func(part session.DeleteReport) {
 		r.SessionIDs = append(r.SessionIDs, part.SessionIDs...)
 		r.Messages += part.Messages
 	}
+	done := func(err error) (session.DeleteReport, error) {
+		slices.Sort(r.SessionIDs)
+		return r, err
+	}
 	for {
 		locked, part, err := s.bulkDeleteRound(ctx, "", bq.lock, bq.del, append([]any{bulkRound}, args...))
 		if err != nil {
-			return session.DeleteReport{}, err
+			return done(err)
 		}
 		add(part)
 		if locked > 0 {
@@ -663,7 +671,7 @@ func (s *Store) bulkDeleteFeed(ctx context.Context, bq bulkFeedQueries, args ...
 		// Every row left is held by a writer (or none is left).
 		left, err := queryIDs(ctx, s.pool, bq.remaining, args...)
 		if err != nil {
-			return session.DeleteReport{}, err
+			return done(err)
 		}
 		if len(left) == 0 {
 			break
@@ -671,13 +679,12 @@ func (s *Store) bulkDeleteFeed(ctx context.Context, bq bulkFeedQueries, args ...
 		for _, id := range left {
 			_, part, err := s.bulkDeleteRound(ctx, id, bq.lockOne, bq.del, append([]any{id}, args...))
 			if err != nil {
-				return session.DeleteReport{}, err
+				return done(err)
 			}
 			add(part)
 		}
 	}
-	slices.Sort(r.SessionIDs)
-	return r, nil
+	return done(nil)
 }
 
 // bulkDeleteRound is one round of bulkDeleteFeed, in one transaction: it

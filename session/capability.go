@@ -387,11 +387,18 @@ type DeleteReport struct {
 }
 
 // OwnerEraser is a Store that deletes everything an owner has, sessions,
-// messages and search index, in one transaction: what a data-deletion
-// request needs.
+// messages and search index: what a data-deletion request needs.
+//
+// Each session goes whole (its row, messages and index entries in one
+// transaction). The memory and SQLite stores delete all of the owner's
+// sessions in one transaction; a store may instead delete them in several
+// (the PostgreSQL store does, in rounds, so that writers of other sessions
+// never wait for an erasure). Then an error part way leaves the sessions
+// deleted before it deleted, the report returned with the error lists
+// them, and calling DeleteOwner again finishes the erasure.
 type OwnerEraser interface {
 	// DeleteOwner deletes every session of owner and reports what it
-	// deleted.
+	// deleted (on an error, what it deleted before the error).
 	DeleteOwner(ctx context.Context, owner string) (DeleteReport, error)
 }
 
@@ -407,7 +414,10 @@ type PruneQuery struct {
 }
 
 // Pruner is a Store that deletes sessions idle since a given time: a
-// retention policy. Deletion is atomic.
+// retention policy. Each session goes whole, and the sessions go in one
+// transaction or in several, as for OwnerEraser: on an error the report
+// returned with it lists what was deleted before it, and pruning again
+// finishes the work.
 type Pruner interface {
 	// Prune deletes the sessions q selects (none with q.DryRun) and
 	// reports them.
