@@ -503,7 +503,7 @@
 //	            doesn't have a REPLICA IDENTITY or PRIMARY KEY" (that table,
 //	            schema version 2, had not been on a cluster before); the
 //	            other tests passed. Fixed by schema version 5 (REPLICA
-//	            IDENTITY FULL on it). At 18133ba, every test PASSED:
+//	            IDENTITY FULL on it). At d305316, every test PASSED:
 //	            TestCitusConformance with the Corrupt and Twin hooks, so
 //	            with the Quarantiner and corrupt-row checks: 283 subtests
 //	            passed, 1 skipped (Watcher, which the store does not
@@ -520,20 +520,20 @@
 //	            TestRouterQueries, TestCitusAcrossShards, TestCitus32Writers,
 //	            TestCitusWorkerDown. TestCitusShardMoveUnderWriters: 8 moves
 //	            while 16 writers appended 80,192 messages; no error, nothing
-//	            lost or doubled. At bc83bdd (the append as VALUES rows, and
+//	            lost or doubled. At 6d09abc (the append as VALUES rows, and
 //	            fork links from another change) the same: 287 conformance
 //	            subtests passed, 1 skipped (179 s); 8 shard moves under
 //	            74,836 appended messages; TestRouterQueries failed only
 //	            because it passed the create statement 7 of the 9
 //	            parameters the fork links gave it, and passes with the test
-//	            fixed. At a2ae6ea (and schema version 6, the change feed,
+//	            fixed. At 16b70a9 (and schema version 6, the change feed,
 //	            from another change; Watcher is still skipped: "a store
 //	            opened WithCitus has no change feed") the same again (287
 //	            passed, 1 skipped; 8 moves under
 //	            77,876 messages), except TestCitusDistributesItsTables,
 //	            whose replay of migration 5 (by deleting its record) the
 //	            recorded version 6 prevented; it now runs that migration's
-//	            SQL on the distributed table. At f0c7fdd every test PASSED
+//	            SQL on the distributed table. At 9dd01f3 every test PASSED
 //	            (conformance: 287 passed, 1 skipped, 214 s; 8 shard moves
 //	            under 70,428 appended messages, no error).
 //	2026-11-26  TestCitusConformance: the whole conformance suite on
