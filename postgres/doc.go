@@ -61,14 +61,15 @@
 //
 // # Schema
 //
-// Version 6, as created in the schema and with the prefix of the options
+// Version 7, as created in the schema and with the prefix of the options
 // (migrations/0001_init.sql, 0002_quarantine.sql, which adds the
 // messages_quarantine table not shown here, 0003_search_terms.sql,
 // 0004_forks.sql, 0005_quarantine_replica_identity.sql, which gives
 // that table, which has no primary key, REPLICA IDENTITY FULL, so that its
 // deletes can be published to logical replication and Citus can move its
-// shards, and 0006_changes.sql, the change feed's tables and NOTIFY
-// trigger, shown under "Change feed"):
+// shards, 0006_changes.sql, the change feed's tables, shown under "Change
+// feed", and 0007_feed_notify_from_writer.sql, which drops the NOTIFY
+// trigger that 0006 put on changes: the writer notifies instead):
 //
 //	CREATE TABLE sessions (
 //	    id            text COLLATE "C" NOT NULL,
@@ -174,20 +175,25 @@
 // (idle in transaction, a long batch that wrote something) holds back
 // every change committed after it began, until it ends. Nothing is lost or reordered meanwhile.
 //
-// A trigger on changes sends NOTIFY convo_feed_<the table's oid> while a
-// process listens. The store's watches share one connection of their own,
-// made from the pool's configuration (not taken from the pool), that
-// LISTENs while any watch runs and registers in feed_listeners (renewed
-// every 10 s, expiring after 30 s; a read-only store cannot register, and
-// its watches poll). NOTIFY takes a lock at commit that all notifying
+// The store's watches share one connection of their own, made from the
+// pool's configuration (not taken from the pool), that LISTENs on
+// convo_feed_<the oid of changes> while any watch runs and registers in
+// feed_listeners (renewed every 10 s, expiring after 30 s; a read-only
+// store cannot register, and its watches poll). Writers send the NOTIFY,
+// in the transaction that records the change, so it arrives when the
+// change commits. NOTIFY takes a lock at commit that all notifying
 // transactions of the cluster share, which takes group commit from
-// concurrent writers: so nothing is sent while nobody listens, and a
-// connection sends at most one notification per 50 ms; a woken watch
-// reads again 100 ms later for the changes that were not announced. Each
-// watch also reads the feed every WithFeedPollInterval. An append records
-// its change in its one statement (an INSERT of one row from the session
-// row it updates), so it still takes one round trip; see "Measured" for
-// what it costs.
+// concurrent writers: so a store (one Store value) notifies at most once
+// per 50 ms, and then only if a listener is registered and no other
+// writer of the table is notifying at that moment (an advisory lock held
+// to commit); a woken watch reads again 100 ms later for the changes that
+// were not announced. Each watch also reads the feed every
+// WithFeedPollInterval. Only a write that is due to notify asks the
+// database whether anyone listens (one more statement in the same round
+// trip, a pgx.Batch); every other append is its one statement, with the
+// change's row inserted from the session row it updates. Before schema
+// version 7 a trigger on changes made that check at every write, which
+// cost about a tenth of an append; see "Measured".
 //
 // History is kept until TrimFeed(ctx, before) discards the changes made
 // before a time; run it on a schedule, as Prune. A consumer whose cursor is

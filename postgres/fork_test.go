@@ -25,7 +25,8 @@ func oldSchema(t *testing.T, schema string, v int) (*queries, []string) {
 		t.Fatal(err)
 	}
 	r := strings.NewReplacer("{{sessions}}", q.sessions, "{{messages}}", q.messages, "{{quarantine}}", q.quarantine,
-		"{{search_index}}", q.searchIndex, "{{prefix}}", "")
+		"{{search_index}}", q.searchIndex, "{{changes}}", q.changes, "{{feed_state}}", q.feedState,
+		"{{feed_notify}}", q.feedNotify, "{{feed_listeners}}", q.feedListeners, "{{prefix}}", "")
 	stmts := []string{q.createSchema, q.createMigrations}
 	for _, m := range ms[:v] {
 		stmts = append(stmts, r.Replace(m.SQL), fmt.Sprintf(`INSERT INTO %s (version, applied_at) VALUES (%d, 1)`, q.migrations, m.Version))

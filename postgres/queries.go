@@ -50,7 +50,11 @@ type queries struct {
 	// incarnation and version from the session row.
 	recordChange string
 	// lockFeed takes the feed lock of session $1 (feedLock).
-	lockFeed                          string
+	lockFeed string
+	// notifyFeed sends the feed's notification, if a listener is
+	// registered and no other writer is notifying ($1 the changes table's
+	// name); see feedNotifier.
+	notifyFeed                        string
 	lockSessionRow, currentXid        string
 	feedOid, feedRead, feedHorizon    string
 	feedNow                           string
@@ -588,6 +592,21 @@ func newQueries(schema, prefix string) *queries {
 	q.currentXid = `SELECT pg_current_xact_id()::text::bigint`
 	q.lockSessionRow = b(`SELECT 1 FROM {{sessions}} WHERE id = $1 FOR UPDATE`)
 	q.lockFeed = b(`{{feed_lock}}`)
+	// What the trigger of schema version 6 did at every insert into
+	// changes, now run only when feedNotifier says a notification is due:
+	// nothing while no listener is registered (feed_listeners, expiry in
+	// database time); else NOTIFY on convo_feed_<oid of changes>, if this
+	// transaction gets the advisory lock (held to its commit) that no
+	// other notifying writer of the table holds. NOTIFY takes a lock at
+	// commit that every notifying transaction of the cluster shares, so at
+	// most one notifying commit is in flight and the others commit
+	// together. CASE, because PostgreSQL may evaluate the terms of an AND
+	// in any order: the lock is tried only when someone listens.
+	q.notifyFeed = `SELECT pg_notify('convo_feed_' || $1::text::regclass::oid::text, '')
+		WHERE CASE WHEN EXISTS (SELECT 1 FROM ` + q.feedListeners + `
+				WHERE expires_at > (extract(epoch FROM now()) * 1000000000)::bigint)
+			THEN pg_try_advisory_xact_lock(hashtext('convo_feed_' || $1::text::regclass::oid::text))
+			ELSE false END`
 
 	// The horizon: rows below it are final. It is the oldest transaction of
 	// this database still running in the statement's snapshot, or the

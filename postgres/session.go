@@ -411,9 +411,9 @@ func (ss *pgSession) addOne(ctx context.Context, b *batch, expected int64) (int6
 		for i := range n {
 			args = append(args, b.ids[i], b.roles[i], b.parts[i], b.models[i], b.usages[i], b.created[i], b.search[i])
 		}
-		err = ss.s.pool.QueryRow(ctx, ss.s.q.appendFreshRows[n], args...).Scan(&version)
+		err = ss.s.feedRow(ctx, ss.s.q.appendFreshRows[n], args...).Scan(&version)
 	} else {
-		err = ss.s.pool.QueryRow(ctx, ss.s.q.appendFresh, ss.id, ss.inc, exp,
+		err = ss.s.feedRow(ctx, ss.s.q.appendFresh, ss.id, ss.inc, exp,
 			b.ids, b.roles, b.parts, b.models, b.usages, b.created, b.search,
 			int64(b.len()), time.Now().UnixNano()).Scan(&version)
 	}
@@ -424,7 +424,7 @@ func (ss *pgSession) addOne(ctx context.Context, b *batch, expected int64) (int6
 		return 0, err
 	}
 	for attempt := 1; ; attempt++ {
-		r, err := ss.exec(ctx, ss.s.pool, b, exp, 1)
+		r, err := ss.exec(ctx, feedPool{ss.s}, b, exp, 1)
 		switch {
 		case err != nil:
 			return 0, err
@@ -464,6 +464,14 @@ func (ss *pgSession) addOne(ctx context.Context, b *batch, expected int64) (int6
 		// The session changed and changed back (delete and re-create is
 		// ruled out by the incarnation): try again.
 	}
+}
+
+// feedPool runs single statements on the store's pool that record a
+// change, with the feed's notification when one is due (Store.feedRow).
+type feedPool struct{ s *Store }
+
+func (p feedPool) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return p.s.feedRow(ctx, sql, args...)
 }
 
 // statementFailed reports whether err is the server's report that a
@@ -763,6 +771,10 @@ func (ss *pgSession) Clear(ctx context.Context) error {
 	b.Queue(ss.s.q.clearSess, ss.id, ss.inc, now)
 	b.Queue(ss.s.q.clearMsgs, ss.id, ss.inc)
 	b.Queue(ss.s.q.recordChange, ss.id, string(session.ChangeClear), int64(0), nil, now) // a missing session records nothing
+	tok, notify := ss.s.notifier.claim()
+	if notify {
+		b.Queue(ss.s.q.notifyFeed, ss.s.q.changes)
+	}
 	br := ss.s.pool.SendBatch(ctx, b)
 	var v int64
 	_, err := br.Exec()
@@ -774,6 +786,9 @@ func (ss *pgSession) Clear(ctx context.Context) error {
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
+	}
+	if err != nil && notify {
+		ss.s.notifier.unclaim(tok)
 	}
 	return wrap(ctx, "clear", ss.id, err)
 }

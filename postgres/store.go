@@ -35,7 +35,8 @@ type Store struct {
 	chunkRows  int
 	chunkBytes int
 
-	hub feedHub // the LISTEN connection shared by the store's watches
+	hub      feedHub      // the LISTEN connection shared by the store's watches
+	notifier feedNotifier // when the store's writes last notified watches
 }
 
 // Compile-time checks of the capabilities the store implements.
@@ -286,12 +287,12 @@ func (s *Store) CreateWith(ctx context.Context, id string, o session.CreateOptio
 	if err != nil {
 		return nil, wrap(ctx, "create", id, err)
 	}
-	create := s.q.create
+	args := []any{id, o.Owner, o.Title, meta, time.Now().UnixNano(), newIncarnation(), o.CreatedAt, parent, forkAt}
 	if s.feedOn() {
-		create = s.q.createFeed
+		err = s.feedRow(ctx, s.q.createFeed, args...).Scan(&inc)
+	} else {
+		err = s.pool.QueryRow(ctx, s.q.create, args...).Scan(&inc)
 	}
-	err = s.pool.QueryRow(ctx, create, id, o.Owner, o.Title, meta, time.Now().UnixNano(), newIncarnation(), o.CreatedAt,
-		parent, forkAt).Scan(&inc)
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = session.ErrExists
 	}
@@ -337,7 +338,7 @@ func (s *Store) Open(ctx context.Context, id string) (session.Session, error) {
 			// statements instead (citus.go).
 			inc, err = s.openRouted(ctx, id)
 		} else {
-			err = s.pool.QueryRow(ctx, s.q.openFeed, id, time.Now().UnixNano(), newIncarnation()).Scan(&inc)
+			err = s.feedRow(ctx, s.q.openFeed, id, time.Now().UnixNano(), newIncarnation()).Scan(&inc)
 		}
 		if err == nil {
 			return &pgSession{s: s, id: id, inc: inc}, nil
@@ -361,7 +362,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	}
 	var err error
 	if s.feedOn() {
-		_, err = s.pool.Exec(ctx, s.q.deleteFeed, id, time.Now().UnixNano())
+		err = s.feedExec(ctx, s.q.deleteFeed, id, time.Now().UnixNano())
 	} else {
 		_, err = s.pool.Exec(ctx, s.q.deleteSess, id)
 	}
@@ -721,6 +722,11 @@ func (s *Store) bulkDeleteRound(ctx context.Context, one, lock, del string, lock
 		delArgs := append([]any{ids, time.Now().UnixNano(), xid}, lockArgs[1:]...)
 		if r, err = queryReport(ctx, tx, del, delArgs...); err != nil {
 			return 0, r, err
+		}
+		if len(r.SessionIDs) > 0 {
+			if err := s.notifyTx(ctx, tx); err != nil {
+				return 0, session.DeleteReport{}, err
+			}
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {

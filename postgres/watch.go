@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -33,13 +34,112 @@ func (s *Store) feedOn() bool { return !s.routed() }
 
 // record writes a change of session id into the feed, in tx, the
 // transaction that makes it: n is the number of message seqs, just below
-// next_seq, that it stored; removed the ids it removed.
+// next_seq, that it stored; removed the ids it removed. It also sends the
+// feed's notification, if one is due (notifyTx).
 func (s *Store) record(ctx context.Context, tx pgx.Tx, kind session.ChangeKind, id string, n int64, removed []string) error {
 	if !s.feedOn() {
 		return nil
 	}
-	_, err := tx.Exec(ctx, s.q.recordChange, id, string(kind), n, removed, time.Now().UnixNano())
+	if _, err := tx.Exec(ctx, s.q.recordChange, id, string(kind), n, removed, time.Now().UnixNano()); err != nil {
+		return err
+	}
+	return s.notifyTx(ctx, tx)
+}
+
+// notifyEvery is the shortest time between two notifications of one
+// store's writes. A watch woken by one reads the feed again followUpDelay
+// later, which finds the changes whose notification was skipped.
+const notifyEvery = 50 * time.Millisecond
+
+// feedNotifier spaces out the notifications of one store's writes: at
+// most one per notifyEvery. Up to schema version 6 a trigger on changes
+// decided, at every insert, with a query of feed_listeners; the store
+// now decides in Go and asks the database only when a notification is
+// due (migrations/0007_feed_notify_from_writer.sql).
+type feedNotifier struct {
+	last atomic.Int64 // Unix ns of the latest claim, 0 if none
+}
+
+// claim reports whether a notification is due, and if so records it as
+// sent now; tok undoes the claim (unclaim) if the write that was to carry
+// it fails.
+func (n *feedNotifier) claim() (tok [2]int64, ok bool) {
+	now := time.Now().UnixNano()
+	prev := n.last.Load()
+	if d := now - prev; d >= 0 && d < notifyEvery.Nanoseconds() {
+		return tok, false
+	}
+	return [2]int64{prev, now}, n.last.CompareAndSwap(prev, now)
+}
+
+// unclaim gives back a claim whose write failed, unless another write has
+// claimed since.
+func (n *feedNotifier) unclaim(tok [2]int64) { n.last.CompareAndSwap(tok[1], tok[0]) }
+
+// notifyTx sends the feed's notification in tx, which records a change,
+// if one is due: the statement notifyFeed, delivered when tx commits.
+func (s *Store) notifyTx(ctx context.Context, tx pgx.Tx) error {
+	tok, ok := s.notifier.claim()
+	if !ok {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, s.q.notifyFeed, s.q.changes); err != nil {
+		s.notifier.unclaim(tok)
+		return err
+	}
+	return nil
+}
+
+// feedRow runs sql, a single statement of the feed that records a change,
+// on the pool in its own implicit transaction and returns its row. When a
+// notification is due it sends notifyFeed after it, in the same round trip
+// and the same implicit transaction (a pgx.Batch: one Sync for both), so
+// that the notification is delivered when the change commits and not
+// otherwise. Most calls are a plain QueryRow.
+func (s *Store) feedRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	tok, ok := s.notifier.claim()
+	if !ok {
+		return s.pool.QueryRow(ctx, sql, args...)
+	}
+	b := &pgx.Batch{}
+	b.Queue(sql, args...)
+	b.Queue(s.q.notifyFeed, s.q.changes)
+	return &notifyingRow{s: s, tok: tok, br: s.pool.SendBatch(ctx, b)}
+}
+
+// notifyingRow is the row of feedRow when it notifies.
+type notifyingRow struct {
+	s   *Store
+	tok [2]int64
+	br  pgx.BatchResults
+}
+
+func (r *notifyingRow) Scan(dest ...any) error {
+	err := r.br.QueryRow().Scan(dest...)
+	if cerr := r.br.Close(); err == nil || errors.Is(err, pgx.ErrNoRows) && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		r.s.notifier.unclaim(r.tok)
+	}
 	return err
+}
+
+// feedExec is feedRow for a statement that returns no rows.
+func (s *Store) feedExec(ctx context.Context, sql string, args ...any) error {
+	tok, ok := s.notifier.claim()
+	if !ok {
+		_, err := s.pool.Exec(ctx, sql, args...)
+		return err
+	}
+	b := &pgx.Batch{}
+	b.Queue(sql, args...)
+	b.Queue(s.q.notifyFeed, s.q.changes)
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		s.notifier.unclaim(tok)
+		return err
+	}
+	return nil
 }
 
 // lockFeed takes the feed lock of session id in tx (see feedLock in
@@ -75,12 +175,13 @@ func parsePosition(c string) (position, bool) {
 // table (see session.Watcher and migrations/0006_changes.sql for how the
 // order is kept without serialising writers). Cursors are "xid-id".
 //
-// Every write that records a change also sends a NOTIFY; the store's
-// watches share one connection of their own (made from the pool's
-// configuration, not taken from the pool) that LISTENs while any watch
-// runs, and each watch also reads the feed every WithFeedPollInterval
-// (500 ms by default). The notification only wakes watches: what they
-// deliver is what the table holds.
+// Writes that record a change send a NOTIFY while a watch listens (at
+// most one per 50 ms per Store; see feedNotifier); the store's watches
+// share one connection of their own (made from the pool's configuration,
+// not taken from the pool) that LISTENs while any watch runs, and each
+// watch also reads the feed every WithFeedPollInterval (500 ms by
+// default). The notification only wakes watches: what they deliver is
+// what the table holds.
 //
 // A change becomes visible to watches once every transaction of the
 // database that was running when it committed has ended: a transaction
@@ -164,9 +265,9 @@ func (s *Store) Watch(ctx context.Context, q session.WatchQuery) (iter.Seq2[sess
 			}
 			wait := s.opts.feedPoll
 			if followUp {
-				// A connection notifies at most once per 50 ms
-				// (migrations/0006_changes.sql): look again once that
-				// window has passed, for the changes it did not announce.
+				// A store notifies at most once per notifyEvery: look
+				// again once that window has passed, for the changes it
+				// did not announce.
 				wait, followUp = min(wait, followUpDelay), false
 			}
 			timer := time.NewTimer(wait)
