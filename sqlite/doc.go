@@ -15,6 +15,12 @@
 // to one connection (db.SetMaxOpenConns(1): every connection to ":memory:"
 // is a separate, empty database).
 //
+// A call cut short by its context (cancelled, or past its deadline) returns
+// an error matching ctx.Err(), whatever words the driver used, and its
+// transaction is rolled back on the same connection: the store never lets
+// database/sql close a connection because a context ended, which with
+// mattn and ncruces would throw away a ":memory:" database whole.
+//
 // # Tables
 //
 // The store creates, with an optional prefix (WithTablePrefix("chat_") gives

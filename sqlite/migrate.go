@@ -186,7 +186,7 @@ func (s *Store) checkSchema(ctx context.Context) (err error) {
 	if err := s.setBusyTimeout(ctx, conn); err != nil {
 		return fmt.Errorf("sqlite: open: %w", err)
 	}
-	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := beginTx(ctx, conn, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("sqlite: open: %w", err)
 	}
@@ -241,7 +241,7 @@ func (s *Store) migrateOnce(ctx context.Context, ms []migrations.Migration) (err
 	if _, err := conn.ExecContext(ctx, s.q.createMigrations); err != nil {
 		return fmt.Errorf("sqlite: create migrations table: %w", err)
 	}
-	tx, err := conn.BeginTx(ctx, nil)
+	tx, err := beginTx(ctx, conn, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}

@@ -198,7 +198,7 @@ func (s *Store) write(ctx context.Context, firstPrepared bool, fn func(tx *sql.T
 		}
 	}()
 	err = s.writeOn(ctx, conn, !firstPrepared, fn)
-	if firstPrepared && isBusy(err) {
+	if firstPrepared && isBusy(err) && ctx.Err() == nil {
 		// Whatever made the first statement read before it could write
 		// (its connection had to re-read a schema another process
 		// changed), it stored nothing: try once more, taking the lock
@@ -206,11 +206,42 @@ func (s *Store) write(ctx context.Context, firstPrepared bool, fn func(tx *sql.T
 		// busy_timeout is waited for twice.)
 		err = s.writeOn(ctx, conn, true, fn)
 	}
-	return err
+	return ctxErr(ctx, err)
+}
+
+// beginTx begins a transaction on conn that database/sql does not end by
+// itself when ctx ends: its statements still take ctx (the driver
+// interrupts them), and the caller's deferred rollback ends it. database/sql
+// closes the connection of a transaction whose context ends first unless the
+// driver implements driver.SessionResetter and driver.Validator (Tx.awaitDone
+// and DB.beginDC in database/sql, Go 1.26); mattn and ncruces do not, and a
+// closed connection is the end of a private in-memory database, which lives
+// only as long as its one connection. The transaction's statements can also
+// fail with "statement is closed" when database/sql closes it under them.
+func beginTx(ctx context.Context, conn *sql.Conn, opts *sql.TxOptions) (*sql.Tx, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return conn.BeginTx(context.WithoutCancel(ctx), opts)
+}
+
+// ctxErr returns err, or, when ctx has ended and err does not say so, an
+// error that matches ctx.Err() too: the drivers report a statement stopped by
+// the end of its context in their own words ("interrupted"), and callers
+// branch on context.Canceled and context.DeadlineExceeded.
+func ctxErr(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	cerr := ctx.Err()
+	if cerr == nil || errors.Is(err, cerr) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", cerr, err)
 }
 
 func (s *Store) writeOn(ctx context.Context, conn *sql.Conn, lock bool, fn func(tx *sql.Tx) error) (err error) {
-	tx, err := conn.BeginTx(ctx, nil)
+	tx, err := beginTx(ctx, conn, nil)
 	if err != nil {
 		return err
 	}
@@ -223,15 +254,7 @@ func (s *Store) writeOn(ctx context.Context, conn *sql.Conn, lock bool, fn func(
 	if err := fn(tx); err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
-		if cerr := ctx.Err(); cerr != nil {
-			// database/sql rolls back when ctx ends during the call and
-			// then reports the commit as "already rolled back".
-			return cerr
-		}
-		return err
-	}
-	return nil
+	return tx.Commit()
 }
 
 // errReadOnly is what every write of a read-only store returns.
@@ -251,12 +274,12 @@ func (s *Store) read(ctx context.Context, fn func(tx *sql.Tx) error) (err error)
 		return err
 	}
 	defer conn.Close()
-	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := beginTx(ctx, conn, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return err
 	}
 	defer endReadOnly(tx, &err)
-	return fn(tx)
+	return ctxErr(ctx, fn(tx))
 }
 
 // maxReady bounds the connections a store remembers as ready. The set holds
@@ -311,7 +334,7 @@ func (s *Store) getReady(ctx context.Context, conn *sql.Conn) (err error) {
 	// database/sql prepares a statement on a connection the first time a
 	// transaction on it uses the statement; do it here, in a transaction
 	// that writes nothing, so that no later transaction has to.
-	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := beginTx(ctx, conn, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return err
 	}

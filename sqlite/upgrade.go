@@ -89,7 +89,7 @@ func (s *Store) upgrade(ctx context.Context) (rep UpgradeReport, err error) {
 	if kind != schemaUpstream {
 		return rep, nil // Open does the rest, or refuses
 	}
-	tx, err := conn.BeginTx(ctx, nil)
+	tx, err := beginTx(ctx, conn, nil)
 	if err != nil {
 		return rep, fmt.Errorf("sqlite: upgrade: %w", err)
 	}

@@ -76,6 +76,7 @@ func Main(d Driver) {
 // Run runs every driver-dependent test for d.
 func Run(t *testing.T, d Driver) {
 	t.Run("Conformance", func(t *testing.T) { conformance(t, d) })
+	t.Run("MemoryCancelled", func(t *testing.T) { testMemoryCancelled(t, d) })
 	t.Run("SearchAcrossBuilds", func(t *testing.T) { testSearchAcrossBuilds(t, d) })
 	t.Run("WaitsForTheWriteLock", func(t *testing.T) { testWaitsForTheWriteLock(t, d) })
 	t.Run("WaitsAfterSchemaChange", func(t *testing.T) { testWaitsAfterSchemaChange(t, d) })
