@@ -243,6 +243,8 @@ func printPart(w *termWriter, p partView, o showOptions) {
 		switch {
 		case p.Redacted:
 			w.styled(sgrDim, ind+"(reasoning, redacted)\n")
+		case p.SignatureOnly:
+			w.styled(sgrDim, ind+"(reasoning signature, no text)\n")
 		case o.reasoning:
 			w.styled(sgrDim, ind+"(reasoning)\n")
 			printBlock(w, p.Text, ind+"  ", o)

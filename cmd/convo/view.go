@@ -38,6 +38,9 @@ type partView struct {
 	Text string // text, reasoning, result content, unknown type
 
 	Redacted bool // reasoning
+	// SignatureOnly: reasoning that is only the provider's signature, no
+	// text (Gemini's thought signatures are stored this way).
+	SignatureOnly bool
 
 	ImageURL string // image: an http(s) or data:image URL, checked
 	MIMEType string // binary
@@ -128,7 +131,8 @@ func partOf(p message.Part) partView {
 	case message.Text:
 		return partView{Kind: "text", Text: p.Text}
 	case message.Reasoning:
-		return partView{Kind: "reasoning", Text: p.Text, Redacted: p.Redacted}
+		return partView{Kind: "reasoning", Text: p.Text, Redacted: p.Redacted,
+			SignatureOnly: !p.Redacted && p.Text == "" && p.Signature != ""}
 	case message.ImageURL:
 		return partView{Kind: "image", ImageURL: p.URL}
 	case message.Binary:
