@@ -69,6 +69,21 @@ func (s *Store) distribute(ctx context.Context, tx pgx.Tx) error {
 	if err != nil {
 		return err
 	}
+	// Forks made without WithCitus borrow their parent's bytes
+	// (migrations/0008_fork_sharing.sql), which a row may not do from
+	// another shard: each borrowed row gets its bytes now, and the trigger
+	// that hands bytes over goes (Citus refuses a distributed table with a
+	// trigger); the store WithCitus copies from now on.
+	if msgs {
+		if _, err := tx.Exec(ctx, s.q.handoverAll); err != nil {
+			return fmt.Errorf("postgres: copy borrowed message bytes before distributing: %w", err)
+		}
+	}
+	if sess {
+		if _, err := tx.Exec(ctx, s.q.dropHandover); err != nil {
+			return fmt.Errorf("postgres: drop the fork hand-over trigger before distributing: %w", err)
+		}
+	}
 	if sess {
 		if _, err := tx.Exec(ctx, `SELECT create_distributed_table($1::regclass, 'id')`, s.q.sessions); err != nil {
 			return fmt.Errorf("postgres: distribute %s: %w", s.q.sessions, err)

@@ -61,15 +61,17 @@
 //
 // # Schema
 //
-// Version 7, as created in the schema and with the prefix of the options
+// Version 8, as created in the schema and with the prefix of the options
 // (migrations/0001_init.sql, 0002_quarantine.sql, which adds the
 // messages_quarantine table not shown here, 0003_search_terms.sql,
 // 0004_forks.sql, 0005_quarantine_replica_identity.sql, which gives
 // that table, which has no primary key, REPLICA IDENTITY FULL, so that its
 // deletes can be published to logical replication and Citus can move its
 // shards, 0006_changes.sql, the change feed's tables, shown under "Change
-// feed", and 0007_feed_notify_from_writer.sql, which drops the NOTIFY
-// trigger that 0006 put on changes: the writer notifies instead):
+// feed", 0007_feed_notify_from_writer.sql, which drops the NOTIFY
+// trigger that 0006 put on changes: the writer notifies instead, and
+// 0008_fork_sharing.sql, the columns, index and trigger by which forks
+// share bytes, see "Forks"):
 //
 //	CREATE TABLE sessions (
 //	    id            text COLLATE "C" NOT NULL,
@@ -84,6 +86,7 @@
 //	    incarnation   bigint NOT NULL,          -- random per Create: tells a re-created id apart
 //	    parent_id     text COLLATE "C" NOT NULL DEFAULT '', -- a fork's parent (session.Forker)
 //	    fork_message_id text COLLATE "C" NOT NULL DEFAULT '', -- and its fork point
+//	    lent          boolean NOT NULL DEFAULT false, -- forks may borrow this session's bytes
 //	    CONSTRAINT sessions_pkey PRIMARY KEY (id)
 //	);
 //	CREATE INDEX sessions_by_update ON sessions (updated_at DESC, id DESC);
@@ -93,17 +96,19 @@
 //	    seq        bigint NOT NULL,             -- order within the session
 //	    id         text COLLATE "C" NOT NULL,   -- message id: retries are no-ops
 //	    role       text NOT NULL,
-//	    parts      json NOT NULL,               -- message.MarshalParts, byte for byte
+//	    parts      json,                        -- message.MarshalParts, byte for byte; NULL: borrowed
 //	    model      text NOT NULL DEFAULT '',
 //	    usage      json,
 //	    created_at bigint NOT NULL,
-//	    tsv        tsvector NOT NULL,           -- search terms of the message's text (see Search)
+//	    tsv        tsvector,                    -- search terms of the message's text (see Search); NULL: borrowed
+//	    shared_from text COLLATE "C",           -- a fork's row: the session whose row (same seq, id) owns parts and tsv
 //	    CONSTRAINT messages_pkey PRIMARY KEY (session_id, seq),
 //	    CONSTRAINT messages_msg_id UNIQUE (session_id, id),
 //	    CONSTRAINT messages_session_fk FOREIGN KEY (session_id)
 //	        REFERENCES sessions (id) ON DELETE CASCADE
 //	);
 //	CREATE INDEX messages_tsv ON messages USING gin (tsv);
+//	CREATE INDEX messages_shared_from ON messages (shared_from, seq) WHERE shared_from IS NOT NULL;
 //	CREATE TABLE search_index (                 -- one row: the rules tsv follows
 //	    singleton     boolean NOT NULL DEFAULT true CHECK (singleton) PRIMARY KEY,
 //	    version       integer NOT NULL,         -- searchtext's rules; 0: to_tsvector, as before
@@ -577,17 +582,46 @@
 // # Forks
 //
 // Fork (session.Forker) makes a session holding another's messages up to one
-// of them, linked to it by parent_id and fork_message_id. The rows are
-// copied inside the server, with their search terms, by one INSERT ...
-// SELECT in the transaction that creates the fork (the parent's row locked
-// FOR SHARE meanwhile, so the parent's writers wait for the copy), not
-// shared: parent and fork never depend on each other afterwards. The copy
-// costs about what that raw statement does (1.07-1.23 of it at 10,000
-// messages), 69-105 µs per 1 KB message on a loaded 2-vCPU VM, or 2.1-4.1
-// times a read of the whole session (BenchmarkFork; docs/performance.md).
-// With WithCitus the fork may be on another node than its parent, and Citus
-// moves the rows through the coordinator; this is not measured, nor tested
-// on a Citus cluster.
+// of them, linked to it by parent_id and fork_message_id. Since schema
+// version 8 the fork shares the messages' bytes: one INSERT ... SELECT in
+// the transaction that creates the fork (the parent's row locked, and its
+// lent set, meanwhile) copies each inherited row's header (id, seq, role,
+// model, usage, created_at) with parts and tsv NULL and shared_from
+// naming the session whose row at that seq owns them: the parent, or the
+// session the parent's row borrows from, so that no row borrows from a
+// borrower. Reads take COALESCE(parts, the owner's parts), which looks up
+// the owner row (one probe of its primary key) only for a borrowed row;
+// a search finds the owner rows by their terms and, through
+// messages_shared_from, the rows that borrow them, each a hit of its own
+// session with its owner's rank.
+//
+// Bytes are never lost with their owner row: whatever deletes it first
+// copies parts and tsv into the rows that borrow them, which then own
+// them (the hand-over). PopMessage, Clear, ReplaceMessages and Quarantine
+// do it in their own statements (one probe of messages_shared_from, which
+// holds only borrowed rows, when nothing borrows); a deleted session
+// (Delete, DeleteOwner, Prune, or a DELETE of a sessions row by hand)
+// does it in the trigger Convo_fork_handover, which runs only for a
+// session whose lent is set, after the sessions row is deleted and before
+// the foreign key's cascade deletes its messages (triggers of one kind run
+// in the order of their names), so that forks deleted by the same
+// statement get nothing. A DELETE of messages rows by hand bypasses the
+// hand-over, and a fork's reads of the rows that borrowed from them then
+// fail with session.ErrCorrupt. The hand-over updates rows of other
+// sessions, so deletes of related sessions can deadlock; Delete runs again
+// when PostgreSQL aborts it as a deadlock victim.
+//
+// Costs (BenchmarkFork, BenchmarkForkParentDelete; docs/performance.md has
+// the runs): see "Forks" in docs/performance.md.
+//
+// With WithCitus a fork copies the rows, bytes included, as before version
+// 8: a row may not borrow from another shard, and Citus refuses the
+// trigger on a distributed table. The migration does not make the trigger
+// on distributed tables, and distributing the tables of a store opened
+// earlier without WithCitus first copies every borrowed row's bytes and
+// drops the trigger. The fork may be on another node than its parent, and
+// Citus moves the rows through the coordinator; this is not measured, nor
+// tested on a Citus cluster.
 //
 // # Measured
 //

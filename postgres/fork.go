@@ -18,18 +18,25 @@ var _ session.Forker = (*Store)(nil)
 // including that one ("" for none), and its Info records the parent and the
 // fork point.
 //
-// The messages are copied inside the server, by one INSERT ... SELECT in the
-// transaction that creates the fork, with their search terms: no message
-// passes through Go or the network, and nothing is re-tokenised. The
-// parent's row is locked FOR SHARE meanwhile, so the fork is made from one
-// state of the parent, and the parent's writers wait for the copy. The copy
-// costs in proportion to the bytes inherited (the package documentation
-// has the figures). Rows are not shared with the parent: sharing would make
-// every change to the parent (pop, clear, replace, quarantine, delete, owner
-// erasure, prune) copy the shared rows into each fork first, every read join
-// two sessions, and a search hit belong to several sessions. With WithCitus,
-// parent and fork may live on different nodes, and Citus moves the copied
-// rows through the coordinator.
+// The fork shares the messages' bytes (schema version 8,
+// migrations/0008_fork_sharing.sql): one INSERT ... SELECT, in the
+// transaction that creates the fork, copies each inherited row's header
+// (id, seq, role, model, usage, time) with the name of the session whose
+// row at that seq owns the parts and search terms, the parent's or the one
+// the parent's row borrows from; nothing passes through Go or the network,
+// nothing is re-tokenised, and no fork borrows from a borrower, so a read
+// takes one index probe per inherited row it returns. The parent's row is
+// locked (and marked as lent) meanwhile, so the fork is made from one
+// state of the parent, and the parent's writers and other forks of it
+// wait for the fork. The fork costs in proportion to the number of rows
+// inherited, not their size; whatever removes a row that forks borrow
+// from (pop, clear, replace, quarantine, delete, owner erasure, prune)
+// first copies its bytes into them, in its own transaction. The package
+// documentation has the figures.
+//
+// With WithCitus, parent and fork may live on different nodes, and a row
+// may not borrow from another shard: the fork copies the rows, bytes and
+// search terms included, and Citus moves them through the coordinator.
 func (s *Store) Fork(ctx context.Context, parentID, atMessageID, id string, opts session.CreateOptions) (session.Session, error) {
 	op := fmt.Sprintf("fork %q at %q into", parentID, atMessageID)
 	if err := s.writable(); err != nil {

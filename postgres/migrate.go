@@ -313,7 +313,8 @@ func (s *Store) applyMigrations(ctx context.Context, tx pgx.Tx, ms []migrations.
 	}
 	r := strings.NewReplacer("{{sessions}}", s.q.sessions, "{{messages}}", s.q.messages, "{{quarantine}}", s.q.quarantine,
 		"{{search_index}}", s.q.searchIndex, "{{changes}}", s.q.changes, "{{feed_state}}", s.q.feedState,
-		"{{feed_notify}}", s.q.feedNotify, "{{feed_listeners}}", s.q.feedListeners, "{{prefix}}", s.opts.prefix)
+		"{{feed_notify}}", s.q.feedNotify, "{{feed_listeners}}", s.q.feedListeners, "{{fork_handover}}", s.q.forkHandover,
+		"{{prefix}}", s.opts.prefix)
 	for _, m := range ms[current:] {
 		// No arguments: pgx sends it with the simple protocol, which runs
 		// several statements.

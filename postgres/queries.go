@@ -133,6 +133,17 @@ type queries struct {
 	forkCreate string
 	forkCopy   string
 	forkCount  string
+
+	// share: forks borrow their parent's message bytes (shared_from)
+	// instead of copying them; false for stores WithCitus (buildQueries).
+	share bool
+	// forkHandover is the quoted name of the function of the trigger that
+	// hands a deleted session's bytes over to the rows that borrow them
+	// (migrations/0008_fork_sharing.sql); handoverAll does it for every
+	// borrowed row, before the tables are distributed.
+	forkHandover string
+	handoverAll  string
+	dropHandover string
 }
 
 // List filters, as bits of the index into queries.list.
@@ -149,7 +160,14 @@ const (
 	searchSession
 )
 
-func newQueries(schema, prefix string) *queries {
+func newQueries(schema, prefix string) *queries { return buildQueries(schema, prefix, true) }
+
+// buildQueries is newQueries; with share false, forks copy their parent's
+// rows, bytes included, and no statement reads or hands over borrowed
+// bytes: the statements of a store whose tables Citus distributes, where
+// a row that borrowed from another session's row would borrow from
+// another shard (see migrations/0008_fork_sharing.sql).
+func buildQueries(schema, prefix string, share bool) *queries {
 	qual := func(name string) string {
 		if schema == "" {
 			return sqlident.Quote(name)
@@ -166,22 +184,9 @@ func newQueries(schema, prefix string) *queries {
 		feedState:     qual(prefix + "feed_state"),
 		feedNotify:    qual(prefix + "feed_notify"),
 		feedListeners: qual(prefix + "feed_listeners"),
+		forkHandover:  qual(prefix + "fork_handover"),
+		share:         share,
 	}
-	// One statement: the row leaves the session, goes to the quarantine
-	// with its text as bytes, and the session moves on.
-	q.quarantine1 = `WITH d AS (
-		DELETE FROM ` + q.messages + ` WHERE session_id = $1 AND id = $2
-		RETURNING session_id, seq, id, role, parts, model, usage, created_at
-	), ins AS (
-		INSERT INTO ` + q.quarantine + ` (session_id, seq, id, role, parts, model, usage, created_at, quarantined_at, reason)
-		SELECT session_id, seq, id, role, convert_to(parts::text, 'UTF8'), model, convert_to(usage::text, 'UTF8'), created_at, $3::bigint, $4::text FROM d
-		RETURNING 1
-	), s AS (
-		UPDATE ` + q.sessions + ` SET version = version + 1, message_count = message_count - 1,
-			updated_at = GREATEST(updated_at + 1, $3::bigint)
-		WHERE id = $1 AND EXISTS (SELECT 1 FROM d)
-	)
-	SELECT count(*)::int FROM ins`
 	q.quarantineList = `SELECT seq, id, role, parts, model, usage, created_at, quarantined_at, reason FROM ` + q.quarantine + `
 		WHERE session_id = $1 ORDER BY seq`
 	q.columns = `SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum`
@@ -190,6 +195,59 @@ func newQueries(schema, prefix string) *queries {
 		"{{migrations}}", q.migrations, "{{search_index}}", q.searchIndex, "{{changes}}", q.changes,
 		"{{feed_state}}", q.feedState, "{{feed_lock}}", feedLock(q.sessions))
 	b := func(s string) string { return r.Replace(s) }
+
+	// partsOf(a) is the parts of the messages row a: its own, or (share)
+	// those of the row it borrows them from, with the same seq and id in
+	// the session shared_from (migrations/0008_fork_sharing.sql). COALESCE
+	// evaluates its second argument only for a row without parts, so a
+	// row that owns its bytes costs no lookup.
+	//
+	// A lookup of a row by its seq names its id too, here and below: then
+	// both unique indexes, (session_id, seq) and (session_id, id), find
+	// it in one probe, and a generic plan made while the table was small,
+	// when the planner cannot tell them apart, cannot pick one that scans
+	// the session (TestGenericPlansStayIndexed).
+	partsOf := func(a string) string {
+		if !share {
+			return a + `.parts`
+		}
+		return `COALESCE(` + a + `.parts, (SELECT o.parts FROM {{messages}} o
+			WHERE o.session_id = ` + a + `.shared_from AND o.seq = ` + a + `.seq AND o.id = ` + a + `.id))`
+	}
+	// handover(cond) is the WITH item, followed by a comma, that a
+	// statement deleting rows of session $1 starts with (share): the rows
+	// that borrow from $1 and that cond selects (alias f, found by
+	// messages_shared_from) get the bytes of the rows they borrow (alias p),
+	// which they then own. It runs in the statement's snapshot, where the
+	// rows to delete are still there; the caller holds the session's row
+	// locked, so no other writer changes them meanwhile.
+	handover := func(cond string) string {
+		if !share {
+			return ``
+		}
+		return `h AS (
+		UPDATE {{messages}} f SET parts = p.parts, tsv = p.tsv, shared_from = NULL
+		FROM {{messages}} p
+		WHERE f.shared_from = $1 AND ` + cond + ` AND p.session_id = $1 AND p.seq = f.seq AND p.id = f.id
+	), `
+	}
+
+	// One statement: the row leaves the session, goes to the quarantine
+	// with its text as bytes (its own or those it borrows), the rows that
+	// borrow its bytes get them, and the session moves on.
+	q.quarantine1 = b(`WITH ` + handover(`f.seq = (SELECT seq FROM {{messages}} WHERE session_id = $1 AND id = $2)`) + `d AS (
+		DELETE FROM {{messages}} WHERE session_id = $1 AND id = $2
+		RETURNING session_id, seq, id, role, parts, model, usage, created_at, shared_from
+	), ins AS (
+		INSERT INTO ` + q.quarantine + ` (session_id, seq, id, role, parts, model, usage, created_at, quarantined_at, reason)
+		SELECT d.session_id, d.seq, d.id, d.role, convert_to(` + partsOf("d") + `::text, 'UTF8'), d.model, convert_to(d.usage::text, 'UTF8'), d.created_at, $3::bigint, $4::text FROM d
+		RETURNING 1
+	), s AS (
+		UPDATE {{sessions}} SET version = version + 1, message_count = message_count - 1,
+			updated_at = GREATEST(updated_at + 1, $3::bigint)
+		WHERE id = $1 AND EXISTS (SELECT 1 FROM d)
+	)
+	SELECT count(*)::int FROM ins`)
 
 	if schema != "" {
 		q.createSchema = `CREATE SCHEMA IF NOT EXISTS ` + sqlident.Quote(schema)
@@ -424,34 +482,42 @@ func newQueries(schema, prefix string) *queries {
 	// server, which cost more than the reversal in Go. Reads with a limit
 	// up to maxLiteralLimit run lastNLimit(n) instead, the same statement
 	// with the limit written out (see there).
+	// The inner SELECTs take each row's parts with partsOf: only the rows
+	// the LIMIT lets through look up borrowed bytes.
+	innerCols := `x.seq, x.id, x.role, ` + partsOf("x") + ` AS parts, x.model, x.usage, x.created_at`
 	q.lastN = b(`SELECT s.version, ` + msgCols + ` FROM {{sessions}} s LEFT JOIN LATERAL (
-			SELECT seq, id, role, parts, model, usage, created_at FROM {{messages}}
-			WHERE session_id = $1 ORDER BY seq DESC LIMIT $3) m ON true
+			SELECT ` + innerCols + ` FROM {{messages}} x
+			WHERE x.session_id = $1 ORDER BY x.seq DESC LIMIT $3) m ON true
 		WHERE s.id = $1 AND s.incarnation = $2`)
 	q.lastNHead, q.lastNTail, _ = strings.Cut(q.lastN, "$3")
 	rangeSQL := func(order string) string {
 		return b(`SELECT s.version, ` + msgCols + ` FROM {{sessions}} s LEFT JOIN LATERAL (
-			SELECT seq, id, role, parts, model, usage, created_at FROM {{messages}}
-			WHERE session_id = $1 AND seq > $3 AND seq < $4 ORDER BY seq ` + order + ` LIMIT $5) m ON true
+			SELECT ` + innerCols + ` FROM {{messages}} x
+			WHERE x.session_id = $1 AND x.seq > $3 AND x.seq < $4 ORDER BY x.seq ` + order + ` LIMIT $5) m ON true
 		WHERE s.id = $1 AND s.incarnation = $2`)
 	}
 	q.rangeAsc, q.rangeDesc = rangeSQL("ASC"), rangeSQL("DESC")
-	q.all = b(`SELECT s.version, ` + msgCols + ` FROM {{sessions}} s LEFT JOIN {{messages}} m ON m.session_id = $1
+	q.all = b(`SELECT s.version, m.seq, m.id, m.role, ` + partsOf("m") + `, m.model, m.usage, m.created_at
+		FROM {{sessions}} s LEFT JOIN {{messages}} m ON m.session_id = $1
 		WHERE s.id = $1 AND s.incarnation = $2 ORDER BY m.seq`)
 
 	// PopMessage runs popLock and popDelete in one transaction: popDelete
 	// must take its snapshot after the lock is held, or it could pick a
 	// newest row that a concurrent Pop has just removed.
 	q.popLock = b(`SELECT 1 FROM {{sessions}} WHERE id = $1 AND incarnation = $2 FOR UPDATE`)
-	q.popDelete = b(`WITH d AS (
-		DELETE FROM {{messages}} WHERE session_id = $1
-			AND seq = (SELECT MAX(seq) FROM {{messages}} WHERE session_id = $1)
-		RETURNING seq, id, role, parts, model, usage, created_at
+	// The newest row's bytes go to the rows that borrow them first
+	// (handover), and the popped message is returned with its bytes, its
+	// own or those it borrows.
+	// The row is named by its seq and id (see partsOf).
+	newest := `(SELECT seq, id FROM {{messages}} WHERE session_id = $1 ORDER BY seq DESC LIMIT 1)`
+	q.popDelete = b(`WITH ` + handover(`(f.seq, f.id) = `+newest) + `d AS (
+		DELETE FROM {{messages}} WHERE session_id = $1 AND (seq, id) = ` + newest + `
+		RETURNING seq, id, role, parts, model, usage, created_at, shared_from
 	), u AS (
 		UPDATE {{sessions}} SET version = version + 1, message_count = message_count - 1,
 			updated_at = GREATEST(updated_at + 1, $3) WHERE id = $1 AND incarnation = $2 AND EXISTS (SELECT 1 FROM d)
 	)
-	SELECT seq, id, role, parts, model, usage, created_at FROM d`)
+	SELECT d.seq, d.id, d.role, ` + partsOf("d") + `, d.model, d.usage, d.created_at FROM d`)
 	// Clear runs clearSess then clearMsgs in one batch (one transaction):
 	// the delete's snapshot is taken after the session row is locked, so it
 	// sees every message committed before.
@@ -459,6 +525,15 @@ func newQueries(schema, prefix string) *queries {
 		updated_at = GREATEST(updated_at + 1, $3) WHERE id = $1 AND incarnation = $2 RETURNING version`)
 	q.clearMsgs = b(`DELETE FROM {{messages}} WHERE session_id = $1
 		AND EXISTS (SELECT 1 FROM {{sessions}} WHERE id = $1 AND incarnation = $2)`)
+	if share {
+		// The rows' bytes go to the rows that borrow them first (handover).
+		q.clearMsgs = b(`WITH ` + handover(`EXISTS (SELECT 1 FROM {{sessions}} WHERE id = $1 AND incarnation = $2)`) + `d AS (
+			DELETE FROM {{messages}} WHERE session_id = $1
+				AND EXISTS (SELECT 1 FROM {{sessions}} WHERE id = $1 AND incarnation = $2)
+			RETURNING 1
+		)
+		SELECT count(*) FROM d`)
+	}
 
 	for f := range q.list {
 		var where []string
@@ -489,6 +564,18 @@ func newQueries(schema, prefix string) *queries {
 		// $1 the query as tsquery text (searchtext.Query.TSQuery: quoted
 		// lexemes, cast as they are), $2 limit, then the filters.
 		from, where := `{{messages}} m`, `m.tsv @@ $1::tsquery`
+		if share {
+			// The rows found by their terms (only rows that own their
+			// bytes have any), and the rows that borrow those bytes, each
+			// a hit of its own session with its owner's rank.
+			from = `(SELECT o.session_id, o.id, o.seq, o.role, o.created_at, o.parts, o.tsv FROM {{messages}} o
+				WHERE o.tsv @@ $1::tsquery
+			UNION ALL
+			SELECT f.session_id, f.id, f.seq, f.role, f.created_at, o.parts, o.tsv FROM {{messages}} o
+				JOIN {{messages}} f ON f.shared_from = o.session_id AND f.seq = o.seq
+				WHERE o.tsv @@ $1::tsquery) m`
+			where = `true`
+		}
 		arg := 2
 		if f&searchOwner != 0 {
 			arg++
@@ -508,9 +595,11 @@ func newQueries(schema, prefix string) *queries {
 	q.recordSearchIndex = b(`UPDATE {{search_index}} SET version = $1, after_session = $2, after_seq = $3`)
 	q.reindexRead = b(`SELECT session_id, seq, parts FROM {{messages}}
 		WHERE (session_id, seq) > ($1, $2) ORDER BY session_id, seq LIMIT $3`)
+	// A row that borrows its bytes has no terms of its own (those of its
+	// owner row are rewritten) and keeps none.
 	q.reindexWrite = b(`UPDATE {{messages}} m SET tsv = u.tsv::tsvector
 		FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(session_id, seq, tsv)
-		WHERE m.session_id = u.session_id AND m.seq = u.seq`)
+		WHERE m.session_id = u.session_id AND m.seq = u.seq AND m.shared_from IS NULL`)
 
 	// Plain DELETE ... RETURNING (no CTE), which Citus runs on every shard;
 	// the store sorts the ids.
@@ -639,7 +728,7 @@ func newQueries(schema, prefix string) *queries {
 				AND ($3::text = '' OR session_id = $3::text) AND ($4::text = '' OR owner = $4::text)
 			ORDER BY xid, id LIMIT $5) c ON true
 		ORDER BY c.xid, c.id`)
-	q.feedMessages = b(`SELECT m.seq, m.id, m.role, m.parts, m.model, m.usage, m.created_at FROM {{messages}} m
+	q.feedMessages = b(`SELECT m.seq, m.id, m.role, ` + partsOf("m") + `, m.model, m.usage, m.created_at FROM {{messages}} m
 		WHERE m.session_id = $1 AND m.seq BETWEEN $3 AND $4
 			AND EXISTS (SELECT 1 FROM {{sessions}} WHERE id = $1 AND incarnation = $2)
 		ORDER BY m.seq`)
@@ -655,12 +744,20 @@ func newQueries(schema, prefix string) *queries {
 	q.feedSetTrim = b(`UPDATE {{feed_state}} SET trimmed_xid = $1, trimmed_id = $2
 		WHERE (trimmed_xid, trimmed_id) < ($1::bigint, $2::bigint)`)
 
-	// Fork runs these in one transaction. forkParent locks the parent's row
-	// FOR SHARE: every writer of a session's messages locks that row first,
-	// so the parent cannot change until the fork commits, and the
-	// statements after it read one state of it. Concurrent forks of one
-	// parent share the lock.
+	// Fork runs these in one transaction. forkParent locks the parent's row:
+	// every writer of a session's messages locks that row first, so the
+	// parent cannot change until the fork commits, and the statements
+	// after it read one state of it. Without sharing it locks the row FOR
+	// SHARE, and concurrent forks of one parent share the lock. With
+	// sharing it sets the parent's lent (so that deleting the parent hands
+	// its bytes over, see migrations/0008_fork_sharing.sql), which locks
+	// the row as an UPDATE does: concurrent forks of one parent take turns.
+	// The rows the fork borrows are the parent's own or borrowed from
+	// sessions whose lent the fork that made them set.
 	q.forkParent = b(`SELECT owner, title, metadata FROM {{sessions}} WHERE id = $1 FOR SHARE`)
+	if share {
+		q.forkParent = b(`UPDATE {{sessions}} SET lent = true WHERE id = $1 RETURNING owner, title, metadata`)
+	}
 	q.forkPoint = b(`SELECT seq FROM {{messages}} WHERE session_id = $1 AND id = $2`)
 	// $5 now, $7 the creation time to record, or 0 for now (as create).
 	q.forkCreate = b(`INSERT INTO {{sessions}} (id, owner, title, metadata, created_at, updated_at, incarnation,
@@ -673,6 +770,19 @@ func newQueries(schema, prefix string) *queries {
 	q.forkCopy = b(`INSERT INTO {{messages}} (session_id, seq, id, role, parts, model, usage, created_at, tsv)
 		SELECT $1, seq, id, role, parts, model, usage, created_at, tsv FROM {{messages}}
 		WHERE session_id = $2 AND seq <= $3`)
+	if share {
+		// Only the headers: each row borrows its parts and terms from the
+		// row that owns them, the parent's or the one the parent's row
+		// borrows from, so no row borrows from a borrower.
+		q.forkCopy = b(`INSERT INTO {{messages}} (session_id, seq, id, role, model, usage, created_at, shared_from)
+			SELECT $1, seq, id, role, model, usage, created_at, COALESCE(shared_from, session_id) FROM {{messages}}
+			WHERE session_id = $2 AND seq <= $3`)
+	}
+	// Before Citus distributes the tables (distribute in citus.go): every
+	// borrowed row gets its bytes, and the trigger goes.
+	q.handoverAll = b(`UPDATE {{messages}} f SET parts = p.parts, tsv = p.tsv, shared_from = NULL
+		FROM {{messages}} p WHERE f.shared_from IS NOT NULL AND p.session_id = f.shared_from AND p.seq = f.seq AND p.id = f.id`)
+	q.dropHandover = b(`DROP TRIGGER IF EXISTS "Convo_fork_handover" ON {{sessions}}`)
 	q.forkCount = b(`UPDATE {{sessions}} SET message_count = $2 WHERE id = $1`)
 	return q
 }

@@ -89,7 +89,7 @@ func Open(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, erro
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
-	s := &Store{pool: pool, opts: o, q: newQueries(o.schema, o.prefix),
+	s := &Store{pool: pool, opts: o, q: buildQueries(o.schema, o.prefix, !o.citus && !o.routed),
 		chunkRows: defaultChunkRows, chunkBytes: defaultChunkBytes}
 	if o.readOnly {
 		// Looking never writes: check the schema, create nothing.
@@ -360,12 +360,17 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := checkID(ctx, id); err != nil {
 		return wrap(ctx, "delete", id, err)
 	}
-	var err error
-	if s.feedOn() {
-		err = s.feedExec(ctx, s.q.deleteFeed, id, time.Now().UnixNano())
-	} else {
-		_, err = s.pool.Exec(ctx, s.q.deleteSess, id)
-	}
+	// Deleting a parent of forks updates rows of other sessions (the
+	// hand-over of migrations/0008_fork_sharing.sql): a deadlock with
+	// deletes of related sessions in another order is possible, and the
+	// statement, which then changed nothing, runs again.
+	err := retryDeadlock(ctx, func() error {
+		if s.feedOn() {
+			return s.feedExec(ctx, s.q.deleteFeed, id, time.Now().UnixNano())
+		}
+		_, err := s.pool.Exec(ctx, s.q.deleteSess, id)
+		return err
+	})
 	return wrap(ctx, "delete", id, err)
 }
 

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/convo-dev/convo/message"
 	"github.com/convo-dev/convo/session"
 )
@@ -54,6 +56,40 @@ func forkLink(t *testing.T, st session.Store, id, parent, at string) {
 	in := info(t, d, id)
 	if in.ParentID != parent || in.ForkMessageID != at {
 		t.Errorf("Info(%q): ParentID %q, ForkMessageID %q; want %q, %q", id, in.ParentID, in.ForkMessageID, parent, at)
+	}
+}
+
+// forkRacing runs 8 rounds of a fork of a 10-message parent at its 8th
+// message while change (what the parent undergoes, in the past tense in
+// failure messages) changes it: the fork must hold the 8 messages or fail
+// with want and not exist.
+func forkRacing(t *testing.T, s *suite, changed string, want error, change func(ctx context.Context, st session.Store, p session.Session) error) {
+	st, f := s.forker(t)
+	for round := range 8 {
+		pid, fid := fmt.Sprintf("p%d", round), fmt.Sprintf("f%d", round)
+		p := create(t, st, pid)
+		add(t, p, users("m", 10)...)
+		pm := all(t, p)
+		var fk session.Session
+		var forkErr, changeErr error
+		concurrently(t, 2, func(ctx context.Context, i int) {
+			if i == 0 {
+				changeErr = change(ctx, st, p)
+				return
+			}
+			fk, forkErr = f.Fork(ctx, pid, pm[7].ID, fid, session.CreateOptions{})
+		})
+		if changeErr != nil {
+			t.Fatalf("round %d: the parent's change: %v", round, changeErr)
+		}
+		if forkErr != nil {
+			isErr(t, "Fork of a parent "+changed+" concurrently", forkErr, want)
+			if exists(t, st, fid) {
+				t.Errorf("round %d: a failed Fork created the session", round)
+			}
+			continue
+		}
+		sameMessages(t, fmt.Sprintf("round %d: fork made while its parent was %s", round, changed), pm[:8], all(t, fk))
 	}
 }
 
@@ -249,38 +285,104 @@ func testForker(t *testing.T, s *suite) {
 		sameMessages(t, "fork of a fork after both ancestors changed", f1m[:7], all(t, f2))
 	})
 	t.Run("a_fork_racing_pops_of_its_parent_holds_the_whole_prefix_or_is_not_made", func(t *testing.T) {
-		st, f := s.forker(t)
-		for round := range 8 {
-			pid, fid := fmt.Sprintf("p%d", round), fmt.Sprintf("f%d", round)
-			p := create(t, st, pid)
-			add(t, p, users("m", 10)...)
-			pm := all(t, p)
-			var fk session.Session
-			var forkErr, popErr error
-			concurrently(t, 2, func(ctx context.Context, i int) {
-				if i == 0 {
-					for range 5 { // the third pop removes the fork point
-						if _, err := p.PopMessage(ctx); err != nil {
-							popErr = err
-							return
-						}
+		forkRacing(t, s, "popped", session.ErrMessageNotFound, func(ctx context.Context, st session.Store, p session.Session) error {
+			for range 5 { // the third pop removes the fork point
+				if _, err := p.PopMessage(ctx); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	t.Run("forks_outlive_their_ancestors_deleted_in_any_order", func(t *testing.T) {
+		for _, order := range [][]string{{"p", "f1"}, {"f1", "p"}} {
+			t.Run("delete_"+order[0]+"_then_"+order[1], func(t *testing.T) {
+				st, f := s.forker(t)
+				_, pm := forkParent(t, st)
+				f1 := fork(t, f, "p", pm[4].ID, "f1", session.CreateOptions{})
+				own := users("f1", 2)
+				add(t, f1, own...)
+				f1m := all(t, f1)
+				f2 := fork(t, f, "f1", own[1].ID, "f2", session.CreateOptions{})       // borrows from p and f1
+				f3 := fork(t, f, "f1", pm[2].ID, "f3", session.CreateOptions{})        // from what f1 inherited
+				f4 := fork(t, f, "p", pm[len(pm)-1].ID, "f4", session.CreateOptions{}) // a sibling of f1
+				for _, id := range order {
+					if err := st.Delete(t.Context(), id); err != nil {
+						t.Fatalf("Delete(%q): %v", id, err)
 					}
-					return
 				}
-				fk, forkErr = f.Fork(ctx, pid, pm[7].ID, fid, session.CreateOptions{})
+				sameMessages(t, "fork of a fork after its ancestors were deleted", f1m, all(t, f2))
+				sameMessages(t, "fork of a fork at an inherited message, after its ancestors were deleted", pm[:3], all(t, f3))
+				sameMessages(t, "sibling after the parent and its sibling were deleted", pm, all(t, f4))
+				sameMessages(t, "last 2 of the fork of a fork", f1m[len(f1m)-2:], get(t, f2, session.Limit(2)))
+				// Each can still pop into what it inherited and append.
+				if m, err := f2.PopMessage(t.Context()); err != nil || m == nil || m.ID != own[1].ID {
+					t.Fatalf("PopMessage of the fork of a fork: %v, %v; want %q", m, err, own[1].ID)
+				}
+				add(t, f3, users("f3", 1)...)
+				sameMessages(t, "fork of a fork after a pop", f1m[:len(f1m)-1], all(t, f2))
+				sameMessages(t, "sibling after both changed", pm, all(t, f4))
 			})
-			if popErr != nil {
-				t.Fatalf("PopMessage: %v", popErr)
-			}
-			if forkErr != nil {
-				isErr(t, "Fork at a message popped concurrently", forkErr, session.ErrMessageNotFound)
-				if exists(t, st, fid) {
-					t.Errorf("round %d: a failed Fork created the session", round)
-				}
-				continue
-			}
-			sameMessages(t, fmt.Sprintf("round %d: fork made while its parent was popped", round), pm[:8], all(t, fk))
 		}
+	})
+	t.Run("a_parent_erased_with_some_of_its_forks_leaves_the_others_intact", func(t *testing.T) {
+		st, f := s.forker(t)
+		e, ok := st.(session.OwnerEraser)
+		if !ok {
+			t.Skip("store does not implement session.OwnerEraser")
+		}
+		d, ok := st.(session.Describer)
+		if !ok {
+			t.Skip("store does not implement session.Describer: sessions have no owner")
+		}
+		p := createWith(t, d, "p", session.CreateOptions{Owner: "alice"})
+		pm := append(rich(), users("p", 4)...)
+		add(t, p, pm...)
+		pm = all(t, p)
+		fa := fork(t, f, "p", pm[3].ID, "fa", session.CreateOptions{}) // alice's, as the parent
+		add(t, fa, users("fa", 1)...)
+		fam := all(t, fa)
+		fork(t, f, "p", pm[5].ID, "fb", session.CreateOptions{Owner: "bob"})
+		fork(t, f, "fa", fam[4].ID, "fc", session.CreateOptions{Owner: "bob"}) // bob's fork of alice's fork
+		r, err := e.DeleteOwner(t.Context(), "alice")
+		if err != nil {
+			t.Fatalf("DeleteOwner(alice): %v", err)
+		}
+		if len(r.SessionIDs) != 2 || r.SessionIDs[0] != "fa" || r.SessionIDs[1] != "p" {
+			t.Errorf("DeleteOwner(alice) deleted %q, want [fa p]", r.SessionIDs)
+		}
+		sameMessages(t, "bob's fork of alice's session after alice was erased", pm[:6], all(t, load(t, st, "fb")))
+		sameMessages(t, "bob's fork of alice's fork after alice was erased", fam, all(t, load(t, st, "fc")))
+	})
+	t.Run("the_fork_reads_by_range_as_its_parent_does", func(t *testing.T) {
+		st, f := s.forker(t)
+		p, pm := forkParent(t, st)
+		pr, ok := p.(session.Ranger)
+		if !ok {
+			t.Skip("sessions of this store do not implement session.Ranger")
+		}
+		fk := fork(t, f, "p", pm[6].ID, "f", session.CreateOptions{})
+		fr := fk.(session.Ranger)
+		want := rangeOf(t, pr, session.RangeQuery{Before: 8})
+		for _, when := range []string{"with its parent", "after its parent was deleted"} {
+			if diff := cmp.Diff(want, rangeOf(t, fr, session.RangeQuery{}), cmpOpts...); diff != "" {
+				t.Errorf("Range of the fork %s (-want +got):\n%s", when, diff)
+			}
+			if diff := cmp.Diff(want[4:], rangeOf(t, fr, session.RangeQuery{After: want[3].Seq}), cmpOpts...); diff != "" {
+				t.Errorf("Range of the fork after a Seq %s (-want +got):\n%s", when, diff)
+			}
+			if diff := cmp.Diff(want[5:], rangeOf(t, fr, session.RangeQuery{Limit: 2, Newest: true}), cmpOpts...); diff != "" {
+				t.Errorf("newest 2 by Range of the fork %s (-want +got):\n%s", when, diff)
+			}
+			if err := st.Delete(t.Context(), "p"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	t.Run("a_fork_racing_the_delete_of_its_parent_is_whole_or_not_made", func(t *testing.T) {
+		forkRacing(t, s, "deleted", session.ErrNotFound, func(ctx context.Context, st session.Store, p session.Session) error {
+			return st.Delete(ctx, p.ID())
+		})
 	})
 	t.Run("a_fork_cut_short_by_its_context_is_whole_or_absent", func(t *testing.T) {
 		st, f := s.forker(t)

@@ -125,6 +125,10 @@ var brokenStores = []broken{
 		func() session.Store { return wholeFork{session.NewMemoryStore()} }},
 	{"fork_dies_with_its_parent", "Forker/parent_deleted_leaves_the_fork_intact",
 		func() session.Store { return cascadingFork{session.NewMemoryStore()} }},
+	{"forks_die_with_their_ancestors", "Forker/forks_outlive_their_ancestors_deleted_in_any_order",
+		func() session.Store { return cascadingFork{session.NewMemoryStore()} }},
+	{"erase_owner_takes_the_forks_of_their_sessions", "Forker/a_parent_erased_with_some_of_its_forks_leaves_the_others_intact",
+		func() session.Store { return cascadingErase{session.NewMemoryStore()} }},
 	{"feed_resume_repeats_the_last_change", "Watcher/resume_from_a_cursor_loses_and_repeats_nothing",
 		func() session.Store { return resumeRepeats{session.NewMemoryStore()} }},
 	{"feed_removes_name_no_message", "Watcher/session_feed_delivers_every_kind_of_change_in_order",
@@ -206,6 +210,31 @@ func (s cascadingFork) Delete(ctx context.Context, id string) error {
 		}
 	}
 	return s.MemoryStore.Delete(ctx, id)
+}
+
+// cascadingErase erases, with an owner's sessions, every fork of them, as
+// rows shared with a parent and deleted with it would.
+type cascadingErase struct{ *session.MemoryStore }
+
+func (s cascadingErase) DeleteOwner(ctx context.Context, owner string) (session.DeleteReport, error) {
+	page, err := s.List(ctx, session.ListQuery{Limit: session.MaxListLimit})
+	if err != nil {
+		return session.DeleteReport{}, err
+	}
+	owned := map[string]bool{}
+	for _, in := range page.Sessions {
+		if in.Owner == owner {
+			owned[in.ID] = true
+		}
+	}
+	for _, in := range page.Sessions {
+		if owned[in.ParentID] && !owned[in.ID] {
+			if err := s.MemoryStore.Delete(ctx, in.ID); err != nil {
+				return session.DeleteReport{}, err
+			}
+		}
+	}
+	return s.MemoryStore.DeleteOwner(ctx, owner)
 }
 
 // losingQuarantine moves a message out of its session but keeps nothing
