@@ -79,11 +79,23 @@ func TestMakeFixture(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// From version 6 on, the fixture holds a fork too (made by that
+	// version's Fork, whatever it stored).
+	if _, err := st.(session.Forker).Fork(ctx, fixtureForkParent, "b2", fixtureFork, session.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := db.Exec(`VACUUM`); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("wrote %s", path)
 }
+
+// The fork in the fixtures of version 6 and later: fixtureFork is a fork of
+// fixtureForkParent at its last message, b2.
+const (
+	fixtureFork       = "fork of binary"
+	fixtureForkParent = "binary & unicode/用户"
+)
 
 func itoa(n int) string { return string(rune('0' + n)) }
 
@@ -186,6 +198,35 @@ func TestUpgradeFromFixtures(t *testing.T) {
 			want := []string{"append user-123 1", "create fork 3"}
 			if len(changes) < 2 || !slices.Equal(changes[len(changes)-2:], want) {
 				t.Errorf("feed after upgrade = %q, want it to end with %q", changes, want)
+			}
+			// A fork stored by an earlier version (copied rows) reads the
+			// same, and stays whole when its parent is deleted.
+			if ok, err := st.Exists(ctx, fixtureFork); err != nil {
+				t.Fatal(err)
+			} else if ok {
+				want := fixtureSessions()[fixtureForkParent]
+				readFork := func(when string) {
+					t.Helper()
+					fk, err := st.Load(ctx, fixtureFork)
+					if err != nil {
+						t.Fatalf("load the fixture's fork %s: %v", when, err)
+					}
+					got, err := fk.GetMessages(ctx, nil)
+					if err != nil {
+						t.Fatalf("read the fixture's fork %s: %v", when, err)
+					}
+					if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+						t.Errorf("the fixture's fork %s (-want +got):\n%s", when, diff)
+					}
+				}
+				readFork("after upgrade")
+				if info, err := st.Info(ctx, fixtureFork); err != nil || info.ParentID != fixtureForkParent || info.ForkMessageID != "b2" {
+					t.Errorf("info of the fixture's fork: %+v, %v", info, err)
+				}
+				if err := st.Delete(ctx, fixtureForkParent); err != nil {
+					t.Fatal(err)
+				}
+				readFork("after its parent was deleted")
 			}
 		})
 	}
