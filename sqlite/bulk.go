@@ -79,7 +79,14 @@ func (s *Store) bulkDelete(ctx context.Context, where string, args []any, dryRun
 		if _, err := tx.ExecContext(ctx, s.q.recordDeletes+where, append([]any{time.Now().UnixNano()}, args...)...); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM `+s.q.messages+` WHERE session_id IN (SELECT id FROM `+s.q.sessions+` WHERE `+where+`)`, args...); err != nil {
+		// The rows of forks that share parts first, then the others: no
+		// statement deletes a row that its trigger hands parts on to (see
+		// migrations/0007_shared_forks.sql).
+		msgs := `DELETE FROM ` + s.q.messages + ` WHERE session_id IN (SELECT id FROM ` + s.q.sessions + ` WHERE ` + where + `)`
+		if _, err := tx.ExecContext(ctx, msgs+` AND src IS NOT NULL`, args...); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, msgs, args...); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM `+s.q.sessions+` WHERE `+where, args...)

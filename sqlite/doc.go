@@ -30,7 +30,8 @@
 //	                   version, next_seq, message_count, incarnation,
 //	                   parent_id, fork_message_id (a fork's parent and fork point, else '')
 //	messages           session_id → sessions(id), seq, id, role, parts (JSON text), model,
-//	                   usage (JSON), created_at; UNIQUE (session_id, seq), UNIQUE (session_id, id)
+//	                   usage (JSON), created_at, src; UNIQUE (session_id, seq), UNIQUE (session_id, id);
+//	                   index (src, seq) WHERE src IS NOT NULL; triggers that hand shared parts on
 //	messages_search    FTS5 index of the message text's terms, contentless (when the build has FTS5)
 //	search_state       the index's high-water mark (indexed_to) and the version of its rules
 //	search_pending     indexed messages whose parts were changed in place since
@@ -40,7 +41,10 @@
 //	convo_schema_migrations  the schema versions applied for this prefix
 //
 // parts hold the message's parts in the versioned JSON format documented in
-// package message. Every ordered read follows seq, the per-session sequence.
+// package message, except in a row of a fork (src set): such a row holds
+// an empty parts text and shares the parts of the row of session src with the same
+// seq, which holds its own (see Forks). Every ordered read follows seq, the
+// per-session sequence.
 // Several prefixes can share one file; each has its own schema version.
 //
 // # Opening a database that is not (yet) convo's
@@ -192,14 +196,35 @@
 // # Forks
 //
 // Fork (session.Forker) makes a session holding another's messages up to one
-// of them, linked to it by parent_id and fork_message_id. The rows are
-// copied inside the database by one INSERT ... SELECT in the transaction
-// that creates the fork, not shared: parent and fork never depend on each
-// other afterwards. The copy costs about what that raw statement does
-// (1.05-1.40 of it at 10,000 messages), 28-41 µs per 1 KB message on a
-// loaded 2-vCPU VM, or 1.8-3.5 times a read of the whole session; the copied
-// rows are indexed for search later, like appended ones (about as much
-// again). docs/performance.md has the figures (BenchmarkFork).
+// of them, linked to it by parent_id and fork_message_id. Since schema
+// version 7 the fork shares the parent's message bytes instead of copying
+// them: one INSERT ... SELECT, in the transaction that creates the fork,
+// writes a row per inherited message with its id, seq, role, model, usage
+// and created_at, an empty parts text, and src naming the session whose row (same seq)
+// holds the parts: the parent's, or the row the parent's own row shares, so
+// a fork of a fork refers to the same rows and no read follows a chain. A
+// read of a fork's row takes the parts from that row by the (session_id,
+// seq) key; a row that is not shared costs the test of src only.
+//
+// Parent and fork stay independent. Before a row that others share is
+// deleted (pop, clear, replace, quarantine, delete, owner erasure, prune,
+// or a DELETE by another program) or has its parts changed in place, a
+// trigger writes its parts into one of the rows sharing it and points the
+// others at that one, in the same transaction: deleting a parent costs,
+// for its shared rows, about what copying them would have cost at the
+// fork. The full-text index holds a fork's rows like any other (indexed at
+// the next search with the shared text; a hit names the fork), and a row
+// that receives the parts it shared keeps its entry. Bulk deletes remove
+// the forks' rows before the rows they share, because SQLite leaves
+// undefined a statement whose BEFORE trigger changes a row that the same
+// statement deletes later.
+//
+// A fork made before version 7 keeps the copies it was made with. Every
+// process that uses a file must run a release with schema version 7 once
+// one has upgraded it: an earlier release, refused at open by
+// ErrSchemaTooNew, would read the rows of a fork made since, if it already
+// had the file open, as corrupt (empty parts). docs/performance.md has the
+// figures (BenchmarkFork).
 //
 // # Performance
 //

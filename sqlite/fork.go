@@ -15,16 +15,25 @@ import (
 // including that one ("" for none), and its Info records the parent and the
 // fork point.
 //
-// The messages are copied inside the database, by one INSERT ... SELECT in
-// the transaction that creates the fork: no message passes through Go, and
-// the fork is made from one consistent state of the parent. The copy costs
-// in proportion to the bytes inherited (the package documentation has the
-// figures); the copied rows enter the full-text index the way appended rows
-// do, at the next search or IndexSearch. Rows are not shared with the
-// parent: sharing would make every change to the parent (pop, clear,
-// replace, quarantine, delete, owner erasure, prune) copy the shared rows
-// into each fork first, every read join two sessions, and a search hit
-// belong to several sessions.
+// The fork shares the parent's message bytes instead of copying them
+// (schema version 7): one INSERT ... SELECT, in the transaction that creates
+// the fork, writes for each inherited message a row of its own with the
+// message's id, role, model, usage and created_at, and a reference to the
+// row that holds its parts (the parent's, or the one the parent's row
+// refers to, so references never chain). No message passes through Go, the
+// parts are neither read nor written, and the fork is made from one
+// consistent state of the parent. The cost grows with the number of
+// messages, not with their size (the package documentation has the
+// figures). Reads of the fork take the parts from the rows referred to.
+//
+// The fork stays independent of its parent: before a row that others refer
+// to is deleted (pop, clear, replace, quarantine, delete, owner erasure,
+// prune, or another program's DELETE) or has its parts changed in place, a
+// trigger hands its parts on to one of the rows referring to it, in the
+// same transaction; those are the only writes that pay for sharing. The
+// fork's rows enter the full-text index the way appended rows do, at the
+// next search or IndexSearch, with the shared text, and a search hit names
+// the fork.
 func (s *Store) Fork(ctx context.Context, parentID, atMessageID, id string, opts session.CreateOptions) (session.Session, error) {
 	fail := func(err error) (session.Session, error) {
 		return nil, wrap(fmt.Sprintf("fork %q at %q into", parentID, atMessageID), id, err)
@@ -81,7 +90,7 @@ func (s *Store) Fork(ctx context.Context, parentID, atMessageID, id string, opts
 		if at == 0 {
 			return s.record(ctx, tx, session.ChangeCreate, id, 0, nil)
 		}
-		res, err := tx.ExecContext(ctx, s.q.forkCopy, id, parentID, at)
+		res, err := tx.ExecContext(ctx, s.q.forkShare, id, parentID, at)
 		if err != nil {
 			return err
 		}

@@ -12,25 +12,34 @@ import (
 	"github.com/convo-dev/convo/sqlite"
 )
 
-// BenchmarkFork measures what a fork costs in the SQLite store, which copies
-// the parent's rows inside the database (session.Forker: rows are not
-// shared), for a parent of 1,000 and of 10,000 messages of about 1 KB (the
-// turns of BenchmarkAppendTurn), forked at its last message. In the same
-// loop, fork by fork:
+// BenchmarkFork measures what a fork costs in the SQLite store, which
+// shares the parent's message bytes (schema version 7: each inherited
+// message gets a row of its own without parts, referring to the row that
+// holds them), for a parent of 1,000 and of 10,000 messages of about 1 KB
+// (the turns of BenchmarkAppendTurn), forked at its last message. In the
+// same loop, fork by fork:
 //
-//   - raw: the same work with the driver alone, in one transaction (a
-//     sessions row, then INSERT ... SELECT of the parent's rows): the floor
-//     of a copy made in the database;
+//   - raw: a copy made with the driver alone, in one transaction (a
+//     sessions row, then INSERT ... SELECT of the parent's rows, bytes
+//     included): the floor of a copy made in the database, and what the
+//     store's Fork did until schema version 7;
 //   - read: GetMessages of the whole parent (what a reader of the session
 //     pays anyway);
 //   - read+append: a copy through Go, GetMessages then AddMessages into a
 //     new session, what a caller without Fork would do;
-//   - index: IndexSearch after the fork (the copied rows enter the
-//     full-text index at the next search, like appended ones).
+//   - index: IndexSearch after the fork (the fork's rows enter the
+//     full-text index at the next search, like appended ones);
+//   - last 20: GetMessages(20) of the fork and of the parent, alternately
+//     (a fork's reads take the parts from the rows it shares);
+//   - delete: Delete of a session of n messages that has a fork (the raw
+//     copy, forked outside the timing), whose rows hand their parts on to
+//     the fork's, and Delete of one that has none (the read+append copy),
+//     in alternating order.
 //
-// Reported: ms per operation of each, and fork/raw, fork/read and
-// fork/read+append (under 1 is faster). Forks are deleted after each
-// iteration, outside the timings. Reproduce with
+// Reported: ms per operation of each, and fork/raw, fork/read,
+// fork/read+append, last20 fork/parent and delete forked/unforked (under 1
+// is faster). Forks are deleted after each iteration, outside the timings.
+// Reproduce with
 //
 //	go test -run '^$' -bench Fork -benchtime 10x -count 3 ./sqlite
 func BenchmarkFork(b *testing.B) {
@@ -66,7 +75,7 @@ func BenchmarkFork(b *testing.B) {
 			if _, err := st.IndexSearch(ctx); err != nil {
 				b.Fatal(err)
 			}
-			var forkT, rawT, readT, copyT, indexT time.Duration
+			var forkT, rawT, readT, copyT, indexT, lastFT, lastPT, delFT, delT time.Duration
 			b.ResetTimer()
 			for i := range b.N {
 				var fk session.Session
@@ -130,6 +139,36 @@ func BenchmarkFork(b *testing.B) {
 					b.Fatal(err)
 				}
 				t5 := time.Now()
+				for range 10 {
+					t0 := time.Now()
+					if m, err := fk.GetMessages(ctx, session.Limit(20)); err != nil || len(m) != 20 {
+						b.Fatal(len(m), err)
+					}
+					t1 := time.Now()
+					if m, err := p.GetMessages(ctx, session.Limit(20)); err != nil || len(m) != 20 {
+						b.Fatal(len(m), err)
+					}
+					lastFT, lastPT = lastFT+t1.Sub(t0), lastPT+time.Since(t1)
+				}
+				b.StopTimer()
+				if _, err := st.Fork(ctx, "raw", last, "rawfork", session.CreateOptions{}); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				del := func(id string) time.Duration {
+					t0 := time.Now()
+					if err := st.Delete(ctx, id); err != nil {
+						b.Fatal(err)
+					}
+					return time.Since(t0)
+				}
+				if i%2 == 0 {
+					delFT += del("raw")
+					delT += del("copy")
+				} else {
+					delT += del("copy")
+					delFT += del("raw")
+				}
 				b.StopTimer()
 				if copied != int64(n) || len(all) != n {
 					b.Fatalf("iteration %d: raw copied %d rows, read %d messages; want %d", i, copied, len(all), n)
@@ -137,7 +176,12 @@ func BenchmarkFork(b *testing.B) {
 				if got, err := fk.GetMessages(ctx, nil); err != nil || len(got) != n {
 					b.Fatalf("iteration %d: fork holds %d messages, %v; want %d", i, len(got), err, n)
 				}
-				for _, id := range []string{"fork", "raw", "copy"} {
+				if got, err := st.Load(ctx, "rawfork"); err != nil {
+					b.Fatal(err)
+				} else if m, err := got.GetMessages(ctx, nil); err != nil || len(m) != n {
+					b.Fatalf("iteration %d: the raw copy's fork holds %d messages after the copy was deleted, %v; want %d", i, len(m), err, n)
+				}
+				for _, id := range []string{"fork", "rawfork"} {
 					if err := st.Delete(ctx, id); err != nil {
 						b.Fatal(err)
 					}
@@ -157,6 +201,11 @@ func BenchmarkFork(b *testing.B) {
 			b.ReportMetric(float64(forkT)/float64(rawT), "fork/raw")
 			b.ReportMetric(float64(forkT)/float64(readT), "fork/read")
 			b.ReportMetric(float64(forkT)/float64(copyT), "fork/read+append")
+			b.ReportMetric(float64(lastFT.Microseconds())/10/float64(b.N), "fork-last20-us/op")
+			b.ReportMetric(float64(lastFT)/float64(lastPT), "last20-fork/parent")
+			b.ReportMetric(ms(delFT), "delete-forked-ms/op")
+			b.ReportMetric(ms(delT), "delete-unforked-ms/op")
+			b.ReportMetric(float64(delFT)/float64(delT), "delete-forked/unforked")
 		})
 	}
 }

@@ -44,6 +44,10 @@ type queries struct {
 	// from its oldest or its newest end.
 	rangeAsc, rangeDesc string
 
+	// parts is the expression of a message's parts in a query on the
+	// messages table as m (see partsOf).
+	parts string
+
 	lastN     string
 	all       string
 	popDelete string
@@ -80,8 +84,18 @@ type queries struct {
 	forkParent string
 	forkPoint  string
 	forkCreate string
-	forkCopy   string
+	forkShare  string
 	forkCount  string
+}
+
+// partsOf returns the SQL expression of the parts of the message row t
+// (an alias, or the quoted table name, of the messages table, whose name
+// the caller substitutes for {{messages}}): its own parts, or, for a row
+// of a fork (src set, schema version 7), those of the row it shares them
+// with, found by the (session_id, seq) key. A row of a session that is not
+// a fork costs only the test of src.
+func partsOf(t string) string {
+	return `CASE WHEN ` + t + `.src IS NULL THEN ` + t + `.parts ELSE (SELECT o.parts FROM {{messages}} AS o WHERE o.session_id = ` + t + `.src AND o.seq = ` + t + `.seq) END`
 }
 
 // infoCols are the columns scanInfo reads, in its order.
@@ -126,15 +140,17 @@ func newQueries(prefix string, busyTimeout time.Duration) *queries {
 	q.touchAfterInsert = q.touchNoReturn + ` RETURNING version`
 	q.sessionState = b(`SELECT version FROM {{sessions}} WHERE id = ? AND incarnation = ?`)
 
-	const cols = `seq, id, role, parts, model, usage, created_at`
-	q.lastN = b(`SELECT ` + cols + ` FROM {{messages}} WHERE session_id = ? ORDER BY seq DESC LIMIT ?`)
-	q.all = b(`SELECT ` + cols + ` FROM {{messages}} WHERE session_id = ? ORDER BY seq`)
-	q.rangeAsc = b(`SELECT ` + cols + ` FROM {{messages}} WHERE session_id = ? AND seq > ? AND seq < ? ORDER BY seq LIMIT ?`)
-	q.rangeDesc = b(`SELECT ` + cols + ` FROM {{messages}} WHERE session_id = ? AND seq > ? AND seq < ? ORDER BY seq DESC LIMIT ?`)
+	q.parts = b(partsOf("m"))
+	cols := `m.seq, m.id, m.role, ` + q.parts + `, m.model, m.usage, m.created_at`
+	q.lastN = b(`SELECT ` + cols + ` FROM {{messages}} AS m WHERE m.session_id = ? ORDER BY m.seq DESC LIMIT ?`)
+	q.all = b(`SELECT ` + cols + ` FROM {{messages}} AS m WHERE m.session_id = ? ORDER BY m.seq`)
+	q.rangeAsc = b(`SELECT ` + cols + ` FROM {{messages}} AS m WHERE m.session_id = ? AND m.seq > ? AND m.seq < ? ORDER BY m.seq LIMIT ?`)
+	q.rangeDesc = b(`SELECT ` + cols + ` FROM {{messages}} AS m WHERE m.session_id = ? AND m.seq > ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?`)
+	// RETURNING names the deleted row by its table's name.
 	q.popDelete = b(`DELETE FROM {{messages}} WHERE session_id = ?1
 		AND seq = (SELECT MAX(seq) FROM {{messages}} WHERE session_id = ?1)
 		AND EXISTS (SELECT 1 FROM {{sessions}} WHERE id = ?1 AND incarnation = ?2)
-		RETURNING ` + cols)
+		RETURNING seq, id, role, ` + partsOf(q.messages) + `, model, usage, created_at`)
 	q.popTouch = b(`UPDATE {{sessions}} SET version = version + 1, message_count = message_count - 1,
 		updated_at = MAX(updated_at + 1, ?) WHERE id = ? AND incarnation = ?`)
 	q.clearSess = b(`UPDATE {{sessions}} SET version = version + 1, message_count = 0,
@@ -145,7 +161,8 @@ func newQueries(prefix string, busyTimeout time.Duration) *queries {
 	q.setVersion = b(`UPDATE {{sessions}} SET version = ? WHERE id = ? AND incarnation = ? RETURNING version`)
 	// The copy is a write, so it takes the write lock first.
 	q.quarantineCopy = `INSERT INTO ` + q.quarantine + ` (session_id, seq, id, role, parts, model, usage, created_at, quarantined_at, reason)
-		SELECT session_id, seq, id, role, CAST(parts AS BLOB), model, CAST(usage AS BLOB), created_at, ?, ? FROM ` + q.messages + ` WHERE session_id = ? AND id = ?`
+		SELECT m.session_id, m.seq, m.id, m.role, CAST(` + q.parts + ` AS BLOB), m.model, CAST(m.usage AS BLOB), m.created_at, ?, ?
+		FROM ` + q.messages + ` AS m WHERE m.session_id = ? AND m.id = ?`
 	q.quarantineDelete = b(`DELETE FROM {{messages}} WHERE session_id = ? AND id = ?`)
 	q.quarantineTouch = b(`UPDATE {{sessions}} SET version = version + 1, message_count = message_count - 1,
 		updated_at = MAX(updated_at + 1, ?) WHERE id = ?`)
@@ -166,9 +183,9 @@ func newQueries(prefix string, busyTimeout time.Duration) *queries {
 	q.feedHead = `SELECT MAX(COALESCE((SELECT MAX(seq) FROM ` + q.changes + `), 0), (SELECT trimmed_to FROM ` + q.feedState + ` WHERE id = 0))`
 	q.feedRead = `SELECT seq, session_id, owner, incarnation, kind, version, first_seq, last_seq, removed, at FROM ` + q.changes + `
 		WHERE seq > ?1 AND seq <= ?2 AND (?3 = '' OR session_id = ?3) AND (?4 = '' OR owner = ?4) ORDER BY seq LIMIT ?5`
-	q.feedMessages = b(`SELECT seq, id, role, parts, model, usage, created_at FROM {{messages}}
-		WHERE session_id = ?1 AND seq BETWEEN ?2 AND ?3
-		AND EXISTS (SELECT 1 FROM {{sessions}} WHERE id = ?1 AND incarnation = ?4) ORDER BY seq`)
+	q.feedMessages = b(`SELECT ` + cols + ` FROM {{messages}} AS m
+		WHERE m.session_id = ?1 AND m.seq BETWEEN ?2 AND ?3
+		AND EXISTS (SELECT 1 FROM {{sessions}} WHERE id = ?1 AND incarnation = ?4) ORDER BY m.seq`)
 	q.feedTrimmed = `SELECT trimmed_to FROM ` + q.feedState + ` WHERE id = 0`
 	q.feedTrimTo = `SELECT COALESCE(MAX(seq), 0) FROM ` + q.changes + ` WHERE at < ?`
 	q.feedTrim = `DELETE FROM ` + q.changes + ` WHERE seq <= ?`
@@ -182,9 +199,12 @@ func newQueries(prefix string, busyTimeout time.Duration) *queries {
 	q.forkCreate = b(`INSERT INTO {{sessions}} (id, owner, title, metadata, created_at, updated_at, incarnation,
 		next_seq, parent_id, fork_message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
 	// The rows keep their seq (so a search hit has the same position in
-	// parent and fork); the fork's next_seq follows the fork point.
-	q.forkCopy = b(`INSERT INTO {{messages}} (session_id, seq, id, role, parts, model, usage, created_at)
-		SELECT ?1, seq, id, role, parts, model, usage, created_at FROM {{messages}}
+	// parent and fork, and a row's src and seq name the row holding its
+	// parts); the fork's next_seq follows the fork point. Each row refers
+	// to the row that holds its parts: the parent's own, or the one the
+	// parent's row refers to.
+	q.forkShare = b(`INSERT INTO {{messages}} (session_id, seq, id, role, parts, model, usage, created_at, src)
+		SELECT ?1, seq, id, role, '', model, usage, created_at, COALESCE(src, session_id) FROM {{messages}}
 		WHERE session_id = ?2 AND seq <= ?3 ORDER BY seq`)
 	q.forkCount = b(`UPDATE {{sessions}} SET message_count = ? WHERE id = ?`)
 	for n := 1; n <= preparedBatchSizes; n++ {

@@ -93,8 +93,12 @@ func newSearchSQL(prefix string, q *queries) *searchSQL {
 			DELETE FROM ` + s.pending + ` WHERE row = old.rowid;
 			UPDATE ` + s.state + ` SET indexed_to = ` + maxRow + ` WHERE indexed_to > ` + maxRow + `;
 		END`,
+		// A fork's row that receives the parts it shared (src set, then
+		// NULL: see migrations/0007_shared_forks.sql) keeps its text, and
+		// its entry. The marker new.src tells this trigger from version
+		// 6's (see probeSearch).
 		`CREATE TRIGGER IF NOT EXISTS ` + sqlident.Quote(au) + ` AFTER UPDATE OF parts ON ` + q.messages + `
-		WHEN old.rowid <= (SELECT indexed_to FROM ` + s.state + `) BEGIN
+		WHEN old.rowid <= (SELECT indexed_to FROM ` + s.state + `) AND (old.src IS NULL OR new.src IS NOT NULL) BEGIN
 			DELETE FROM ` + s.fts + ` WHERE rowid = old.rowid;
 			INSERT OR IGNORE INTO ` + s.pending + ` (row) VALUES (old.rowid);
 		END`,
@@ -113,12 +117,13 @@ func newSearchSQL(prefix string, q *queries) *searchSQL {
 		`DELETE FROM ` + s.pending,
 		`UPDATE ` + s.state + ` SET indexed_to = 0, rules = ?`,
 	}
-	s.batch = `SELECT rowid, parts FROM ` + q.messages + ` WHERE rowid > ? ORDER BY rowid LIMIT ?`
-	s.pendingBatch = `SELECT p.row, m.parts FROM ` + s.pending + ` AS p JOIN ` + q.messages + ` AS m ON m.rowid = p.row ORDER BY p.row LIMIT ?`
+	// A fork's rows are indexed with the parts they share (q.parts).
+	s.batch = `SELECT m.rowid, ` + q.parts + ` FROM ` + q.messages + ` AS m WHERE m.rowid > ? ORDER BY m.rowid LIMIT ?`
+	s.pendingBatch = `SELECT p.row, ` + q.parts + ` FROM ` + s.pending + ` AS p JOIN ` + q.messages + ` AS m ON m.rowid = p.row ORDER BY p.row LIMIT ?`
 	s.insert = `INSERT INTO ` + s.fts + ` (rowid, terms) VALUES (?, ?)`
 	s.unpend = `DELETE FROM ` + s.pending + ` WHERE row = ?`
 	s.setMark = `UPDATE ` + s.state + ` SET indexed_to = ? WHERE indexed_to < ?`
-	const cols = `m.session_id, m.id, m.seq, m.role, m.created_at, m.parts`
+	cols := `m.session_id, m.id, m.seq, m.role, m.created_at, ` + q.parts
 	filters := ` AND (?2 = '' OR m.session_id = ?2)
 		AND (?3 = '' OR m.session_id IN (SELECT id FROM ` + q.sessions + ` WHERE owner = ?3))`
 	s.query = `SELECT ` + cols + ` FROM ` + s.fts + ` JOIN ` + q.messages + ` AS m ON m.rowid = ` + s.fts + `.rowid
@@ -149,7 +154,11 @@ type searchProbe struct {
 	hasFTS     bool
 	oldObjects int // version 1's triggers and table
 	triggers   int // ours
-	hasTable   bool
+	// stale counts our triggers made by an earlier release, which do the
+	// same work and more (schema version 6's AFTER UPDATE trigger also
+	// re-indexes a fork's row that receives the parts it shared).
+	stale    int
+	hasTable bool
 }
 
 // setupSearch makes the full-text index match what this SQLite build can
@@ -183,7 +192,7 @@ func (s *Store) setupSearch(ctx context.Context) error {
 	case !p.hasFTS:
 		s.searchErr = fmt.Errorf("%w: %w", session.ErrNotSupported, ErrNoFTS5)
 		return nil
-	case p.oldObjects == 0 && p.hasTable && p.triggers == len(s.search.names):
+	case p.oldObjects == 0 && p.hasTable && p.triggers == len(s.search.names) && p.stale == 0:
 		s.searchErr = nil
 		return nil
 	case p.oldObjects == 0 && !p.hasTable && !s.opts.search:
@@ -199,7 +208,8 @@ func (s *Store) setupSearch(ctx context.Context) error {
 		}
 		if !p.hasTable || p.triggers < len(s.search.names) {
 			// A new index, or one whose triggers were missing (so it may
-			// hold erased text): start it afresh.
+			// hold erased text): start it afresh. (Stale triggers kept
+			// the index as these do: it is kept.)
 			if err := s.resetIndex(ctx, tx); err != nil {
 				return err
 			}
@@ -272,8 +282,9 @@ func (s *Store) probeSearch(ctx context.Context) (p searchProbe, err error) {
 	err = conn.QueryRowContext(ctx, `SELECT
 		count(*) FILTER (WHERE type = 'trigger' AND name IN (?, ?)),
 		count(*) FILTER (WHERE type = 'table' AND name = ?),
-		count(*) FILTER (WHERE (type = 'trigger' AND name IN (?, ?, ?)) OR (type = 'table' AND name = ?))
-		FROM sqlite_master`, n[0], n[1], s.search.ftsName, o[0], o[1], o[2], s.search.oldFTS).Scan(&p.triggers, &tables, &p.oldObjects)
+		count(*) FILTER (WHERE (type = 'trigger' AND name IN (?, ?, ?)) OR (type = 'table' AND name = ?)),
+		count(*) FILTER (WHERE type = 'trigger' AND name = ? AND sql NOT LIKE '%new.src%')
+		FROM sqlite_master`, n[0], n[1], s.search.ftsName, o[0], o[1], o[2], s.search.oldFTS, n[1]).Scan(&p.triggers, &tables, &p.oldObjects, &p.stale)
 	p.hasTable = tables > 0
 	return p, err
 }
