@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -303,8 +304,8 @@ func TestForkAfterUpgradeFromVersion7(t *testing.T) {
 // BenchmarkFork measures what a fork costs in the PostgreSQL store, which
 // copies only the headers of the parent's rows, each borrowing its bytes
 // (migrations/0008_fork_sharing.sql), for a parent of 1,000 and of 10,000
-// messages of about 1 KB (the turns of BenchmarkAppendTurn), forked at its
-// last message. In the same loop, fork by fork, in alternating order where
+// messages of about 1 KB (the turns of BenchmarkAppendTurn) and of 1,000
+// messages of 16 KB (kb=16), forked at its last message. In the same loop, fork by fork, in alternating order where
 // two are compared:
 //
 //   - raw: a copy of the rows, bytes and search terms included, with pgx
@@ -324,11 +325,16 @@ func TestForkAfterUpgradeFromVersion7(t *testing.T) {
 //
 //	CONVO_TEST_POSTGRES=... go test -run '^$' -bench 'Fork$' -benchtime 10x -count 3 ./postgres
 func BenchmarkFork(b *testing.B) {
-	for _, n := range []int{1000, 10000} {
-		b.Run(fmt.Sprintf("messages=%d", n), func(b *testing.B) {
+	for _, c := range []struct{ n, kb int }{{1000, 1}, {10000, 1}, {1000, 16}} {
+		name := fmt.Sprintf("messages=%d", c.n)
+		if c.kb != 1 {
+			name += fmt.Sprintf(",kb=%d", c.kb)
+		}
+		n := c.n
+		b.Run(name, func(b *testing.B) {
 			s := benchStore(b, 0)
 			ctx := context.Background()
-			p := benchParent(b, s, "parent", n)
+			p := benchParent(b, s, "parent", n, c.kb)
 			msgs, err := p.GetMessages(ctx, session.Limit(1))
 			if err != nil {
 				b.Fatal(err)
@@ -434,15 +440,36 @@ func BenchmarkFork(b *testing.B) {
 	}
 }
 
-// benchParent makes the session id of n messages (turns of benchTurn).
-func benchParent(b *testing.B, s *Store, id string, n int) session.Session {
+// benchParent makes the session id of n messages: turns of benchTurn for
+// kb 1, else of messages of kb KB of pseudo-random words (which
+// PostgreSQL's TOAST compression does not shrink much).
+func benchParent(b *testing.B, s *Store, id string, n, kb int) session.Session {
 	b.Helper()
 	p, err := s.Create(context.Background(), id)
 	if err != nil {
 		b.Fatal(err)
 	}
+	rng := rand.New(rand.NewPCG(1, uint64(kb)))
+	word := func() string {
+		w := make([]byte, 3+rng.IntN(6))
+		for i := range w {
+			w[i] = byte('a' + rng.IntN(26))
+		}
+		return string(w)
+	}
 	for i := range n / 4 {
-		if err := p.AddMessages(context.Background(), benchTurn(i)); err != nil {
+		turn := benchTurn(i)
+		if kb != 1 {
+			for j := range turn {
+				var t strings.Builder
+				for t.Len() < kb<<10 {
+					t.WriteString(word())
+					t.WriteByte(' ')
+				}
+				turn[j] = message.NewMessage(turn[j].Role, message.Text{Text: t.String()})
+			}
+		}
+		if err := p.AddMessages(context.Background(), turn); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -481,7 +508,7 @@ func BenchmarkForkParentDelete(b *testing.B) {
 		b.Run(fmt.Sprintf("messages=%d", n), func(b *testing.B) {
 			s := benchStore(b, 0)
 			ctx := context.Background()
-			tmpl := benchParent(b, s, "template", n)
+			tmpl := benchParent(b, s, "template", n, 1)
 			msgs, err := tmpl.GetMessages(ctx, session.Limit(1))
 			if err != nil {
 				b.Fatal(err)

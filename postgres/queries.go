@@ -225,7 +225,7 @@ func buildQueries(schema, prefix string, share bool) *queries {
 		if !share {
 			return ``
 		}
-		return `h AS (
+		return `handover AS (
 		UPDATE {{messages}} f SET parts = p.parts, tsv = p.tsv, shared_from = NULL
 		FROM {{messages}} p
 		WHERE f.shared_from = $1 AND ` + cond + ` AND p.session_id = $1 AND p.seq = f.seq AND p.id = f.id
