@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -41,6 +42,28 @@ func (s *Store) checkCitus(ctx context.Context) error {
 	}
 	if err != nil {
 		return fmt.Errorf("postgres: check for the citus extension: %w", err)
+	}
+	return nil
+}
+
+// checkNotDistributed fails with ErrNeedsCitus when the database is a
+// Citus coordinator and it distributes the store's sessions or messages
+// table. It reads only the catalog, so a refused open changes nothing; on
+// plain PostgreSQL it costs one query.
+func (s *Store) checkNotDistributed(ctx context.Context) error {
+	var citus bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')`).Scan(&citus); err != nil {
+		return fmt.Errorf("postgres: open: check for the citus extension: %w", err)
+	}
+	if !citus {
+		return nil
+	}
+	sess, msgs, err := s.undistributed(ctx, s.pool)
+	if err != nil {
+		return fmt.Errorf("postgres: open: %w", err)
+	}
+	if !sess || !msgs {
+		return fmt.Errorf("%w (schema %q, prefix %q)", ErrNeedsCitus, s.opts.schema, s.opts.prefix)
 	}
 	return nil
 }
@@ -85,7 +108,11 @@ func (s *Store) distribute(ctx context.Context, tx pgx.Tx) error {
 		}
 	}
 	if sess {
-		if _, err := tx.Exec(ctx, `SELECT create_distributed_table($1::regclass, 'id')`, s.q.sessions); err != nil {
+		// A colocation group of its own: by default Citus puts a table in
+		// the group of the database's other tables distributed by the
+		// same type with as many shards, and refuses when their
+		// collations differ (convo's ids are COLLATE "C").
+		if _, err := tx.Exec(ctx, `SELECT create_distributed_table($1::regclass, 'id', colocate_with => 'none')`, s.q.sessions); err != nil {
 			return fmt.Errorf("postgres: distribute %s: %w", s.q.sessions, err)
 		}
 	}
@@ -247,4 +274,94 @@ func (s *Store) openRouted(ctx context.Context, id string) (int64, error) {
 		err = s.pool.QueryRow(ctx, s.q.load, id).Scan(&inc)
 	}
 	return inc, err
+}
+
+// ErrNeedsCitus is returned by SessionStore without WithCitus when the
+// store's tables are distributed by Citus (a store opened WithCitus, or
+// create_distributed_table by hand, distributed them). Such tables need the
+// statements of WithCitus; the plain ones fail there. Nothing has been
+// created or changed then.
+var ErrNeedsCitus = errors.New("postgres: the tables are distributed by Citus; open the store with postgres.WithCitus")
+
+// splitStatements splits the SQL text of a migration into its statements,
+// at the semicolons outside comments (-- and /* */), quoted strings and
+// identifiers, and dollar-quoted bodies ($$ ... $$, $tag$ ... $tag$). A
+// store opened WithCitus sends a migration's statements one by one: Citus
+// runs some DDL on distributed tables (CREATE INDEX among them) by
+// sending the whole text of the query it came in to every worker as one
+// prepared statement, which a worker refuses when that text holds several
+// statements ("cannot insert multiple commands into a prepared
+// statement", Citus 13.2.2). Parts that hold only comments and spaces are
+// left out.
+func splitStatements(sql string) []string {
+	var out []string
+	start := 0
+	keep := func(end int) {
+		if stmt := strings.TrimSpace(sql[start:end]); !onlyComments(stmt) {
+			out = append(out, stmt)
+		}
+		start = end + 1
+	}
+	for i := 0; i < len(sql); i++ {
+		switch c := sql[i]; {
+		case c == '-' && strings.HasPrefix(sql[i:], "--"):
+			if j := strings.IndexByte(sql[i:], '\n'); j >= 0 {
+				i += j
+			} else {
+				i = len(sql)
+			}
+		case c == '/' && strings.HasPrefix(sql[i:], "/*"):
+			if j := strings.Index(sql[i+2:], "*/"); j >= 0 {
+				i += j + 3
+			} else {
+				i = len(sql)
+			}
+		case c == '\'' || c == '"':
+			// A doubled quote inside is two quoted runs back to back.
+			if j := strings.IndexByte(sql[i+1:], c); j >= 0 {
+				i += j + 1
+			} else {
+				i = len(sql)
+			}
+		case c == '$':
+			if tag := dollarTag(sql[i:]); tag != "" {
+				if j := strings.Index(sql[i+len(tag):], tag); j >= 0 {
+					i += len(tag) + j + len(tag) - 1
+				} else {
+					i = len(sql)
+				}
+			}
+		case c == ';':
+			keep(i)
+		}
+	}
+	if start < len(sql) {
+		keep(len(sql))
+	}
+	return out
+}
+
+// dollarTag returns the dollar-quote tag that s starts with ("$$" or
+// "$name$"), or "" when s does not start one (a parameter such as $1).
+func dollarTag(s string) string {
+	for j := 1; j < len(s); j++ {
+		switch c := s[j]; {
+		case c == '$':
+			return s[:j+1]
+		case c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || j > 1 && '0' <= c && c <= '9':
+		default:
+			return ""
+		}
+	}
+	return ""
+}
+
+// onlyComments reports whether stmt holds nothing but comments and spaces.
+func onlyComments(stmt string) bool {
+	for l := range strings.Lines(stmt) {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "--") {
+			return false
+		}
+	}
+	return true
 }

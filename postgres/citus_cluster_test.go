@@ -13,9 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/convo-dev/convo/internal/migrations"
+	"github.com/convo-dev/convo/internal/sqlident"
 	"github.com/convo-dev/convo/message"
 	"github.com/convo-dev/convo/session"
 	"github.com/convo-dev/convo/session/sessiontest"
@@ -178,10 +179,42 @@ func TestCitusDistributesItsTables(t *testing.T) {
 		t.Fatalf("open WithCitus over tables created without it: %v", err)
 	}
 	checkDistributed(t, pool, later.q)
+	// Read through the store WithCitus: the plain statements of the
+	// first store no longer work on the distributed tables (its reads of
+	// forks join rows of other sessions), and a new plain store is refused
+	// (TestCitusRefusesAPlainStore).
+	if sess, err = later.Load(ctx, "before"); err != nil {
+		t.Fatal(err)
+	}
 	got, err := sess.GetMessages(ctx, nil)
 	if err != nil || len(got) != 1 {
 		t.Fatalf("after distributing: %d messages, %v", len(got), err)
 	}
+}
+
+// TestCitusBesideOtherDistributedTables opens a store WithCitus in a
+// database that already distributes a table of its own by a text column
+// of the default collation, with the shard count the store's tables get:
+// Citus would put sessions in that table's colocation group by default and
+// then refuse ("cannot colocate tables sessions and other: Distribution
+// column collations don't match"), since convo's ids use the "C"
+// collation.
+func TestCitusBesideOtherDistributedTables(t *testing.T) {
+	pool := newCitusPool(t, 4, citusTestShards)
+	ctx := t.Context()
+	schema := sqlident.Quote(newSchema(t, pool))
+	other := schema + ".other"
+	for _, sql := range []string{
+		`CREATE SCHEMA ` + schema,
+		`CREATE TABLE ` + other + ` (id text PRIMARY KEY)`,
+		`SELECT create_distributed_table('` + other + `', 'id')`,
+	} {
+		if _, err := pool.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	s := newCitusStore(t, pool)
+	checkDistributed(t, pool, s.q)
 }
 
 // checkDistributed checks the distribution of the tables of q: sessions by
@@ -273,41 +306,191 @@ func TestCitusUpgradeFromVersion1(t *testing.T) {
 	checkDistributed(t, pool, newQueries(schema, ""))
 }
 
-// TestCitusRetriesUnrouted retries stored appends, as
-// TestRetriesDoNotDependOnTheSQLSTATE does, on distributed tables with the
-// statements of a store opened without WithCitus (tables distributed by
-// hand): Citus runs those in steps through the coordinator and reports a
-// worker's unique violation with its own SQLSTATE, here without any
-// rewriting of the wire.
-func TestCitusRetriesUnrouted(t *testing.T) {
+// TestCitusUpgradeFromEachVersion upgrades a store WithCitus from every
+// earlier schema version: the tables of that version, distributed as
+// WithCitus distributed them then (sessions by id, messages and, from
+// version 2, messages_quarantine colocated), with two sessions and a fork
+// that copied its rows. The open must run every later migration on the
+// distributed tables (at schema 8, with each migration sent whole, Citus
+// refused "ALTER TABLE ... ADD CONSTRAINT" with other subcommands and a
+// CREATE INDEX sent with other statements: "cannot insert multiple
+// commands into a prepared statement"), keep every row, and leave a store
+// that appends, forks and deletes.
+func TestCitusUpgradeFromEachVersion(t *testing.T) {
+	pool := newCitusPool(t, 8, citusTestShards)
+	for v := 1; v < LatestSchemaVersion(); v++ {
+		t.Run(fmt.Sprintf("version_%d", v), func(t *testing.T) {
+			ctx := t.Context()
+			schema := newSchema(t, pool)
+			q, stmts := oldSchema(t, schema, v)
+			stmts = append(stmts,
+				`SELECT create_distributed_table('`+q.sessions+`', 'id')`,
+				`SELECT create_distributed_table('`+q.messages+`', 'session_id', colocate_with => '`+q.sessions+`')`)
+			if v >= 2 {
+				stmts = append(stmts, `SELECT create_distributed_table('`+q.quarantine+`', 'session_id', colocate_with => '`+q.sessions+`')`)
+			}
+			stmts = append(stmts,
+				`INSERT INTO `+q.sessions+` (id, created_at, updated_at, next_seq, message_count, incarnation)
+					SELECT s, 1, 1, 4, 3, 1 FROM unnest(ARRAY['a', 'b', 'f']) AS s`,
+				`INSERT INTO `+q.messages+` (session_id, seq, id, role, parts, created_at, tsv)
+					SELECT s, i, 'm' || i, 'user', json_build_array(json_build_object('type', 'text', 'text', 'message ' || i)), i,
+						('message ' || i)::tsvector
+					FROM generate_series(1, 3) AS i, unnest(ARRAY['a', 'b', 'f']) AS s`)
+			if v >= 4 {
+				stmts = append(stmts, `UPDATE `+q.sessions+` SET parent_id = 'a', fork_message_id = 'm3' WHERE id = 'f'`)
+			}
+			for _, sql := range stmts {
+				if _, err := pool.Exec(ctx, sql); err != nil {
+					t.Fatalf("version %d: %s: %v", v, sql, err)
+				}
+			}
+			s, err := Open(ctx, pool, WithSchema(schema), WithCitus())
+			if err != nil {
+				t.Fatalf("open WithCitus at version %d: %v", v, err)
+			}
+			if got, err := s.SchemaVersion(ctx); err != nil || got != LatestSchemaVersion() {
+				t.Fatalf("schema version %d, %v; want %d", got, err, LatestSchemaVersion())
+			}
+			checkDistributed(t, pool, s.q)
+			for _, id := range []string{"a", "b", "f"} {
+				if got := readAll(t, s, id); len(got) != 3 || got[2].Content() != "message 3" {
+					t.Errorf("session %s after the upgrade: %v", id, got)
+				}
+			}
+			sess, err := s.Load(ctx, "a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := sess.AddMessages(ctx, []message.Message{message.NewUserMessage("after")}); err != nil {
+				t.Fatalf("append after the upgrade: %v", err)
+			}
+			if _, err := s.Fork(ctx, "a", "m2", "g", session.CreateOptions{}); err != nil {
+				t.Fatalf("fork after the upgrade: %v", err)
+			}
+			if err := s.Delete(ctx, "a"); err != nil {
+				t.Fatal(err)
+			}
+			for id, want := range map[string]int{"f": 3, "g": 2} {
+				if got := readAll(t, s, id); len(got) != want {
+					t.Errorf("fork %s after its parent's delete: %d messages, want %d", id, len(got), want)
+				}
+			}
+		})
+	}
+}
+
+// TestCitusRefusesAPlainStore opens tables that a store opened WithCitus
+// distributed without the option, writable and read-only: both must fail
+// with ErrNeedsCitus and change nothing. The plain statements do not run on
+// distributed tables: at e00c35b the append failed with "column
+// "pg_advisory_xact_lock" has pseudo-type void" (Citus materialises the
+// feed lock's CTE), DeleteOwner and Prune with "could not run distributed
+// query with FOR UPDATE/SHARE commands", and the change feed, a local
+// table of the coordinator, missed every change of a WithCitus writer.
+func TestCitusRefusesAPlainStore(t *testing.T) {
 	pool := newCitusPool(t, 4, citusTestShards)
 	s := newCitusStore(t, pool)
-	s.opts.citus = false
 	ctx := t.Context()
-	sess, err := s.Create(ctx, "unrouted")
+	sess, err := s.Create(ctx, "kept")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ss := sess.(*pgSession)
-	msgs := []message.Message{message.NewUserMessage("stored")}
-	if err := sess.AddMessages(ctx, msgs); err != nil {
+	if err := sess.AddMessages(ctx, []message.Message{message.NewUserMessage("stored")}); err != nil {
 		t.Fatal(err)
 	}
-	// The ordinary append of a stored id fails on the worker's unique
-	// constraint; the store must not rely on the code it arrives with.
-	chunks, err := ss.encode(msgs, false)
-	if err != nil {
-		t.Fatal(err)
+	state := func() string {
+		t.Helper()
+		v, err := s.SchemaVersion(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sessions, messages int
+		if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM `+s.q.sessions+`), (SELECT count(*) FROM `+s.q.messages+`)`).
+			Scan(&sessions, &messages); err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("version %d, %d sessions, %d messages", v, sessions, messages)
 	}
-	b := chunks[0]
-	_, err = pool.Exec(ctx, s.q.appendFresh, ss.id, ss.inc, nil, b.ids, b.roles, b.parts, b.models, b.usages,
-		b.created, b.search, int64(b.len()), time.Now().UnixNano())
-	var pe *pgconn.PgError
-	if !errors.As(err, &pe) {
-		t.Fatalf("appending a stored id with the ordinary statement: %v, want the server's error", err)
+	before := state()
+	for _, opts := range [][]Option{
+		{WithSchema(s.Schema())},
+		{WithSchema(s.Schema()), WithReadOnly()},
+	} {
+		if _, err := Open(ctx, pool, opts...); !errors.Is(err, ErrNeedsCitus) {
+			t.Errorf("open without WithCitus (%d options) on distributed tables: %v, want ErrNeedsCitus", len(opts), err)
+		}
 	}
-	t.Logf("Citus reports the unique violation as SQLSTATE %s: %s", pe.Code, pe.Message)
-	retriesWithoutSQLSTATE(t, s)
+	if after := state(); after != before {
+		t.Errorf("the refused opens changed the store: %s, then %s", before, after)
+	}
+	// Tables that are not distributed open without the option, on the
+	// coordinator too.
+	if _, err := Open(ctx, pool, WithSchema(newSchema(t, pool))); err != nil {
+		t.Errorf("open without WithCitus of new, local tables on the coordinator: %v", err)
+	}
+}
+
+// TestCitusMigrationWhileAppending is TestMigrationWhileAppending on
+// distributed tables: 8 writers append WithCitus while stores of a "newer
+// release" run migrations that alter both tables (ALTER TABLE ... ADD
+// COLUMN, CREATE INDEX, which Citus runs on every shard); the migration
+// takes LOCK TABLE sessions, messages first, as on plain PostgreSQL. No
+// append and no migration may fail, and every append is stored.
+func TestCitusMigrationWhileAppending(t *testing.T) {
+	pool := newCitusPool(t, 8, citusTestShards)
+	migrateWhileAppending(t, newCitusStore(t, pool), newCitusPool(t, 2, citusTestShards), WithCitus())
+}
+
+// TestCitusMigrationTakesTheTableLocks runs a migration on distributed
+// tables that fails unless its transaction holds ACCESS EXCLUSIVE locks on
+// sessions and messages, on the coordinator and on every worker, before
+// its first statement: the LOCK TABLE that keeps a migration from closing
+// a lock cycle with running appends (see migrateLocked).
+func TestCitusMigrationTakesTheTableLocks(t *testing.T) {
+	pool := newCitusPool(t, 4, citusTestShards)
+	migrationHoldsTableLocks(t, pool, newCitusStore(t, pool), WithCitus())
+}
+
+// TestMigrationTakesTheTableLocks is TestCitusMigrationTakesTheTableLocks
+// on plain PostgreSQL.
+func TestMigrationTakesTheTableLocks(t *testing.T) {
+	pool := testPool(t)
+	migrationHoldsTableLocks(t, pool, newStore(t, pool))
+}
+
+// migrationHoldsTableLocks opens s's tables with one more migration, a
+// check that fails unless the migration's backend holds ACCESS EXCLUSIVE
+// locks on sessions and messages (and, on a Citus coordinator, that every
+// worker holds them: Citus propagates LOCK TABLE on distributed tables).
+func migrationHoldsTableLocks(t *testing.T, pool *pgxpool.Pool, s *Store, opts ...Option) {
+	t.Helper()
+	check := `DO $$
+BEGIN
+	IF (SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'relation' AND granted
+			AND mode = 'AccessExclusiveLock' AND relation IN ('{{sessions}}'::regclass, '{{messages}}'::regclass)) <> 2 THEN
+		RAISE EXCEPTION 'the migration runs without ACCESS EXCLUSIVE locks on sessions and messages';
+	END IF;
+END $$;`
+	if len(opts) > 0 {
+		// On each worker, the locks the coordinator's transaction took
+		// through its connections there: its own backends' locks on the
+		// tables' names (Citus hides the shards from this query).
+		check += `
+DO $$
+BEGIN
+	IF EXISTS (SELECT 1 FROM run_command_on_workers($cmd$SELECT count(*) FROM pg_locks WHERE locktype = 'relation'
+			AND granted AND mode = 'AccessExclusiveLock'
+			AND relation IN (to_regclass('{{sessions}}'), to_regclass('{{messages}}'))$cmd$)
+			WHERE NOT success OR result <> '2') THEN
+		RAISE EXCEPTION 'a worker does not hold the migration''s locks on sessions and messages';
+	END IF;
+END $$;`
+	}
+	m := migrations.Migration{Version: LatestSchemaVersion() + 1, Name: "check_table_locks", SQL: check}
+	o := append([]Option{WithSchema(s.Schema()), withMigrations([]migrations.Migration{m})}, opts...)
+	if _, err := Open(t.Context(), pool, o...); err != nil {
+		t.Fatalf("migration: %v", err)
+	}
 }
 
 // TestRouterQueries checks with EXPLAIN that Citus runs every per-session

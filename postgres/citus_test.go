@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/convo-dev/convo/internal/sqlident"
@@ -127,5 +129,49 @@ func TestDeletesPublishToLogicalReplication(t *testing.T) {
 	var left int
 	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+s.q.quarantine).Scan(&left); err != nil || left != 0 {
 		t.Fatalf("quarantined rows left after the delete: %d, %v", left, err)
+	}
+}
+
+// TestSplitStatements checks the split of a migration into statements
+// that a store opened WithCitus sends one by one: only at semicolons
+// outside comments, quotes and dollar-quoted bodies, leaving out parts
+// that hold only comments. (TestConformanceRouted creates every schema
+// from split migrations.)
+func TestSplitStatements(t *testing.T) {
+	for _, c := range []struct {
+		sql  string
+		want []string
+	}{
+		{"SELECT 1; SELECT 2;", []string{"SELECT 1", "SELECT 2"}},
+		{"SELECT 1;\nSELECT 2", []string{"SELECT 1", "SELECT 2"}},
+		{"-- a; comment\nSELECT 1; -- trailing; comment\n", []string{"-- a; comment\nSELECT 1"}},
+		{"/* a; b */ SELECT 1; SELECT 2", []string{"/* a; b */ SELECT 1", "SELECT 2"}},
+		{"SELECT ';', 'it''s; fine'; SELECT 2", []string{"SELECT ';', 'it''s; fine'", "SELECT 2"}},
+		{`SELECT 1 AS "a;b"; SELECT 2`, []string{`SELECT 1 AS "a;b"`, "SELECT 2"}},
+		{"CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1; $$; SELECT 2",
+			[]string{"CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1; $$", "SELECT 2"}},
+		{"DO $do$ BEGIN EXECUTE $x$SELECT 1; $$ $x$; END $do$; SELECT 2",
+			[]string{"DO $do$ BEGIN EXECUTE $x$SELECT 1; $$ $x$; END $do$", "SELECT 2"}},
+		{"PREPARE p AS SELECT $1::int; SELECT 2", []string{"PREPARE p AS SELECT $1::int", "SELECT 2"}},
+		{"-- only a comment\n", nil},
+	} {
+		if got := splitStatements(c.sql); !slices.Equal(got, c.want) {
+			t.Errorf("splitStatements(%q) = %q, want %q", c.sql, got, c.want)
+		}
+	}
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		stmts := splitStatements(m.SQL)
+		if len(stmts) == 0 {
+			t.Errorf("migration %d: no statements", m.Version)
+		}
+		for _, s := range stmts {
+			if strings.HasSuffix(s, ";") {
+				t.Errorf("migration %d: statement ends with a semicolon: %q", m.Version, s)
+			}
+		}
 	}
 }

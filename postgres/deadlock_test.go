@@ -48,7 +48,14 @@ CREATE INDEX "{{prefix}}later_%d" ON {{messages}} (created_at);`, v, v)
 func TestMigrationWhileAppending(t *testing.T) {
 	writersPool := newPool(t, func(c *pgxpool.Config) { c.MaxConns = 8 })
 	migratorPool := newPool(t, func(c *pgxpool.Config) { c.MaxConns = 2 })
-	old := newStore(t, writersPool)
+	migrateWhileAppending(t, newStore(t, writersPool), migratorPool)
+}
+
+// migrateWhileAppending is TestMigrationWhileAppending on the store old,
+// whose pool has at least 8 connections: the stores of the "newer
+// release" open on migratorPool, with old's schema and opts.
+func migrateWhileAppending(t *testing.T, old *Store, migratorPool *pgxpool.Pool, opts ...Option) {
+	t.Helper()
 	schema := old.opts.schema
 	ctx := t.Context()
 
@@ -96,7 +103,7 @@ func TestMigrationWhileAppending(t *testing.T) {
 	for r := range rounds {
 		time.Sleep(100 * time.Millisecond) // let the writers hold locks
 		o := withMigrations(later[:r+1])
-		if _, err := Open(ctx, migratorPool, WithSchema(schema), o); err != nil {
+		if _, err := Open(ctx, migratorPool, append([]Option{WithSchema(schema), o}, opts...)...); err != nil {
 			fail(fmt.Errorf("newer release, migration to version %d: %w", later[r].Version, err))
 		}
 	}
@@ -113,7 +120,7 @@ func TestMigrationWhileAppending(t *testing.T) {
 	if deadlocks > 0 {
 		t.Errorf("%d of %d failures were deadlocks (40P01)", deadlocks, len(failures))
 	}
-	newest, err := Open(ctx, migratorPool, WithSchema(schema), withMigrations(later))
+	newest, err := Open(ctx, migratorPool, append([]Option{WithSchema(schema), withMigrations(later)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

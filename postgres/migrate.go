@@ -274,7 +274,7 @@ func (s *Store) migrateLocked(ctx context.Context, ms []migrations.Migration) (e
 			return err
 		}
 	}
-	if current > 0 && current < len(ms) && !s.opts.citus {
+	if current > 0 && current < len(ms) {
 		// Running appends and reads lock sessions, then messages, each
 		// for a moment; a migration that took messages first (an ALTER
 		// TABLE, a CREATE INDEX) and then waited for sessions would close a
@@ -282,9 +282,11 @@ func (s *Store) migrateLocked(ctx context.Context, ms []migrations.Migration) (e
 		// messages: a deadlock (40P01). Take both, in their order, before
 		// any migration statement: the store's statements then wait for
 		// the migration, and it only for statements already running.
-		// WithCitus leaves this out: LOCK TABLE on distributed tables was
-		// not tried on a Citus cluster here, and the retry still covers a
-		// deadlock there.
+		// On a Citus coordinator the same statement locks the distributed
+		// tables on the coordinator, where every routed statement takes
+		// them first, and Citus propagates it to the workers (tried on
+		// Citus 13.2.2: TestCitusMigrationTakesTheTableLocks,
+		// TestCitusMigrationWhileAppending).
 		if _, err := tx.Exec(ctx, s.q.lockTables); err != nil {
 			return fmt.Errorf("postgres: migrate: lock tables: %w", err)
 		}
@@ -317,9 +319,16 @@ func (s *Store) applyMigrations(ctx context.Context, tx pgx.Tx, ms []migrations.
 		"{{prefix}}", s.opts.prefix)
 	for _, m := range ms[current:] {
 		// No arguments: pgx sends it with the simple protocol, which runs
-		// several statements.
-		if _, err := tx.Exec(ctx, r.Replace(m.SQL)); err != nil {
-			return fmt.Errorf("postgres: migration %d (%s): %w", m.Version, m.Name, err)
+		// several statements. WithCitus sends them one by one (see
+		// splitStatements), as do the routed tests on plain PostgreSQL.
+		stmts := []string{r.Replace(m.SQL)}
+		if s.routed() {
+			stmts = splitStatements(stmts[0])
+		}
+		for _, sql := range stmts {
+			if _, err := tx.Exec(ctx, sql); err != nil {
+				return fmt.Errorf("postgres: migration %d (%s): %w", m.Version, m.Name, err)
+			}
 		}
 		if _, err := tx.Exec(ctx, s.q.recordMigration, m.Version, time.Now().UnixNano()); err != nil {
 			return fmt.Errorf("postgres: record migration %d: %w", m.Version, err)

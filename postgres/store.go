@@ -91,6 +91,11 @@ func Open(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, erro
 	}
 	s := &Store{pool: pool, opts: o, q: buildQueries(o.schema, o.prefix, !o.citus && !o.routed),
 		chunkRows: defaultChunkRows, chunkBytes: defaultChunkBytes}
+	if !o.citus {
+		if err := s.checkNotDistributed(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if o.readOnly {
 		// Looking never writes: check the schema, create nothing.
 		if _, err := s.checkSchema(ctx); err != nil {
