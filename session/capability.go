@@ -186,20 +186,20 @@ type Rewriter interface {
 //
 // How the history is carried over is the store's affair, and each store
 // documents it with its cost. MemoryStore shares the parent's message
-// values (no message is encoded or copied). The PostgreSQL store shares
-// the messages' bytes: a fork's rows hold each inherited message's header
-// (ID, role, model, usage, time) and borrow its parts and search terms
-// from the row that owns them, so a fork costs in proportion to the number
-// of messages it inherits, not their size; whatever removes a row that
-// others borrow from (pop, clear, replace, quarantine, delete, owner
-// erasure, prune) first copies its bytes into the rows that borrow them,
-// in the same transaction, so that removing a parent costs a copy of what
-// its forks still share with it. The SQLite store, and the PostgreSQL store
-// opened WithCitus (a row may not borrow from another shard), copy the
-// rows inside the database, in one statement of one transaction (no
-// message passes through Go). A search hit is a message of one session:
-// a message shared by a parent and its fork is a hit in each. Each
-// package's documentation gives the measured cost.
+// values (no message is encoded or copied). The SQLite and PostgreSQL
+// stores share the messages' bytes: a fork's rows hold each inherited
+// message's header (ID, role, model, usage, time) and borrow its parts
+// from the row that owns them (on PostgreSQL its search terms too), so a
+// fork costs in proportion to the number of messages it inherits, not
+// their size; whatever removes a row that others borrow from (pop, clear,
+// replace, quarantine, delete, owner erasure, prune) first hands its bytes
+// over to the rows that borrow them, in the same transaction, so that
+// removing a parent costs about the copy a fork no longer makes. The
+// PostgreSQL store opened WithCitus (a row may not borrow from another
+// shard) copies the rows inside the database, in one statement of one
+// transaction (no message passes through Go). A search hit is a message of
+// one session: a message shared by a parent and its fork is a hit in each.
+// Each package's documentation gives the measured cost.
 type Forker interface {
 	// Fork creates the session id as a fork of parentID at the message
 	// atMessageID: it holds the parent's messages up to and including that
