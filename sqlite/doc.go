@@ -210,14 +210,24 @@
 // deleted (pop, clear, replace, quarantine, delete, owner erasure, prune,
 // or a DELETE by another program) or has its parts changed in place, a
 // trigger writes its parts into one of the rows sharing it and points the
-// others at that one, in the same transaction: deleting a parent costs,
-// for its shared rows, about what copying them would have cost at the
-// fork. The full-text index holds a fork's rows like any other (indexed at
+// others at that one, in the same transaction: deleting a parent pays,
+// for its shared rows, the copy that the fork did not make, and more (see
+// below). The full-text index holds a fork's rows like any other (indexed at
 // the next search with the shared text; a hit names the fork), and a row
 // that receives the parts it shared keeps its entry. Bulk deletes remove
 // the forks' rows before the rows they share, because SQLite leaves
 // undefined a statement whose BEFORE trigger changes a row that the same
 // statement deletes later.
+//
+// Measured (BenchmarkFork, a loaded 2-vCPU VM, messages of about 1 KB): a
+// fork takes 0.32-0.50 of the time of a raw INSERT ... SELECT copy of the
+// same rows (the copying fork of version 6 took 0.94-1.68 of it, in runs
+// interleaved with these), 15-26 µs per message at 10,000 whatever their
+// size, and 0.12 of the space; the last 20 messages of a fork take 1.3-2.4
+// times the parent's, flat in the session's length; deleting a session of
+// 10,000 messages that a fork shares takes 2.9-3.9 times deleting one that
+// none shares (the parts are written into the fork then, at 2.5-2.8 times
+// a raw copy's cost per message).
 //
 // A fork made before version 7 keeps the copies it was made with. Every
 // process that uses a file must run a release with schema version 7 once
