@@ -189,7 +189,7 @@ func printConversation(w *termWriter, info session.Info, v convView, skipped int
 	// A fork: its parent and fork point, and a mark after the last message
 	// it inherited (see session.Forker).
 	forkMark := func() {
-		w.styled(sgrDim, "\n--- forked from "+info.ParentID+" here: the messages above were copied from it ---\n")
+		w.styled(sgrDim, "\n--- forked from "+info.ParentID+" here: the messages above come from it ---\n")
 	}
 	if info.ParentID != "" {
 		at := "at message " + info.ForkMessageID
