@@ -567,13 +567,21 @@ func buildQueries(schema, prefix string, share bool) *queries {
 		if share {
 			// The rows found by their terms (only rows that own their
 			// bytes have any), and the rows that borrow those bytes, each
-			// a hit of its own session with its owner's rank.
+			// a hit of its own session with its owner's rank. The
+			// borrowers' "f.shared_from IS NOT NULL" lets the planner
+			// start that branch from the partial index on shared_from (a
+			// partial index serves only a scan whose own conditions imply
+			// its predicate, not a join clause: PostgreSQL docs, 11.8
+			// Partial Indexes), so a store with few forks matches the
+			// terms once; without it the branch matched them a second
+			// time (3.2x the search without forks for a common word,
+			// TestSearchMatchesItsTermsOnce).
 			from = `(SELECT o.session_id, o.id, o.seq, o.role, o.created_at, o.parts, o.tsv FROM {{messages}} o
 				WHERE o.tsv @@ $1::tsquery
 			UNION ALL
-			SELECT f.session_id, f.id, f.seq, f.role, f.created_at, o.parts, o.tsv FROM {{messages}} o
-				JOIN {{messages}} f ON f.shared_from = o.session_id AND f.seq = o.seq
-				WHERE o.tsv @@ $1::tsquery) m`
+			SELECT f.session_id, f.id, f.seq, f.role, f.created_at, o.parts, o.tsv FROM {{messages}} f
+				JOIN {{messages}} o ON o.session_id = f.shared_from AND o.seq = f.seq
+				WHERE f.shared_from IS NOT NULL AND o.tsv @@ $1::tsquery) m`
 			where = `true`
 		}
 		arg := 2
