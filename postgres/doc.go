@@ -727,6 +727,23 @@
 //
 // # Measured
 //
+// 26 November 2026, 10:09 UTC, an idle VM (load average 0.8-1.9, nothing
+// else running; issues 11 and 13; docs/performance.md has the table):
+// BenchmarkAppendTurn, -benchtime 2000x, six rounds each running three
+// test binaries in rotating order, store-vs-raw from the totals, medians
+// (lower of the two per round):
+//
+//	                                  vs pgx.Batch   vs 4-row INSERT   lower, per round
+//	fd31146 (before Citus, no feed)   0.964          0.925             0.919-0.935
+//	8259022 (Citus work, no feed)     0.975          0.914             0.907-0.931
+//	be94698 (feed, schema 8)          0.965          0.899             0.879-0.939
+//
+// The Citus work kept the append (at or above 0.907 in every round); the
+// change feed's row costs about 2.5 points against the 4-row INSERT, and
+// the goal of 0.90 in every round is missed in three rounds of six.
+// BenchmarkLast20VsRaw, same minute, be94698: 0.92, 0.89, 0.89 (goal at
+// most 1.10: met).
+//
 // 26 November 2026, 08:15-09:40 UTC (issues 11 and 13: schema version 7,
 // the feed's NOTIFY sent by the writer instead of a trigger;
 // docs/performance.md has the details and the per-part profile). The VM
