@@ -37,15 +37,7 @@ func conformance(t *testing.T, d Driver) {
 	})
 	t.Run("memory_one_conn", func(t *testing.T) {
 		sessiontest.RunWith(t, func(t *testing.T) session.Store {
-			db := OpenDB(t, d, d.MemoryDSN)
-			db.SetMaxOpenConns(1)
-			db.SetConnMaxLifetime(0)
-			db.SetConnMaxIdleTime(0)
-			st, err := sqlite.SessionStore(t.Context(), db)
-			if err != nil {
-				t.Fatalf("SessionStore: %v", err)
-			}
-			return st
+			return openMemory(t, d)
 		}, sessiontest.Options{
 			Corrupt: Corrupt,
 			// A second store on the same *sql.DB (another process cannot
@@ -79,4 +71,19 @@ func Corrupt(t *testing.T, st session.Store, id, msgID string) []byte {
 		t.Fatalf("Corrupt: %d rows changed (%v), want 1", n, err)
 	}
 	return raw
+}
+
+// openMemory opens a store on a private in-memory database limited to one
+// connection, which lives as long as that connection.
+func openMemory(t *testing.T, d Driver) *sqlite.Store {
+	t.Helper()
+	db := OpenDB(t, d, d.MemoryDSN)
+	db.SetMaxOpenConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	st, err := sqlite.Open(t.Context(), db)
+	if err != nil {
+		t.Fatalf("sqlite.Open: %v", err)
+	}
+	return st
 }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"testing"
 	"time"
-
-	"github.com/convo-dev/convo/sqlite"
 )
 
 // testMemoryCancelled checks that calls cut short by their context keep a
@@ -19,14 +17,7 @@ import (
 // whole database to one cancelled append (found by the conformance suite's
 // "a fork cut short by its context" on memory_one_conn, CI 2026-11-26).
 func testMemoryCancelled(t *testing.T, d Driver) {
-	db := OpenDB(t, d, d.MemoryDSN)
-	db.SetMaxOpenConns(1)
-	db.SetConnMaxLifetime(0)
-	db.SetConnMaxIdleTime(0)
-	st, err := sqlite.SessionStore(t.Context(), db)
-	if err != nil {
-		t.Fatalf("SessionStore: %v", err)
-	}
+	st := openMemory(t, d)
 	s, err := st.Create(t.Context(), "s")
 	if err != nil {
 		t.Fatalf("Create: %v", err)
