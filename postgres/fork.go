@@ -28,7 +28,9 @@ var _ session.Forker = (*Store)(nil)
 // takes one index probe per inherited row it returns. The parent's row is
 // locked (and marked as lent) meanwhile, so the fork is made from one
 // state of the parent, and the parent's writers and other forks of it
-// wait for the fork. The fork costs in proportion to the number of rows
+// wait for the fork; so are (FOR SHARE) the rows of the sessions whose
+// bytes the parent's rows borrow, whose pops, clears, quarantines and
+// deletes wait for the fork too, or the fork for them. The fork costs in proportion to the number of rows
 // inherited, not their size; whatever removes a row that forks borrow
 // from (pop, clear, replace, quarantine, delete, owner erasure, prune)
 // first copies its bytes into them, in its own transaction. The package
@@ -105,6 +107,11 @@ func (s *Store) fork(ctx context.Context, parentID, atMessageID, id string, opts
 	}
 	if err != nil {
 		return 0, err
+	}
+	if at > 0 && s.q.forkLockOwners != "" {
+		if _, err := tx.Exec(ctx, s.q.forkLockOwners, parentID, at); err != nil {
+			return 0, err
+		}
 	}
 	if at > 0 {
 		tag, err := tx.Exec(ctx, s.q.forkCopy, id, parentID, at)

@@ -133,6 +133,10 @@ type queries struct {
 	forkCreate string
 	forkCopy   string
 	forkCount  string
+	// forkLockOwners locks the rows of the sessions the parent's rows
+	// borrow from ($1 the parent, $2 the fork point's seq); "" without
+	// sharing.
+	forkLockOwners string
 
 	// share: forks borrow their parent's message bytes (shared_from)
 	// instead of copying them; false for stores WithCitus (buildQueries).
@@ -767,6 +771,23 @@ func buildQueries(schema, prefix string, share bool) *queries {
 		q.forkParent = b(`UPDATE {{sessions}} SET lent = true WHERE id = $1 RETURNING owner, title, metadata`)
 	}
 	q.forkPoint = b(`SELECT seq FROM {{messages}} WHERE session_id = $1 AND id = $2`)
+	if share {
+		// The sessions owning the bytes of the parent's rows up to the
+		// fork point that borrow (a fork of a fork), locked as forkParent
+		// locks the parent, before forkCopy reads the rows: the fork's rows
+		// borrow from those sessions, whose pops, clears, quarantines and
+		// deletes lock their row first and hand over only to the borrowers
+		// in their snapshot. Without the lock, one of them that took its
+		// snapshot before the fork committed deleted a row the fork's rows
+		// borrow (TestForkOfForkRacingOwnerPop). A lock that waited ends
+		// after that writer commits; forkCopy, a later statement, then
+		// reads the parent's rows as the hand-over left them (READ
+		// COMMITTED: each statement sees what was committed before it
+		// began).
+		q.forkLockOwners = b(`SELECT 1 FROM {{sessions}} WHERE id IN (
+			SELECT shared_from FROM {{messages}} WHERE session_id = $1 AND seq <= $2 AND shared_from IS NOT NULL)
+			ORDER BY id FOR SHARE`)
+	}
 	// $5 now, $7 the creation time to record, or 0 for now (as create).
 	q.forkCreate = b(`INSERT INTO {{sessions}} (id, owner, title, metadata, created_at, updated_at, incarnation,
 			next_seq, parent_id, fork_message_id)

@@ -187,6 +187,34 @@ func testForker(t *testing.T, s *suite) {
 				}
 			}
 		}},
+		{"popped_below_the_fork_point_then_given_new_messages_with_the_same_ids", func(t *testing.T, st session.Store, p session.Session) {
+			// The popped messages' positions (and ids) are taken again by
+			// messages of other content: the fork keeps what it inherited.
+			var again []message.Message
+			for range 6 {
+				m, err := p.PopMessage(t.Context())
+				if err != nil || m == nil {
+					t.Fatalf("PopMessage of the parent: %v, %v", m, err)
+				}
+				again = append([]message.Message{message.NewUserMessage("new text of " + m.ID)}, again...)
+				again[0].ID = m.ID
+			}
+			add(t, p, again...)
+		}},
+		{"deleted_then_created_again_with_the_same_messages_ids", func(t *testing.T, st session.Store, p session.Session) {
+			old := all(t, p)
+			if err := st.Delete(t.Context(), "p"); err != nil {
+				t.Fatalf("Delete of the parent: %v", err)
+			}
+			p = create(t, st, "p")
+			var again []message.Message
+			for _, m := range old {
+				n := message.NewUserMessage("new text of " + m.ID)
+				n.ID = m.ID
+				again = append(again, n)
+			}
+			add(t, p, again...)
+		}},
 		{"replaced", func(t *testing.T, st session.Store, p session.Session) {
 			r, ok := p.(session.Rewriter)
 			if !ok {
