@@ -274,3 +274,38 @@ func TestReadChosenAsDeadlockVictimIsRetried(t *testing.T) {
 		t.Fatalf("read chosen as a deadlock victim: %d messages, %v (it must be retried)", len(got), err)
 	}
 }
+
+// TestForkChosenAsDeadlockVictimIsRetried: a fork (sessions, then
+// messages, as appends) aborted to break a deadlock is run again, and the
+// fork holds its parent's messages.
+func TestForkChosenAsDeadlockVictimIsRetried(t *testing.T) {
+	pool, app := faultPool(t, nil)
+	store := newStore(t, pool)
+	ctx := t.Context()
+	parent, err := store.Create(ctx, "parent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := texts("parent", 3)
+	if err := parent.AddMessages(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	err = victimOfCycle(t, app, store.q.messages, store.q.sessions, func() error {
+		_, err := store.Fork(ctx, "parent", msgs[1].ID, "fork", session.CreateOptions{})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("fork chosen as a deadlock victim: %v (it must be retried)", err)
+	}
+	fork, err := store.Load(ctx, "fork")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := fork.GetMessages(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != msgs[0].ID || got[1].ID != msgs[1].ID {
+		t.Errorf("fork holds %d messages, want the parent's first 2", len(got))
+	}
+}

@@ -33,8 +33,9 @@ var _ session.Forker = (*Store)(nil)
 // deletes wait for the fork too, or the fork for them. The fork costs in proportion to the number of rows
 // inherited, not their size; whatever removes a row that forks borrow
 // from (pop, clear, replace, quarantine, delete, owner erasure, prune)
-// first copies its bytes into them, in its own transaction. The package
-// documentation has the figures.
+// first copies its bytes into them, in its own transaction. A fork that
+// PostgreSQL aborts as a deadlock victim runs again, as appends do. The
+// package documentation has the figures.
 //
 // With WithCitus, parent and fork may live on different nodes, and a row
 // may not borrow from another shard: the fork copies the rows, bytes and
@@ -54,7 +55,15 @@ func (s *Store) Fork(ctx context.Context, parentID, atMessageID, id string, opts
 	if err != nil {
 		return nil, wrap(ctx, op, id, err)
 	}
-	inc, err := s.fork(ctx, parentID, atMessageID, id, opts, meta)
+	// A fork locks sessions, then reads messages, as appends do; a
+	// deadlock with a writer that locks them in the other order (DDL run
+	// outside the store) or with the bytes' hand-over of a concurrent
+	// delete aborts the whole transaction, which then runs again.
+	var inc int64
+	err = retryDeadlock(ctx, func() (err error) {
+		inc, err = s.fork(ctx, parentID, atMessageID, id, opts, meta)
+		return err
+	})
 	if err != nil {
 		return nil, wrap(ctx, op, id, err)
 	}
