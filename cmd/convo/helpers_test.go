@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx" for openSQL
 
 	"github.com/convo-dev/convo/message"
 	"github.com/convo-dev/convo/session"
@@ -188,29 +190,37 @@ func dump(t testing.TB, dbURL, prefix string) map[string]dumped {
 // database (stores stamp updates with the current time).
 func backdate(t testing.TB, dbURL, prefix, id string, ns int64) {
 	t.Helper()
+	execSQL(t, dbURL, fmt.Sprintf(`UPDATE "%ssessions" SET updated_at = $1 WHERE id = $2`, prefix), ns, id)
+}
+
+// openSQL opens the database of dbURL with database/sql, for tests that
+// read or write rows behind the store's back. Write queries with $1-style
+// parameters: for SQLite they become ?1 (https://sqlite.org/lang_expr.html#parameters).
+func openSQL(t testing.TB, dbURL string) (db *sql.DB, rebind func(q string) string) {
+	t.Helper()
 	kind, dsn, err := parseDB(dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := fmt.Sprintf(`UPDATE "%ssessions" SET updated_at = $1 WHERE id = $2`, prefix)
+	driver, rebind := "sqlite", func(q string) string { return dollarParam.ReplaceAllString(q, "?$1") }
 	if kind == "postgres" {
-		pool, err := pgxpool.New(t.Context(), dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pool.Close()
-		if _, err := pool.Exec(t.Context(), q, ns, id); err != nil {
-			t.Fatal(err)
-		}
-		return
+		driver, rebind = "pgx", func(q string) string { return q }
 	}
-	db, err := sql.Open("sqlite", dsn)
+	db, err = sql.Open(driver, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	q = strings.NewReplacer("$1", "?", "$2", "?").Replace(q)
-	if _, err := db.ExecContext(t.Context(), q, ns, id); err != nil {
+	t.Cleanup(func() { db.Close() })
+	return db, rebind
+}
+
+var dollarParam = regexp.MustCompile(`\$(\d+)`)
+
+// execSQL runs q (with $1-style parameters) on the database of dbURL.
+func execSQL(t testing.TB, dbURL, q string, args ...any) {
+	t.Helper()
+	db, rebind := openSQL(t, dbURL)
+	if _, err := db.ExecContext(t.Context(), rebind(q), args...); err != nil {
 		t.Fatal(err)
 	}
 }
