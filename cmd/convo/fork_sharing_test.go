@@ -596,3 +596,40 @@ func TestForkSharingAnUnreadableRow(t *testing.T) {
 		})
 	}
 }
+
+// TestRmOwnerAndPruneLeaveOtherForksWhole: rm --owner and prune delete
+// parents in bulk (SQLite: one statement per table; PostgreSQL: the
+// hand-over trigger per deleted session), some of them parents of each
+// other. The forks they leave read as before: fork-b (dave's) after alice's
+// trip-paris, fork-a and fork-empty go in one erasure, pop-fork after prune
+// removes popped.
+func TestRmOwnerAndPruneLeaveOtherForksWhole(t *testing.T) {
+	for _, db := range backends(t) {
+		t.Run(db.name, func(t *testing.T) {
+			sharedForkStore(t, db)
+			want := dump(t, db.url, db.prefix)
+			r := mustConvo(t, "", db.args("rm", "--owner", "alice", "--yes", "--json")...)
+			var rep struct {
+				Sessions []string
+				Messages int
+			}
+			if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+				t.Fatalf("rm --json: %v\n%s", err, r.stdout)
+			}
+			slices.Sort(rep.Sessions)
+			if !slices.Equal(rep.Sessions, []string{"fork-a", "fork-empty", "trip-paris"}) || rep.Messages != 10 {
+				t.Errorf("rm --owner alice deleted %q, %d messages; want fork-a, fork-empty, trip-paris, 10 messages", rep.Sessions, rep.Messages)
+			}
+			want = without(want, "fork-a", "fork-empty", "trip-paris")
+			sameStore(t, "after rm --owner alice", dump(t, db.url, db.prefix), want)
+
+			backdate(t, db.url, db.prefix, "popped", at(-90*24*3600))
+			mustConvo(t, "", db.args("prune", "--older-than", "30d", "--yes")...)
+			want = without(want, "popped")
+			sameStore(t, "after prune of popped", dump(t, db.url, db.prefix), want)
+			if n := borrowedRows(t, db); n != 0 {
+				t.Errorf("%d rows still borrow after every owner row went", n)
+			}
+		})
+	}
+}
