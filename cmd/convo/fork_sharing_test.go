@@ -409,6 +409,15 @@ func TestShowSearchAndViewerReadBorrowedBytes(t *testing.T) {
 				}
 			}
 
+			// The last messages, read newest first (GetMessages with a limit):
+			// seq 4 and 5 are borrowed from trip-paris and fork-a.
+			r = mustConvo(t, "", db.args("show", "--no-pager", "--tail", "3", "fork-b")...)
+			for _, w := range []string{`"sky": "sunny"`, "Fork A: rain all weekend", "Fork B asks about the Orsay"} {
+				if !strings.Contains(r.stdout, w) {
+					t.Errorf("show --tail 3 fork-b: no %q in\n%s", w, r.stdout)
+				}
+			}
+
 			// search finds borrowed text in every session that holds it:
 			// "forecast" is in trip-paris's third row, which fork-a and
 			// fork-b borrow; "Rottnest" in popped's second, which pop-fork
