@@ -323,6 +323,12 @@ func TestCitusUpgradeFromEachVersion(t *testing.T) {
 			ctx := t.Context()
 			schema := newSchema(t, pool)
 			q, stmts := oldSchema(t, schema, v)
+			if v >= 8 {
+				// A store of version 8 opened WithCitus has no hand-over
+				// trigger: Citus refuses to distribute a table with one
+				// (and the store drops it before distributing).
+				stmts = append(stmts, q.dropHandover)
+			}
 			stmts = append(stmts,
 				`SELECT create_distributed_table('`+q.sessions+`', 'id')`,
 				`SELECT create_distributed_table('`+q.messages+`', 'session_id', colocate_with => '`+q.sessions+`')`)

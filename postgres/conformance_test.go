@@ -14,7 +14,8 @@ import (
 func TestConformance(t *testing.T) {
 	pool := testPool(t)
 	sessiontest.RunWith(t, func(t *testing.T) session.Store {
-		return newStore(t, pool)
+		// The suite reads changes made before its first watch.
+		return startFeed(t, newStore(t, pool))
 	}, sessiontest.Options{Corrupt: corrupt, Twin: twin})
 }
 

@@ -24,7 +24,7 @@ import (
 // about 300 of 721 changes came out of order.
 func TestFeedOrderUnderContention(t *testing.T) {
 	pool := testPool(t)
-	s := newStore(t, pool)
+	s := startFeed(t, newStore(t, pool))
 	s.chunkRows = 2 // the larger appends below: three chunks in one transaction
 	ctx := t.Context()
 	if _, err := s.Create(ctx, "hot"); err != nil {

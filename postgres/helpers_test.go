@@ -125,3 +125,14 @@ func newStore(tb testing.TB, pool *pgxpool.Pool, opts ...Option) *Store {
 	}
 	return s
 }
+
+// startFeed starts the change feed of s's database (StartFeed): the tests
+// that read changes made before their first Watch need it, since a new
+// database's feed is dormant.
+func startFeed(tb testing.TB, s *Store) *Store {
+	tb.Helper()
+	if err := s.StartFeed(context.Background()); err != nil {
+		tb.Fatalf("StartFeed: %v", err)
+	}
+	return s
+}

@@ -23,7 +23,7 @@ import (
 func TestEveryWriteNotifies(t *testing.T) {
 	pool := testPool(t)
 	ctx := t.Context()
-	w := newStore(t, pool)
+	w := startFeed(t, newStore(t, pool))
 	conn := listenFeed(t, w)
 	if _, err := pool.Exec(ctx, w.q.feedListen, "test", time.Hour.Nanoseconds()); err != nil {
 		t.Fatal(err)
@@ -132,7 +132,7 @@ func listenFeed(t *testing.T, s *Store) *pgxpool.Conn {
 func TestNoNotificationWithoutListener(t *testing.T) {
 	pool := testPool(t)
 	ctx := t.Context()
-	s := newStore(t, pool)
+	s := startFeed(t, newStore(t, pool))
 	sess, err := s.Create(ctx, "s")
 	if err != nil {
 		t.Fatal(err)

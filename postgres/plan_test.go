@@ -147,37 +147,46 @@ func TestGenericPlansStayIndexed(t *testing.T) {
 // which kept their generic plans, to 0.67-0.72), and nothing else would
 // notice.
 func TestAppendGetsAGenericPlan(t *testing.T) {
-	pool := newPool(t, func(c *pgxpool.Config) { c.MaxConns = 1 })
-	s := newStore(t, pool)
-	ctx := t.Context()
-	sess, err := s.Create(ctx, "plans")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 12 {
-		if err := sess.AddMessages(ctx, benchTurn(i)); err != nil {
-			t.Fatal(err)
-		}
-		var call []message.Message
-		for k := range 5 {
-			call = append(call, benchTurn(100*i+k)...)
-		}
-		if err := sess.AddMessages(ctx, call); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// One connection: the statements were prepared, and planned, on the
-	// connection this query runs on.
-	for name, sql := range map[string]string{"append of 4 (VALUES)": s.q.appendFreshRows[4], "append of 20 (arrays)": s.q.appendFresh} {
-		var generic, custom int64
-		if err := pool.QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1`,
-			sql).Scan(&generic, &custom); err != nil {
-			t.Fatalf("%s: the statement is not among the connection's prepared statements: %v", name, err)
-		}
-		t.Logf("%s: %d generic plans, %d custom plans", name, generic, custom)
-		if generic == 0 {
-			t.Errorf("%s ran %d times with a custom plan and never with a generic one: it is planned at every call", name, custom)
-		}
+	for _, started := range []bool{false, true} {
+		t.Run(map[bool]string{false: "feed_dormant", true: "feed_started"}[started], func(t *testing.T) {
+			pool := newPool(t, func(c *pgxpool.Config) { c.MaxConns = 1 })
+			s := newStore(t, pool)
+			rows, arrays := s.q.appendFreshRowsDormant[4], s.q.appendFreshDormant
+			if started {
+				startFeed(t, s)
+				rows, arrays = s.q.appendFreshRows[4], s.q.appendFresh
+			}
+			ctx := t.Context()
+			sess, err := s.Create(ctx, "plans")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 12 {
+				if err := sess.AddMessages(ctx, benchTurn(i)); err != nil {
+					t.Fatal(err)
+				}
+				var call []message.Message
+				for k := range 5 {
+					call = append(call, benchTurn(100*i+k)...)
+				}
+				if err := sess.AddMessages(ctx, call); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// One connection: the statements were prepared, and planned, on the
+			// connection this query runs on.
+			for name, sql := range map[string]string{"append of 4 (VALUES)": rows, "append of 20 (arrays)": arrays} {
+				var generic, custom int64
+				if err := pool.QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1`,
+					sql).Scan(&generic, &custom); err != nil {
+					t.Fatalf("%s: the statement is not among the connection's prepared statements: %v", name, err)
+				}
+				t.Logf("%s: %d generic plans, %d custom plans", name, generic, custom)
+				if generic == 0 {
+					t.Errorf("%s ran %d times with a custom plan and never with a generic one: it is planned at every call", name, custom)
+				}
+			}
+		})
 	}
 }
 

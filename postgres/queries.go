@@ -51,6 +51,9 @@ type queries struct {
 	recordChange string
 	// lockFeed takes the feed lock of session $1 (feedLock).
 	lockFeed string
+	// feedActive reads whether the feed records; startFeed starts it
+	// (StartFeed).
+	feedActive, startFeed string
 	// notifyFeed sends the feed's notification, if a listener is
 	// registered and no other writer is notifying ($1 the changes table's
 	// name); see feedNotifier.
@@ -85,10 +88,16 @@ type queries struct {
 	// appendFreshRows[n] is appendFresh for n messages (1 <= n <=
 	// maxValuesRows) as VALUES rows of bound values instead of arrays.
 	appendFreshRows [maxValuesRows + 1]string
-	sessionState    string
-	lockSession     string
-	countIDs        string
-	bumpVersion     string
+	// appendFreshDormant and appendFreshRowsDormant are appendFresh and
+	// appendFreshRows for a store whose feed has not started (schema
+	// version 9): they neither record nor take the feed lock, and store
+	// nothing once the feed has started (see addOne).
+	appendFreshDormant     string
+	appendFreshRowsDormant [maxValuesRows + 1]string
+	sessionState           string
+	lockSession            string
+	countIDs               string
+	bumpVersion            string
 
 	// The append of a store opened WithCitus: statements that Citus routes
 	// to the session's shard (see routedInsert).
@@ -197,7 +206,8 @@ func buildQueries(schema, prefix string, share bool) *queries {
 	q.migrationsTable = q.migrations
 	r := strings.NewReplacer("{{sessions}}", q.sessions, "{{messages}}", q.messages,
 		"{{migrations}}", q.migrations, "{{search_index}}", q.searchIndex, "{{changes}}", q.changes,
-		"{{feed_state}}", q.feedState, "{{feed_lock}}", feedLock(q.sessions))
+		"{{feed_state}}", q.feedState, "{{feed_lock}}", feedLock(q.sessions),
+		"{{feed_lock_if_started}}", feedLockIfStarted(q.sessions, q.feedState), "{{feed_started}}", `(SELECT active FROM `+q.feedState+`)`)
 	b := func(s string) string { return r.Replace(s) }
 
 	// partsOf(a) is the parts of the messages row a: its own, or (share)
@@ -329,7 +339,7 @@ func buildQueries(schema, prefix string, share bool) *queries {
 	// Dropping cur from this one, for example, did that;
 	// TestAppendGetsAGenericPlan checks the ordinary ones,
 	// TestGenericPlansStayIndexed what the plans touch.
-	q.append = b(`WITH lk AS ({{feed_lock}}), l AS (
+	q.append = b(`WITH lk AS ({{feed_lock_if_started}}), l AS (
 		SELECT next_seq, version FROM {{sessions}}
 		WHERE id = $1 AND incarnation = $2 AND ($3::bigint IS NULL OR version = $3::bigint)
 			AND EXISTS (SELECT 1 FROM lk)
@@ -359,8 +369,8 @@ func buildQueries(schema, prefix string, share bool) *queries {
 		RETURNING version, owner, next_seq
 	), rec AS (
 		INSERT INTO {{changes}} (session_id, owner, incarnation, kind, version, first_seq, last_seq, at)
-		SELECT $1, s.owner, $2, 'append', s.version, l.next_seq, s.next_seq - 1, $12::bigint FROM s, l
-		WHERE $11::bigint = 1
+		SELECT $1, s.owner, $2, 'append', s.version, l.next_seq, s.next_seq - 1, $12::bigint FROM s, l, lk
+		WHERE $11::bigint = 1 AND lk.started
 	), cur AS (
 		SELECT version FROM {{sessions}} WHERE id = $1 AND incarnation = $2
 	)
@@ -390,6 +400,11 @@ func buildQueries(schema, prefix string, share bool) *queries {
 	// ordinality, whatever order they are inserted in (dropping the sort
 	// gained 1-2 %).
 	// Parameters: $1..$10 as for append, $11 the number of messages, $12 now.
+	q.appendFreshDormant = b(appendFreshHeadDormant(`$11`, `$12`) + `
+		FROM s, unnest($4::text[], $5::text[], $6::json[], $7::text[], $8::json[], $9::bigint[], $10::text[])
+			WITH ORDINALITY AS v(id, role, parts, model, usage, created_at, search, ord)
+	)
+	SELECT version FROM s`)
 	q.appendFresh = b(appendFreshHead(`$11`, `$12`) + `
 		FROM s, unnest($4::text[], $5::text[], $6::json[], $7::text[], $8::json[], $9::bigint[], $10::text[])
 			WITH ORDINALITY AS v(id, role, parts, model, usage, created_at, search, ord)
@@ -414,6 +429,10 @@ func buildQueries(schema, prefix string, share bool) *queries {
 				p(4, "json") + ", " + p(5, "bigint") + ", " + p(6, "text") + ", " + strconv.Itoa(i+1) + ")")
 		}
 		q.appendFreshRows[n] = b(appendFreshHead(`$4`, `$5`) + `
+		FROM s, (VALUES ` + rows.String() + `) AS v(id, role, parts, model, usage, created_at, search, ord)
+	)
+	SELECT version FROM s`)
+		q.appendFreshRowsDormant[n] = b(appendFreshHeadDormant(`$4`, `$5`) + `
 		FROM s, (VALUES ` + rows.String() + `) AS v(id, role, parts, model, usage, created_at, search, ord)
 	)
 	SELECT version FROM s`)
@@ -631,13 +650,14 @@ func buildQueries(schema, prefix string, share bool) *queries {
 	// removed ids, $5 now.
 	q.recordChange = b(`INSERT INTO {{changes}} (` + recCols + `)
 		SELECT id, owner, incarnation, $2, version, next_seq - $3::bigint, next_seq - 1, $4::text[], $5::bigint
-		FROM {{sessions}} WHERE id = $1`)
+		FROM {{sessions}} WHERE id = $1 AND {{feed_started}}`)
 	q.createFeed = b(`WITH ins AS (
 			INSERT INTO {{sessions}} (id, owner, title, metadata, created_at, updated_at, incarnation, parent_id, fork_message_id)
 			VALUES ($1, $2, $3, $4::json, CASE WHEN $7::bigint = 0 THEN $5::bigint ELSE $7::bigint END,
 				GREATEST($5::bigint, $7::bigint), $6, $8, $9) ON CONFLICT (id) DO NOTHING RETURNING id, owner, incarnation
 		), rec AS (
 			INSERT INTO {{changes}} (` + recCols + `) SELECT id, owner, incarnation, 'create', 0, 1, 0, NULL, $5::bigint FROM ins
+			WHERE {{feed_started}}
 		)
 		SELECT incarnation FROM ins`)
 	q.openFeed = b(`WITH ins AS (
@@ -645,13 +665,15 @@ func buildQueries(schema, prefix string, share bool) *queries {
 			ON CONFLICT (id) DO NOTHING RETURNING id, owner, incarnation
 		), rec AS (
 			INSERT INTO {{changes}} (` + recCols + `) SELECT id, owner, incarnation, 'create', 0, 1, 0, NULL, $2::bigint FROM ins
+			WHERE {{feed_started}}
 		)
 		SELECT incarnation FROM ins UNION ALL SELECT incarnation FROM {{sessions}} WHERE id = $1`)
 	// $2 now.
-	q.deleteFeed = b(`WITH lk AS ({{feed_lock}}), d AS (
+	q.deleteFeed = b(`WITH lk AS ({{feed_lock_if_started}}), d AS (
 			DELETE FROM {{sessions}} WHERE id = $1 AND EXISTS (SELECT 1 FROM lk) RETURNING id, owner, incarnation, version
 		)
-		INSERT INTO {{changes}} (` + recCols + `) SELECT id, owner, incarnation, 'delete', version, 1, 0, NULL, $2::bigint FROM d`)
+		INSERT INTO {{changes}} (` + recCols + `) SELECT id, owner, incarnation, 'delete', version, 1, 0, NULL, $2::bigint FROM d, lk
+		WHERE lk.started`)
 	// DeleteOwner and Prune delete in rounds, each its own transaction
 	// (Store.bulkDeleteFeed): a multi-row statement gets its xid at its
 	// first row lock, so a writer could lock, change and commit a later
@@ -682,7 +704,7 @@ func buildQueries(schema, prefix string, share bool) *queries {
 					RETURNING id, message_count, owner, incarnation, version
 				), rec AS (
 					INSERT INTO {{changes}} (` + recCols + `)
-					SELECT id, owner, incarnation, 'delete', version, 1, 0, NULL, $2::bigint FROM d ORDER BY id
+					SELECT id, owner, incarnation, 'delete', version, 1, 0, NULL, $2::bigint FROM d WHERE {{feed_started}} ORDER BY id
 				)
 				SELECT id, message_count FROM d`),
 		}
@@ -744,6 +766,8 @@ func buildQueries(schema, prefix string, share bool) *queries {
 		WHERE m.session_id = $1 AND m.seq BETWEEN $3 AND $4
 			AND EXISTS (SELECT 1 FROM {{sessions}} WHERE id = $1 AND incarnation = $2)
 		ORDER BY m.seq`)
+	q.feedActive = b(`SELECT active FROM {{feed_state}}`)
+	q.startFeed = b(`UPDATE {{feed_state}} SET active = true WHERE NOT active`)
 	q.feedOid = `SELECT to_regclass($1)::oid::bigint`
 	q.feedListen = `INSERT INTO ` + q.feedListeners + ` (token, expires_at)
 		VALUES ($1, (extract(epoch FROM now()) * 1000000000)::bigint + $2::bigint)
@@ -824,7 +848,7 @@ const maxValuesRows = 16
 // INSERT, with count and now the parameters of the number of messages and
 // the time.
 func appendFreshHead(count, now string) string {
-	return `WITH lk AS ({{feed_lock}}), s AS (
+	return `WITH lk AS ({{feed_lock_if_started}}), s AS (
 		UPDATE {{sessions}} SET next_seq = next_seq + ` + count + `::bigint,
 			message_count = message_count + ` + count + `::bigint,
 			version = version + 1,
@@ -834,7 +858,29 @@ func appendFreshHead(count, now string) string {
 		RETURNING next_seq - ` + count + `::bigint AS base, version, owner
 	), rec AS (
 		INSERT INTO {{changes}} (session_id, owner, incarnation, kind, version, first_seq, last_seq, at)
-		SELECT $1, owner, $2, 'append', version, base, base + ` + count + `::bigint - 1, ` + now + `::bigint FROM s
+		SELECT $1, owner, $2, 'append', version, base, base + ` + count + `::bigint - 1, ` + now + `::bigint FROM s, lk
+		WHERE lk.started
+	), ins AS (
+		INSERT INTO {{messages}} (session_id, seq, id, role, parts, model, usage, created_at, tsv)
+		SELECT $1, s.base + v.ord - 1, v.id, v.role, v.parts, v.model, v.usage, v.created_at,
+			v.search::tsvector`
+}
+
+// appendFreshHeadDormant is appendFreshHead without the feed: no lock, no
+// row in changes, and no table of the feed but feed_state, which its
+// UPDATE reads, in the statement's snapshot, to update nothing once the
+// feed has started (the caller then runs the statement that records).
+// Referring to changes at all, even to insert no row, cost an append as
+// much as recording did (opening the table, its index and sequence).
+func appendFreshHeadDormant(count, now string) string {
+	return `WITH s AS (
+		UPDATE {{sessions}} SET next_seq = next_seq + ` + count + `::bigint,
+			message_count = message_count + ` + count + `::bigint,
+			version = version + 1,
+			updated_at = GREATEST(updated_at + 1, ` + now + `::bigint)
+		WHERE id = $1 AND incarnation = $2 AND ($3::bigint IS NULL OR version = $3::bigint)
+			AND NOT {{feed_started}}
+		RETURNING next_seq - ` + count + `::bigint AS base, version
 	), ins AS (
 		INSERT INTO {{messages}} (session_id, seq, id, role, parts, model, usage, created_at, tsv)
 		SELECT $1, s.base + v.ord - 1, v.id, v.role, v.parts, v.model, v.usage, v.created_at,
@@ -859,9 +905,28 @@ func appendFreshHead(count, now string) string {
 // one session's writer; their other rounds order their deletes by other
 // means (see bulk in newQueries).
 func feedLock(sessions string) string {
+	return `SELECT pg_advisory_xact_lock(` + feedLockKey(sessions) + `)`
+}
+
+// feedLockKey is the 64-bit key of feedLock.
+func feedLockKey(sessions string) string {
 	h := fnv.New64a()
 	h.Write([]byte(sessions))
-	return `SELECT pg_advisory_xact_lock(hashtextextended($1::text, ` + strconv.FormatInt(int64(h.Sum64()), 10) + `))`
+	return `hashtextextended($1::text, ` + strconv.FormatInt(int64(h.Sum64()), 10) + `)`
+}
+
+// feedLockIfStarted returns the first step of a write that is one
+// statement: a row whose started says whether the feed records changes
+// (feed_state.active, schema version 9, as the statement's snapshot sees
+// it), and which took the feed lock of session $1 if so. The lock only
+// orders the feed (feedLock), and a write that records nothing needs none.
+// The statement locked sessions before it took its snapshot, so it either
+// ended before StartFeed could lock sessions or began after StartFeed
+// committed and sees the feed started.
+func feedLockIfStarted(sessions, feedState string) string {
+	return `SELECT active AS started,
+		CASE WHEN active THEN (SELECT true FROM pg_advisory_xact_lock(` + feedLockKey(sessions) + `)) END AS locked
+		FROM ` + feedState
 }
 
 func itoa(n int) string {

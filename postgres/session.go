@@ -405,17 +405,43 @@ func (ss *pgSession) addOne(ctx context.Context, b *batch, expected int64) (int6
 	// here and is sorted out by the full statement below.
 	var version int64
 	var err error
-	if n := b.len(); n <= maxValuesRows {
-		args := make([]any, 5, 5+7*n)
-		args[0], args[1], args[2], args[3], args[4] = ss.id, ss.inc, exp, int64(n), time.Now().UnixNano()
-		for i := range n {
-			args = append(args, b.ids[i], b.roles[i], b.parts[i], b.models[i], b.usages[i], b.created[i], b.search[i])
+	for {
+		// While the feed is dormant (as far as this store knows), the
+		// statement that does not record; it stores nothing once the
+		// feed has started.
+		dormant := !ss.s.feedStarted.Load()
+		if n := b.len(); n <= maxValuesRows {
+			args := make([]any, 5, 5+7*n)
+			args[0], args[1], args[2], args[3], args[4] = ss.id, ss.inc, exp, int64(n), time.Now().UnixNano()
+			for i := range n {
+				args = append(args, b.ids[i], b.roles[i], b.parts[i], b.models[i], b.usages[i], b.created[i], b.search[i])
+			}
+			if dormant {
+				err = ss.s.pool.QueryRow(ctx, ss.s.q.appendFreshRowsDormant[n], args...).Scan(&version)
+			} else {
+				err = ss.s.feedRow(ctx, ss.s.q.appendFreshRows[n], args...).Scan(&version)
+			}
+		} else {
+			sql := ss.s.q.appendFresh
+			if dormant {
+				sql = ss.s.q.appendFreshDormant
+			}
+			err = ss.s.feedRow(ctx, sql, ss.id, ss.inc, exp,
+				b.ids, b.roles, b.parts, b.models, b.usages, b.created, b.search,
+				int64(b.len()), time.Now().UnixNano()).Scan(&version)
 		}
-		err = ss.s.feedRow(ctx, ss.s.q.appendFreshRows[n], args...).Scan(&version)
-	} else {
-		err = ss.s.feedRow(ctx, ss.s.q.appendFresh, ss.id, ss.inc, exp,
-			b.ids, b.roles, b.parts, b.models, b.usages, b.created, b.search,
-			int64(b.len()), time.Now().UnixNano()).Scan(&version)
+		if dormant && errors.Is(err, pgx.ErrNoRows) {
+			// Stored nothing: the session is gone or at another version,
+			// or the feed has started.
+			started, ferr := ss.s.feedActive(ctx)
+			if ferr != nil {
+				return 0, ferr
+			}
+			if started {
+				continue // with the statement that records
+			}
+		}
+		break
 	}
 	switch {
 	case err == nil:

@@ -10,6 +10,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -37,6 +38,9 @@ type Store struct {
 
 	hub      feedHub      // the LISTEN connection shared by the store's watches
 	notifier feedNotifier // when the store's writes last notified watches
+	// feedStarted is set once this store has seen the database's feed
+	// recording (StartFeed).
+	feedStarted atomic.Bool
 }
 
 // Compile-time checks of the capabilities the store implements.
@@ -109,6 +113,13 @@ func Open(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, erro
 		// "Upgrading" in the package documentation).
 		if err := s.reindex(ctx); err != nil {
 			return nil, err
+		}
+	}
+	if s.feedOn() {
+		// Appends take the statement that records at once if the feed
+		// has started.
+		if _, err := s.feedActive(ctx); err != nil {
+			return nil, fmt.Errorf("postgres: open: %w", err)
 		}
 	}
 	return s, nil

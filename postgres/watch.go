@@ -32,6 +32,109 @@ var (
 // a table of the coordinator, which a routed statement cannot write.
 func (s *Store) feedOn() bool { return !s.routed() }
 
+// StartFeed makes every write to the store's tables, in every process,
+// record its change in the change feed from now on, if none does yet, and
+// returns once they do. Watch calls it; call it yourself (at deployment,
+// for example) to keep the changes made before the first watch.
+//
+// A database created by schema version 9 or later starts with its feed
+// dormant: writes record nothing, and so pay nothing for a feed that
+// nothing reads (an append's row in changes and its advisory lock, 3-8 %
+// of an append). The feed starts once and for good: StartFeed sets
+// feed_state.active while it holds sessions in SHARE mode, which waits for
+// every transaction writing sessions to end, and holds new ones back until
+// it commits (a few milliseconds, once in the database's life; it gives up
+// the wait after lockTimeout and tries again, so that a long transaction
+// never holds every writer back for long). Each write reads active in a
+// snapshot taken after it locked sessions, so it either ended before the
+// feed started, or records its change. A watch from the oldest change ("")
+// therefore starts at the first change after the feed started. A database
+// upgraded from version 8 or earlier that had recorded changes keeps
+// recording.
+//
+// It fails with session.ErrNotSupported for a store opened WithCitus
+// (which has no feed), and with session.ErrReadOnly for a read-only store
+// while the feed is dormant.
+func (s *Store) StartFeed(ctx context.Context) error {
+	if !s.feedOn() {
+		return wrapOp(ctx, "start feed", fmt.Errorf("a store opened WithCitus has no change feed: %w", session.ErrNotSupported))
+	}
+	if s.feedStarted.Load() {
+		return nil
+	}
+	active, err := s.feedActive(ctx)
+	if err != nil {
+		return wrapOp(ctx, "start feed", err)
+	}
+	if !active {
+		if err := s.writable(); err != nil {
+			return wrapOp(ctx, "start feed", fmt.Errorf("the change feed is dormant and only a writable store can start it: %w", err))
+		}
+		for attempt := 1; ; attempt++ {
+			err := retryDeadlock(ctx, func() error { return s.startFeedOnce(ctx) })
+			if err == nil {
+				break
+			}
+			if !isLockTimeout(err) {
+				return wrapOp(ctx, "start feed", err)
+			}
+			// A transaction writing sessions did not end within
+			// lockTimeout: let the writers queued behind the wait go,
+			// and wait again.
+			select {
+			case <-ctx.Done():
+				return wrapOp(ctx, "start feed", errors.Join(err, ctx.Err()))
+			case <-time.After(time.Duration(min(attempt, 10)) * 50 * time.Millisecond):
+			}
+		}
+	}
+	s.feedStarted.Store(true)
+	return nil
+}
+
+// feedActive reads whether the database's feed has started, and
+// remembers it if so (it never stops).
+func (s *Store) feedActive(ctx context.Context) (bool, error) {
+	if s.feedStarted.Load() {
+		return true, nil
+	}
+	var active bool
+	if err := s.pool.QueryRow(ctx, s.q.feedActive).Scan(&active); err != nil {
+		return false, err
+	}
+	if active {
+		s.feedStarted.Store(true)
+	}
+	return active, nil
+}
+
+// lockTimeout bounds each wait of StartFeed for the transactions that
+// write sessions.
+const lockTimeout = 200 * time.Millisecond
+
+// startFeedOnce is one attempt of StartFeed's transaction.
+func (s *Store) startFeedOnce(ctx context.Context) (err error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer rollbackOnError(ctx, tx, &err)
+	for _, sql := range []string{`SET LOCAL lock_timeout = '` + strconv.FormatInt(lockTimeout.Milliseconds(), 10) + `ms'`,
+		`LOCK TABLE ` + s.q.sessions + ` IN SHARE MODE`, s.q.startFeed} {
+		if _, err := tx.Exec(ctx, sql); err != nil {
+			return err
+		}
+	}
+	return tx.Commit(ctx)
+}
+
+// isLockTimeout reports whether err is PostgreSQL's lock_not_available
+// (SQLSTATE 55P03), which lock_timeout gives.
+func isLockTimeout(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "55P03"
+}
+
 // record writes a change of session id into the feed, in tx, the
 // transaction that makes it: n is the number of message seqs, just below
 // next_seq, that it stored; removed the ids it removed. It also sends the
@@ -175,6 +278,9 @@ func parsePosition(c string) (position, bool) {
 // table (see session.Watcher and migrations/0006_changes.sql for how the
 // order is kept without serialising writers). Cursors are "xid-id".
 //
+// It starts the database's feed first if no watch has (StartFeed): a
+// watch sees the changes committed after the feed started.
+//
 // Writes that record a change send a NOTIFY while a watch listens (at
 // most one per 50 ms per Store; see feedNotifier); the store's watches
 // share one connection of their own (made from the pool's configuration,
@@ -204,6 +310,9 @@ func (s *Store) Watch(ctx context.Context, q session.WatchQuery) (iter.Seq2[sess
 		if err := checkID(ctx, q.SessionID); err != nil {
 			return fail(err)
 		}
+	}
+	if err := s.StartFeed(ctx); err != nil {
+		return nil, err
 	}
 	var horizon int64
 	var trimmed position

@@ -92,7 +92,7 @@ func TestFeedAfterUpgradeFromVersion5(t *testing.T) {
 // A feed ordered by a plain sequence number would deliver the append at
 // once, move its cursor past the open transaction's row, and lose it.
 func TestFeedWaitsForOlderTransactions(t *testing.T) {
-	s := newStore(t, testPool(t))
+	s := startFeed(t, newStore(t, testPool(t)))
 	ctx := t.Context()
 	if _, err := s.Create(ctx, "held"); err != nil {
 		t.Fatal(err)
@@ -214,6 +214,7 @@ func TestFeedAcrossProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	startFeed(t, s)
 	if _, err := s.Create(ctx, "feed"); err != nil {
 		t.Fatal(err)
 	}
@@ -408,7 +409,7 @@ func BenchmarkAppendFeedCost(b *testing.B) {
 func TestReadOnlyStoreWatches(t *testing.T) {
 	pool := testPool(t)
 	ctx := t.Context()
-	w := newStore(t, pool)
+	w := startFeed(t, newStore(t, pool))
 	ro, err := Open(ctx, pool, WithSchema(w.opts.schema), WithReadOnly(), WithFeedPollInterval(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)

@@ -99,7 +99,8 @@ type WatchQuery struct {
 //
 // Retention. A store keeps a bounded history, stated by each store (for
 // example, the SQL stores keep what FeedTrimmer.TrimFeed has not
-// discarded). A watch whose After, or a consumer so slow that its position,
+// discarded; the PostgreSQL store records from the first watch of its
+// database on, see postgres.Store.StartFeed). A watch whose After, or a consumer so slow that its position,
 // lies before the oldest change the store kept fails with an error matching
 // ErrFeedGap (a *FeedGapError): changes were discarded that it never saw.
 // It is never silently skipped. To recover, read the current state

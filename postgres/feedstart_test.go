@@ -1,0 +1,320 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/convo-dev/convo/message"
+	"github.com/convo-dev/convo/session"
+)
+
+// The change feed starts when it is first watched (schema version 9,
+// migrations/0009_feed_starts_when_watched.sql; StartFeed).
+
+// feedRows returns how many changes the feed table holds.
+func feedRows(t *testing.T, s *Store) int {
+	t.Helper()
+	var n int
+	if err := s.pool.QueryRow(t.Context(), `SELECT count(*) FROM `+s.q.changes).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestFeedStartsDormant: a new database's writes record nothing until the
+// first Watch, which starts the feed; from then on every write records,
+// and a watch from the oldest change starts at the first change after.
+// A read-only store cannot start a dormant feed and says so.
+func TestFeedStartsDormant(t *testing.T) {
+	pool := testPool(t)
+	s := newStore(t, pool)
+	ctx := t.Context()
+	sess, err := s.Create(ctx, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.AddMessages(ctx, []message.Message{message.NewUserMessage("before")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sess.PopMessage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := feedRows(t, s); n != 0 {
+		t.Fatalf("a dormant feed holds %d changes, want none", n)
+	}
+	ro, err := Open(ctx, pool, WithSchema(s.Schema()), WithReadOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ro.Watch(ctx, session.WatchQuery{}); !errors.Is(err, session.ErrReadOnly) {
+		t.Errorf("Watch of a read-only store on a dormant feed: %v, want an error matching session.ErrReadOnly", err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	seq, err := s.Watch(wctx, session.WatchQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.feedStarted.Load() {
+		t.Error("Watch returned before the feed started")
+	}
+	if err := sess.AddMessages(ctx, []message.Message{message.NewUserMessage("after")}); err != nil {
+		t.Fatal(err)
+	}
+	c := firstChange(t, seq)
+	if c.Kind != session.ChangeAppend || len(c.Messages) != 1 || c.Messages[0].Content() != "after" || c.Version != 3 {
+		t.Errorf("first change: %s v%d %v; want the append of \"after\" at version 3", c.Kind, c.Version, c.Messages)
+	}
+	// Another store on the same database (another process) records too,
+	// without a watch of its own.
+	other, err := Open(ctx, newPool(t, nil), WithSchema(s.Schema()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Create(ctx, "s2"); err != nil {
+		t.Fatal(err)
+	}
+	if n := feedRows(t, s); n != 2 {
+		t.Errorf("the feed holds %d changes after the start, want 2 (the append, the other store's create)", n)
+	}
+	if _, err := ro.Watch(ctx, session.WatchQuery{After: session.WatchFromNow}); err != nil {
+		t.Errorf("Watch of a read-only store once the feed started: %v", err)
+	}
+}
+
+// TestStartFeedRacingWriters starts the feed while 8 writers, each on a
+// pool of its own (as 8 processes), append to 8 sessions as fast as they
+// can, then watches from the oldest change: every append that began after
+// StartFeed returned must be there, and each session's changes must be one
+// unbroken run of versions from the first recorded to the last, with the
+// messages the session holds in that range, none twice. A write that read
+// the feed as dormant but committed after it started would leave a hole.
+func TestStartFeedRacingWriters(t *testing.T) {
+	s := newStore(t, testPool(t))
+	ctx := t.Context()
+	const writers = 8
+	var started atomic.Bool
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	after := make([][]string, writers) // ids of the appends begun after StartFeed returned
+	count := make([]int, writers)
+	for w := range writers {
+		st, err := Open(ctx, newPool(t, func(c *pgxpool.Config) { c.MaxConns = 1 }), WithSchema(s.Schema()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sess, err := st.Create(ctx, fmt.Sprintf("w%d", w))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			for i := 0; !stop.Load(); i++ {
+				begun := started.Load()
+				m := message.NewUserMessage(fmt.Sprintf("w%d-%d", w, i))
+				if err := sess.AddMessages(ctx, []message.Message{m}); err != nil {
+					t.Error(err)
+					return
+				}
+				count[w]++
+				if begun {
+					after[w] = append(after[w], m.ID)
+				}
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := s.StartFeed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	started.Store(true)
+	time.Sleep(300 * time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	marker, err := s.Create(ctx, "marker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := marker.AddMessages(ctx, []message.Message{message.NewUserMessage("end")}); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	seq, err := s.Watch(wctx, session.WatchQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	delivered := map[string][]session.Change{}
+	for c, err := range seq {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.SessionID == "marker" && c.Kind == session.ChangeAppend {
+			break
+		}
+		delivered[c.SessionID] = append(delivered[c.SessionID], c)
+	}
+	recorded := 0
+	for w := range writers {
+		id := fmt.Sprintf("w%d", w)
+		cs := delivered[id]
+		sess, err := s.Load(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs, version, err := sess.(session.Versioned).Snapshot(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cs) == 0 {
+			t.Errorf("%s: no change recorded (%d appends, %d after the start)", id, count[w], len(after[w]))
+			continue
+		}
+		// One unbroken run of versions ending at the session's, each an
+		// append of the message at that position.
+		var ids []string
+		for i, c := range cs {
+			if c.Kind != session.ChangeAppend || len(c.Messages) != 1 {
+				t.Fatalf("%s: change %d is %s with %d messages", id, i, c.Kind, len(c.Messages))
+			}
+			if want := version - int64(len(cs)-1-i); c.Version != want {
+				t.Errorf("%s: change %d has version %d, want %d (the run must end at the session's version %d)", id, i, c.Version, want, version)
+				break
+			}
+			ids = append(ids, c.Messages[0].ID)
+		}
+		var tail []string
+		for _, m := range msgs[len(msgs)-min(len(msgs), len(cs)):] {
+			tail = append(tail, m.ID)
+		}
+		if !slices.Equal(ids, tail) {
+			t.Errorf("%s: the recorded appends are not the session's last %d messages", id, len(cs))
+		}
+		for _, m := range after[w] {
+			if !slices.Contains(ids, m) {
+				t.Errorf("%s: message %s, appended after StartFeed returned, is not in the feed", id, m)
+				break
+			}
+		}
+		recorded += len(cs)
+		t.Logf("%s: %d appends, %d begun after the start, %d recorded", id, count[w], len(after[w]), len(cs))
+	}
+	if recorded == 0 {
+		t.Error("nothing recorded")
+	}
+}
+
+// TestUpgradeKeepsAStartedFeed: a database upgraded from version 8 whose
+// feed recorded changes keeps recording (a consumer may hold a cursor into
+// it); one whose feed is empty and was never trimmed starts dormant.
+func TestUpgradeKeepsAStartedFeed(t *testing.T) {
+	pool := testPool(t)
+	ctx := t.Context()
+	for _, c := range []struct {
+		name   string
+		rows   bool
+		active bool
+	}{{"with_changes", true, true}, {"empty", false, false}} {
+		t.Run(c.name, func(t *testing.T) {
+			schema := newSchema(t, pool)
+			q, stmts := oldSchema(t, schema, 8)
+			if c.rows {
+				stmts = append(stmts, `INSERT INTO `+q.changes+` (session_id, owner, incarnation, kind, version, first_seq, last_seq, at)
+					VALUES ('gone', '', 1, 'create', 0, 1, 0, 1)`)
+			}
+			for _, sql := range stmts {
+				if _, err := pool.Exec(ctx, sql); err != nil {
+					t.Fatalf("%s: %v", sql, err)
+				}
+			}
+			s, err := Open(ctx, pool, WithSchema(schema))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var active bool
+			if err := pool.QueryRow(ctx, `SELECT active FROM `+s.q.feedState).Scan(&active); err != nil {
+				t.Fatal(err)
+			}
+			if active != c.active {
+				t.Errorf("feed active %v after the upgrade, want %v", active, c.active)
+			}
+			before := feedRows(t, s)
+			if _, err := s.Create(ctx, "new"); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := feedRows(t, s)-before, map[bool]int{true: 1, false: 0}[c.active]; got != want {
+				t.Errorf("a create recorded %d changes, want %d", got, want)
+			}
+		})
+	}
+}
+
+// TestStartFeedWaitsForWriters: StartFeed does not return while a
+// transaction that wrote sessions (a write that may have read the feed as
+// dormant) is still open, so that no unrecorded change commits after it
+// returns; it waits in rounds of lockTimeout, letting other writers
+// through in between, and returns once that transaction ends.
+func TestStartFeedWaitsForWriters(t *testing.T) {
+	pool := testPool(t)
+	s := newStore(t, pool)
+	ctx := t.Context()
+	sess, err := s.Create(ctx, "busy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(ctx, "other"); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `UPDATE `+s.q.sessions+` SET title = 'held' WHERE id = 'busy'`); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.StartFeed(ctx) }()
+	select {
+	case err := <-done:
+		t.Fatalf("StartFeed returned (%v) while a transaction writing sessions was open", err)
+	case <-time.After(3 * lockTimeout):
+	}
+	// Other sessions' writers get through between the rounds.
+	other, err := s.Load(ctx, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 20*lockTimeout)
+	defer cancel()
+	if err := other.AddMessages(wctx, []message.Message{message.NewUserMessage("through")}); err != nil {
+		t.Errorf("an append while StartFeed waited: %v", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("StartFeed did not return after the transaction ended")
+	}
+	if err := sess.AddMessages(ctx, []message.Message{message.NewUserMessage("recorded")}); err != nil {
+		t.Fatal(err)
+	}
+	if n := feedRows(t, s); n != 1 {
+		t.Errorf("the feed holds %d changes after the start and one append, want 1", n)
+	}
+}
