@@ -223,7 +223,10 @@
 // Call StartFeed at deployment to record the changes made before the first
 // watch; a watch from the oldest change ("") starts at the first change
 // after the feed started. A read-only store cannot start a dormant feed
-// (its Watch fails with session.ErrReadOnly). A database upgraded to
+// (its Watch fails with session.ErrReadOnly). A writable store whose
+// connections default to REPEATABLE READ or SERIALIZABLE starts the feed
+// when it is opened: there a statement's snapshot is its transaction's,
+// taken before the statement locks sessions. A database upgraded to
 // version 9 whose feed recorded changes, or discarded some, keeps
 // recording. A process of an earlier release writing to a database whose
 // feed is dormant records its changes anyway (harmless: a watch from the

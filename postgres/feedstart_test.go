@@ -318,3 +318,77 @@ func TestStartFeedWaitsForWriters(t *testing.T) {
 		t.Errorf("the feed holds %d changes after the start and one append, want 1", n)
 	}
 }
+
+// TestStartFeedWithRepeatableReadWriters: a writer whose connections
+// begin their transactions in REPEATABLE READ (default_transaction_isolation
+// set on its pool) takes its snapshot when the statement is bound, before
+// it locks sessions (postgres.c, exec_bind_message: the snapshot is pushed
+// before GetCachedPlan takes the plan's locks; in REPEATABLE READ it is
+// the transaction's snapshot for the whole statement), so an append that
+// waits for StartFeed's SHARE lock reads the feed as dormant and commits,
+// unrecorded, after the feed started. Here a transaction stands for
+// StartFeed's own between its lock and its commit (the same statements):
+// the writer, blocked behind it, must still record its change. (Such a
+// store starts the feed when it is opened, startFeedUnlessReadCommitted;
+// with READ COMMITTED instead this writer's snapshot is taken after the
+// lock, and it records.)
+func TestStartFeedWithRepeatableReadWriters(t *testing.T) {
+	pool := testPool(t)
+	s := newStore(t, pool)
+	ctx := t.Context()
+	if _, err := s.Create(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	rr, err := Open(ctx, newPool(t, func(c *pgxpool.Config) {
+		c.MaxConns = 1
+		c.ConnConfig.RuntimeParams["default_transaction_isolation"] = "repeatable read"
+	}), WithSchema(s.Schema()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := rr.Load(ctx, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The connection has prepared the append (a first use would prepare
+	// it in a transaction of its own, waiting for the lock there).
+	if err := x.AddMessages(ctx, []message.Message{message.NewUserMessage("early")}); err != nil {
+		t.Fatal(err)
+	}
+	before := feedRows(t, s)
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	for _, sql := range []string{`LOCK TABLE ` + s.q.sessions + ` IN SHARE MODE`, s.q.startFeed} {
+		if _, err := tx.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- x.AddMessages(ctx, []message.Message{message.NewUserMessage("late")}) }()
+	// Wait until the append waits for the lock (or has finished).
+	for waiting := false; !waiting; {
+		select {
+		case err := <-done:
+			done <- err
+			waiting = true
+			continue
+		case <-time.After(5 * time.Millisecond):
+		}
+		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks
+			WHERE relation = $1::regclass AND mode = 'RowExclusiveLock' AND NOT granted)`, s.q.sessions).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil { // the feed has started
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := feedRows(t, s) - before; n != 1 {
+		t.Errorf("the feed holds %d changes from an append that committed once the feed had started, want 1", n)
+	}
+}

@@ -118,8 +118,14 @@ func Open(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, erro
 	if s.feedOn() {
 		// Appends take the statement that records at once if the feed
 		// has started.
-		if _, err := s.feedActive(ctx); err != nil {
+		active, err := s.feedActive(ctx)
+		if err != nil {
 			return nil, fmt.Errorf("postgres: open: %w", err)
+		}
+		if !active && !o.readOnly {
+			if err := s.startFeedUnlessReadCommitted(ctx); err != nil {
+				return nil, fmt.Errorf("postgres: open: %w", err)
+			}
 		}
 	}
 	return s, nil

@@ -52,6 +52,10 @@ func (s *Store) feedOn() bool { return !s.routed() }
 // upgraded from version 8 or earlier that had recorded changes keeps
 // recording.
 //
+// A writable store whose pool's transactions default to REPEATABLE READ
+// or SERIALIZABLE (default_transaction_isolation) starts the feed when it
+// is opened: its writes take their snapshots before they lock sessions.
+//
 // It fails with session.ErrNotSupported for a store opened WithCitus
 // (which has no feed), and with session.ErrReadOnly for a read-only store
 // while the feed is dormant.
@@ -90,6 +94,28 @@ func (s *Store) StartFeed(ctx context.Context) error {
 	}
 	s.feedStarted.Store(true)
 	return nil
+}
+
+// startFeedUnlessReadCommitted starts the feed (StartFeed) if the pool's
+// transactions default to an isolation level above READ COMMITTED. A
+// dormant feed relies on each write taking its snapshot after it locked
+// sessions, which holds only in READ COMMITTED: in REPEATABLE READ and
+// SERIALIZABLE a statement runs in its transaction's snapshot, which
+// PostgreSQL takes when it binds the statement, before GetCachedPlan
+// takes the plan's locks (src/backend/tcop/postgres.c,
+// exec_bind_message), so a write waiting for StartFeed's lock would read
+// the feed as dormant and commit, unrecorded, after it started
+// (TestStartFeedWithRepeatableReadWriters). Such a store records from the
+// start, as schema version 8 did.
+func (s *Store) startFeedUnlessReadCommitted(ctx context.Context) error {
+	var iso string
+	if err := s.pool.QueryRow(ctx, `SELECT current_setting('transaction_isolation')`).Scan(&iso); err != nil {
+		return err
+	}
+	if iso == "read committed" {
+		return nil
+	}
+	return s.StartFeed(ctx)
 }
 
 // feedActive reads whether the database's feed has started, and
