@@ -227,10 +227,12 @@
 // connections default to REPEATABLE READ or SERIALIZABLE starts the feed
 // when it is opened: there a statement's snapshot is its transaction's,
 // taken before the statement locks sessions. A database upgraded to
-// version 9 whose feed recorded changes, or discarded some, keeps
-// recording. A process of an earlier release writing to a database whose
-// feed is dormant records its changes anyway (harmless: a watch from the
-// oldest change then also sees those).
+// version 9 whose feed recorded changes, or discarded some, or to which a
+// (writable) watch of an earlier release is listening, keeps recording. A
+// process of an earlier release writing to a database whose feed is
+// dormant records its changes anyway: a watch from the oldest change then
+// also sees those, but not the writes of this release between them, so
+// their sessions' changes have gaps (start the feed first).
 //
 // History is kept until TrimFeed(ctx, before) discards the changes made
 // before a time; run it on a schedule, as Prune. A consumer whose cursor is

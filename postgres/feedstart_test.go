@@ -216,21 +216,29 @@ func TestStartFeedRacingWriters(t *testing.T) {
 
 // TestUpgradeKeepsAStartedFeed: a database upgraded from version 8 whose
 // feed recorded changes keeps recording (a consumer may hold a cursor into
-// it); one whose feed is empty and was never trimmed starts dormant.
+// it), and so does one that a watch of a version-8 process is listening
+// to (registered in feed_listeners): that watch cannot start the feed, and
+// would miss every write of this release's processes; one whose feed is
+// empty, never trimmed and not listened to starts dormant.
 func TestUpgradeKeepsAStartedFeed(t *testing.T) {
 	pool := testPool(t)
 	ctx := t.Context()
 	for _, c := range []struct {
-		name   string
-		rows   bool
-		active bool
-	}{{"with_changes", true, true}, {"empty", false, false}} {
+		name      string
+		rows      bool
+		listening bool
+		active    bool
+	}{{"with_changes", true, false, true}, {"empty_watched", false, true, true}, {"empty", false, false, false}} {
 		t.Run(c.name, func(t *testing.T) {
 			schema := newSchema(t, pool)
 			q, stmts := oldSchema(t, schema, 8)
 			if c.rows {
 				stmts = append(stmts, `INSERT INTO `+q.changes+` (session_id, owner, incarnation, kind, version, first_seq, last_seq, at)
 					VALUES ('gone', '', 1, 'create', 0, 1, 0, 1)`)
+			}
+			if c.listening {
+				stmts = append(stmts, `INSERT INTO `+q.feedListeners+` (token, expires_at)
+					VALUES ('v8-watch', (extract(epoch FROM now()) * 1000000000)::bigint + 30000000000)`)
 			}
 			for _, sql := range stmts {
 				if _, err := pool.Exec(ctx, sql); err != nil {

@@ -13,6 +13,10 @@
 -- before the feed started or sees it started and records (see StartFeed).
 --
 -- A database that already recorded changes, or discarded some (a consumer
--- may hold a cursor into it), keeps its feed active.
+-- may hold a cursor into it), keeps its feed active; so does one that a
+-- watch of an earlier release is listening to (a live registration in
+-- feed_listeners): that watch cannot start the feed and would silently
+-- miss the writes of this release. (A read-only watch registers nothing.)
 ALTER TABLE {{feed_state}} ADD COLUMN active boolean NOT NULL DEFAULT true;
-UPDATE {{feed_state}} SET active = (EXISTS (SELECT 1 FROM {{changes}}) OR trimmed_xid > 0 OR trimmed_id > 0);
+UPDATE {{feed_state}} SET active = (EXISTS (SELECT 1 FROM {{changes}}) OR trimmed_xid > 0 OR trimmed_id > 0
+    OR EXISTS (SELECT 1 FROM {{feed_listeners}} WHERE expires_at > (extract(epoch FROM now()) * 1000000000)::bigint));
