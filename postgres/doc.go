@@ -213,8 +213,10 @@
 // SHARE mode, which waits for the transactions writing sessions to end and
 // holds new writers back until it commits (once in the database's life,
 // for a few milliseconds; it waits in rounds of 200 ms (lock_timeout) and
-// lets writers through in between, so a long transaction never stalls
-// them for long). Every write's statement reads active in its own snapshot,
+// lets writers through in between, for longer after each round, so a long
+// transaction never stalls them for long, and gives up after 30 s, leaving
+// the feed dormant, while a transaction writing sessions stays open: idle
+// in transaction, for example). Every write's statement reads active in its own snapshot,
 // which PostgreSQL takes after the statement has locked sessions, so each
 // write either ended before the feed started or records its change
 // (TestStartFeedRacingWriters: 8 writers appending while it starts; each

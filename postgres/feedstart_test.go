@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -398,5 +399,47 @@ func TestStartFeedWithRepeatableReadWriters(t *testing.T) {
 	}
 	if n := feedRows(t, s) - before; n != 1 {
 		t.Errorf("the feed holds %d changes from an append that committed once the feed had started, want 1", n)
+	}
+}
+
+// TestStartFeedGivesUp: while a transaction writing sessions stays open,
+// StartFeed gives up after its patience, with an error saying why, and
+// leaves the feed dormant; writers keep working meanwhile and after.
+func TestStartFeedGivesUp(t *testing.T) {
+	pool := testPool(t)
+	s := newStore(t, pool)
+	s.feedStartPatience = 2 * time.Second
+	ctx := t.Context()
+	sess, err := s.Create(ctx, "busy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `UPDATE `+s.q.sessions+` SET title = 'idle in transaction' WHERE id = 'busy'`); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	err = s.StartFeed(ctx)
+	if err == nil || !strings.Contains(err.Error(), "stayed open") {
+		t.Fatalf("StartFeed with a transaction left open: %v, want an error saying a transaction stayed open", err)
+	}
+	if d := time.Since(t0); d > 20*time.Second {
+		t.Errorf("StartFeed gave up after %v, want about its patience (2 s)", d)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if active, err := s.feedActive(ctx); err != nil || active {
+		t.Errorf("feed active %v, %v after StartFeed gave up; want dormant", active, err)
+	}
+	if err := sess.AddMessages(ctx, []message.Message{message.NewUserMessage("after")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.StartFeed(ctx); err != nil {
+		t.Fatalf("StartFeed once the transaction ended: %v", err)
 	}
 }

@@ -41,6 +41,8 @@ type Store struct {
 	// feedStarted is set once this store has seen the database's feed
 	// recording (StartFeed).
 	feedStarted atomic.Bool
+	// feedStartPatience overrides feedStartPatience (tests).
+	feedStartPatience time.Duration
 }
 
 // Compile-time checks of the capabilities the store implements.

@@ -43,9 +43,12 @@ func (s *Store) feedOn() bool { return !s.routed() }
 // of an append). The feed starts once and for good: StartFeed sets
 // feed_state.active while it holds sessions in SHARE mode, which waits for
 // every transaction writing sessions to end, and holds new ones back until
-// it commits (a few milliseconds, once in the database's life; it gives up
-// the wait after lockTimeout and tries again, so that a long transaction
-// never holds every writer back for long). Each write reads active in a
+// it commits (a few milliseconds, once in the database's life). It gives
+// up each wait after lockTimeout (200 ms) and tries again after a pause
+// that grows to 2 s, letting the writers through, so that a long
+// transaction never holds every writer back for long; if such a
+// transaction is still open after feedStartPatience (30 s), it fails and
+// leaves the feed dormant (call it again later). Each write reads active in a
 // snapshot taken after it locked sessions, so it either ended before the
 // feed started, or records its change. A watch from the oldest change ("")
 // therefore starts at the first change after the feed started. A database
@@ -74,6 +77,11 @@ func (s *Store) StartFeed(ctx context.Context) error {
 		if err := s.writable(); err != nil {
 			return wrapOp(ctx, "start feed", fmt.Errorf("the change feed is dormant and only a writable store can start it: %w", err))
 		}
+		patience := s.feedStartPatience
+		if patience == 0 {
+			patience = feedStartPatience
+		}
+		deadline := time.Now().Add(patience)
 		for attempt := 1; ; attempt++ {
 			err := retryDeadlock(ctx, func() error { return s.startFeedOnce(ctx) })
 			if err == nil {
@@ -84,11 +92,18 @@ func (s *Store) StartFeed(ctx context.Context) error {
 			}
 			// A transaction writing sessions did not end within
 			// lockTimeout: let the writers queued behind the wait go,
-			// and wait again.
+			// for longer after each round (so they are held back
+			// less and less of the time), and wait again, up to
+			// patience.
+			pause := min(time.Duration(attempt)*lockTimeout, 2*time.Second)
+			if time.Now().Add(pause).After(deadline) {
+				return wrapOp(ctx, "start feed", fmt.Errorf("a transaction writing %s stayed open for %s (look for it in pg_stat_activity; "+
+					"idle in transaction?): the change feed was not started, call again: %w", s.q.sessions, patience, err))
+			}
 			select {
 			case <-ctx.Done():
 				return wrapOp(ctx, "start feed", errors.Join(err, ctx.Err()))
-			case <-time.After(time.Duration(min(attempt, 10)) * 50 * time.Millisecond):
+			case <-time.After(pause):
 			}
 		}
 	}
@@ -133,6 +148,12 @@ func (s *Store) feedActive(ctx context.Context) (bool, error) {
 	}
 	return active, nil
 }
+
+// feedStartPatience is how long StartFeed tries to start the feed while a
+// transaction writing sessions stays open, before it gives up with an
+// error: each try holds every new writer of sessions back for up to
+// lockTimeout, so it must not go on for ever.
+const feedStartPatience = 30 * time.Second
 
 // lockTimeout bounds each wait of StartFeed for the transactions that
 // write sessions.
