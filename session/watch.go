@@ -99,11 +99,12 @@ type WatchQuery struct {
 //
 // Retention. A store keeps a bounded history, stated by each store (for
 // example, the SQL stores keep what FeedTrimmer.TrimFeed has not
-// discarded; the PostgreSQL store records from the first watch of its
-// database on, see postgres.Store.StartFeed). A watch whose After, or a consumer so slow that its position,
-// lies before the oldest change the store kept fails with an error matching
-// ErrFeedGap (a *FeedGapError): changes were discarded that it never saw.
-// It is never silently skipped. To recover, read the current state
+// discarded, and record from the first watch of their database on, see
+// sqlite.Store.StartFeed and postgres.Store.StartFeed). A watch whose
+// After, or a consumer so slow that its position, lies before the oldest
+// change the store kept fails with an error matching ErrFeedGap (a
+// *FeedGapError): changes were discarded that it never saw. It is never
+// silently skipped. To recover, read the current state
 // (Versioned.Snapshot) and watch from WatchFromNow.
 //
 // Ending. Watch returns an error at once for an invalid WatchQuery

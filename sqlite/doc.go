@@ -37,7 +37,8 @@
 //	search_pending     indexed messages whose parts were changed in place since
 //	changes            the change feed: one row per committed change (seq, session, owner,
 //	                   kind, version, the range of message seqs stored or the ids removed)
-//	feed_state         the newest change TrimFeed discarded
+//	feed_state         the newest change TrimFeed discarded (trimmed_to), and whether
+//	                   writes record their changes (active, schema version 8)
 //	convo_schema_migrations  the schema versions applied for this prefix
 //
 // parts hold the message's parts in the versioned JSON format documented in
@@ -64,13 +65,15 @@
 //
 // # Migrations
 //
-// The schema is versioned (numbered migrations embedded in the package).
-// SessionStore creates it or upgrades an older convo schema in place, in one
-// transaction that takes SQLite's write lock before reading the version, so
-// concurrent openers in any number of processes apply each migration once.
-// A database whose schema is newer than the code is refused with
-// ErrSchemaTooNew. testdata holds a database of every earlier version, and a
-// test upgrades each one.
+// The schema is versioned (numbered migrations embedded in the package;
+// since version 8, migrations/0008_feed_starts_when_watched.sql, a new
+// database's change feed is dormant until it is first watched: see "Change
+// feed"). SessionStore creates it or upgrades an older convo schema in
+// place, in one transaction that takes SQLite's write lock before reading
+// the version, so concurrent openers in any number of processes apply each
+// migration once. A database whose schema is newer than the code is
+// refused with ErrSchemaTooNew. testdata holds a database of every earlier
+// version, and a test upgrades each one.
 //
 // # Concurrency and the DSN
 //
@@ -158,12 +161,12 @@
 //
 // The store is a session.Watcher: Watch follows the changes to a session,
 // to an owner's sessions or to the whole file, live, from a cursor that
-// survives restarts. Every write records its change in the changes table in
-// its own transaction, so a change is in the feed exactly when it is
-// committed; SQLite's single writer commits them in seq order, so a
-// reader never sees a change before an older one. A change records where
-// its messages are, not a copy: one row of about 100 bytes per append,
-// whatever its size.
+// survives restarts. Once the feed has started (below), every write records
+// its change in the changes table in its own transaction, so a change is in
+// the feed exactly when it is committed; SQLite's single writer commits them
+// in seq order, so a reader never sees a change before an older one. A
+// change records where its messages are, not a copy: one row of about 100
+// bytes per append, whatever its size.
 //
 // A watch is woken at once by writes through any store on the same
 // *sql.DB, and finds commits by other processes (or other *sql.DBs) by
@@ -171,12 +174,46 @@
 // on a pooled connection held only for that read, so a pool of one
 // connection keeps working. A watch holds no connection while it waits.
 //
+// The feed starts when it is first watched. A database created at schema
+// version 8 or later has it dormant: writes record nothing, so a store
+// whose feed nothing reads does not pay for it (the feed's row is one of
+// the about 11 pages an append of a 4-message turn writes to the WAL;
+// docs/performance.md). The first Watch, by any process, starts it, once
+// and for good, through Store.StartFeed, which sets feed_state.active in a
+// write transaction. Every write reads active inside its own write
+// transaction, after its first statement took SQLite's write lock, and
+// SQLite runs one write transaction at a time, each reading every commit
+// made before it (https://www.sqlite.org/isolation.html): so each write
+// either committed before the feed started or records its change
+// (TestStartFeedRacingWriters: writers on four *sql.DBs appending while it
+// starts; each session's recorded appends are one unbroken run of versions
+// up to the last, and every append begun after StartFeed returned is among
+// them). While the feed is dormant a write still runs its feed statement,
+// which reads the flag and inserts nothing; a store that has seen the feed
+// started no longer reads the flag. Call StartFeed at deployment to record the
+// changes made before the first watch; a watch from the oldest change ("")
+// starts at the first change after the feed started. A read-only store
+// cannot start a dormant feed (its Watch fails with session.ErrReadOnly;
+// `convo serve`, which opens the file read-only, then looks for new
+// messages once a second). A database upgraded to version 8 whose feed
+// recorded changes, or discarded some, keeps recording; one whose feed is
+// empty and was never trimmed (a database of version 4 or older upgraded
+// now, for one) starts dormant. A process of an earlier release that still
+// has the file open records its changes anyway: a watch from the oldest
+// change then also sees those, but not the writes of this release between
+// them, so their sessions' changes have gaps; and a watch of an earlier
+// release on a database upgraded with a dormant feed sees only those (an
+// earlier release cannot start the feed, and nothing tells this one it
+// watches). Run every process that uses a file on a release with schema
+// version 8 once one has upgraded it, or start the feed (StartFeed) when
+// upgrading.
+//
 // History is kept until TrimFeed(ctx, before) discards the changes made
 // before a time; run it on a schedule, as Prune. A consumer whose cursor
 // is older than the newest discarded change gets session.ErrFeedGap and
 // must reread the sessions it follows (Snapshot) and watch from
 // session.WatchFromNow. A database upgraded to schema version 5 has an
-// empty feed: it holds the changes made since.
+// empty feed: it holds the changes made since it started.
 //
 // # Errors
 //
@@ -252,7 +289,8 @@
 // writes to the WAL: a 4-message turn writes about 11 where the plain table
 // writes 5.6, namely the session row (version, next seq, message count,
 // activity time), its two listing indexes, the (session_id, seq) index and
-// the change feed's row. BenchmarkAppendLayouts measures the alternatives
+// the change feed's row (since schema version 8, only once the feed has
+// started; these figures were measured with it recording). BenchmarkAppendLayouts measures the alternatives
 // with raw SQL: a layout clustered by session and seq writes 9.7 pages and
 // reaches 0.71-0.75 under NORMAL, and no layout that keeps versions, listing
 // by activity and the feed reaches 0.9 there.

@@ -151,6 +151,21 @@ func TestUpgradeFromFixtures(t *testing.T) {
 			if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name LIKE 'messages_fts%'`).Scan(&old); err != nil || old != 0 {
 				t.Errorf("version 1's index objects after upgrade: %d, %v; want none", old, err)
 			}
+			// A fixture whose feed recorded changes (version 5 and later)
+			// keeps recording; an older one had no feed, and its feed is
+			// dormant (see TestUpgradeKeepsAStartedFeed). Start it, for the
+			// feed's check below.
+			var fv int
+			if _, err := fmt.Sscanf(filepath.Base(fx), "schema-v%d.db", &fv); err != nil {
+				t.Fatal(err)
+			}
+			var active bool
+			if err := db.QueryRow(`SELECT active FROM feed_state`).Scan(&active); err != nil || active != (fv >= 5) {
+				t.Errorf("feed active after the upgrade from version %d: %v, %v; want %v", fv, active, err, fv >= 5)
+			}
+			if err := st.StartFeed(ctx); err != nil {
+				t.Fatal(err)
+			}
 			// The upgraded database takes new writes.
 			s, err := st.Load(ctx, "user-123")
 			if err != nil {

@@ -68,9 +68,15 @@ type queries struct {
 	// recordChange records a change of one session in the feed, reading
 	// its owner, incarnation and version from the session row.
 	recordChange string
-	// recordDeletes records the deletion of every session a bulk delete
-	// selects; it is completed by the WHERE of the delete.
+	// recordChangeIfActive is recordChange that records nothing while the
+	// feed is dormant (feed_state.active, schema version 8).
+	recordChangeIfActive string
+	// recordDeletes records, if the feed is active, the deletion of every
+	// session a bulk delete selects; it is completed by the WHERE of the
+	// delete.
 	recordDeletes string
+	feedActive    string
+	startFeed     string
 	feedHead      string
 	feedRead      string
 	feedMessages  string
@@ -175,8 +181,13 @@ func newQueries(prefix string, busyTimeout time.Duration) *queries {
 	// range is empty.
 	q.recordChange = `INSERT INTO ` + q.changes + ` (session_id, owner, incarnation, kind, version, first_seq, last_seq, removed, at)
 		SELECT id, owner, incarnation, ?1, version, next_seq - ?2, next_seq - 1, ?3, ?4 FROM ` + q.sessions + ` WHERE id = ?5`
+	// The flag is read in the write's own transaction (see StartFeed): an
+	// uncorrelated subquery, which SQLite evaluates once per statement.
+	q.feedActive = `SELECT active FROM ` + q.feedState + ` WHERE id = 0`
+	q.recordChangeIfActive = q.recordChange + ` AND (` + q.feedActive + `)`
 	q.recordDeletes = `INSERT INTO ` + q.changes + ` (session_id, owner, incarnation, kind, version, first_seq, last_seq, removed, at)
-		SELECT id, owner, incarnation, 'delete', version, 0, -1, NULL, ? FROM ` + q.sessions + ` WHERE `
+		SELECT id, owner, incarnation, 'delete', version, 0, -1, NULL, ? FROM ` + q.sessions + ` WHERE (` + q.feedActive + `) AND `
+	q.startFeed = `UPDATE ` + q.feedState + ` SET active = 1 WHERE id = 0 AND NOT active`
 	// The feed's head: the newest seq handed out, or 0. (TrimFeed leaves a
 	// row at the newest seq it discards, so the table's largest seq, from
 	// which SQLite numbers the next row, never goes back.)

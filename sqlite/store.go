@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"weak"
 
@@ -38,6 +39,10 @@ type Store struct {
 	// noFeed turns the feed's records off, for the benchmark that
 	// measures their cost (SetFeedRecording in export_test.go).
 	noFeed bool
+	// feedStarted is set once this store has seen the database's feed
+	// recording (StartFeed): it never stops, so writes need not read the
+	// flag any more.
+	feedStarted atomic.Bool
 
 	stmts map[string]*sql.Stmt // prepared at Open, read-only afterwards
 	hot   []*sql.Stmt          // the statements a connection gets ready before its first transaction
@@ -375,7 +380,7 @@ const preparedBatchSizes = 8
 // prepare prepares the statements of the hot paths once. It runs before any
 // transaction of the store, so it works on a pool of one connection too.
 func (s *Store) prepare(ctx context.Context) error {
-	qs := []string{s.q.lock, s.q.sessionState, s.q.lastN, s.q.all, s.q.touchAfterInsert, s.q.touchNoReturn, s.q.recordChange}
+	qs := []string{s.q.lock, s.q.sessionState, s.q.lastN, s.q.all, s.q.touchAfterInsert, s.q.touchNoReturn, s.q.recordChange, s.q.recordChangeIfActive}
 	for n := 1; n <= preparedBatchSizes; n++ {
 		qs = append(qs, s.q.insertSQL(n, false), s.q.insertSQL(n, true))
 	}

@@ -22,10 +22,69 @@ var (
 	_ session.FeedTrimmer = (*Store)(nil)
 )
 
+// StartFeed makes every write to the store's tables, through any store on
+// the file, in every process, record its change in the change feed from
+// now on, if none does yet, and returns once they do. Watch calls it; call
+// it yourself (at deployment, for example) to keep the changes made before
+// the first watch.
+//
+// A database created by schema version 8 or later starts with its feed
+// dormant: writes record nothing, and so pay nothing for a feed that
+// nothing reads (the feed's row is one of the about 11 pages an append of
+// a 4-message turn writes to the WAL; docs/performance.md). The feed
+// starts once and for good: StartFeed sets feed_state.active in a write
+// transaction. Every write reads active inside its own write transaction,
+// after its first statement has taken SQLite's write lock (see write), and
+// that needs no lock of its own: "SQLite implements serializable
+// transactions by actually serializing the writes. There can only be a
+// single writer at a time to an SQLite database"
+// (https://www.sqlite.org/isolation.html), and a write transaction reads
+// every commit made before it took the lock (in WAL mode a connection whose
+// snapshot is older than the newest commit cannot start writing at all:
+// SQLITE_BUSY_SNAPSHOT, https://www.sqlite.org/rescode.html#busy_snapshot).
+// So each write either commits before StartFeed's transaction takes the
+// lock, or reads active set and records its change: no write that read the
+// feed as dormant commits after StartFeed returns. A watch from the
+// oldest change ("") therefore starts at the first change after the feed
+// started. A database upgraded from version 7 or earlier whose feed
+// recorded or discarded changes keeps recording. A process of an earlier
+// release that still has the file open records its changes anyway, so a
+// watch from the oldest change sees those with gaps where this release's
+// writes went unrecorded, and a watch of an earlier release sees only
+// those (see "Change feed" in the package documentation).
+//
+// It fails with an error matching session.ErrReadOnly on a read-only store
+// while the feed is dormant, and returns nil on any store once it has
+// started.
+func (s *Store) StartFeed(ctx context.Context) error {
+	if s.feedStarted.Load() {
+		return nil
+	}
+	var active bool
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, s.q.feedActive).Scan(&active)
+	})
+	if err == nil && !active {
+		if s.opts.readOnly {
+			return fmt.Errorf("sqlite: start feed: the change feed is dormant and only a writable store can start it: %w", errReadOnly)
+		}
+		err = s.write(ctx, false, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, s.q.startFeed)
+			return err
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: start feed: %w", err)
+	}
+	s.feedStarted.Store(true)
+	return nil
+}
+
 // record writes a change of session id into the feed, in tx, the
-// transaction that makes it. n is the number of message seqs, just below
-// the session's next_seq, that the change stored (0 for kinds that store
-// none); removed lists removed message ids.
+// transaction that makes it, if the feed has started (see StartFeed). n
+// is the number of message seqs, just below the session's next_seq, that
+// the change stored (0 for kinds that store none); removed lists removed
+// message ids.
 func (s *Store) record(ctx context.Context, tx *sql.Tx, kind session.ChangeKind, id string, n int64, removed []string) error {
 	if s.noFeed {
 		return nil
@@ -38,8 +97,23 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, kind session.ChangeKind,
 		}
 		rm = string(b)
 	}
-	_, err := s.exec(ctx, tx, s.q.recordChange, string(kind), n, rm, time.Now().UnixNano(), id)
-	return err
+	at := time.Now().UnixNano()
+	if s.feedStarted.Load() {
+		_, err := s.exec(ctx, tx, s.q.recordChange, string(kind), n, rm, at, id)
+		return err
+	}
+	// The feed may be dormant: the statement inserts nothing unless
+	// feed_state.active, which it reads in tx, after tx took the write
+	// lock, is set. A row inserted means the feed has started, and it
+	// never stops: the next writes take the plain statement.
+	res, err := s.exec(ctx, tx, s.q.recordChangeIfActive, string(kind), n, rm, at, id)
+	if err != nil {
+		return err
+	}
+	if rows, err := res.RowsAffected(); err == nil && rows > 0 {
+		s.feedStarted.Store(true)
+	}
+	return nil
 }
 
 // changed wakes the watches of every store on the same *sql.DB once a
@@ -76,9 +150,13 @@ const feedBatch = 256
 // data_version, which must be read on one connection throughout: that
 // would starve a pool of one connection (a private in-memory database).
 //
+// It starts the database's feed first if no watch has (StartFeed): a
+// watch sees the changes committed after the feed started.
+//
 // The feed keeps every change until TrimFeed discards it; a watch behind
 // the newest discarded change gets session.ErrFeedGap. Watch works on a
-// read-only store.
+// read-only store once the feed has started, and fails with an error
+// matching session.ErrReadOnly before (a read-only store cannot start it).
 func (s *Store) Watch(ctx context.Context, q session.WatchQuery) (iter.Seq2[session.Change, error], error) {
 	fail := func(err error) (iter.Seq2[session.Change, error], error) {
 		return nil, fmt.Errorf("sqlite: watch: %w", err)
@@ -90,6 +168,9 @@ func (s *Store) Watch(ctx context.Context, q session.WatchQuery) (iter.Seq2[sess
 		if err := session.ValidateID(q.SessionID); err != nil {
 			return fail(err)
 		}
+	}
+	if err := s.StartFeed(ctx); err != nil {
+		return nil, err
 	}
 	var pos int64
 	err := s.read(ctx, func(tx *sql.Tx) error {

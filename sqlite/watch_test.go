@@ -106,6 +106,12 @@ func BenchmarkAppendFeedCost(b *testing.B) {
 					b.Fatal(err)
 				}
 				sqlite.SetFeedRecording(st, feed)
+				if feed {
+					// A new database's feed is dormant until started.
+					if err := st.StartFeed(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
 				s, err := st.Create(ctx, "bench")
 				if err != nil {
 					b.Fatal(err)
@@ -222,6 +228,14 @@ func TestReadOnlyStoreWatches(t *testing.T) {
 	}
 	wctx, cancel := context.WithTimeout(ctx, time.Minute) // a watchdog
 	defer cancel()
+	// A read-only store cannot start the feed of a new database; the
+	// writable one can.
+	if _, err := ro.Watch(wctx, session.WatchQuery{After: session.WatchFromNow}); !errors.Is(err, session.ErrReadOnly) {
+		t.Errorf("read-only watch of a dormant feed: %v, want session.ErrReadOnly", err)
+	}
+	if err := w.StartFeed(ctx); err != nil {
+		t.Fatal(err)
+	}
 	seq, err := ro.Watch(wctx, session.WatchQuery{After: session.WatchFromNow})
 	if err != nil {
 		t.Fatal(err)

@@ -436,10 +436,12 @@ func (v *viewer) delayed(w http.ResponseWriter, rc *http.ResponseController, id 
 // watch watches session id from now on, until ctx ends, if the store has
 // a change feed (session.Watcher): wake receives when the session changes,
 // and lost receives the error if the feed fails (or ends) before ctx does.
-// A store without a feed gives neither, and so does a PostgreSQL store
-// whose feed no writer has started yet (the viewer opens it read-only, and
-// a read-only store cannot start it: postgres.Store.StartFeed); a watch
-// that cannot start otherwise returns its error.
+// A store without a feed gives neither, and so does a SQLite or
+// PostgreSQL store whose feed no writer has started yet (the viewer opens
+// it read-only, and a read-only store cannot start it, its Watch fails
+// with session.ErrReadOnly: sqlite.Store.StartFeed,
+// postgres.Store.StartFeed); a watch that cannot start otherwise returns
+// its error.
 func (v *viewer) watch(ctx context.Context, id string) (wake <-chan struct{}, lost <-chan error, err error) {
 	w, ok := v.store.(session.Watcher)
 	if !ok {

@@ -4,7 +4,8 @@
 // another, each print the next messages of the session's feed and the
 // cursor of the last change they processed, from which the next resumes.
 // Together the consumers must see every message exactly once, in each
-// writer's order.
+// writer's order. It also holds StartRacingWriters, the stores' test of a
+// dormant feed started while writers append.
 package feedtest
 
 import (

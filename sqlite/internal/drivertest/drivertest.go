@@ -108,6 +108,17 @@ func OpenStore(t testing.TB, d Driver, dsn string) *sqlite.Store {
 	return st
 }
 
+// StartFeed starts the change feed of st's database (sqlite.Store.StartFeed)
+// and returns st: the tests that read changes made before their first
+// Watch need it, since a new database's feed is dormant.
+func StartFeed(t testing.TB, st *sqlite.Store) *sqlite.Store {
+	t.Helper()
+	if err := st.StartFeed(context.Background()); err != nil {
+		t.Fatalf("StartFeed: %v", err)
+	}
+	return st
+}
+
 // turn returns the 4 messages of turn n of writer w: a realistic mix of
 // roles and parts, about 1 KB each, whose text names writer, turn and index.
 func turn(w string, n int) []message.Message {

@@ -25,7 +25,9 @@ import (
 func testFeedProcesses(t *testing.T, d Driver) {
 	defer watchdog(t, 3*time.Minute)()
 	path := filepath.Join(t.TempDir(), "convo.db")
-	st := OpenStore(t, d, d.FileDSN(path))
+	// The consumers follow the feed from its oldest change, the session's
+	// creation, which their first watch would be too late to record.
+	st := StartFeed(t, OpenStore(t, d, d.FileDSN(path)))
 	ctx := t.Context()
 	if _, err := st.Create(ctx, "feed"); err != nil {
 		t.Fatal(err)
