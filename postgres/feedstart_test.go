@@ -4,15 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/convo-dev/convo/internal/feedtest"
 	"github.com/convo-dev/convo/message"
 	"github.com/convo-dev/convo/session"
 )
@@ -92,22 +90,15 @@ func TestFeedStartsDormant(t *testing.T) {
 }
 
 // TestStartFeedRacingWriters starts the feed while 8 writers, each on a
-// pool of its own (as 8 processes), append to 8 sessions as fast as they
-// can, then watches from the oldest change: every append that began after
-// StartFeed returned must be there, and each session's changes must be one
-// unbroken run of versions from the first recorded to the last, with the
-// messages the session holds in that range, none twice. A write that read
-// the feed as dormant but committed after it started would leave a hole.
+// pool of its own (as 8 processes), append as fast as they can
+// (feedtest.StartRacingWriters): every append begun after StartFeed
+// returned is in the feed, and each session's recorded appends are one
+// unbroken run of versions up to the last.
 func TestStartFeedRacingWriters(t *testing.T) {
 	s := newStore(t, testPool(t))
 	ctx := t.Context()
-	const writers = 8
-	var started atomic.Bool
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	after := make([][]string, writers) // ids of the appends begun after StartFeed returned
-	count := make([]int, writers)
-	for w := range writers {
+	var sessions []session.Session
+	for w := range 8 {
 		st, err := Open(ctx, newPool(t, func(c *pgxpool.Config) { c.MaxConns = 1 }), WithSchema(s.Schema()))
 		if err != nil {
 			t.Fatal(err)
@@ -116,103 +107,9 @@ func TestStartFeedRacingWriters(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wg.Go(func() {
-			for i := 0; !stop.Load(); i++ {
-				begun := started.Load()
-				m := message.NewUserMessage(fmt.Sprintf("w%d-%d", w, i))
-				if err := sess.AddMessages(ctx, []message.Message{m}); err != nil {
-					t.Error(err)
-					return
-				}
-				count[w]++
-				if begun {
-					after[w] = append(after[w], m.ID)
-				}
-			}
-		})
+		sessions = append(sessions, sess)
 	}
-	time.Sleep(300 * time.Millisecond)
-	if err := s.StartFeed(ctx); err != nil {
-		t.Fatal(err)
-	}
-	started.Store(true)
-	time.Sleep(300 * time.Millisecond)
-	stop.Store(true)
-	wg.Wait()
-	if t.Failed() {
-		return
-	}
-	marker, err := s.Create(ctx, "marker")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := marker.AddMessages(ctx, []message.Message{message.NewUserMessage("end")}); err != nil {
-		t.Fatal(err)
-	}
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	seq, err := s.Watch(wctx, session.WatchQuery{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	delivered := map[string][]session.Change{}
-	for c, err := range seq {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if c.SessionID == "marker" && c.Kind == session.ChangeAppend {
-			break
-		}
-		delivered[c.SessionID] = append(delivered[c.SessionID], c)
-	}
-	recorded := 0
-	for w := range writers {
-		id := fmt.Sprintf("w%d", w)
-		cs := delivered[id]
-		sess, err := s.Load(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		msgs, version, err := sess.(session.Versioned).Snapshot(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(cs) == 0 {
-			t.Errorf("%s: no change recorded (%d appends, %d after the start)", id, count[w], len(after[w]))
-			continue
-		}
-		// One unbroken run of versions ending at the session's, each an
-		// append of the message at that position.
-		var ids []string
-		for i, c := range cs {
-			if c.Kind != session.ChangeAppend || len(c.Messages) != 1 {
-				t.Fatalf("%s: change %d is %s with %d messages", id, i, c.Kind, len(c.Messages))
-			}
-			if want := version - int64(len(cs)-1-i); c.Version != want {
-				t.Errorf("%s: change %d has version %d, want %d (the run must end at the session's version %d)", id, i, c.Version, want, version)
-				break
-			}
-			ids = append(ids, c.Messages[0].ID)
-		}
-		var tail []string
-		for _, m := range msgs[len(msgs)-min(len(msgs), len(cs)):] {
-			tail = append(tail, m.ID)
-		}
-		if !slices.Equal(ids, tail) {
-			t.Errorf("%s: the recorded appends are not the session's last %d messages", id, len(cs))
-		}
-		for _, m := range after[w] {
-			if !slices.Contains(ids, m) {
-				t.Errorf("%s: message %s, appended after StartFeed returned, is not in the feed", id, m)
-				break
-			}
-		}
-		recorded += len(cs)
-		t.Logf("%s: %d appends, %d begun after the start, %d recorded", id, count[w], len(after[w]), len(cs))
-	}
-	if recorded == 0 {
-		t.Error("nothing recorded")
-	}
+	feedtest.StartRacingWriters(t, s, sessions, s.StartFeed, 300*time.Millisecond)
 }
 
 // TestUpgradeKeepsAStartedFeed: a database upgraded from version 8 whose
