@@ -225,7 +225,20 @@ func (f forker) copyKeys(ctx context.Context, parentID string, s session.Session
 				return err
 			}
 		}
-		if err := f.b.copyKey(ctx, src, copyKeyID(forkLin.scope, s.ID(), env.key), env.version); err != nil {
+		err = f.b.copyKey(ctx, src, copyKeyID(forkLin.scope, s.ID(), env.key), env.version)
+		switch {
+		case errors.Is(err, errKeyGone) && env.origin == parentID:
+			// The parent's own key went after the inner store made the
+			// fork: the parent was deleted (or its owner erased)
+			// meanwhile, and the rows it sealed could no longer be read.
+			// The fork fails (and is deleted again) rather than exist
+			// unreadable.
+			return fmt.Errorf("%w: %q was deleted while it was forked (its data key %q is gone)", session.ErrNotFound, parentID, env.key)
+		case errors.Is(err, errKeyGone):
+			// A row the parent inherited from an ancestor whose key was
+			// destroyed before: unreadable in the parent too; nothing to
+			// copy.
+		case err != nil:
 			return err
 		}
 	}

@@ -518,6 +518,10 @@ func (b *base) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
+// errKeyGone is copyKey's error when the key to copy does not exist or was
+// destroyed: there is nothing to copy.
+var errKeyGone = errors.New("encrypted: the data key to copy is gone")
+
 // copyKeyID is the id of the copy of data key keyID that Fork makes for the
 // fork id whose own data key is scope. The scope comes first, with its
 // length, so that destroying a scope's keys finds its copies by prefix.
@@ -579,13 +583,13 @@ func (b *base) destroyScope(ctx context.Context, scope string, through int64) (i
 func (b *base) copyKey(ctx context.Context, src, dst string, version int64) error {
 	k, err := b.keys.Get(ctx, src, version)
 	if errors.Is(err, ErrKeyNotFound) {
-		return nil
+		return errKeyGone
 	}
 	if err != nil {
 		return err
 	}
 	if k.Destroyed() {
-		return nil
+		return errKeyGone
 	}
 	raw, err := b.keyring.Unwrap(ctx, k.KEKID, k.Wrapped, keyAD(k.KeyID, k.Version))
 	if err != nil {
