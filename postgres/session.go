@@ -410,23 +410,29 @@ func (ss *pgSession) addOne(ctx context.Context, b *batch, expected int64) (int6
 		// statement that does not record; it stores nothing once the
 		// feed has started.
 		dormant := !ss.s.feedStarted.Load()
+		// A dormant statement records nothing, so it has nothing to
+		// notify watches of either.
+		query := ss.s.feedRow
+		if dormant {
+			query = ss.s.pool.QueryRow
+		}
 		if n := b.len(); n <= maxValuesRows {
 			args := make([]any, 5, 5+7*n)
 			args[0], args[1], args[2], args[3], args[4] = ss.id, ss.inc, exp, int64(n), time.Now().UnixNano()
 			for i := range n {
 				args = append(args, b.ids[i], b.roles[i], b.parts[i], b.models[i], b.usages[i], b.created[i], b.search[i])
 			}
+			sql := ss.s.q.appendFreshRows[n]
 			if dormant {
-				err = ss.s.pool.QueryRow(ctx, ss.s.q.appendFreshRowsDormant[n], args...).Scan(&version)
-			} else {
-				err = ss.s.feedRow(ctx, ss.s.q.appendFreshRows[n], args...).Scan(&version)
+				sql = ss.s.q.appendFreshRowsDormant[n]
 			}
+			err = query(ctx, sql, args...).Scan(&version)
 		} else {
 			sql := ss.s.q.appendFresh
 			if dormant {
 				sql = ss.s.q.appendFreshDormant
 			}
-			err = ss.s.feedRow(ctx, sql, ss.id, ss.inc, exp,
+			err = query(ctx, sql, ss.id, ss.inc, exp,
 				b.ids, b.roles, b.parts, b.models, b.usages, b.created, b.search,
 				int64(b.len()), time.Now().UnixNano()).Scan(&version)
 		}
