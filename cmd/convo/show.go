@@ -93,6 +93,18 @@ messages in the message JSON of package message.`,
 				limit = session.Limit(tail)
 			}
 			msgs, err := sess.GetMessages(ctx, limit)
+			// A row that cannot be read: show the others, each unreadable
+			// row noted in its place, then fail naming them.
+			var es []session.Entry
+			var bad map[int64]error
+			if rg, ok := sess.(session.Ranger); ok && errors.Is(err, session.ErrCorrupt) {
+				if es, bad, err = readAll(ctx, rg, tail); err == nil {
+					msgs = make([]message.Message, len(es))
+					for i, e := range es {
+						msgs[i] = e.Message
+					}
+				}
+			}
 			if err != nil {
 				return fmt.Errorf("show: %w", err)
 			}
@@ -102,19 +114,44 @@ messages in the message JSON of package message.`,
 					return fmt.Errorf("show: %w", err)
 				}
 			}
+			unreadable := unreadableError(id, bad)
 			if a.asJSON {
-				raw := make([]json.RawMessage, len(msgs))
+				raw := make([]json.RawMessage, 0, len(msgs))
+				var rows []corruptRow
 				for i, m := range msgs {
-					if raw[i], err = m.MarshalJSON(); err != nil {
+					if es != nil {
+						if err, ok := bad[es[i].Seq]; ok {
+							row, _ := asCorruptRow(err)
+							rows = append(rows, row)
+							continue
+						}
+					}
+					b, err := m.MarshalJSON()
+					if err != nil {
 						return fmt.Errorf("show: %w", err)
 					}
+					raw = append(raw, b)
 				}
-				return writeJSON(a.stdout, struct {
+				if err := writeJSON(a.stdout, struct {
 					Session  sessionJSON       `json:"session"`
 					Messages []json.RawMessage `json:"messages"`
-				}{toSessionJSON(info), raw})
+					// Unreadable lists the stored rows that could not be
+					// read, left out of Messages.
+					Unreadable []corruptRow `json:"unreadable,omitempty"`
+				}{toSessionJSON(info), raw, rows}); err != nil {
+					return err
+				}
+				if unreadable != nil {
+					return fmt.Errorf("show: %w", unreadable)
+				}
+				return nil
 			}
 			v := buildView(msgs)
+			for i := range es {
+				if err, ok := bad[es[i].Seq]; ok {
+					v.Messages[i].Seq, v.Messages[i].Unreadable = es[i].Seq, describeUnreadable(err)
+				}
+			}
 			// With --tail the view starts inside the session: number the
 			// messages by their place in the whole session.
 			skipped := max(int(info.MessageCount)-len(msgs), 0)
@@ -126,6 +163,9 @@ messages in the message JSON of package message.`,
 			})
 			if err != nil {
 				return fmt.Errorf("show: %w", err)
+			}
+			if unreadable != nil {
+				return fmt.Errorf("show: %w", unreadable)
 			}
 			return nil
 		},
@@ -207,6 +247,11 @@ func printConversation(w *termWriter, info session.Info, v convView, skipped int
 	}
 	for _, m := range v.Messages {
 		atFork := info.ParentID != "" && info.ForkMessageID != "" && m.Msg.ID == info.ForkMessageID
+		if m.Unreadable != "" {
+			fmt.Fprintf(w, "\n[%d] ", m.Index)
+			w.styled(sgrRed, fmt.Sprintf("unreadable (seq %d): %s; %s\n", m.Seq, m.Unreadable, repairHint))
+			continue
+		}
 		if m.Empty {
 			if atFork {
 				forkMark()

@@ -28,6 +28,9 @@ type msgView struct {
 	// Empty is set when every part was shown elsewhere (a tool message
 	// whose results are all paired with their calls).
 	Empty bool
+	// Unreadable is set, to the error, for a stored row that could not be
+	// decoded; Msg and Parts are then empty.
+	Unreadable string
 }
 
 // partView is one part prepared for display. Kind says which fields are

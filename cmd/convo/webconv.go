@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -117,9 +118,9 @@ func (v *viewer) conversation(w http.ResponseWriter, r *http.Request) {
 		for i, m := range msgs {
 			entries[i] = session.Entry{Seq: int64(i + 1), Message: m}
 		}
-		p.Msgs = v.webMessages(id, entries, true)
+		p.Msgs = v.webMessages(id, entries, nil, true)
 		if int64(len(msgs)) >= info.MessageCount {
-			t := sumUsage(entries)
+			t := sumUsage(entries, nil)
 			p.Totals = &t
 		}
 		v.render(w, "conversation.html", p)
@@ -128,18 +129,23 @@ func (v *viewer) conversation(w http.ResponseWriter, r *http.Request) {
 	p.Paged = true
 	var entries []session.Entry
 	var err error
+	// A row that cannot be read takes its place in the page as a note
+	// (readAround), so that one bad row hides nothing else.
+	var bad map[int64]error
 	switch {
 	case at > 0:
 		var older, newer []session.Entry
-		older, err = rg.Range(ctx, session.RangeQuery{Before: at + 1, Limit: v.msgPage / 2, Newest: true})
+		var newerBad map[int64]error
+		older, bad, err = readAround(ctx, rg, session.RangeQuery{Before: at + 1, Limit: v.msgPage / 2, Newest: true})
 		if err == nil {
-			newer, err = rg.Range(ctx, session.RangeQuery{After: at, Limit: v.msgPage - len(older)})
+			newer, newerBad, err = readAround(ctx, rg, session.RangeQuery{After: at, Limit: v.msgPage - len(older)})
 		}
 		entries = append(older, newer...)
+		bad = mergeBad(bad, newerBad)
 	case after > 0:
-		entries, err = rg.Range(ctx, session.RangeQuery{After: after, Limit: v.msgPage})
+		entries, bad, err = readAround(ctx, rg, session.RangeQuery{After: after, Limit: v.msgPage})
 	default:
-		entries, err = rg.Range(ctx, session.RangeQuery{Before: before, Limit: v.msgPage, Newest: true})
+		entries, bad, err = readAround(ctx, rg, session.RangeQuery{Before: before, Limit: v.msgPage, Newest: true})
 	}
 	if err != nil {
 		v.storeError(w, r, err)
@@ -170,9 +176,9 @@ func (v *viewer) conversation(w http.ResponseWriter, r *http.Request) {
 	} else {
 		p.EventsURL = "/events/" + url.PathEscape(id) + "?after=" + strconv.FormatInt(last, 10)
 	}
-	p.Msgs = v.webMessages(id, entries, true)
+	p.Msgs = v.webMessages(id, entries, bad, true)
 	if !hasOlder && !hasNewer {
-		t := sumUsage(entries)
+		t := sumUsage(entries, bad)
 		p.Totals = &t
 	} else {
 		p.TotalsURL = "/usage/" + url.PathEscape(id)
@@ -180,10 +186,34 @@ func (v *viewer) conversation(w http.ResponseWriter, r *http.Request) {
 	v.render(w, "conversation.html", p)
 }
 
-// more reports whether q selects any message.
+// more reports whether q selects any message (one that cannot be read
+// counts).
 func (v *viewer) more(ctx context.Context, rg session.Ranger, q session.RangeQuery) (bool, error) {
-	es, err := rg.Range(ctx, q)
+	es, _, err := readAround(ctx, rg, q)
 	return len(es) > 0, err
+}
+
+// readPage is readAround for a session that may not be a session.Ranger:
+// it then fails as session.Range does (session.ErrNotSupported).
+func readPage(ctx context.Context, sess session.Session, q session.RangeQuery) ([]session.Entry, map[int64]error, error) {
+	rg, ok := sess.(session.Ranger)
+	if !ok {
+		es, err := session.Range(ctx, sess, q)
+		return es, nil, err
+	}
+	return readAround(ctx, rg, q)
+}
+
+// mergeBad returns the rows of both maps (either may be nil).
+func mergeBad(a, b map[int64]error) map[int64]error {
+	if len(b) == 0 {
+		return a
+	}
+	if a == nil {
+		a = make(map[int64]error, len(b))
+	}
+	maps.Copy(a, b)
+	return a
 }
 
 // older answers app.js's "load older" with the messages before ?before=N
@@ -199,7 +229,7 @@ func (v *viewer) older(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	entries, err := session.Range(ctx, sess, session.RangeQuery{Before: before, Limit: v.msgPage, Newest: true})
+	entries, bad, err := readPage(ctx, sess, session.RangeQuery{Before: before, Limit: v.msgPage, Newest: true})
 	if err != nil {
 		v.storeError(w, r, err)
 		return
@@ -217,7 +247,7 @@ func (v *viewer) older(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.Header().Set("X-Convo-Older", next)
-	v.render(w, "msgs", v.webMessages(sess.ID(), entries, true))
+	v.render(w, "msgs", v.webMessages(sess.ID(), entries, bad, true))
 }
 
 // fullMessage shows one message whole (?seq=N), unfolded: where "show
@@ -235,7 +265,7 @@ func (v *viewer) fullMessage(w http.ResponseWriter, r *http.Request) {
 		v.fail(w, r, http.StatusBadRequest, "bad seq: want a message number")
 		return
 	}
-	entries, err := session.Range(r.Context(), sess, session.RangeQuery{After: seq - 1, Before: seq + 1, Limit: 1})
+	entries, bad, err := readPage(r.Context(), sess, session.RangeQuery{After: seq - 1, Before: seq + 1, Limit: 1})
 	if err != nil {
 		v.storeError(w, r, err)
 		return
@@ -246,7 +276,7 @@ func (v *viewer) fullMessage(w http.ResponseWriter, r *http.Request) {
 	}
 	id := sess.ID()
 	p := convPage{Head: pageHead{Title: fmt.Sprintf("%s #%d", id, seq), SessionID: id}, Info: session.Info{ID: id},
-		Msgs: v.webMessages(id, entries, false), Paged: true}
+		Msgs: v.webMessages(id, entries, bad, false), Paged: true}
 	v.render(w, "message.html", p)
 }
 
@@ -254,6 +284,9 @@ func (v *viewer) fullMessage(w http.ResponseWriter, r *http.Request) {
 type usageTotals struct {
 	message.Usage
 	Messages int64
+	// Unreadable counts the messages that could not be read (not in
+	// Messages: their usage is unknown).
+	Unreadable int64
 	// Models counts the messages of each model, in order of first use.
 	Models []modelCount
 }
@@ -263,8 +296,14 @@ type modelCount struct {
 	N     int64
 }
 
-func (t *usageTotals) add(es []session.Entry) {
+// add adds es to the totals; the entries whose Seq is in bad could not be
+// read and are only counted.
+func (t *usageTotals) add(es []session.Entry, bad map[int64]error) {
 	for _, e := range es {
+		if _, ok := bad[e.Seq]; ok {
+			t.Unreadable++
+			continue
+		}
 		t.Messages++
 		if u := e.Message.Usage; u != nil {
 			t.Usage = t.Usage.Add(*u)
@@ -282,9 +321,9 @@ func (t *usageTotals) add(es []session.Entry) {
 	}
 }
 
-func sumUsage(es []session.Entry) usageTotals {
+func sumUsage(es []session.Entry, bad map[int64]error) usageTotals {
 	var t usageTotals
-	t.add(es)
+	t.add(es, bad)
 	return t
 }
 
@@ -300,12 +339,12 @@ func (v *viewer) usage(w http.ResponseWriter, r *http.Request) {
 	var t usageTotals
 	after := int64(0)
 	for {
-		es, err := session.Range(ctx, sess, session.RangeQuery{After: after, Limit: session.MaxListLimit})
+		es, bad, err := readPage(ctx, sess, session.RangeQuery{After: after, Limit: session.MaxListLimit})
 		if err != nil {
 			v.storeError(w, r, err)
 			return
 		}
-		t.add(es)
+		t.add(es, bad)
 		if len(es) < session.MaxListLimit {
 			break
 		}
@@ -379,7 +418,7 @@ func (v *viewer) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for {
-		es, err := session.Range(ctx, sess, session.RangeQuery{After: last, Limit: v.msgPage})
+		es, bad, err := readPage(ctx, sess, session.RangeQuery{After: last, Limit: v.msgPage})
 		if err != nil {
 			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 				fmt.Fprintf(v.log, "convo serve: events of %q: %v\n", sess.ID(), err)
@@ -387,7 +426,7 @@ func (v *viewer) events(w http.ResponseWriter, r *http.Request) {
 			}
 			return
 		}
-		for _, m := range v.webMessages(sess.ID(), es, true) {
+		for _, m := range v.webMessages(sess.ID(), es, bad, true) {
 			var b strings.Builder
 			if err := v.tmpl.ExecuteTemplate(&b, "msg", m); err != nil {
 				fmt.Fprintf(v.log, "convo serve: render event: %v\n", err)
@@ -477,8 +516,9 @@ func (v *viewer) watch(ctx context.Context, id string) (wake <-chan struct{}, lo
 
 // webMessages prepares entries for the page: paired tool calls, each
 // message's Seq, Markdown rendered, and, when fold is set, long texts cut
-// at foldBytes with a link to the whole message.
-func (v *viewer) webMessages(id string, entries []session.Entry, fold bool) []msgView {
+// at foldBytes with a link to the whole message. The entries whose Seq is
+// in bad could not be read (readAround): they are shown as such.
+func (v *viewer) webMessages(id string, entries []session.Entry, bad map[int64]error, fold bool) []msgView {
 	msgs := make([]message.Message, len(entries))
 	for i, e := range entries {
 		msgs[i] = e.Message
@@ -487,6 +527,10 @@ func (v *viewer) webMessages(id string, entries []session.Entry, fold bool) []ms
 	for i := range view.Messages {
 		m := &view.Messages[i]
 		m.Seq = entries[i].Seq
+		if err, ok := bad[m.Seq]; ok {
+			m.Unreadable = describeUnreadable(err)
+			continue
+		}
 		full := "/m/" + url.PathEscape(id) + "?seq=" + strconv.FormatInt(m.Seq, 10)
 		for j := range m.Parts {
 			preparePart(&m.Parts[j], fold, full)
