@@ -46,6 +46,13 @@ func TestFeedStartsDormant(t *testing.T) {
 	if _, err := sess.PopMessage(ctx); err != nil {
 		t.Fatal(err)
 	}
+	title := "dormant"
+	if err := s.UpdateInfo(ctx, "s1", session.InfoUpdate{Title: &title}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetUpdatedAt(ctx, "s1", time.Now().UnixNano()); err != nil {
+		t.Fatal(err)
+	}
 	if n := feedRows(t, s); n != 0 {
 		t.Fatalf("a dormant feed holds %d changes, want none", n)
 	}
@@ -81,8 +88,15 @@ func TestFeedStartsDormant(t *testing.T) {
 	if _, err := other.Create(ctx, "s2"); err != nil {
 		t.Fatal(err)
 	}
-	if n := feedRows(t, s); n != 2 {
-		t.Errorf("the feed holds %d changes after the start, want 2 (the append, the other store's create)", n)
+	title = "started"
+	if err := other.UpdateInfo(ctx, "s2", session.InfoUpdate{Title: &title}); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.SetUpdatedAt(ctx, "s2", time.Now().UnixNano()); err != nil { // records nothing
+		t.Fatal(err)
+	}
+	if n := feedRows(t, s); n != 3 {
+		t.Errorf("the feed holds %d changes after the start, want 3 (the append, the other store's create and UpdateInfo)", n)
 	}
 	if _, err := ro.Watch(ctx, session.WatchQuery{After: session.WatchFromNow}); err != nil {
 		t.Errorf("Watch of a read-only store once the feed started: %v", err)

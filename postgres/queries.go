@@ -79,6 +79,10 @@ type queries struct {
 	open       string
 	info       string
 	updateInfo string
+	// updateInfoFeed is updateInfo that records its change (ChangeInfo)
+	// in the same statement, taking the session's feed lock first if the
+	// feed has started (feedLockIfStarted), as deleteFeed does.
+	updateInfoFeed string
 	// setUpdatedAt records an imported session's last activity.
 	setUpdatedAt string
 	deleteSess   string
@@ -668,6 +672,18 @@ func buildQueries(schema, prefix string, share bool) *queries {
 			WHERE {{feed_started}}
 		)
 		SELECT incarnation FROM ins UNION ALL SELECT incarnation FROM {{sessions}} WHERE id = $1`)
+	// $1 id, $2 title or NULL, $3 whether to set the metadata, $4 the
+	// metadata, $5 now; a row if the session exists.
+	q.updateInfoFeed = b(`WITH lk AS ({{feed_lock_if_started}}), u AS (
+			UPDATE {{sessions}} SET title = COALESCE($2, title),
+				metadata = CASE WHEN $3::boolean THEN $4::json ELSE metadata END,
+				updated_at = GREATEST(updated_at + 1, $5)
+			WHERE id = $1 AND EXISTS (SELECT 1 FROM lk) RETURNING id, owner, incarnation, version
+		), rec AS (
+			INSERT INTO {{changes}} (` + recCols + `) SELECT id, owner, incarnation, 'info', version, 1, 0, NULL, $5::bigint FROM u, lk
+			WHERE lk.started
+		)
+		SELECT 1 FROM u`)
 	// $2 now.
 	q.deleteFeed = b(`WITH lk AS ({{feed_lock_if_started}}), d AS (
 			DELETE FROM {{sessions}} WHERE id = $1 AND EXISTS (SELECT 1 FROM lk) RETURNING id, owner, incarnation, version

@@ -411,7 +411,10 @@ func (s *Store) Info(ctx context.Context, id string) (session.Info, error) {
 }
 
 // UpdateInfo changes the session's title or metadata, or fails with
-// session.ErrNotFound. It advances UpdatedAt, not the version.
+// session.ErrNotFound. It advances UpdatedAt, not the version. It records
+// a session.ChangeInfo in the change feed (once the feed has started, see
+// StartFeed; a store opened WithCitus has no feed) in the same statement,
+// on every success, even one that sets the values already there.
 func (s *Store) UpdateInfo(ctx context.Context, id string, u session.InfoUpdate) error {
 	if err := s.writable(); err != nil {
 		return wrap(ctx, "update info", id, err)
@@ -430,8 +433,17 @@ func (s *Store) UpdateInfo(ctx context.Context, id string, u session.InfoUpdate)
 	if err != nil {
 		return wrap(ctx, "update info", id, err)
 	}
-	tag, err := s.pool.Exec(ctx, s.q.updateInfo, id, title, u.Metadata != nil, meta, time.Now().UnixNano())
-	if err == nil && tag.RowsAffected() == 0 {
+	now := time.Now().UnixNano()
+	if !s.feedOn() {
+		tag, err := s.pool.Exec(ctx, s.q.updateInfo, id, title, u.Metadata != nil, meta, now)
+		if err == nil && tag.RowsAffected() == 0 {
+			err = session.ErrNotFound
+		}
+		return wrap(ctx, "update info", id, err)
+	}
+	var one int
+	err = s.feedRow(ctx, s.q.updateInfoFeed, id, title, u.Metadata != nil, meta, now).Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
 		err = session.ErrNotFound
 	}
 	return wrap(ctx, "update info", id, err)
@@ -440,8 +452,9 @@ func (s *Store) UpdateInfo(ctx context.Context, id string, u session.InfoUpdate)
 // SetUpdatedAt sets the session's UpdatedAt to updatedAt (Unix
 // nanoseconds), exactly, without changing its messages, version or info: an
 // import or migration records when the session was last active where it
-// came from. It fails with session.ErrNotFound if the session does not
-// exist, and refuses a zero or negative updatedAt.
+// came from. It records no change in the change feed (the agent's lease
+// renews it every few seconds). It fails with session.ErrNotFound if the
+// session does not exist, and refuses a zero or negative updatedAt.
 func (s *Store) SetUpdatedAt(ctx context.Context, id string, updatedAt int64) error {
 	if err := s.writable(); err != nil {
 		return wrap(ctx, "set updated time", id, err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -426,5 +427,50 @@ func TestReadOnlyStoreWatches(t *testing.T) {
 	}
 	if _, err := ro.TrimFeed(ctx, time.Now().UnixNano()); !errors.Is(err, session.ErrReadOnly) {
 		t.Errorf("TrimFeed on a read-only store: %v, want session.ErrReadOnly", err)
+	}
+}
+
+// TestUpdateInfoRecordsInItsStatement: UpdateInfo's change is recorded in
+// the statement that updates the session, so a change that cannot be
+// recorded (here a trigger refuses it) leaves the title as it was, and an
+// update of a missing session records nothing.
+func TestUpdateInfoRecordsInItsStatement(t *testing.T) {
+	s := startFeed(t, newStore(t, testPool(t)))
+	ctx := t.Context()
+	if _, err := s.CreateWith(ctx, "s1", session.CreateOptions{Title: "old"}); err != nil {
+		t.Fatal(err)
+	}
+	title := "new"
+	if err := s.UpdateInfo(ctx, "nope", session.InfoUpdate{Title: &title}); !errors.Is(err, session.ErrNotFound) {
+		t.Errorf("UpdateInfo of a missing session: %v, want session.ErrNotFound", err)
+	}
+	schema := `"` + s.Schema() + `"`
+	for _, sql := range []string{
+		`CREATE FUNCTION ` + schema + `.refuse_info() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'no info changes'; END $$`,
+		`CREATE TRIGGER refuse_info BEFORE INSERT ON ` + s.q.changes + ` FOR EACH ROW WHEN (NEW.kind = 'info') EXECUTE FUNCTION ` + schema + `.refuse_info()`,
+	} {
+		if _, err := s.pool.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.UpdateInfo(ctx, "s1", session.InfoUpdate{Title: &title}); err == nil {
+		t.Error("UpdateInfo succeeded although its change could not be recorded")
+	}
+	if in, err := s.Info(ctx, "s1"); err != nil || in.Title != "old" {
+		t.Errorf("after the failed UpdateInfo: title %q, %v; want \"old\" unchanged", in.Title, err)
+	}
+	if _, err := s.pool.Exec(ctx, `DROP TRIGGER refuse_info ON `+s.q.changes); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateInfo(ctx, "s1", session.InfoUpdate{Title: &title}); err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	if err := s.pool.QueryRow(ctx, `SELECT array_agg(kind || ' ' || session_id ORDER BY xid, id) FROM `+s.q.changes).Scan(&kinds); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"create s1", "info s1"}; !slices.Equal(kinds, want) {
+		t.Errorf("the feed holds %q, want %q", kinds, want)
 	}
 }

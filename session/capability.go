@@ -82,7 +82,9 @@ type Describer interface {
 	// Info describes the session, or fails with ErrNotFound.
 	Info(ctx context.Context, id string) (Info, error)
 	// UpdateInfo changes the session's title or metadata, or fails with
-	// ErrNotFound.
+	// ErrNotFound. A store that is also a Watcher records a ChangeInfo in
+	// the same transaction, on every success (even one that sets the
+	// values already there), and none on failure.
 	UpdateInfo(ctx context.Context, id string, u InfoUpdate) error
 }
 
@@ -443,7 +445,9 @@ type Importer interface {
 	// nanoseconds), exactly: earlier or later than the current value, and
 	// even earlier than the session's CreatedAt, since the store records
 	// an imported history as it was. It changes nothing else: not the
-	// messages, the version, the owner, the title or the metadata. Later
+	// messages, the version, the owner, the title or the metadata, and
+	// records no change in a Watcher's feed (the agent's lease renews it
+	// every few seconds). Later
 	// writes advance UpdatedAt from there as usual (an append sets it to
 	// the time of the append, or just past updatedAt if that is later).
 	//

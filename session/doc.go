@@ -84,7 +84,8 @@
 //     independent of it afterwards: retry a turn, edit and resend.
 //   - Watcher: Watch delivers the committed changes to a session, to an
 //     owner's sessions or to the whole store (create, append, remove, clear,
-//     replace, delete), live, in commit order, each once, from a durable
+//     replace, delete, and info: a title or metadata changed by
+//     UpdateInfo), live, in commit order, each once, from a durable
 //     cursor, so that a consumer that stops resumes where it was; a cursor
 //     behind the history the store keeps gives ErrFeedGap, never a silent
 //     loss. FeedTrimmer: TrimFeed discards old feed history.

@@ -3,6 +3,7 @@ package session_test
 import (
 	"context"
 	"fmt"
+	"iter"
 	"log"
 
 	"github.com/convo-dev/convo/message"
@@ -67,4 +68,64 @@ func ExampleWatch() {
 	// append v2 "are you there?"
 	// append v3
 	// remove v4
+}
+
+// A sidebar keeps an owner's sessions with their titles up to date: it
+// reads the title (Info) when a session is created or its title or
+// metadata change (ChangeInfo, at the version the session already had),
+// drops a deleted session, and ignores the other kinds, including any a
+// later release adds.
+func ExampleChangeInfo() {
+	ctx := context.Background()
+	store := session.NewMemoryStore()
+	changes, err := session.Watch(ctx, store, session.WatchQuery{Owner: "alice", After: session.WatchFromNow})
+	if err != nil {
+		log.Fatal(err)
+	}
+	next, stop := iter.Pull2(changes)
+	defer stop()
+	sidebar := map[string]string{} // session id -> title
+	// update applies the next change to the sidebar.
+	update := func() {
+		c, err, ok := next()
+		if err != nil || !ok {
+			log.Fatal("the watch ended: ", err)
+		}
+		switch c.Kind {
+		case session.ChangeCreate, session.ChangeInfo:
+			in, err := store.Info(ctx, c.SessionID)
+			if err != nil {
+				return // deleted since: its ChangeDelete follows
+			}
+			sidebar[c.SessionID] = in.Title
+		case session.ChangeDelete:
+			delete(sidebar, c.SessionID)
+		default:
+			return
+		}
+		fmt.Printf("%s v%d: %q\n", c.Kind, c.Version, sidebar)
+	}
+
+	sess, err := store.CreateWith(ctx, "chat-1", session.CreateOptions{Owner: "alice", Title: "New chat"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	update()
+	if err := sess.AddMessages(ctx, []message.Message{message.NewUserMessage("plan a trip")}); err != nil {
+		log.Fatal(err)
+	}
+	update() // an append: the sidebar has nothing to do
+	title := "Trip to Lisbon"
+	if err := store.UpdateInfo(ctx, "chat-1", session.InfoUpdate{Title: &title}); err != nil {
+		log.Fatal(err)
+	}
+	update()
+	if err := store.Delete(ctx, "chat-1"); err != nil {
+		log.Fatal(err)
+	}
+	update()
+	// Output:
+	// create v0: map["chat-1":"New chat"]
+	// info v1: map["chat-1":"Trip to Lisbon"]
+	// delete v1: map[]
 }

@@ -225,7 +225,8 @@ func (m *MemoryStore) Info(ctx context.Context, id string) (Info, error) {
 }
 
 // UpdateInfo changes the title or metadata of the session id, or fails with
-// ErrNotFound. It advances UpdatedAt but not the version.
+// ErrNotFound. It advances UpdatedAt but not the version, and records a
+// ChangeInfo in the feed (even if the values are the ones already there).
 func (m *MemoryStore) UpdateInfo(ctx context.Context, id string, u InfoUpdate) error {
 	if err := check(ctx, id); err != nil {
 		return fmt.Errorf("memory: update info %q: %w", id, err)
@@ -243,11 +244,13 @@ func (m *MemoryStore) UpdateInfo(ctx context.Context, id string, u InfoUpdate) e
 		s.metadata = cloneMetadata(u.Metadata)
 	}
 	s.touch()
+	m.record(id, s, ChangeInfo, 0, -1, nil)
 	return nil
 }
 
 // SetUpdatedAt sets the UpdatedAt of the session id to updatedAt, exactly,
-// without changing its messages, version or info. It fails with ErrNotFound
+// without changing its messages, version or info, and records no change in
+// the feed. It fails with ErrNotFound
 // if the session does not exist and refuses a zero or negative updatedAt.
 func (m *MemoryStore) SetUpdatedAt(ctx context.Context, id string, updatedAt int64) error {
 	if err := check(ctx, id); err != nil {

@@ -35,6 +35,17 @@ const (
 	// DeleteOwner, Prune). Its id may be created again later, which is a
 	// ChangeCreate.
 	ChangeDelete ChangeKind = "delete"
+	// ChangeInfo: the session's title or metadata changed
+	// (Describer.UpdateInfo). Describer.Info reads the new ones; Version is
+	// unchanged (UpdateInfo does not advance it), so it equals the version
+	// of the change before, and the change carries no Messages. Every
+	// UpdateInfo that succeeds records one, even one that sets the values
+	// the session already has: the stores do not compare. An UpdateInfo
+	// that fails (ErrNotFound for a missing session) records none.
+	// Importer.SetUpdatedAt, which changes only UpdatedAt, records nothing.
+	// Added after the other kinds: a consumer of an earlier release ignores
+	// it.
+	ChangeInfo ChangeKind = "info"
 )
 
 // Change is one committed change to one session, as a Watcher delivers it.
@@ -51,7 +62,8 @@ type Change struct {
 	// Kind says what changed.
 	Kind ChangeKind
 	// Version is the session's version (see Versioned) after the change:
-	// 0 for ChangeCreate, the last version for ChangeDelete.
+	// 0 for ChangeCreate, the last version for ChangeDelete, the version
+	// it already had for ChangeInfo.
 	Version int64
 	// Messages are, for ChangeAppend and ChangeReplace (and ChangeCreate
 	// of a fork), the messages the change stored, oldest first, as GetMessages returns them. The feed
@@ -117,7 +129,9 @@ type WatchQuery struct {
 //
 // A watch started with WatchFromNow, then a Snapshot, shows a session live
 // without a gap or a repeat: skip the changes whose Version is at most the
-// snapshot's.
+// snapshot's. That rule is for the changes to messages: a ChangeInfo keeps
+// the version, so handle it whatever its Version (read Describer.Info
+// again, which is harmless if the snapshot already saw the new title).
 type Watcher interface {
 	// Watch delivers the changes q selects, as described above.
 	Watch(ctx context.Context, q WatchQuery) (iter.Seq2[Change, error], error)

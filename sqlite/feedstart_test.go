@@ -68,6 +68,9 @@ func everyWrite(t *testing.T, st *sqlite.Store, p string) []string {
 	_, err = a.(session.Rewriter).ReplaceMessages(ctx, version, []message.Message{message.NewUserMessage("three")})
 	must(err)
 	must(a.Clear(ctx))
+	title := "title"
+	must(st.UpdateInfo(ctx, p+"a", session.InfoUpdate{Title: &title}))
+	must(st.SetUpdatedAt(ctx, p+"a", time.Now().UnixNano())) // records nothing
 	_, err = st.Open(ctx, p+"b")
 	must(err)
 	must(st.Delete(ctx, p+"b"))
@@ -76,7 +79,7 @@ func everyWrite(t *testing.T, st *sqlite.Store, p string) []string {
 	_, err = st.Prune(ctx, session.PruneQuery{UpdatedBefore: time.Now().UnixNano() + 1, Owner: p + "forks"})
 	must(err)
 	return []string{"create " + p + "a", "append " + p + "a", "remove " + p + "a", "create " + p + "fork",
-		"remove " + p + "a", "replace " + p + "a", "clear " + p + "a", "create " + p + "b", "delete " + p + "b",
+		"remove " + p + "a", "replace " + p + "a", "clear " + p + "a", "info " + p + "a", "create " + p + "b", "delete " + p + "b",
 		"delete " + p + "a", "delete " + p + "fork"}
 }
 

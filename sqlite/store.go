@@ -636,7 +636,9 @@ func (s *Store) Info(ctx context.Context, id string) (session.Info, error) {
 }
 
 // UpdateInfo changes the session's title or metadata, or fails with
-// session.ErrNotFound.
+// session.ErrNotFound. It records a session.ChangeInfo in the change feed
+// (once the feed has started, see StartFeed) in the same transaction, on
+// every success, even one that sets the values already there.
 func (s *Store) UpdateInfo(ctx context.Context, id string, u session.InfoUpdate) error {
 	if err := session.ValidateID(id); err != nil {
 		return wrap("update info", id, err)
@@ -650,15 +652,19 @@ func (s *Store) UpdateInfo(ctx context.Context, id string, u session.InfoUpdate)
 		if u.Title != nil {
 			title = *u.Title
 		}
-		return execChanging(ctx, tx, session.ErrNotFound, s.q.updateInfo, title, u.Metadata != nil, meta, time.Now().UnixNano(), id)
+		if err := execChanging(ctx, tx, session.ErrNotFound, s.q.updateInfo, title, u.Metadata != nil, meta, time.Now().UnixNano(), id); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, session.ChangeInfo, id, 0, nil)
 	}))
 }
 
 // SetUpdatedAt sets the session's UpdatedAt to updatedAt (Unix
 // nanoseconds), exactly, without changing its messages, version or info: an
 // import or migration records when the session was last active where it
-// came from. It fails with session.ErrNotFound if the session does not
-// exist, and refuses a zero or negative updatedAt.
+// came from. It records no change in the change feed (the agent's lease
+// renews it every few seconds). It fails with session.ErrNotFound if the
+// session does not exist, and refuses a zero or negative updatedAt.
 func (s *Store) SetUpdatedAt(ctx context.Context, id string, updatedAt int64) error {
 	if err := session.ValidateID(id); err != nil {
 		return wrap("set updated time", id, err)

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -255,5 +256,47 @@ func TestReadOnlyStoreWatches(t *testing.T) {
 	// A poll interval that is not positive is refused before any I/O.
 	if _, err := sqlite.Open(ctx, openFile(t, path), sqlite.WithFeedPollInterval(0)); err == nil {
 		t.Error("WithFeedPollInterval(0) was accepted")
+	}
+}
+
+// TestUpdateInfoRecordsInItsTransaction: UpdateInfo's change is recorded
+// in the transaction that updates the session, so a change that cannot be
+// recorded (here a trigger refuses it) leaves the title as it was, and an
+// update of a missing session records nothing.
+func TestUpdateInfoRecordsInItsTransaction(t *testing.T) {
+	ctx := t.Context()
+	db := openFile(t, filepath.Join(t.TempDir(), "convo.db"))
+	st, err := sqlite.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.StartFeed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateWith(ctx, "s1", session.CreateOptions{Title: "old"}); err != nil {
+		t.Fatal(err)
+	}
+	title := "new"
+	if err := st.UpdateInfo(ctx, "nope", session.InfoUpdate{Title: &title}); !errors.Is(err, session.ErrNotFound) {
+		t.Errorf("UpdateInfo of a missing session: %v, want session.ErrNotFound", err)
+	}
+	if _, err := db.ExecContext(ctx, `CREATE TRIGGER refuse_info BEFORE INSERT ON changes WHEN NEW.kind = 'info'
+		BEGIN SELECT RAISE(ABORT, 'no info changes'); END`); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.UpdateInfo(ctx, "s1", session.InfoUpdate{Title: &title}); err == nil {
+		t.Error("UpdateInfo succeeded although its change could not be recorded")
+	}
+	if in, err := st.Info(ctx, "s1"); err != nil || in.Title != "old" {
+		t.Errorf("after the failed UpdateInfo: title %q, %v; want \"old\" unchanged", in.Title, err)
+	}
+	if _, err := db.ExecContext(ctx, `DROP TRIGGER refuse_info`); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.UpdateInfo(ctx, "s1", session.InfoUpdate{Title: &title}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := feedKinds(t, db), []string{"create s1", "info s1"}; !slices.Equal(got, want) {
+		t.Errorf("the feed holds %q, want %q", got, want)
 	}
 }

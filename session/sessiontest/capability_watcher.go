@@ -128,6 +128,23 @@ func expectChange(t *testing.T, what string, c session.Change, id string, kind s
 	}
 }
 
+// expectInfoChange checks that c is a ChangeInfo of session id (with
+// owner, unless owner is ""), with no messages and none removed, at
+// version (the session's: UpdateInfo does not advance it).
+func expectInfoChange(t *testing.T, what string, c session.Change, id, owner string, version int64) {
+	t.Helper()
+	expectChange(t, what, c, id, session.ChangeInfo, nil)
+	if len(c.Removed) != 0 {
+		t.Errorf("%s: change removed %q, want nothing", what, c.Removed)
+	}
+	if owner != "" && c.Owner != owner {
+		t.Errorf("%s: change of owner %q, want %q", what, c.Owner, owner)
+	}
+	if c.Version != version {
+		t.Errorf("%s: change at version %d, session at %d (UpdateInfo does not advance it)", what, c.Version, version)
+	}
+}
+
 func testWatcher(t *testing.T, s *suite) {
 	s.watcher(t) // skips the whole area when not implemented
 	t.Run("session_feed_delivers_every_kind_of_change_in_order", func(t *testing.T) {
@@ -168,6 +185,22 @@ func testWatcher(t *testing.T, s *suite) {
 		sameMessages(t, "the append's messages", msgs[:2], got.Messages)
 		add(t, sess, msgs[2])
 		step("AddMessages of 1", session.ChangeAppend, []string{"m-2"})
+		if d, ok := st.(session.Describer); ok {
+			title := "renamed"
+			if err := d.UpdateInfo(t.Context(), "s1", session.InfoUpdate{Title: &title}); err != nil {
+				t.Fatalf("UpdateInfo: %v", err)
+			}
+			c := r.next(t)
+			// At the previous change's version, which is the session's.
+			expectInfoChange(t, "after UpdateInfo", c, "s1", "", last)
+			if v := info(t, d, "s1").Version; v != last {
+				t.Errorf("after UpdateInfo: session at version %d, want %d (UpdateInfo does not advance it)", v, last)
+			}
+			if cursors[c.Cursor] {
+				t.Errorf("after UpdateInfo: cursor %q was delivered before", c.Cursor)
+			}
+			cursors[c.Cursor] = true
+		}
 		add(t, sess, msgs[2]) // a retry stores nothing: no change
 		if _, err := sess.PopMessage(t.Context()); err != nil {
 			t.Fatalf("PopMessage: %v", err)
@@ -209,6 +242,107 @@ func testWatcher(t *testing.T, s *suite) {
 		add(t, sess, message.NewUserMessage("again"))
 		c = r.next(t)
 		expectChange(t, "after AddMessages to the new session", c, "s1", session.ChangeAppend, []string{"again"})
+	})
+	t.Run("UpdateInfo_delivers_one_ChangeInfo_at_the_sessions_version", func(t *testing.T) {
+		st, w := s.watcher(t)
+		d, ok := st.(session.Describer)
+		if !ok {
+			t.Skip("store implements session.Watcher but not session.Describer")
+		}
+		a := createWith(t, d, "a", session.CreateOptions{Owner: "alice", Title: "old"})
+		createWith(t, d, "b", session.CreateOptions{Owner: "bob"})
+		add(t, a, users("m", 2)...)
+		va, vb := info(t, d, "a").Version, info(t, d, "b").Version
+		everything := watch(t, w, session.WatchQuery{After: session.WatchFromNow})
+		ofA := watch(t, w, session.WatchQuery{SessionID: "a", After: session.WatchFromNow})
+		ofAlice := watch(t, w, session.WatchQuery{Owner: "alice", After: session.WatchFromNow})
+		title, same := "new", "new"
+		updates := []struct {
+			what string
+			u    session.InfoUpdate
+		}{
+			{"UpdateInfo of the title", session.InfoUpdate{Title: &title}},
+			// The stores do not compare: setting the values already there
+			// is a change too (see ChangeInfo).
+			{"UpdateInfo to the same title", session.InfoUpdate{Title: &same}},
+			{"UpdateInfo of the metadata", session.InfoUpdate{Metadata: map[string]string{"k": "v"}}},
+		}
+		for _, u := range updates {
+			if err := d.UpdateInfo(t.Context(), "a", u.u); err != nil {
+				t.Fatalf("%s: %v", u.what, err)
+			}
+		}
+		bt := "bob's"
+		if err := d.UpdateInfo(t.Context(), "b", session.InfoUpdate{Title: &bt}); err != nil {
+			t.Fatalf("UpdateInfo of b: %v", err)
+		}
+		if a2, b2 := info(t, d, "a").Version, info(t, d, "b").Version; a2 != va || b2 != vb {
+			t.Errorf("after UpdateInfo: a at version %d, b at %d; want %d and %d, as before (UpdateInfo does not advance it)", a2, b2, va, vb)
+		}
+		add(t, a, message.NewUserMessage("marker"))
+		for _, f := range []struct {
+			name string
+			r    *feedReader
+			bToo bool
+		}{{"the whole store's feed", everything, true}, {"a's feed", ofA, false}, {"alice's feed", ofAlice, false}} {
+			cursors := map[string]bool{}
+			for _, u := range updates {
+				c := f.r.next(t)
+				expectInfoChange(t, f.name+": after "+u.what, c, "a", "alice", va)
+				if cursors[c.Cursor] {
+					t.Errorf("%s: after %s: cursor %q was delivered before", f.name, u.what, c.Cursor)
+				}
+				cursors[c.Cursor] = true
+			}
+			if f.bToo {
+				expectInfoChange(t, f.name+": after UpdateInfo of b", f.r.next(t), "b", "bob", vb)
+			}
+			// Exactly one change per UpdateInfo: the next one is the append.
+			expectChange(t, f.name+": after the UpdateInfo calls", f.r.next(t), "a", session.ChangeAppend, []string{"marker"})
+		}
+		if got := info(t, d, "a"); got.Title != "new" || got.Metadata["k"] != "v" {
+			t.Errorf("Info after the changes: title %q, metadata %v; want \"new\", map[k:v]", got.Title, got.Metadata)
+		}
+	})
+	t.Run("a_failed_UpdateInfo_delivers_nothing", func(t *testing.T) {
+		st, w := s.watcher(t)
+		d, ok := st.(session.Describer)
+		if !ok {
+			t.Skip("store implements session.Watcher but not session.Describer")
+		}
+		sess := create(t, st, "s1")
+		create(t, st, "gone")
+		if err := st.Delete(t.Context(), "gone"); err != nil {
+			t.Fatalf("Delete: %v", err)
+		}
+		r := watch(t, w, session.WatchQuery{After: session.WatchFromNow})
+		title := "t"
+		for _, id := range []string{"nope", "gone"} {
+			err := d.UpdateInfo(t.Context(), id, session.InfoUpdate{Title: &title})
+			isErr(t, fmt.Sprintf("UpdateInfo(%q) of a missing session", id), err, session.ErrNotFound)
+		}
+		err := d.UpdateInfo(cancelled(t), "s1", session.InfoUpdate{Title: &title})
+		canceledErr(t, "UpdateInfo with a cancelled context", err)
+		add(t, sess, message.NewUserMessage("marker"))
+		expectChange(t, "after the failed UpdateInfo calls", r.next(t), "s1", session.ChangeAppend, []string{"marker"})
+	})
+	t.Run("SetUpdatedAt_delivers_nothing", func(t *testing.T) {
+		st, w := s.watcher(t)
+		imp, ok := st.(session.Importer)
+		if !ok {
+			t.Skip("store implements session.Watcher but not session.Importer")
+		}
+		sess := create(t, st, "s1")
+		r := watch(t, w, session.WatchQuery{After: session.WatchFromNow})
+		// As the agent's lease renewal does, every few seconds: a change
+		// for each would flood the feed.
+		for i := range 3 {
+			if err := imp.SetUpdatedAt(t.Context(), "s1", time.Now().UnixNano()+int64(i)); err != nil {
+				t.Fatalf("SetUpdatedAt: %v", err)
+			}
+		}
+		add(t, sess, message.NewUserMessage("marker"))
+		expectChange(t, "after SetUpdatedAt", r.next(t), "s1", session.ChangeAppend, []string{"marker"})
 	})
 	t.Run("session_feed_holds_only_that_session", func(t *testing.T) {
 		st, w := s.watcher(t)

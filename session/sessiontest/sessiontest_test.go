@@ -135,6 +135,12 @@ var brokenStores = []broken{
 		func() session.Store { return unnamedRemoves{session.NewMemoryStore()} }},
 	{"feed_gap_skipped_silently", "Watcher/a_cursor_behind_the_kept_history_gives_ErrFeedGap",
 		func() session.Store { return silentGap{session.NewMemoryStore()} }},
+	{"owner_feed_drops_info_changes", "Watcher/UpdateInfo_delivers_one_ChangeInfo_at_the_sessions_version",
+		func() session.Store { return infoUnwatched{session.NewMemoryStore()} }},
+	{"failed_UpdateInfo_leaves_changes", "Watcher/a_failed_UpdateInfo_delivers_nothing",
+		func() session.Store { return infoOfMissingRecorded{session.NewMemoryStore()} }},
+	{"SetUpdatedAt_records_a_change", "Watcher/SetUpdatedAt_delivers_nothing",
+		func() session.Store { return leaseFloodsFeed{session.NewMemoryStore()} }},
 }
 
 // resumeRepeats resumes a watch at the change its cursor names, not after
@@ -177,6 +183,53 @@ func (g silentGap) Watch(ctx context.Context, q session.WatchQuery) (iter.Seq2[s
 		return g.MemoryStore.Watch(ctx, q)
 	}
 	return seq, err
+}
+
+// infoUnwatched leaves title and metadata changes out of the watches of
+// an owner (as a store whose info rows lack the owner would).
+type infoUnwatched struct{ *session.MemoryStore }
+
+func (i infoUnwatched) Watch(ctx context.Context, q session.WatchQuery) (iter.Seq2[session.Change, error], error) {
+	seq, err := i.MemoryStore.Watch(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return func(yield func(session.Change, error) bool) {
+		for c, err := range seq {
+			if err == nil && c.Kind == session.ChangeInfo && q.Owner != "" {
+				continue
+			}
+			if !yield(c, err) {
+				return
+			}
+		}
+	}, nil
+}
+
+// infoOfMissingRecorded fails UpdateInfo of a missing session with
+// ErrNotFound, but only after changes reached the feed (as a store that
+// records before it checks, outside the update's transaction, would).
+type infoOfMissingRecorded struct{ *session.MemoryStore }
+
+func (i infoOfMissingRecorded) UpdateInfo(ctx context.Context, id string, u session.InfoUpdate) error {
+	if ok, err := i.Exists(ctx, id); err != nil || ok {
+		return i.MemoryStore.UpdateInfo(ctx, id, u)
+	}
+	if _, err := i.Create(ctx, id); err == nil {
+		i.MemoryStore.UpdateInfo(ctx, id, u)
+		i.Delete(ctx, id)
+	}
+	return fmt.Errorf("update info %q: %w", id, session.ErrNotFound)
+}
+
+// leaseFloodsFeed records a change at every SetUpdatedAt.
+type leaseFloodsFeed struct{ *session.MemoryStore }
+
+func (l leaseFloodsFeed) SetUpdatedAt(ctx context.Context, id string, updatedAt int64) error {
+	if err := l.UpdateInfo(ctx, id, session.InfoUpdate{}); err != nil {
+		return err
+	}
+	return l.MemoryStore.SetUpdatedAt(ctx, id, updatedAt)
 }
 
 // wholeFork forks at the parent's last message, wherever it is asked to.
