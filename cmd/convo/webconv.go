@@ -432,7 +432,7 @@ func (v *viewer) events(w http.ResponseWriter, r *http.Request) {
 				fmt.Fprintf(v.log, "convo serve: render event: %v\n", err)
 				return
 			}
-			if _, err := fmt.Fprintf(w, "id: %d\nevent: message\ndata: %s\n\n", m.Seq, strings.ReplaceAll(b.String(), "\n", "\ndata: ")); err != nil {
+			if _, err := fmt.Fprintf(w, "id: %d\nevent: message\ndata: %s\n\n", m.Seq, sseData(b.String())); err != nil {
 				return
 			}
 			last = m.Seq
@@ -458,6 +458,18 @@ func (v *viewer) events(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// sseData returns s as the value of an event stream's data field: a line
+// of s on each "data: " line. An event stream ends a line at a lone CR as
+// at LF, so each CR (alone or before LF) becomes LF: a CR in a message's
+// text (a tool's progress output) would otherwise cut the message there and
+// let the text after it be read as fields of the stream (id, event). The
+// page loses nothing by it: HTML reads CR and CRLF as LF.
+func sseData(s string) string {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	s = strings.ReplaceAll(s, "\r", "\n")
+	return strings.ReplaceAll(s, "\n", "\ndata: ")
 }
 
 // delayed reports that the change feed of session id failed with err:
