@@ -326,3 +326,34 @@ func TestCorruptRowsAreShownAround(t *testing.T) {
 		})
 	}
 }
+
+// A fork whose fork point (the last message it inherited) cannot be read
+// lost show's mark of where the inherited messages end: the mark is found
+// by the message's id, and an unreadable row had none.
+func TestShowMarksAnUnreadableForkPoint(t *testing.T) {
+	for _, db := range backends(t) {
+		t.Run(db.name, func(t *testing.T) {
+			ctx := t.Context()
+			seed(t, db.url, db.prefix, demoSessions(t)[:1])
+			b, err := openBackend(ctx, db.url, db.prefix, false, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fk, err := session.Fork(ctx, b.store, "trip-paris", "m-trip-4", "trip-retry", session.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := fk.AddMessages(ctx, []message.Message{message.NewAssistantMessage("Sunny Saturday, showery Sunday.")}); err != nil {
+				t.Fatal(err)
+			}
+			b.close()
+			execSQL(t, db.url, fmt.Sprintf(`UPDATE "%smessages" SET usage = '[1]' WHERE session_id = 'trip-retry' AND id = 'm-trip-4'`, db.prefix))
+			r := runInProcess(t, "", db.args("show", "--no-pager", "trip-retry")...)
+			mark := "--- forked from trip-paris here"
+			bad, i, own := strings.Index(r.stdout, "unreadable (seq"), strings.Index(r.stdout, mark), strings.Index(r.stdout, "Sunny Saturday")
+			if r.err == nil || bad < 0 || i < bad || own < i {
+				t.Errorf("show of a fork whose fork point cannot be read: %v\n%s", r.err, r.stdout)
+			}
+		})
+	}
+}

@@ -149,7 +149,14 @@ messages in the message JSON of package message.`,
 			v := buildView(msgs)
 			for i := range es {
 				if err, ok := bad[es[i].Seq]; ok {
-					v.Messages[i].Seq, v.Messages[i].Unreadable = es[i].Seq, describeUnreadable(err)
+					m := &v.Messages[i]
+					m.Seq, m.Unreadable = es[i].Seq, describeUnreadable(err)
+					// Its id, if the store could read it: the fork mark
+					// finds the fork point by it.
+					var ce *session.CorruptError
+					if errors.As(err, &ce) {
+						m.Msg.ID = ce.MessageID
+					}
 				}
 			}
 			// With --tail the view starts inside the session: number the
@@ -250,6 +257,9 @@ func printConversation(w *termWriter, info session.Info, v convView, skipped int
 		if m.Unreadable != "" {
 			fmt.Fprintf(w, "\n[%d] ", m.Index)
 			w.styled(sgrRed, fmt.Sprintf("unreadable (seq %d): %s; %s\n", m.Seq, m.Unreadable, repairHint))
+			if atFork {
+				forkMark()
+			}
 			continue
 		}
 		if m.Empty {
