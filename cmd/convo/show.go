@@ -54,7 +54,12 @@ stdout is not a terminal. Roles are coloured on a terminal unless NO_COLOR
 is set.
 
 With --json it writes the session (in the shape of ls --json) and its
-messages in the message JSON of package message.`,
+messages in the message JSON of package message.
+
+A stored message that cannot be read (a corrupt row) hides nothing else:
+show notes it in its place (with --json, lists it under "unreadable"
+instead of in "messages"), prints the rest, and exits with status 1 naming
+it; convo doctor --repair moves such rows aside.`,
 		Example: `  convo show --db chat.db trip-paris
   convo show --db chat.db --tail 20 standup-log
   convo show --db chat.db --full --no-pager trip-paris > trip.txt`,
