@@ -109,7 +109,8 @@ func readAll(ctx context.Context, rg session.Ranger, tail int) ([]session.Entry,
 }
 
 // unreadableError sums up the rows of a session that could not be read, for
-// a command that showed the rest: nil when bad is empty.
+// a command that showed the rest: nil when bad is empty. It names the first
+// maxNamedSeqs of them.
 func unreadableError(id string, bad map[int64]error) error {
 	if len(bad) == 0 {
 		return nil
@@ -121,6 +122,10 @@ func unreadableError(id string, bad map[int64]error) error {
 	slices.Sort(seqs)
 	var b strings.Builder
 	for i, s := range seqs {
+		if i == maxNamedSeqs {
+			fmt.Fprintf(&b, " and %d more", len(seqs)-i)
+			break
+		}
 		if i > 0 {
 			b.WriteString(", ")
 		}
@@ -132,6 +137,10 @@ func unreadableError(id string, bad map[int64]error) error {
 	}
 	return fmt.Errorf("%d %s of session %q cannot be read (seq %s; %w): %s", len(seqs), noun, id, b.String(), session.ErrCorrupt, repairHint)
 }
+
+// maxNamedSeqs is how many unreadable rows unreadableError names; the
+// output above it notes each one in its place.
+const maxNamedSeqs = 20
 
 // repairHint is what a person is told to do about rows that cannot be read.
 const repairHint = "convo doctor --repair moves such rows aside"

@@ -357,3 +357,23 @@ func TestShowMarksAnUnreadableForkPoint(t *testing.T) {
 		})
 	}
 }
+
+// The summary names the first 20 unreadable rows and counts the rest, so
+// that a session with thousands of them does not print one huge line.
+func TestUnreadableErrorNamesTheFirstRows(t *testing.T) {
+	if unreadableError("s", nil) != nil {
+		t.Error("no bad row: an error")
+	}
+	bad := map[int64]error{}
+	for s := int64(1); s <= 1000; s++ {
+		bad[s*2] = session.ErrCorrupt
+	}
+	err := unreadableError("s", bad)
+	want := `1000 messages of session "s" cannot be read (seq 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34, 36, 38, 40 and 980 more; corrupt stored message): ` + repairHint
+	if err == nil || err.Error() != want || !errors.Is(err, session.ErrCorrupt) {
+		t.Errorf("got %v\nwant %s", err, want)
+	}
+	if err := unreadableError("s", map[int64]error{7: session.ErrCorrupt}); err == nil || !strings.HasPrefix(err.Error(), `1 message of session "s" cannot be read (seq 7;`) {
+		t.Errorf("one: %v", err)
+	}
+}
