@@ -720,6 +720,12 @@
 //	            conformance 295 passed, 1 skipped (73 s); 6 migrations
 //	            under 8 writers, 770 messages, 0 failures; 8 shard moves
 //	            under 95,840 appended messages; worker down.
+//	2026-11-26  At ad9f0c8 (UpdateInfo records a session.ChangeInfo in
+//	            the feed; WithCitus keeps the plain UPDATE), on a cluster
+//	            built afresh by the recipe above: every test PASSED:
+//	            conformance 295 passed, 1 skipped (Watcher) (57 s); 8 shard
+//	            moves under 96,924 appended messages; worker down;
+//	            upgrades from versions 1 to 8 (106 s in all).
 //	2026-11-26  Before this release (issue 13): the conformance suite on
 //	            tables distributed by hand passed 225 of 234 checks; every
 //	            retry of stored messages failed with XX000.
