@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -356,7 +357,9 @@ func (v *viewer) usage(w http.ResponseWriter, r *http.Request) {
 // events streams the messages appended to a session after ?after=N (or the
 // Last-Event-ID a reconnecting browser sends) as server-sent events: one
 // "message" event per message, its id the message's Seq and its data the
-// message's HTML. New messages are read from the last Seq sent, a page at
+// message's HTML; and an "info" event with the session's title when the
+// stream starts and whenever the title changes (sendInfo). New messages
+// are read from the last Seq sent, a page at
 // a time, when the store's change feed (session.Watcher) reports a change
 // to the session, or, for a store without one, every v.poll. If the feed
 // fails (at the start or later), the stream says so on the server's log
@@ -417,6 +420,7 @@ func (v *viewer) events(w http.ResponseWriter, r *http.Request) {
 	if err != nil && !v.delayed(w, rc, sess.ID(), err) {
 		return
 	}
+	var title *string // the title last sent (sendInfo)
 	for {
 		es, bad, err := readPage(ctx, sess, session.RangeQuery{After: last, Limit: v.msgPage})
 		if err != nil {
@@ -445,6 +449,9 @@ func (v *viewer) events(w http.ResponseWriter, r *http.Request) {
 		if len(es) == v.msgPage {
 			continue // more are waiting
 		}
+		if !v.sendInfo(ctx, w, rc, sess.ID(), &title) {
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -458,6 +465,46 @@ func (v *viewer) events(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// sendInfo sends the session's title as an event "info" (data: JSON
+// {"title": ...}) when it differs from *last, the one sent before (nil:
+// none yet, so the first call always sends it): the page's heading and
+// title follow UpdateInfo, which the change feed reports as
+// session.ChangeInfo, or which the poll finds. A store without
+// session.Describer has no title to send. It reports whether the stream
+// can still be written to.
+func (v *viewer) sendInfo(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, id string, last **string) bool {
+	d, ok := v.store.(session.Describer)
+	if !ok {
+		return true
+	}
+	in, err := d.Info(ctx, id)
+	if err != nil {
+		// A gone session ends the stream at the next read of its
+		// messages, which reports it; a failed read is tried again at the
+		// next change or poll.
+		if ctx.Err() == nil && !errors.Is(err, session.ErrNotFound) {
+			fmt.Fprintf(v.log, "convo serve: events of %q: read its title: %v\n", id, err)
+		}
+		return true
+	}
+	if *last != nil && **last == in.Title {
+		return true
+	}
+	b, err := json.Marshal(struct {
+		Title string `json:"title"`
+	}{in.Title})
+	if err != nil {
+		fmt.Fprintf(v.log, "convo serve: events of %q: %v\n", id, err)
+		return true
+	}
+	// JSON text is one line: no CR or LF to split (sseData).
+	if _, err := fmt.Fprintf(w, "event: info\ndata: %s\n\n", b); err != nil {
+		return false
+	}
+	*last = &in.Title
+	return rc.Flush() == nil
 }
 
 // sseData returns s as the value of an event stream's data field: a line

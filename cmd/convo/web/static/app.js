@@ -130,6 +130,18 @@
         if (count) count.textContent = String(Number(count.textContent) + 1);
         if (atEnd) window.scrollTo(0, document.documentElement.scrollHeight);
       });
+      // The session's title (sent when the stream starts and whenever it
+      // changes): the heading and the page's title follow it.
+      es.addEventListener("info", function (e) {
+        let title;
+        try { title = JSON.parse(e.data).title; } catch (_) { return; }
+        if (typeof title !== "string") return;
+        const id = document.getElementById("session-id");
+        const name = title || (id ? id.textContent : "");
+        const h1 = document.querySelector("#info h1");
+        if (h1 && h1.textContent !== name) h1.textContent = name;
+        document.title = name + " · convo";
+      });
       // The store's change feed failed: the viewer polls instead.
       es.addEventListener("delayed", function (e) {
         say("Live updates delayed: " + e.data + ".");
