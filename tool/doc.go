@@ -9,10 +9,14 @@
 // (jsonschema:"description=...", enum=..., and so on):
 //
 //	type weatherArgs struct {
-//		City string `json:"city" jsonschema:"description=City name, e.g. Oslo"`
+//		City string `json:"city" jsonschema:"description=City name\\, e.g. Oslo"`
 //	}
 //	weather := tool.Func("weather", "Current weather in a city",
 //		func(ctx context.Context, a weatherArgs) (string, error) { ... })
+//
+// In a jsonschema tag a comma separates settings, so a comma inside a
+// description is written \\, as above; a bare one cuts the description
+// short without an error.
 //
 // The function's result becomes the content the model sees: a string as it
 // is, a Result as it is (to set metadata or IsError), anything else as JSON.

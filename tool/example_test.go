@@ -11,7 +11,9 @@ import (
 
 func Example() {
 	type args struct {
-		City string `json:"city" jsonschema:"description=City name"`
+		// A comma inside a jsonschema tag value is written \\, (a bare
+		// comma ends the value: "City name, e.g. Oslo" would lose ", e.g. Oslo").
+		City string `json:"city" jsonschema:"description=City name\\, e.g. Oslo"`
 	}
 	weather := tool.Func("weather", "Current weather in a city",
 		func(ctx context.Context, a args) (string, error) {
@@ -26,7 +28,7 @@ func Example() {
 	bad := tool.Call(ctx, weather, message.ToolCall{ID: "c2", Name: "weather", Input: json.RawMessage(`{"town":"Oslo"}`)}, 0)
 	fmt.Println(bad.IsError, bad.Content)
 	// Output:
-	// {"properties":{"city":{"type":"string","description":"City name"}},"additionalProperties":false,"type":"object","required":["city"]}
+	// {"properties":{"city":{"type":"string","description":"City name, e.g. Oslo"}},"additionalProperties":false,"type":"object","required":["city"]}
 	// 4°C and clear in Oslo
 	// true error: invalid arguments for weather: arguments: missing required field(s) city. Call the tool again with arguments matching its schema.
 }
