@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,14 +52,41 @@ func parseDB(url string) (kind, dsn string, err error) {
 		if dsn == "" {
 			return "", "", fmt.Errorf("database URL %q has no file path", url)
 		}
-		return "sqlite", dsn, nil
+		return "sqlite", dsn, checkSQLiteQuery(dsn)
 	}
 	// A URL scheme (letters, then "://" or ":" before any slash) that is not
 	// ours is refused rather than taken for a file name.
 	if i := strings.Index(url, ":"); i > 0 && !strings.ContainsAny(url[:i], `/\.`) && len(url[:i]) > 1 {
 		return "", "", fmt.Errorf("unknown database scheme %q in %q (use sqlite:PATH, a file path, or postgres://...)", url[:i], url)
 	}
-	return "sqlite", url, nil
+	return "sqlite", url, checkSQLiteQuery(url)
+}
+
+// sqliteURIParams are the query parameters that SQLite itself reads, and
+// only from a name that starts with "file:"; the driver drops them from a
+// plain file name, so that "app.db?mode=ro" opens the file read-write.
+var sqliteURIParams = []string{"mode", "cache", "immutable", "nolock", "psow", "modeof"}
+
+// checkSQLiteQuery refuses a SQLite DSN that is a plain file name with one
+// of SQLite's URI parameters, which would be silently ignored.
+func checkSQLiteQuery(dsn string) error {
+	if strings.HasPrefix(dsn, "file:") {
+		return nil
+	}
+	_, query, ok := strings.Cut(dsn, "?")
+	if !ok {
+		return nil
+	}
+	values, err := url.ParseQuery(query)
+	if err != nil {
+		return nil // the driver reports a malformed query
+	}
+	for _, k := range sqliteURIParams {
+		if values.Has(k) {
+			return fmt.Errorf("SQLite reads %s= only from a file: name and would ignore it in %q; write sqlite:file:%s", k, dsn, dsn)
+		}
+	}
+	return nil
 }
 
 // openBackend opens the store at url with the given table prefix. With

@@ -70,6 +70,10 @@ func TestParseDB(t *testing.T) {
 		{"mysql://u@h/db", "", "", "unknown database scheme"},
 		{"redis:6379", "", "", "unknown database scheme"},
 		{"sqlite:", "", "", "no file path"},
+		// SQLite's own URI parameters take effect only in a file: name.
+		{"sqlite:file:chat.db?mode=ro", "sqlite", "file:chat.db?mode=ro", ""},
+		{"sqlite:chat.db?mode=ro", "", "", "write sqlite:file:chat.db?mode=ro"},
+		{"chat.db?_pragma=busy_timeout(1)&immutable=1", "", "", "SQLite reads immutable= only from a file: name"},
 	}
 	for _, tc := range tests {
 		kind, dsn, err := parseDB(tc.in)

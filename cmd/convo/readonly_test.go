@@ -110,6 +110,30 @@ func TestLookingWorksOnAReadOnlyFile(t *testing.T) {
 	sameFile(t, "ls", path, before)
 }
 
+// TestModeROTakesAFileName: SQLite reads mode=ro only from a file: name.
+// "PATH?mode=ro" would open the file read-write, so it is refused before
+// anything is opened; "sqlite:file:PATH?mode=ro" reads and refuses writes.
+func TestModeROTakesAFileName(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.db")
+	seed(t, path, "", demoSessions(t)[:1])
+	before := oneFile(t, path)
+	for _, db := range []string{path + "?mode=ro", "sqlite:" + path + "?mode=ro"} {
+		r := runInProcess(t, "", "--db", db, "rm", "--yes", "trip-paris")
+		if r.err == nil || !strings.Contains(r.err.Error(), "write sqlite:file:") {
+			t.Errorf("rm with --db %s: %v, want the refusal naming sqlite:file:", db, r.err)
+		}
+		sameFile(t, "rm with --db "+db, path, before)
+	}
+	ro := "sqlite:file:" + path + "?mode=ro"
+	if r := runInProcess(t, "", "--db", ro, "ls"); r.err != nil || !strings.Contains(r.stdout, "trip-paris") {
+		t.Errorf("ls with --db %s: %v\n%s%s", ro, r.err, r.stdout, r.stderr)
+	}
+	if r := runInProcess(t, "", "--db", ro, "rm", "--yes", "trip-paris"); r.err == nil {
+		t.Errorf("rm with --db %s succeeded; want it to fail", ro)
+	}
+	sameFile(t, "convo with --db "+ro, path, before)
+}
+
 func TestLookingAtAnotherProgramsTablesChangesNothing(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "app.db")
 	db, err := sql.Open("sqlite", path)
