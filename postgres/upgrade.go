@@ -40,7 +40,8 @@ type UnconvertedRow = upstream.Unconverted
 // model and time come over unchanged; the parts are converted to convo's
 // encoding (see internal/upstream). A session's creation time is kept (to
 // the microsecond that PostgreSQL stored), and its last-update time is that
-// of its newest message. A row that cannot be converted is moved, bytes
+// of its newest message, or its creation time if that is later (or it has
+// no message). A row that cannot be converted is moved, bytes
 // unchanged, to the quarantine table and reported; none is dropped.
 //
 // The upgrade is one transaction, under the advisory lock that migrations

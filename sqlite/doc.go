@@ -58,7 +58,9 @@
 // table). Upgrade (or `convo upgrade`) converts that project's tables in
 // place, in one transaction; see its documentation and docs/cli.md.
 // WithReadOnly opens a store that never creates, migrates or writes (a
-// read-only file, mode=ro); its writes fail with session.ErrReadOnly, and a
+// read-only file, or a DSN naming the file as "file:PATH?mode=ro": the
+// drivers read URI parameters such as mode only in a "file:" name); its
+// writes fail with session.ErrReadOnly, and a
 // schema older or newer than this release gives ErrSchemaTooOld or
 // ErrSchemaTooNew. A row that cannot be decoded can be moved aside with
 // Quarantine (session.Quarantiner), into prefix + "messages_quarantine".

@@ -77,8 +77,9 @@ func WithFullTextSearch(on bool) Option {
 
 // WithReadOnly makes a store that only reads. SessionStore then creates,
 // migrates and writes nothing: no table, no index, no journal-mode switch,
-// no search index. It works on a read-only file (a file mode of 0444, a DSN
-// with mode=ro) and on a database another program is writing. The schema
+// no search index. It works on a read-only file (a file mode of 0444, or a
+// DSN "file:PATH?mode=ro": the drivers read URI parameters only in a
+// "file:" name) and on a database another program is writing. The schema
 // must be this release's: an older convo schema gives ErrSchemaTooOld (it
 // is not upgraded), a newer one ErrSchemaTooNew, a database without convo's
 // tables ErrNoSchema. Every method that writes fails with an error matching

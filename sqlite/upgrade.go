@@ -36,7 +36,8 @@ type UnconvertedRow = upstream.Unconverted
 // The message id becomes the row's id in decimal; role, model and time come
 // over unchanged; the parts are converted to convo's encoding (see
 // internal/upstream for how each part type maps). A session's creation time
-// is kept, and its last-update time is that of its newest message. A row
+// is kept, and its last-update time is that of its newest message, or its
+// creation time if that is later (or it has no message). A row
 // that cannot be converted is moved, bytes unchanged, to the quarantine
 // table and reported in the UpgradeReport; none is dropped.
 //
