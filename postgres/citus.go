@@ -63,7 +63,7 @@ func (s *Store) checkNotDistributed(ctx context.Context) error {
 		return fmt.Errorf("postgres: open: %w", err)
 	}
 	if !sess || !msgs {
-		return fmt.Errorf("%w (schema %q, prefix %q)", ErrNeedsCitus, s.opts.schema, s.opts.prefix)
+		return fmt.Errorf("%w (%s)", ErrNeedsCitus, s.where())
 	}
 	return nil
 }

@@ -107,10 +107,23 @@ func (s *Store) classify(ctx context.Context, q pgQuerier) (schemaKind, int, err
 	return schemaForeign, 0, nil
 }
 
+// where names the tables' place for an error: their schema (the first of
+// the search_path when none was given) and their prefix, if any.
+func (s *Store) where() string {
+	w := "the search_path's schema"
+	if s.opts.schema != "" {
+		w = fmt.Sprintf("schema %q", s.opts.schema)
+	}
+	if s.opts.prefix != "" {
+		w += fmt.Sprintf(", prefix %q", s.opts.prefix)
+	}
+	return w
+}
+
 // schemaError is the error of an open that finds kind at version v, or nil
 // when the open may go on.
 func (s *Store) schemaError(kind schemaKind, v, latest int) error {
-	where := fmt.Sprintf("(schema %q, prefix %q)", s.opts.schema, s.opts.prefix)
+	where := "(" + s.where() + ")"
 	switch kind {
 	case schemaUpstream:
 		return fmt.Errorf("%w %s", ErrUpstreamSchema, where)
