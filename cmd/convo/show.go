@@ -336,6 +336,8 @@ func printPart(w *termWriter, p partView, o showOptions) {
 		}
 	case "result":
 		printResult(w, p, ind, synth(p.Synthesized)+" for call "+p.CallID, o)
+	case "extra":
+		w.styled(sgrDim, fmt.Sprintf("%s[kept from the upgrade: %s of tool call %s]\n", ind, p.Name, p.CallID))
 	default:
 		fmt.Fprintf(w, "%s[part of unknown type %q] %s\n", ind, p.Name, clipWidth(p.Text, 60))
 	}

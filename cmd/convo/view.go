@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"slices"
 	"strings"
 
+	"github.com/convo-dev/convo/internal/upstream"
 	"github.com/convo-dev/convo/message"
 )
 
@@ -36,7 +38,7 @@ type msgView struct {
 // partView is one part prepared for display. Kind says which fields are
 // set.
 type partView struct {
-	Kind string // text, reasoning, image, binary, call, result, unknown
+	Kind string // text, reasoning, image, binary, call, result, extra, unknown
 
 	Text string // text, reasoning, result content, unknown type
 
@@ -149,10 +151,43 @@ func partOf(p message.Part) partView {
 		return partView{Kind: "call", Name: p.Name, CallID: p.ID, Args: prettyJSON(p.Input), Synthesized: p.Synthesized}
 	case message.ToolResult:
 		return resultView(p)
+	case message.Unknown:
+		if pv, ok := upstreamExtra(p); ok {
+			return pv
+		}
+		raw, _ := message.MarshalParts([]message.Part{p})
+		return partView{Kind: "unknown", Name: p.PartType(), Text: string(raw)}
 	default:
 		raw, _ := message.MarshalParts([]message.Part{p})
 		return partView{Kind: "unknown", Name: p.PartType(), Text: string(raw)}
 	}
+}
+
+// upstreamExtra returns the view of a part that an upgrade from
+// joakimcarlsson/ai wrote beside a tool call, holding what convo's ToolCall
+// has no field for (see internal/upstream): kind "extra", the call's id in
+// CallID and the names of the values kept in Name ("thought_signature"),
+// so that it reads as what it is rather than as a part of unknown type.
+func upstreamExtra(p message.Unknown) (partView, bool) {
+	if p.Type != upstream.ExtraType {
+		return partView{}, false
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(p.Raw, &fields); err != nil {
+		return partView{}, false
+	}
+	var callID string
+	if err := json.Unmarshal(fields["call_id"], &callID); err != nil {
+		return partView{}, false
+	}
+	var kept []string
+	for k := range fields {
+		if k != "call_id" && k != "type" {
+			kept = append(kept, k)
+		}
+	}
+	slices.Sort(kept)
+	return partView{Kind: "extra", CallID: callID, Name: strings.Join(kept, ", ")}, true
 }
 
 // displayableImage reports whether a binary part of this MIME type is shown
