@@ -15,8 +15,10 @@
 //		func(ctx context.Context, a weatherArgs) (string, error) { ... })
 //
 // In a jsonschema tag a comma separates settings, so a comma inside a
-// description is written \\, as above; a bare one cuts the description
-// short without an error.
+// description is written \\, as above. invopop/jsonschema would drop the
+// rest of a value cut at a bare one without a word (the model would read
+// "City name"); Func and SchemaFor report such a tag as a definition error
+// naming the field (see Validate).
 //
 // The function's result becomes the content the model sees: a string as it
 // is, a Result as it is (to set metadata or IsError), anything else as JSON.
@@ -34,6 +36,7 @@
 // # Definition errors
 //
 // Func does not return an error, so that tools can be listed inline; a bad
-// definition (a name providers refuse, an argument type that is not a struct)
-// is reported by Validate, which the agent calls before its first request.
+// definition (a name providers refuse, an argument type that is not a
+// struct, a jsonschema tag with a bare comma) is reported by Validate, which
+// the agent calls before its first request.
 package tool

@@ -154,6 +154,9 @@ func schemaFor[Args any](allowAdditional bool) (b json.RawMessage, err error) {
 	if recursive(typ, map[reflect.Type]bool{}) {
 		return nil, fmt.Errorf("%s is recursive: an inlined schema cannot describe it", typ)
 	}
+	if err := checkTags(typ, map[reflect.Type]bool{}); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("cannot generate a schema for %s: %v", typ, p)
@@ -199,6 +202,61 @@ func recursive(typ reflect.Type, onPath map[reflect.Type]bool) bool {
 		}
 	}
 	return false
+}
+
+// checkTags reports the first jsonschema struct tag (in typ, or in a type
+// it holds) with an item that invopop/jsonschema drops without a word: one
+// that is neither name=value nor a flag it knows ("required", "nullable";
+// "-" first). Such an item is nearly always the rest of a value cut at a
+// comma that was not written \\, in the struct tag, as in
+// jsonschema:"description=City name, e.g. Oslo", whose description would be
+// sent to the model as "City name". typ is not recursive (see recursive).
+func checkTags(typ reflect.Type, seen map[reflect.Type]bool) error {
+	switch typ.Kind() {
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return checkTags(typ.Elem(), seen)
+	case reflect.Map:
+		return checkTags(typ.Elem(), seen)
+	case reflect.Struct:
+		if seen[typ] {
+			return nil
+		}
+		seen[typ] = true
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			if !f.IsExported() && !f.Anonymous {
+				continue
+			}
+			tag := f.Tag.Get("jsonschema")
+			for j, item := range splitTagItems(tag) {
+				if item == "" || item == "required" || item == "nullable" || (j == 0 && item == "-") || strings.Contains(item, "=") {
+					continue
+				}
+				return fmt.Errorf("%s.%s: jsonschema tag %q: %q is not name=value and would be dropped; a comma inside a value is written \\\\, in the struct tag (as in jsonschema:\"description=City name\\\\, e.g. Oslo\")", typ, f.Name, tag, item)
+			}
+			if err := checkTags(f.Type, seen); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// splitTagItems splits a jsonschema tag at the commas not preceded by a
+// backslash, as invopop/jsonschema does (splitOnUnescapedCommas in its
+// reflect.go, v0.14.0), a backslash and a comma becoming a comma.
+func splitTagItems(tag string) []string {
+	parts := strings.Split(tag, ",")
+	out := []string{parts[0]}
+	for _, p := range parts[1:] {
+		last := out[len(out)-1]
+		if last != "" && last[len(last)-1] == '\\' {
+			out[len(out)-1] = last[:len(last)-1] + "," + p
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // node is the part of a JSON schema the argument check reads.

@@ -261,7 +261,7 @@ func timeTool() tool.Tool {
 }
 
 type calcArgs struct {
-	Expression string `json:"expression" jsonschema:"description=Arithmetic with + - * / and parentheses, e.g. (2+3)*4.5"`
+	Expression string `json:"expression" jsonschema:"description=Arithmetic with + - * / and parentheses\\, e.g. (2+3)*4.5"`
 }
 
 func calculatorTool() tool.Tool {
