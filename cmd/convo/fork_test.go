@@ -19,18 +19,7 @@ func TestShowAndListMarkForks(t *testing.T) {
 	for _, db := range backends(t) {
 		t.Run(db.name, func(t *testing.T) {
 			ctx := t.Context()
-			seed(t, db.url, db.prefix, demoSessions(t)[:1])
-			b, err := openBackend(ctx, db.url, db.prefix, false, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			fk, err := session.Fork(ctx, b.store, "trip-paris", "m-trip-4", "trip-retry", session.CreateOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := fk.AddMessages(ctx, []message.Message{message.NewAssistantMessage("Sunny Saturday, showery Sunday.")}); err != nil {
-				t.Fatal(err)
-			}
+			b := seedForkedTrip(t, db)
 			if _, err := session.Fork(ctx, b.store, "trip-paris", "", "trip-empty", session.CreateOptions{}); err != nil {
 				t.Fatal(err)
 			}
@@ -149,4 +138,26 @@ func TestExportImportAndMigrateKeepForkLinks(t *testing.T) {
 	}
 	mustConvo(t, "", src.args("migrate", "--to", to.url, "--to-prefix", to.prefix)...)
 	check("after migrate to "+to.name, to)
+}
+
+// seedForkedTrip seeds the demo's trip-paris session in db, forks it at
+// m-trip-4 as trip-retry with one message of its own, and returns the
+// store, open for writing.
+func seedForkedTrip(t *testing.T, db testDB) *backend {
+	t.Helper()
+	ctx := t.Context()
+	seed(t, db.url, db.prefix, demoSessions(t)[:1])
+	b, err := openBackend(ctx, db.url, db.prefix, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fk, err := session.Fork(ctx, b.store, "trip-paris", "m-trip-4", "trip-retry", session.CreateOptions{})
+	if err == nil {
+		err = fk.AddMessages(ctx, []message.Message{message.NewAssistantMessage("Sunny Saturday, showery Sunday.")})
+	}
+	if err != nil {
+		b.close()
+		t.Fatal(err)
+	}
+	return b
 }

@@ -333,20 +333,7 @@ func TestCorruptRowsAreShownAround(t *testing.T) {
 func TestShowMarksAnUnreadableForkPoint(t *testing.T) {
 	for _, db := range backends(t) {
 		t.Run(db.name, func(t *testing.T) {
-			ctx := t.Context()
-			seed(t, db.url, db.prefix, demoSessions(t)[:1])
-			b, err := openBackend(ctx, db.url, db.prefix, false, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			fk, err := session.Fork(ctx, b.store, "trip-paris", "m-trip-4", "trip-retry", session.CreateOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := fk.AddMessages(ctx, []message.Message{message.NewAssistantMessage("Sunny Saturday, showery Sunday.")}); err != nil {
-				t.Fatal(err)
-			}
-			b.close()
+			seedForkedTrip(t, db).close()
 			execSQL(t, db.url, fmt.Sprintf(`UPDATE "%smessages" SET usage = '[1]' WHERE session_id = 'trip-retry' AND id = 'm-trip-4'`, db.prefix))
 			r := runInProcess(t, "", db.args("show", "--no-pager", "trip-retry")...)
 			mark := "--- forked from trip-paris here"
