@@ -114,8 +114,10 @@
 //     doctor` can quarantine the row) wrapping ErrAuth: the row was
 //     tampered with, copied from another session or message, or sealed
 //     under another data key; or ErrNotEncrypted: the row is in the clear
-//     (allowed only with WithPlaintextReads). Its Seq is 0: the wrapper does
-//     not see the inner store's sequence; MessageID names the row.
+//     (allowed only with WithPlaintextReads). MessageID names the row; Seq
+//     does too when the error comes from Range (session.Ranger), and is 0
+//     from the other reads, where the wrapper does not see the inner
+//     store's sequence.
 //
 // # Capabilities
 //

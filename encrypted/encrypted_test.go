@@ -552,6 +552,13 @@ func TestPlaintextRows(t *testing.T) {
 	add(t, load(t, inner, "s1"), clear)
 	_, err = s.GetMessages(t.Context(), nil)
 	wantCorrupt(t, "a clear row", err, encrypted.ErrNotEncrypted, "s1", clear.ID)
+	// Range sees the row's Seq and names it, so that a reader (convo's
+	// viewer) can read around the row.
+	_, err = session.Range(t.Context(), s, session.RangeQuery{})
+	wantCorrupt(t, "a clear row read by Range", err, encrypted.ErrNotEncrypted, "s1", clear.ID)
+	if ce, ok := errors.AsType[*session.CorruptError](err); !ok || ce.Seq != 2 {
+		t.Errorf("Range: %v; want the clear row's Seq, 2", err)
+	}
 	got := all(t, load(t, wrap(t, inner, kr, ks, encrypted.WithPlaintextReads()), "s1"))
 	if len(got) != 2 || got[0].Content() != "sealed" || got[1].Content() != "clear" {
 		t.Errorf("WithPlaintextReads: %+v", got)

@@ -63,8 +63,9 @@ func (e *KeyError) Unwrap() error { return e.Err }
 
 // corrupt returns the error of a row that cannot be opened: a
 // *session.CorruptError (matching session.ErrCorrupt, so tools such as
-// `convo doctor` can quarantine it) whose Err matches cause. Seq is 0: the
-// wrapper does not see the inner store's sequence; MessageID names the row.
+// `convo doctor` can quarantine it) whose Err matches cause. Seq is 0 here:
+// MessageID names the row (Range, which sees the inner store's sequence,
+// fills Seq in).
 func corrupt(sessionID, msgID string, cause error) error {
 	return &session.CorruptError{SessionID: sessionID, MessageID: msgID, Err: cause}
 }

@@ -3,6 +3,7 @@ package encrypted
 import (
 	"context"
 	"crypto/cipher"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -95,7 +96,9 @@ func (b *base) wrapSession(inner session.Session, keyID string, fresh bool) sess
 }
 
 // Range reads a stretch of the inner session, decrypted; a message that
-// cannot be decrypted fails the call as for GetMessages.
+// cannot be decrypted fails the call as for GetMessages, and a
+// *session.CorruptError then names the row's Seq too (Range sees it), so
+// that a reader can read around the row (as convo's viewer does).
 func (r rng) Range(ctx context.Context, q session.RangeQuery) ([]session.Entry, error) {
 	es, err := r.r.Range(ctx, q)
 	if err != nil {
@@ -104,6 +107,9 @@ func (r rng) Range(ctx context.Context, q session.RangeQuery) ([]session.Entry, 
 	var lin lineage
 	for i := range es {
 		if es[i].Message, err = r.s.b.openMessage(ctx, r.s.id, es[i].Message, &lin); err != nil {
+			if ce, ok := errors.AsType[*session.CorruptError](err); ok && ce.Seq == 0 {
+				ce.Seq = es[i].Seq
+			}
 			return nil, err
 		}
 	}
