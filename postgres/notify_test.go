@@ -70,6 +70,10 @@ func TestEveryWriteNotifies(t *testing.T) {
 			return err
 		}},
 		{"pop", func() error { _, err := s1.PopMessage(ctx); return err }},
+		{"update info (session.ChangeInfo)", func() error {
+			title := "renamed"
+			return w.UpdateInfo(ctx, "s1", session.InfoUpdate{Title: &title})
+		}},
 		{"quarantine", func() error {
 			return w.Quarantine(ctx, "s1", kept[2].ID, "test")
 		}},
