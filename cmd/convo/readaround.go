@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/convo-dev/convo/message"
 	"github.com/convo-dev/convo/session"
 )
 
@@ -15,7 +16,7 @@ import (
 // does, except that a row that cannot be decoded (an error matching
 // session.ErrCorrupt whose *session.CorruptError names a row of the
 // stretch) does not fail the read: it takes its place in the page as an
-// Entry with a zero Message, and bad maps its Seq to the error. One corrupt
+// Entry whose Message holds only the row's id (when known), and bad maps its Seq to the error. One corrupt
 // row thus hides nothing else of a session. The rows on each side of it
 // are read by further calls of Range (each in its own snapshot); the page
 // holds at most q's limit entries, the bad ones counted, and stays
@@ -58,7 +59,9 @@ func readAround(ctx context.Context, rg session.Ranger, q session.RangeQuery) (e
 		}
 		maps.Copy(bad, fb)
 	}
-	hole := session.Entry{Seq: ce.Seq}
+	// The bad row keeps its id, where the store could read it (show's fork
+	// mark finds the fork point by it).
+	hole := session.Entry{Seq: ce.Seq, Message: message.Message{ID: ce.MessageID}}
 	if q.Newest {
 		entries = slices.Concat(farEs, []session.Entry{hole}, nearEs)
 	} else {
@@ -70,7 +73,7 @@ func readAround(ctx context.Context, rg session.Ranger, q session.RangeQuery) (e
 // readAll reads a whole session (tail == 0) or its last tail messages with
 // readAround, a page of session.MaxListLimit messages at a time: what
 // GetMessages returns, with each row that cannot be read in its place as
-// an Entry with a zero Message (its error in bad).
+// an Entry holding only its id (its error in bad).
 func readAll(ctx context.Context, rg session.Ranger, tail int) ([]session.Entry, map[int64]error, error) {
 	var (
 		bad   map[int64]error

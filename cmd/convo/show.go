@@ -154,14 +154,7 @@ it; convo doctor --repair moves such rows aside.`,
 			v := buildView(msgs)
 			for i := range es {
 				if err, ok := bad[es[i].Seq]; ok {
-					m := &v.Messages[i]
-					m.Seq, m.Unreadable = es[i].Seq, describeUnreadable(err)
-					// Its id, if the store could read it: the fork mark
-					// finds the fork point by it.
-					var ce *session.CorruptError
-					if errors.As(err, &ce) {
-						m.Msg.ID = ce.MessageID
-					}
+					v.Messages[i].Seq, v.Messages[i].Unreadable = es[i].Seq, describeUnreadable(err)
 				}
 			}
 			// With --tail the view starts inside the session: number the
