@@ -85,6 +85,15 @@ func SessionStore(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (sess
 
 // Open is SessionStore returning the concrete *Store.
 func Open(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error) {
+	s, err := open(ctx, pool, opts...)
+	if err != nil {
+		return nil, explainPooler(err)
+	}
+	return s, nil
+}
+
+// open is Open before its errors are explained (explainPooler).
+func open(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 	o, err := buildOptions(opts)
 	if err != nil {
 		return nil, err
@@ -206,7 +215,9 @@ func wrapOp(ctx context.Context, op string, err error) error {
 // server's "canceling statement due to user request" (SQLSTATE 57014).
 //
 // It also makes a full disk match session.ErrStorageFull: SQLSTATE 53100
-// disk_full (https://www.postgresql.org/docs/current/errcodes-appendix.html).
+// disk_full (https://www.postgresql.org/docs/current/errcodes-appendix.html),
+// and explains a prepared statement lost to a connection pooler
+// (explainPooler).
 func mapErr(ctx context.Context, err error) error {
 	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 		return fmt.Errorf("%w: %w", cerr, err)
@@ -215,7 +226,7 @@ func mapErr(ctx context.Context, err error) error {
 	if errors.As(err, &pe) && pe.Code == "53100" {
 		return fmt.Errorf("%w: %w", session.ErrStorageFull, err)
 	}
-	return err
+	return explainPooler(err)
 }
 
 // deadlockAttempts bounds how often retryDeadlock runs a call.

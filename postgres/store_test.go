@@ -385,45 +385,52 @@ func TestQueryExecModes(t *testing.T) {
 	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheDescribe, pgx.QueryExecModeDescribeExec, pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol} {
 		t.Run(mode.String(), func(t *testing.T) {
 			pool := newPool(t, func(c *pgxpool.Config) { c.ConnConfig.DefaultQueryExecMode = mode })
-			s := newStore(t, pool)
-			ctx := t.Context()
-			sess, err := s.CreateWith(ctx, "s", session.CreateOptions{Owner: "o", Metadata: map[string]string{"k": "v"}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			msgs := []message.Message{
-				message.NewUserMessage("hello \x00 world"),
-				{Role: message.RoleAssistant, Parts: []message.Part{message.Text{Text: "reply"}}, Usage: &message.Usage{OutputTokens: 3}},
-			}
-			if err := sess.AddMessages(ctx, msgs); err != nil {
-				t.Fatal(err)
-			}
-			if err := sess.AddMessages(ctx, msgs); err != nil { // a retry
-				t.Fatal(err)
-			}
-			got, err := sess.GetMessages(ctx, session.Limit(5))
-			if err != nil || len(got) != 2 || got[0].Content() != "hello \x00 world" || got[1].Usage == nil || got[1].Usage.OutputTokens != 3 {
-				t.Fatalf("GetMessages: %+v, %v", got, err)
-			}
-			if _, err := sess.(session.Versioned).AddMessagesAt(ctx, 0, texts("late", 1)); !errors.Is(err, session.ErrConflict) {
-				t.Errorf("stale AddMessagesAt: %v", err)
-			}
-			if m, err := sess.PopMessage(ctx); err != nil || m == nil || m.Content() != "reply" {
-				t.Errorf("PopMessage: %+v, %v", m, err)
-			}
-			if hits, err := s.Search(ctx, session.SearchQuery{Text: "world", Owner: "o"}); err != nil || len(hits) != 1 {
-				t.Errorf("Search: %+v, %v", hits, err)
-			}
-			if page, err := s.List(ctx, session.ListQuery{Owner: "o", IDPrefix: "s", UpdatedAfter: 1}); err != nil || len(page.Sessions) != 1 || page.Sessions[0].Metadata["k"] != "v" {
-				t.Errorf("List: %+v, %v", page, err)
-			}
-			if err := sess.Clear(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if r, err := s.Prune(ctx, session.PruneQuery{UpdatedBefore: 1 << 62, Owner: "o"}); err != nil || len(r.SessionIDs) != 1 {
-				t.Errorf("Prune: %+v, %v", r, err)
-			}
+			everyStatement(t, newStore(t, pool))
 		})
+	}
+}
+
+// everyStatement runs each kind of statement the store sends once on s,
+// a store with no session yet, and checks what comes back: a retry, a
+// stale versioned append, a pop, a search, a list, a clear and a prune.
+func everyStatement(t *testing.T, s *Store) {
+	t.Helper()
+	ctx := t.Context()
+	sess, err := s.CreateWith(ctx, "s", session.CreateOptions{Owner: "o", Metadata: map[string]string{"k": "v"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := []message.Message{
+		message.NewUserMessage("hello \x00 world"),
+		{Role: message.RoleAssistant, Parts: []message.Part{message.Text{Text: "reply"}}, Usage: &message.Usage{OutputTokens: 3}},
+	}
+	if err := sess.AddMessages(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.AddMessages(ctx, msgs); err != nil { // a retry
+		t.Fatal(err)
+	}
+	got, err := sess.GetMessages(ctx, session.Limit(5))
+	if err != nil || len(got) != 2 || got[0].Content() != "hello \x00 world" || got[1].Usage == nil || got[1].Usage.OutputTokens != 3 {
+		t.Fatalf("GetMessages: %+v, %v", got, err)
+	}
+	if _, err := sess.(session.Versioned).AddMessagesAt(ctx, 0, texts("late", 1)); !errors.Is(err, session.ErrConflict) {
+		t.Errorf("stale AddMessagesAt: %v", err)
+	}
+	if m, err := sess.PopMessage(ctx); err != nil || m == nil || m.Content() != "reply" {
+		t.Errorf("PopMessage: %+v, %v", m, err)
+	}
+	if hits, err := s.Search(ctx, session.SearchQuery{Text: "world", Owner: "o"}); err != nil || len(hits) != 1 {
+		t.Errorf("Search: %+v, %v", hits, err)
+	}
+	if page, err := s.List(ctx, session.ListQuery{Owner: "o", IDPrefix: "s", UpdatedAfter: 1}); err != nil || len(page.Sessions) != 1 || page.Sessions[0].Metadata["k"] != "v" {
+		t.Errorf("List: %+v, %v", page, err)
+	}
+	if err := sess.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.Prune(ctx, session.PruneQuery{UpdatedBefore: 1 << 62, Owner: "o"}); err != nil || len(r.SessionIDs) != 1 {
+		t.Errorf("Prune: %+v, %v", r, err)
 	}
 }
 

@@ -51,6 +51,12 @@ type UnconvertedRow = upstream.Unconverted
 // SessionStore does and reports Upgraded false; tables of another shape
 // give ErrForeignTables.
 func Upgrade(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (UpgradeReport, error) {
+	rep, err := upgrade(ctx, pool, opts...)
+	return rep, explainPooler(err)
+}
+
+// upgrade is Upgrade before its errors are explained (explainPooler).
+func upgrade(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (UpgradeReport, error) {
 	o, err := buildOptions(opts)
 	if err != nil {
 		return UpgradeReport{}, err

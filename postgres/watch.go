@@ -647,6 +647,9 @@ type feedHub struct {
 	users  int
 	cancel context.CancelFunc
 	wake   wake.Signal
+	// deaf is set while the listener found that notifications do not
+	// reach its connection (errListenUndelivered): the watches poll.
+	deaf atomic.Bool
 }
 
 // join registers a watch and returns the wake-up it waits on and the
@@ -679,19 +682,49 @@ func (h *feedHub) join(ctx context.Context, s *Store) (*wake.Signal, func()) {
 // wakes the watches at each notification, until ctx ends. When the
 // connection fails it wakes them (they read the feed) and connects again
 // after the poll interval; watches poll meanwhile.
+//
+// A connection on which notifications do not arrive (a pooler in
+// transaction mode between the store and PostgreSQL: see
+// errListenUndelivered) is closed without registering, so that writers do
+// not notify for it; the watches then poll every WithFeedPollInterval,
+// and the listener tries again after listenRetry.
 func (h *feedHub) listen(ctx context.Context, s *Store) {
+	defer h.deaf.Store(false)
 	for ctx.Err() == nil {
 		err := h.listenOnce(ctx, s)
 		h.wake.Notify()
 		if err == nil || ctx.Err() != nil {
 			return
 		}
+		retry := s.opts.feedPoll
+		if errors.Is(err, errListenUndelivered) {
+			h.deaf.Store(true)
+			retry = max(retry, listenRetry)
+		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(s.opts.feedPoll):
+		case <-time.After(retry):
 		}
 	}
 }
+
+// errListenUndelivered is listenOnce's error when a notification the
+// store sent (from a connection of the pool) did not reach its LISTEN
+// connection within listenProbeTimeout. A pooler in transaction mode does
+// that: it runs LISTEN on whichever server connection is free and hands
+// that connection to other clients after the statement, so the
+// notifications reach them, or no one ("LISTEN/NOTIFY: Never" in
+// transaction pooling, https://www.pgbouncer.org/features.html; PgBouncer
+// 1.18 logs "got packet 'A' from server when not linked" and drops them).
+var errListenUndelivered = errors.New("a notification did not reach the LISTEN connection: " +
+	"a pooler in transaction mode (PgBouncer?) is between the store and PostgreSQL, so watches poll")
+
+// How long the listener waits for its probe notification, and how long it
+// waits after one did not arrive before it tries again.
+var (
+	listenProbeTimeout = 2 * time.Second
+	listenRetry        = time.Minute
+)
 
 // How long a listener's registration lasts, and how often it is renewed:
 // writers stop notifying at most listenTTL after a listener dies.
@@ -718,7 +751,14 @@ func (h *feedHub) listenOnce(ctx context.Context, s *Store) error {
 	}
 	bg := context.WithoutCancel(ctx)
 	defer conn.Close(bg)
-	if _, err := conn.Exec(ctx, "LISTEN "+sqlident.Quote("convo_feed_"+strconv.FormatInt(oid, 10))); err != nil {
+	channel := "convo_feed_" + strconv.FormatInt(oid, 10)
+	if _, err := conn.Exec(ctx, "LISTEN "+sqlident.Quote(channel)); err != nil {
+		return err
+	}
+	if err := h.probe(ctx, s, conn, channel); err != nil {
+		// Best effort: through a pooler in transaction mode this may
+		// reach another server connection than the LISTEN did.
+		_, _ = conn.Exec(bg, "UNLISTEN "+sqlident.Quote(channel))
 		return err
 	}
 	// Writers notify only while a listener is registered; a read-only
@@ -755,6 +795,42 @@ func (h *feedHub) listenOnce(ctx context.Context, s *Store) error {
 			renew = time.Now().Add(listenRenew)
 		default:
 			return err
+		}
+	}
+}
+
+// probe sends a notification on channel from a connection of the pool and
+// waits for it on conn, which LISTENs on channel: it returns
+// errListenUndelivered if it does not come within listenProbeTimeout.
+// Notifications of writes that arrive meanwhile wake the watches as usual.
+// A probe the pool cannot send (NOTIFY is refused in a read-only
+// transaction, and so on a standby) is skipped: the listener goes on as
+// before the probe existed.
+func (h *feedHub) probe(ctx context.Context, s *Store, conn *pgx.Conn, channel string) error {
+	payload := "probe " + message.NewID()
+	if _, err := s.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, channel, payload); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		return nil
+	}
+	deadline := time.Now().Add(listenProbeTimeout)
+	for {
+		wctx, cancel := context.WithDeadline(ctx, deadline)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, context.DeadlineExceeded):
+			return errListenUndelivered
+		case err != nil:
+			return err
+		case n.Payload == payload:
+			h.deaf.Store(false)
+			return nil
+		default:
+			h.wake.Notify()
 		}
 	}
 }
