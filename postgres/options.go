@@ -75,9 +75,10 @@ func WithReadOnly() Option {
 // WithFeedPollInterval sets how often a watch (Store.Watch) reads the feed
 // when no notification has woken it: a NOTIFY, sent by every write that
 // records a change, wakes it at once, so this bounds the delay only when a
-// notification is lost (the listening connection broke) or a change is
-// held back by a transaction still running. The default is 500 ms; d must
-// be positive.
+// notification is lost (the listening connection broke), cannot be heard
+// (through a pooler in transaction mode, where the watches only poll; see
+// "PgBouncer" in the package documentation) or a change is held back by a
+// transaction still running. The default is 500 ms; d must be positive.
 func WithFeedPollInterval(d time.Duration) Option {
 	return func(o *storeOptions) { o.feedPoll = d }
 }

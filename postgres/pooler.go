@@ -1,10 +1,14 @@
 package postgres
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // poolerHint is added to an error that shows that the pool's connections
@@ -43,4 +47,44 @@ func explainPooler(err error) error {
 		return err
 	}
 	return &pooledStatementError{err}
+}
+
+// errDescribeExecPooled is Open's error for a pool in pgx's exec mode
+// describe_exec whose connections go through a connection pooler.
+var errDescribeExecPooled = errors.New("default_query_exec_mode=describe_exec does not work through a connection pooler " +
+	"(the server's process id differs from the one the connection was given: PgBouncer or another pooler is in between): " +
+	"it prepares each statement unnamed in one round trip and runs it in the next, which a pooler in transaction mode " +
+	"may send to another server connection, where it runs whatever statement another client prepared last; " +
+	"use default_query_exec_mode=exec")
+
+// checkExecMode refuses a pool in pgx's exec mode describe_exec (pgx's
+// Conn.Exec and Query: Prepare of the unnamed statement, then, in a
+// second round trip, its execution) whose connections reach PostgreSQL
+// through a pooler. In transaction mode, PgBouncer gives each round trip
+// the server connection that is free: measured through PgBouncer 1.18.0,
+// the conformance suite failed with "unnamed prepared statement does not
+// exist (SQLSTATE 26000)" and "bind message supplies 9 parameters, but
+// prepared statement "" requires 1 (SQLSTATE 08P01)", and a Load of a
+// stored session reported it missing: a statement whose parameters fit
+// runs in place of the caller's, whatever it does. A pooler shows in the
+// process id: the one PostgreSQL's BackendKeyData gave the connection is
+// PgBouncer's own (random) key, not the server's pg_backend_pid(). Other
+// exec modes cost nothing here.
+func checkExecMode(ctx context.Context, pool *pgxpool.Pool) error {
+	if pool.Config().ConnConfig.DefaultQueryExecMode != pgx.QueryExecModeDescribeExec {
+		return nil
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres: open: %w", err)
+	}
+	defer conn.Release()
+	var pid uint32
+	if err := conn.QueryRow(ctx, `SELECT pg_backend_pid()`, pgx.QueryExecModeSimpleProtocol).Scan(&pid); err != nil {
+		return fmt.Errorf("postgres: open: read the server's process id: %w", err)
+	}
+	if pid != conn.Conn().PgConn().PID() {
+		return fmt.Errorf("postgres: open: %w", errDescribeExecPooled)
+	}
+	return nil
 }

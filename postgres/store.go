@@ -43,6 +43,8 @@ type Store struct {
 	feedStarted atomic.Bool
 	// feedStartPatience overrides feedStartPatience (tests).
 	feedStartPatience time.Duration
+	// listenProbeTimeout overrides listenProbeTimeout (tests).
+	listenProbeTimeout time.Duration
 }
 
 // Compile-time checks of the capabilities the store implements.
@@ -103,6 +105,9 @@ func open(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, erro
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	if err := checkExecMode(ctx, pool); err != nil {
+		return nil, err
 	}
 	s := &Store{pool: pool, opts: o, q: buildQueries(o.schema, o.prefix, !o.citus && !o.routed),
 		chunkRows: defaultChunkRows, chunkBytes: defaultChunkBytes}

@@ -380,8 +380,9 @@ func TestOpenRacesToOneSession(t *testing.T) {
 }
 
 func TestQueryExecModes(t *testing.T) {
-	// Behind PgBouncer in transaction mode, server-side prepared statements
-	// may be unavailable: the store must work in every pgx exec mode.
+	// The store must work in every pgx exec mode on a direct connection.
+	// Behind PgBouncer in transaction mode, prepared statements may be
+	// unavailable and describe_exec is refused: see TestPgBouncer*.
 	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheDescribe, pgx.QueryExecModeDescribeExec, pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol} {
 		t.Run(mode.String(), func(t *testing.T) {
 			pool := newPool(t, func(c *pgxpool.Config) { c.ConnConfig.DefaultQueryExecMode = mode })

@@ -67,6 +67,9 @@ func upgrade(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (UpgradeRe
 	if o.readOnly {
 		return UpgradeReport{}, fmt.Errorf("postgres: upgrade: %w", errReadOnly)
 	}
+	if err := checkExecMode(ctx, pool); err != nil {
+		return UpgradeReport{}, err
+	}
 	s := &Store{pool: pool, opts: o, q: newQueries(o.schema, o.prefix)}
 	rep, err := s.upgrade(ctx)
 	if err != nil {

@@ -334,7 +334,10 @@ func parsePosition(c string) (position, bool) {
 // not taken from the pool) that LISTENs while any watch runs, and each
 // watch also reads the feed every WithFeedPollInterval (500 ms by
 // default). The notification only wakes watches: what they deliver is
-// what the table holds.
+// what the table holds. A listener that does not hear the notification
+// it sends itself when it starts (through a pooler in transaction mode,
+// such as PgBouncer, where LISTEN cannot work) does not register, and the
+// watches poll; see "PgBouncer" in the package documentation.
 //
 // A change becomes visible to watches once every transaction of the
 // database that was running when it committed has ended: a transaction
@@ -720,9 +723,12 @@ var errListenUndelivered = errors.New("a notification did not reach the LISTEN c
 	"a pooler in transaction mode (PgBouncer?) is between the store and PostgreSQL, so watches poll")
 
 // How long the listener waits for its probe notification, and how long it
-// waits after one did not arrive before it tries again.
-var (
-	listenProbeTimeout = 2 * time.Second
+// waits after one did not arrive before it tries again. The wait costs
+// nothing but time: the watches poll meanwhile, and no writer notifies for
+// a listener that has not registered yet; a direct connection hears the
+// probe in milliseconds.
+const (
+	listenProbeTimeout = 10 * time.Second
 	listenRetry        = time.Minute
 )
 
@@ -814,7 +820,11 @@ func (h *feedHub) probe(ctx context.Context, s *Store, conn *pgx.Conn, channel s
 		}
 		return nil
 	}
-	deadline := time.Now().Add(listenProbeTimeout)
+	wait := s.listenProbeTimeout
+	if wait == 0 {
+		wait = listenProbeTimeout
+	}
+	deadline := time.Now().Add(wait)
 	for {
 		wctx, cancel := context.WithDeadline(ctx, deadline)
 		n, err := conn.WaitForNotification(wctx)
