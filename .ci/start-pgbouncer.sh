@@ -25,6 +25,7 @@ PORT=${CONVO_PGBOUNCER_PORT:-6432}     # overridable to test this script beside 
 PG_PORT=${CONVO_PG_PORT:-5432}
 DIR=${CONVO_PGBOUNCER_DIR:-/tmp/convo-pgbouncer}
 RUN_AS=postgres
+export PGCONNECT_TIMEOUT=5               # a PgBouncer that accepts and never answers must not hang the checks
 
 log() { echo "start-pgbouncer: $*"; }
 die() { echo "start-pgbouncer: error: $*" >&2; exit 1; }
@@ -69,18 +70,28 @@ if answers && ! ready && [ -f /etc/pgbouncer/pgbouncer.ini ] && pgrep -f '^/usr/
 	for _ in $(seq 1 20); do answers || break; sleep 0.25; done
 fi
 
-# Our own instance, from an earlier run, that does not answer as it should.
+# Our own instance, from an earlier run, that does not answer as it should
+# (only if the pid file's process is PgBouncer on this very configuration:
+# a stale pid file may name an unrelated process by now).
 if [ -f "$DIR/pgbouncer.pid" ]; then
 	pid=$(cat "$DIR/pgbouncer.pid")
-	if kill -0 "$pid" 2>/dev/null; then
+	if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "pgbouncer.* $DIR/pgbouncer.ini"; then
 		log "stopping the earlier instance (pid $pid), which does not serve both databases"
 		kill "$pid"
 		for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+		if kill -0 "$pid" 2>/dev/null; then
+			log "it did not stop within 5 s: kill -9 $pid"
+			kill -9 "$pid" 2>/dev/null || true
+			sleep 0.5
+		fi
 	fi
 fi
 answers && die "something else listens on $HOST:$PORT and does not serve test and test_session; stop it or set CONVO_PGBOUNCER_PORT"
 
 mkdir -p "$DIR"
+# Nothing of ours runs now: a pid file left behind (a killed or crashed
+# instance) would make PgBouncer refuse to start.
+rm -f "$DIR/pgbouncer.pid"
 cat >"$DIR/pgbouncer.ini" <<EOF
 ; Written by .ci/start-pgbouncer.sh for convo's tests.
 [databases]

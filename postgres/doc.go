@@ -190,9 +190,9 @@
 // feed_listeners (renewed every 10 s, expiring after 30 s; a read-only
 // store cannot register, and its watches poll; nor does a listener that
 // does not hear the notification it sends itself when it starts, as
-// through PgBouncer in transaction mode: see "PgBouncer"). Writers send the NOTIFY,
-// in the transaction that records the change, so it arrives when the
-// change commits. NOTIFY takes a lock at commit that all notifying
+// through PgBouncer in transaction mode: see "PgBouncer"). Writers send
+// the NOTIFY, in the transaction that records the change, so it arrives
+// when the change commits. NOTIFY takes a lock at commit that all notifying
 // transactions of the cluster share, which takes group commit from
 // concurrent writers: so a store (one Store value) notifies at most once
 // per 50 ms, and then only if a listener is registered and no other
@@ -429,28 +429,29 @@
 //     URL (cache_describe and simple_protocol work too).
 //   - The unnamed statement. pgx's describe_exec prepares each statement
 //     unnamed in one round trip and runs it in the next, which PgBouncer
-//     may send to another server connection, where it runs whatever
-//     statement another client prepared last if the parameters fit
+//     may send to another server connection, whose unnamed statement is
+//     whatever another client prepared last: the call fails or, if the
+//     parameters fit, that statement runs in place of the caller's
 //     (measured: "unnamed prepared statement does not exist (SQLSTATE
 //     26000)", "bind message supplies 9 parameters, but prepared statement
 //     "" requires 1 (SQLSTATE 08P01)", and a Load that reported a stored
 //     session missing). SessionStore and Upgrade refuse describe_exec
-//     through any pooler, session mode included, before they run any SQL:
-//     they compare the process id the connection was given (PgBouncer's
-//     own key) with the server's pg_backend_pid().
+//     through any pooler, session mode included, before they read or
+//     change anything: they compare the process id the connection was
+//     given (PgBouncer's own key) with the server's pg_backend_pid().
 //   - LISTEN. Notifications reach whichever client holds the server
 //     connection next, or no one (PgBouncer 1.18 logs "got packet 'A' from
 //     server when not linked" and drops them). A watch's listener finds
 //     that out when it starts: it sends a notification to itself from the
-//     pool and waits up to 10 s for it. When it does not come, the listener does
-//     not register (so writers do not NOTIFY for it), tries again a minute
-//     later, and the watches poll the feed every WithFeedPollInterval
-//     (500 ms by default): they still deliver every change, in order, but
-//     up to that interval late. To have them woken at once, open the store
-//     you watch with on a pool of its own with a direct URL (or one
-//     through PgBouncer in session mode): its listener registers, and
-//     writers through PgBouncer in transaction mode notify it, since their
-//     NOTIFY is sent inside their transaction.
+//     pool and waits up to 10 s for it. When it does not come, the
+//     listener does not register (so writers do not NOTIFY for it), tries
+//     again a minute later, and the watches poll the feed every
+//     WithFeedPollInterval (500 ms by default): they still deliver every
+//     change, in order, but up to that interval late. To have them woken
+//     at once, open the store you watch with on a pool of its own with a
+//     direct URL (or one through PgBouncer in session mode): its listener
+//     registers, and writers through PgBouncer in transaction mode notify
+//     it, since their NOTIFY is sent inside their transaction.
 //
 // Other settings in the URL: PgBouncer refuses a connection that sets a
 // startup parameter it does not track (it tracks client_encoding,

@@ -20,8 +20,8 @@ import (
 // already ("... already exists", 42P05). PgBouncer keeps them in
 // transaction mode only from 1.21 on, with max_prepared_statements above
 // 0 (its default from 1.24 on); https://www.pgbouncer.org/config.html#max_prepared_statements.
-const poolerHint = " (the statement was prepared on another server connection: a connection pooler in transaction mode, " +
-	"such as PgBouncer before 1.21 or without max_prepared_statements, does not keep prepared statements; " +
+const poolerHint = " (a connection pooler swapped the server connection under pgx's cache of prepared statements: " +
+	"in transaction mode PgBouncer before 1.21, or without max_prepared_statements, does not keep them; " +
 	"add default_query_exec_mode=exec to the database URL, or see \"PgBouncer\" in the documentation of package postgres)"
 
 // pooledStatementError is an error the pooler explained (explainPooler).

@@ -809,16 +809,12 @@ func (h *feedHub) listenOnce(ctx context.Context, s *Store) error {
 // waits for it on conn, which LISTENs on channel: it returns
 // errListenUndelivered if it does not come within listenProbeTimeout.
 // Notifications of writes that arrive meanwhile wake the watches as usual.
-// A probe the pool cannot send (NOTIFY is refused in a read-only
-// transaction, and so on a standby) is skipped: the listener goes on as
-// before the probe existed.
+// (pg_notify needs no privilege and works in a read-only transaction; a
+// standby, where it does not, refuses the LISTEN before it.)
 func (h *feedHub) probe(ctx context.Context, s *Store, conn *pgx.Conn, channel string) error {
 	payload := "probe " + message.NewID()
 	if _, err := s.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, channel, payload); err != nil {
-		if ctx.Err() != nil {
-			return err
-		}
-		return nil
+		return fmt.Errorf("send the listener's probe notification: %w", err)
 	}
 	wait := s.listenProbeTimeout
 	if wait == 0 {
