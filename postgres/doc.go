@@ -459,9 +459,15 @@
 // https://www.pgbouncer.org/config.html#ignore_startup_parameters),
 // search_path and options included:
 // "FATAL: unsupported startup parameter: search_path (SQLSTATE 08P01)".
-// Use WithSchema, or set search_path on the role (ALTER ROLE ... SET
-// search_path), or, from PgBouncer 1.20 on, name the parameter in its
-// track_extra_parameters (not tried here). Give WithSchema behind
+// One that names it in ignore_startup_parameters drops it without a word
+// (measured: the URL's search_path=chat gave a session with "$user",
+// public), so SessionStore without WithSchema, when the URL sets
+// search_path, checks that the session has it, and otherwise fails
+// ("the connection's search_path is not the one the URL sets ...") rather
+// than use the tables of another schema. Use WithSchema, or set
+// search_path on the role (ALTER ROLE ... SET search_path), or, from
+// PgBouncer 1.20 on, name the parameter in its track_extra_parameters
+// (not tried here). Give WithSchema behind
 // PgBouncer in transaction mode in any case: a session-level SET by any
 // other client of the same pool stays on the server connection and
 // reaches the next client (SET is not supported in transaction pooling,

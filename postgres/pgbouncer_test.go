@@ -517,3 +517,44 @@ func TestWithSchemaNeedsNoSearchPath(t *testing.T) {
 	})
 	bouncerWorkload(t, newStore(t, pool))
 }
+
+// TestSearchPathLostIsRefused: a URL that sets search_path, when the
+// session has another (PgBouncer with search_path in its
+// ignore_startup_parameters drops the parameter without a word: measured
+// with 1.18.0, https://www.pgbouncer.org/config.html#ignore_startup_parameters),
+// must not make a store without WithSchema create its tables elsewhere.
+// Simulated on plain PostgreSQL: the pool sends search_path and each new
+// connection sets it back to public, as the dropped parameter leaves it.
+func TestSearchPathLostIsRefused(t *testing.T) {
+	admin := testPool(t)
+	schema := newSchema(t, admin)
+	if _, err := admin.Exec(t.Context(), `CREATE SCHEMA `+schema); err != nil {
+		t.Fatal(err)
+	}
+	lost := newPool(t, func(c *pgxpool.Config) {
+		c.ConnConfig.RuntimeParams["search_path"] = schema
+		c.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+			_, err := conn.Exec(ctx, `SET search_path = public`)
+			return err
+		}
+	})
+	_, err := Open(t.Context(), lost, WithTablePrefix("lost_"))
+	if !errors.Is(err, errSearchPathLost) {
+		t.Fatalf("Open without WithSchema, search_path lost: %v; want %v", err, errSearchPathLost)
+	}
+	t.Logf("as a user sees it: %v", err)
+	var n int
+	if err := admin.QueryRow(t.Context(), `SELECT count(*) FROM pg_tables WHERE tablename LIKE 'lost\_%'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("the refused open made %d tables, %v", n, err)
+	}
+	if _, err := Open(t.Context(), lost, WithSchema(schema), WithTablePrefix("lost_")); err != nil {
+		t.Errorf("Open WithSchema needs no search_path: %v", err)
+	}
+	kept := newPool(t, func(c *pgxpool.Config) { c.ConnConfig.RuntimeParams["search_path"] = " " + schema + " , public" })
+	if _, err := Open(t.Context(), kept, WithTablePrefix("kept_")); err != nil {
+		t.Fatalf("Open with the search_path the URL sets: %v", err)
+	}
+	if err := admin.QueryRow(t.Context(), `SELECT count(*) FROM pg_tables WHERE schemaname = $1 AND tablename = 'kept_sessions'`, schema).Scan(&n); err != nil || n != 1 {
+		t.Errorf("kept_sessions in %s: %d, %v", schema, n, err)
+	}
+}

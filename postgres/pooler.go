@@ -88,3 +88,33 @@ func checkExecMode(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	return nil
 }
+
+// checkSearchPath refuses a pool whose URL sets search_path (pgx sends it
+// as a startup parameter) when the server's session has another one, for
+// a store opened without WithSchema, whose tables are those of the first
+// schema of the search_path. PgBouncer drops a startup parameter that its
+// ignore_startup_parameters names, without a word (measured with 1.18.0:
+// a URL with search_path=chat gave a session with "$user", public), and
+// the store would then read and create tables in another schema than the
+// URL names. A store opened WithSchema qualifies every name and needs no
+// search_path.
+func checkSearchPath(ctx context.Context, pool *pgxpool.Pool, o storeOptions) error {
+	want, ok := pool.Config().ConnConfig.RuntimeParams["search_path"]
+	if !ok || o.schemaSet {
+		return nil
+	}
+	var got string
+	if err := pool.QueryRow(ctx, `SELECT current_setting('search_path')`).Scan(&got); err != nil {
+		return fmt.Errorf("postgres: open: read search_path: %w", err)
+	}
+	norm := func(s string) string { return strings.Join(strings.Fields(s), "") }
+	if norm(got) != norm(want) {
+		return fmt.Errorf("postgres: open: %w: the URL sets search_path=%q, but the server's session has %q", errSearchPathLost, want, got)
+	}
+	return nil
+}
+
+// errSearchPathLost is checkSearchPath's error.
+var errSearchPathLost = errors.New("the connection's search_path is not the one the URL sets " +
+	"(a pooler such as PgBouncer with search_path in ignore_startup_parameters drops it), " +
+	"so the store would use the tables of another schema; open it WithSchema, or set search_path on the role")

@@ -109,6 +109,9 @@ func open(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, erro
 	if err := checkExecMode(ctx, pool); err != nil {
 		return nil, err
 	}
+	if err := checkSearchPath(ctx, pool, o); err != nil {
+		return nil, err
+	}
 	s := &Store{pool: pool, opts: o, q: buildQueries(o.schema, o.prefix, !o.citus && !o.routed),
 		chunkRows: defaultChunkRows, chunkBytes: defaultChunkBytes}
 	if !o.citus {

@@ -70,6 +70,9 @@ func upgrade(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (UpgradeRe
 	if err := checkExecMode(ctx, pool); err != nil {
 		return UpgradeReport{}, err
 	}
+	if err := checkSearchPath(ctx, pool, o); err != nil {
+		return UpgradeReport{}, err
+	}
 	s := &Store{pool: pool, opts: o, q: newQueries(o.schema, o.prefix)}
 	rep, err := s.upgrade(ctx)
 	if err != nil {
