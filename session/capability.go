@@ -317,7 +317,9 @@ type SearchQuery struct {
 	Text string
 	// Owner, when set, searches only that owner's sessions.
 	Owner string
-	// SessionID, when set, searches only that session.
+	// SessionID, when set, searches only that session. An id that no
+	// session can have (see ValidateID) is an error matching
+	// ErrInvalidID.
 	SessionID string
 	// Limit caps the hits: 0 means DefaultListLimit; larger than
 	// MaxListLimit means MaxListLimit.

@@ -441,6 +441,13 @@ func (s *Store) searchHits(ctx context.Context, q session.SearchQuery) ([]sessio
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: search: %w", err)
 	}
+	if q.SessionID != "" {
+		// As every store does: an id no session can have is an error,
+		// not a search that finds nothing.
+		if err := session.ValidateID(q.SessionID); err != nil {
+			return nil, fmt.Errorf("sqlite: search: %w", err)
+		}
+	}
 	limit := q.Limit
 	switch {
 	case limit <= 0:

@@ -137,6 +137,17 @@ func testSearcher(t *testing.T, s *suite) {
 		add(t, create(t, st, "b"), mb)
 		sameHits(t, "platypus in session b", []message.Message{mb}, search(t, sr, session.SearchQuery{Text: "platypus", SessionID: "b"}))
 	})
+	t.Run("filter_SessionID_invalid_is_ErrInvalidID", func(t *testing.T) {
+		// An id no session can have is refused, as Load refuses it,
+		// not searched for in vain.
+		_, sr := s.searcher(t)
+		for _, id := range []string{"\xff", strings.Repeat("x", session.MaxIDLength+1)} {
+			hits, err := sr.Search(t.Context(), session.SearchQuery{Text: "platypus", SessionID: id})
+			if !errors.Is(err, session.ErrInvalidID) {
+				t.Errorf("Search with SessionID %.10q… = %v, %v; want an error matching session.ErrInvalidID", id, hits, err)
+			}
+		}
+	})
 	t.Run("filter_Owner", func(t *testing.T) {
 		st, sr := s.searcher(t)
 		d, ok := st.(session.Describer)
