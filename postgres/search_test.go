@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/convo-dev/convo/internal/searchtext"
+	"github.com/convo-dev/convo/internal/sqlident"
 	"github.com/convo-dev/convo/message"
 	"github.com/convo-dev/convo/session"
 )
@@ -394,5 +395,42 @@ func TestSearchTimeout(t *testing.T) {
 		if err != nil || len(hits) != 1 {
 			t.Fatalf("Search = %d hits, %v; want 1", len(hits), err)
 		}
+	}
+}
+
+// An index built before lone and last characters of scripts without
+// spaces were cut to searchtext.MaxTermBytes holds such a character whole
+// (here a Thai consonant with 300 vowel marks, 903 bytes, which PostgreSQL
+// accepted; one past 2,047 bytes made the append fail): a phrase through it
+// still finds the message, without reindexing.
+func TestIndexOfUncutCharactersStillFinds(t *testing.T) {
+	s := newStore(t, nil)
+	ctx := t.Context()
+	sess, err := s.Create(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	heavy := "ข" + strings.Repeat("\u0e31", 300)
+	text := "ก" + heavy + " x"
+	m := message.NewUserMessage(text)
+	if err := sess.AddMessages(ctx, []message.Message{m, message.NewUserMessage("other x")}); err != nil {
+		t.Fatal(err)
+	}
+	// The terms the earlier release indexed: the pair cut as now, the
+	// last character whole.
+	var old strings.Builder
+	writeLexeme(&old, searchtext.Tokens(text)[0].Term)
+	old.WriteString(":1 ")
+	writeLexeme(&old, heavy)
+	old.WriteString(":2 'x':3")
+	if _, err := s.pool.Exec(ctx, `UPDATE `+sqlident.Quote(s.Schema())+`.messages SET tsv = $1::tsvector WHERE id = $2`, old.String(), m.ID); err != nil {
+		t.Fatal(err)
+	}
+	hits, err := s.Search(ctx, session.SearchQuery{Text: `"` + text + `"`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hits) != 1 || hits[0].MessageID != m.ID {
+		t.Errorf("the phrase finds %+v, want the message %q", hits, m.ID)
 	}
 }

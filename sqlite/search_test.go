@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/convo-dev/convo/internal/searchtext"
 	"github.com/convo-dev/convo/message"
 	"github.com/convo-dev/convo/session"
 	"github.com/convo-dev/convo/sqlite"
@@ -266,5 +269,39 @@ func TestSearchTimeout(t *testing.T) {
 	}
 	if hits := searchIDs(t, unbounded, `"kiwi number 3999"`); len(hits) != 1 {
 		t.Fatalf("unbounded search: %d hits, want 1", len(hits))
+	}
+}
+
+// An index built before lone and last characters of scripts without
+// spaces were cut to searchtext.MaxTermBytes holds such a character whole
+// (here a Thai consonant with 300 vowel marks): a phrase through it still
+// finds the message, without rebuilding the index.
+func TestIndexOfUncutCharactersStillFinds(t *testing.T) {
+	st, db := openSearchStore(t)
+	s, err := st.Create(t.Context(), "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	heavy := "ข" + strings.Repeat("\u0e31", 300)
+	text := "ก" + heavy + " x"
+	msgs := addText(t, s, text, "other x")
+	if _, err := st.IndexSearch(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// The terms the earlier release indexed: the pair cut as now, the
+	// last character whole.
+	old := searchtext.Tokens(text)[0].Term + " " + heavy + " x"
+	var row int64
+	if err := db.QueryRow(`SELECT rowid FROM messages WHERE id = ?`, msgs[0].ID).Scan(&row); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`DELETE FROM messages_search WHERE rowid = ?`, row); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO messages_search (rowid, terms) VALUES (?, ?)`, row, old); err != nil {
+		t.Fatal(err)
+	}
+	if got := searchIDs(t, st, `"`+text+`"`); !slices.Equal(got, []string{msgs[0].ID}) {
+		t.Errorf("the phrase finds %q, want the message %q", got, msgs[0].ID)
 	}
 }

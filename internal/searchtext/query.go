@@ -102,12 +102,27 @@ func Parse(s string) Query {
 	return q
 }
 
+// mayBeCut reports whether a term of the clause is one that an index
+// built by an earlier release may hold longer. Releases before the one
+// that cut every term to MaxTermBytes kept a lone character of a script
+// without spaces, and the last character of a run, whole, however many
+// marks it carried. Such a term, cut now, is a prefix of the one they
+// indexed; so FTS5 and TSQuery match a term that may have been cut (more
+// than MaxTermBytes-utf8.UTFMax bytes) as a prefix, which finds it in an
+// index of either release without rebuilding it. The stores check every hit
+// in Go, so the longer terms this also matches are never returned.
+func (c Clause) mayBeCut(j int) bool {
+	return c.Prefix && j == len(c.Terms)-1 || len(c.Terms[j]) > MaxTermBytes-utf8.UTFMax
+}
+
 // FTS5 returns the query as an SQLite FTS5 MATCH expression over a column
 // that holds Terms: each clause is a phrase of double-quoted terms joined
-// with +, followed by * for a prefix, and clauses are joined by spaces
-// (FTS5's implicit AND). See https://sqlite.org/fts5.html#full_text_query_syntax.
-// Every term is quoted, so no term can be read as an operator. It returns
-// "" for an empty query.
+// with +, and clauses are joined by spaces (FTS5's implicit AND). A prefix
+// term (the last of a prefix clause, or one that may have been cut: see
+// mayBeCut) is followed by *, which FTS5 allows on any term of a phrase.
+// See https://sqlite.org/fts5.html#full_text_query_syntax. Every term is
+// quoted, so no term can be read as an operator. It returns "" for an empty
+// query.
 func (q Query) FTS5() string {
 	var b strings.Builder
 	for i, c := range q.Clauses {
@@ -121,9 +136,9 @@ func (q Query) FTS5() string {
 			b.WriteByte('"')
 			b.WriteString(strings.ReplaceAll(t, `"`, `""`))
 			b.WriteByte('"')
-		}
-		if c.Prefix {
-			b.WriteString(" *")
+			if c.mayBeCut(j) {
+				b.WriteString(" *")
+			}
 		}
 	}
 	return b.String()
@@ -132,7 +147,8 @@ func (q Query) FTS5() string {
 // TSQuery returns the query as the text of a PostgreSQL tsquery, to be cast
 // with ::tsquery (not given to to_tsquery, which would parse and normalise
 // the terms again): terms as quoted lexemes, the terms of a clause joined
-// by <-> (followed by), a prefix term marked :*, clauses joined by &. See
+// by <-> (followed by), a prefix term (as for FTS5) marked :*, clauses
+// joined by &. See
 // https://www.postgresql.org/docs/current/datatype-textsearch.html#DATATYPE-TSQUERY.
 // It returns "" for an empty query.
 func (q Query) TSQuery() string {
@@ -149,7 +165,7 @@ func (q Query) TSQuery() string {
 				b.WriteString(" <-> ")
 			}
 			writeLexeme(&b, t)
-			if c.Prefix && j == len(c.Terms)-1 {
+			if c.mayBeCut(j) {
 				b.WriteString(":*")
 			}
 		}

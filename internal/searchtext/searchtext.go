@@ -304,11 +304,13 @@ func (n *normalizer) scan(text string, emit emitFunc) {
 }
 
 // emitRun emits the bigrams and last character of a run of a script
-// without spaces, or its one character.
+// without spaces, or its one character. Every term is cut to MaxTermBytes,
+// the lone and last characters too: a character with hundreds of marks
+// is one character, and PostgreSQL refuses a lexeme over 2,047 bytes.
 func (n *normalizer) emitRun(emit emitFunc) {
 	run := n.units
 	if len(run) == 1 {
-		emit(Single, []byte(run[0].text), run[0].start, run[0].end, 0)
+		emit(Single, cutBytes([]byte(run[0].text)), run[0].start, run[0].end, 0)
 		return
 	}
 	var buf []byte
@@ -317,7 +319,7 @@ func (n *normalizer) emitRun(emit emitFunc) {
 		emit(Bigram, cutBytes(buf), run[k].start, run[k+1].end, run[k].end)
 	}
 	last := run[len(run)-1]
-	emit(Last, []byte(last.text), last.start, last.end, 0)
+	emit(Last, cutBytes([]byte(last.text)), last.start, last.end, 0)
 }
 
 // joins reports whether r belongs to the character before it: a combining

@@ -213,6 +213,35 @@ func TestLongTermsAreCut(t *testing.T) {
 	}
 }
 
+// A character with many marks is one character, and a lone one (or the
+// last of a run) was once indexed whole: a Thai consonant with 700 vowel
+// marks made a 2,103-byte term, which PostgreSQL refused ("word is too
+// long", max 2,047 bytes), so that the message could not be stored.
+func TestLongCharactersAreCut(t *testing.T) {
+	heavy := "ข" + strings.Repeat("\u0e31", 700)
+	for _, text := range []string{heavy, "ก" + heavy, heavy + "ก", "東" + strings.Repeat("\u0301", 1100)} {
+		for _, tok := range Tokens(text) {
+			if len(tok.Term) > MaxTermBytes {
+				t.Errorf("Tokens(%.12q…): term of kind %d is %d bytes, over MaxTermBytes", text, tok.Kind, len(tok.Term))
+			}
+		}
+		if !Parse(text).Match("x " + text + " y") {
+			t.Errorf("%.12q… does not find itself", text)
+		}
+	}
+	// A term that may have been cut is a prefix in the engines' queries,
+	// so that it finds the whole term in an index built before the cut.
+	q := Parse(`"ก` + heavy + ` x"`)
+	toks := Tokens("ก" + heavy + " x") // a bigram and the last character, both cut; x
+	pair, last := toks[0].Term, toks[1].Term
+	if got, want := q.FTS5(), `"`+pair+`" * + "`+last+`" * + "x"`; got != want {
+		t.Errorf("FTS5() = %q, want %q", got, want)
+	}
+	if got, want := q.TSQuery(), `('`+pair+`':* <-> '`+last+`':* <-> 'x')`; got != want {
+		t.Errorf("TSQuery() = %q, want %q", got, want)
+	}
+}
+
 func TestQueryTermsAreBounded(t *testing.T) {
 	q := Parse(strings.Repeat("w ", 10) + strings.Repeat("x", 0) + strings.Join(func() []string {
 		var s []string
