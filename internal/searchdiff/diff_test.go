@@ -701,7 +701,7 @@ func TestSearchAgreesAcrossEngines(t *testing.T) {
 	if len(regTexts) > 0 {
 		w.add(t, "regress", regTexts...)
 	}
-	queries := make([]session.SearchQuery, 250)
+	queries := make([]session.SearchQuery, 200)
 	for i := range queries {
 		queries[i] = w.randomQuery(r)
 	}
@@ -712,13 +712,21 @@ func TestSearchAgreesAcrossEngines(t *testing.T) {
 	// everything indexed (FTS5 finds them); the fork's parent deleted, so
 	// that the fork's rows receive the text they shared (SQLite lists
 	// them as pending and matches them in Go; PostgreSQL indexes them
-	// anew); and indexed again.
-	for _, phase := range []string{"unindexed", "indexed", "parent deleted", "reindexed"} {
+	// anew); indexed again; and with more messages appended than a
+	// search matches in Go (the SQLite store's search indexes them
+	// first; the read-only one matches them in Go).
+	for _, phase := range []string{"unindexed", "indexed", "parent deleted", "reindexed", "backlog"} {
 		switch phase {
 		case "indexed", "reindexed":
 			w.index(t)
 		case "parent deleted":
 			w.remove(t, "s1")
+		case "backlog":
+			texts := make([]string, 300) // more than the 256 sqlite.Search matches in Go
+			for i := range texts {
+				texts[i] = genText(r)
+			}
+			w.add(t, "s2", texts...)
 		}
 		for _, sq := range queries {
 			if sq.SessionID == "s1" {
@@ -727,6 +735,11 @@ func TestSearchAgreesAcrossEngines(t *testing.T) {
 			w.check(t, phase, sq)
 			if t.Failed() && testing.Short() {
 				return
+			}
+		}
+		if phase == "backlog" {
+			if n, err := w.sqlite.IndexSearch(context.Background()); n != 0 || err != nil {
+				t.Errorf("after the searches, IndexSearch indexed %d messages (%v): the searches did not index the backlog first", n, err)
 			}
 		}
 	}
@@ -741,9 +754,13 @@ func TestSearchAgreesAcrossEngines(t *testing.T) {
 // against them, the session alone and everything stored, before and after
 // the SQLite index is built. Run it with
 //
-//	go test ./internal/searchdiff -run '^$' -fuzz FuzzSearchAgrees -fuzztime 5m
+//	go test ./internal/searchdiff -run '^$' -fuzz FuzzSearchAgrees -fuzztime 5m -fuzzminimizetime 1x
 //
-// with CONVO_TEST_POSTGRES set to include PostgreSQL.
+// with CONVO_TEST_POSTGRES set to include PostgreSQL, and with -tags
+// sqlite_fts5 (and cgo) to run SQLite on mattn/go-sqlite3. Minimizing each
+// new input (60 s by default) takes most of a run otherwise: the engines'
+// code gives the fuzzer many new paths, each of which it minimizes; 1x
+// gave about ten times the executions.
 func FuzzSearchAgrees(f *testing.F) {
 	r := mrand.New(mrand.NewPCG(1, 2))
 	w := newWorld(f)
