@@ -403,10 +403,10 @@ type DeleteReport struct {
 // messages and search index: what a data-deletion request needs.
 //
 // Each session goes whole (its row, messages and index entries in one
-// transaction). The memory and SQLite stores delete all of the owner's
-// sessions in one transaction; a store may instead delete them in several
-// (the PostgreSQL store does, in rounds, so that writers of other sessions
-// never wait for an erasure). Then an error part way leaves the sessions
+// transaction). The memory store deletes all of the owner's sessions in
+// one transaction; a store may instead delete them in several (the SQLite
+// and PostgreSQL stores do, in rounds, so that writers of other sessions
+// wait for a round at most, never for a whole erasure). Then an error part way leaves the sessions
 // deleted before it deleted, the report returned with the error lists
 // them, and calling DeleteOwner again finishes the erasure.
 type OwnerEraser interface {

@@ -72,7 +72,7 @@
 //     with keyset pagination and filters by owner, id prefix and time.
 //   - Searcher: full-text search over message text, reasoning and tool
 //     results, with highlighted snippets.
-//   - OwnerEraser: DeleteOwner erases everything an owner has, at once.
+//   - OwnerEraser: DeleteOwner erases everything an owner has, in one call.
 //   - Pruner: Prune deletes sessions idle since a given time (with a dry run).
 //   - Importer: SetUpdatedAt records a session's last activity as it was in
 //     another store, so imported sessions keep their order and age.

@@ -15,3 +15,16 @@ func SetFeedRecording(st *Store, on bool) { st.noFeed = !on }
 func ListSQL(st *Store, q session.ListQuery, limit int) (string, []any, error) {
 	return st.listSQL(q, limit)
 }
+
+// SetBulkRound sets the bounds of a bulk deletion's rounds and the
+// function called after each round commits, and returns a function that
+// restores them.
+func SetBulkRound(sessions int, messages int64, hook func(round session.DeleteReport)) (restore func()) {
+	s, m, h := bulkRoundSessions, bulkRoundMessages, bulkRoundHook
+	bulkRoundSessions, bulkRoundMessages, bulkRoundHook = sessions, messages, hook
+	return func() { bulkRoundSessions, bulkRoundMessages, bulkRoundHook = s, m, h }
+}
+
+// BulkSelect returns the query that selects a round of a bulk deletion of
+// the sessions matching where.
+func BulkSelect(st *Store, where string) string { return st.bulkSelect(where) }

@@ -35,8 +35,12 @@ An id that does not exist is reported, the others are still deleted, and the
 exit status is non-zero.
 
 rm --owner OWNER deletes every session of OWNER, with their messages and
-search index entries, in one transaction (what a data-deletion request
-needs), and reports what it deleted.
+search index entries (what a data-deletion request needs), and reports what
+it deleted. Each session goes whole; the SQLite and PostgreSQL stores
+delete in rounds of about a thousand sessions, each its own transaction, so
+that the application's writers are never held up for long. If rm --owner
+stops part way (an error, Ctrl-C), what it deleted stays deleted and running
+it again finishes the erasure.
 
 On a terminal rm lists what it will delete and asks before deleting; --yes
 deletes without asking. When stdin is not a terminal (a script, a pipe)
@@ -137,7 +141,7 @@ rm refuses to delete without --yes.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&owner, "owner", "", "delete every session of this owner, in one transaction")
+	cmd.Flags().StringVar(&owner, "owner", "", "delete every session of this owner")
 	_ = cmd.RegisterFlagCompletionFunc("owner", a.completeOwners)
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "delete without asking (required when stdin is not a terminal)")
 	a.addJSONFlag(cmd)
@@ -154,10 +158,14 @@ func (a *app) pruneCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "prune --older-than DURATION",
 		Short: "Delete sessions idle for longer than a duration (writes, unless --dry-run)",
-		Long: `prune deletes, in one transaction, every session (optionally of one owner)
-whose last update is older than DURATION (90m, 36h, 30d, 2w), and reports
-what it deleted. With --dry-run it reports what it would delete and deletes
-nothing.
+		Long: `prune deletes every session (optionally of one owner) whose last update is
+older than DURATION (90m, 36h, 30d, 2w), and reports what it deleted. With
+--dry-run it reports what it would delete and deletes nothing.
+
+The SQLite and PostgreSQL stores delete in rounds of about a thousand
+sessions, each its own transaction, so that a large prune never holds up
+the application's writers for long. If prune stops part way (an error,
+Ctrl-C), what it deleted stays deleted and running it again finishes.
 
 On a terminal prune lists what it will delete and asks before deleting;
 --yes deletes without asking. When stdin is not a terminal (cron, a
