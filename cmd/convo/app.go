@@ -158,6 +158,13 @@ func (p *progress) add(n int) {
 	}
 }
 
+// set moves the bar to n steps done.
+func (p *progress) set(n int64) {
+	if p.bar != nil {
+		_ = p.bar.Set64(n)
+	}
+}
+
 func (p *progress) done() {
 	if p.bar != nil {
 		_ = p.bar.Finish()

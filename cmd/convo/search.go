@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -31,6 +32,7 @@ func (a *app) searchCommand() *cobra.Command {
 	var (
 		q     session.SearchQuery
 		color string
+		index bool
 	)
 	cmd := &cobra.Command{
 		Use:   "search QUERY",
@@ -42,9 +44,17 @@ colour on a terminal, between *stars* otherwise; NO_COLOR set to anything
 but "" turns colour off unless --color always).
 
 With --json it writes a list of hits, each with its session in the shape
-that ls --json uses (docs/cli.md, "JSON output").`,
+that ls --json uses (docs/cli.md, "JSON output").
+
+search opens the database read-only. A SQLite store fills its full-text
+index when the application first searches; messages not yet in it are
+read one by one on every search, which takes seconds per million. When
+that is many, search says so on stderr; --index first brings the index up
+to date, with a progress bar (this writes to the database, once: later
+searches use the index). PostgreSQL indexes each message as it is written.`,
 		Example: `  convo search --db chat.db "weather paris"
-  convo search --db chat.db --owner user-123 --limit 5 invoice --json`,
+  convo search --db chat.db --owner user-123 --limit 5 invoice --json
+  convo search --db chat.db --index refund`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q.Text = strings.Join(args, " ")
@@ -73,11 +83,18 @@ that ls --json uses (docs/cli.md, "JSON output").`,
 				return fmt.Errorf("search: --color must be auto, always or never, not %q", color)
 			}
 			a.stdout.color = useColor
-			b, err := a.openRead(cmd.Context())
+			open := a.openRead // looking never changes the database
+			if index {
+				open = func(ctx context.Context) (*backend, error) { return a.open(ctx, true) }
+			}
+			b, err := open(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer b.close()
+			if err := a.searchBacklog(cmd.Context(), b.store, index); err != nil {
+				return fmt.Errorf("search: %w", err)
+			}
 			hits, err := session.Search(cmd.Context(), b.store, q)
 			if err != nil {
 				return fmt.Errorf("search: %w", err)
@@ -114,8 +131,68 @@ that ls --json uses (docs/cli.md, "JSON output").`,
 	_ = cmd.RegisterFlagCompletionFunc("session", a.completeSessionIDs)
 	f.IntVar(&q.Limit, "limit", 20, "at most this many hits")
 	f.StringVar(&color, "color", "auto", "highlight with colour: auto, always or never")
+	f.BoolVar(&index, "index", false, "first bring SQLite's full-text index up to date (writes to the database)")
 	a.addJSONFlag(cmd)
 	return cmd
+}
+
+// searchIndexer is a store whose full-text index can lag behind its
+// messages (*sqlite.Store).
+type searchIndexer interface {
+	SearchBacklog(ctx context.Context) (int64, error)
+	IndexSearch(ctx context.Context) (int, error)
+}
+
+// backlogNote is the backlog from which search says on stderr that it
+// reads the messages one by one (about 0.7 s per 100,000 on a 2-vCPU VM).
+var backlogNote int64 = 100000
+
+// searchBacklog brings store's full-text index up to date when index is
+// set, with a progress bar; otherwise it says on stderr when a search will
+// read a large backlog one message at a time. A store without such an
+// index (PostgreSQL) needs neither.
+func (a *app) searchBacklog(ctx context.Context, store session.Store, index bool) error {
+	ix, ok := store.(searchIndexer)
+	if !ok {
+		return nil
+	}
+	n, err := ix.SearchBacklog(ctx)
+	if errors.Is(err, session.ErrNotSupported) {
+		return nil // Search says why
+	}
+	if err != nil {
+		return err
+	}
+	if !index {
+		if n >= backlogNote {
+			fmt.Fprintf(a.stderr, "search: %s not in the full-text index yet, so this search reads each of them; "+
+				"convo search --index builds the index once (it writes to the database)\n", plural(n, "message is", "messages are"))
+		}
+		return nil
+	}
+	bar := a.newProgress(n, "index")
+	defer bar.done()
+	done := make(chan error, 1)
+	go func() {
+		_, err := ix.IndexSearch(ctx)
+		done <- err
+	}()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				return err
+			}
+			bar.set(n)
+			return nil
+		case <-tick.C:
+			if left, err := ix.SearchBacklog(ctx); err == nil {
+				bar.set(n - left)
+			}
+		}
+	}
 }
 
 // hitsJSON returns hits as search --json writes them, each with its
