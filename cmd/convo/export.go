@@ -246,18 +246,26 @@ type importSession struct {
 // parts, base64-encoded).
 const maxLine = 256 << 20
 
-// parseExport reads and validates a whole export. It reports the first
-// problem as "line N: ...".
-func parseExport(r io.Reader) ([]*importSession, error) {
+// readExport reads and validates an export, and calls fn with each
+// session once its last message is read.
+// It holds one session's messages at a time and the ids of the sessions
+// read so far, never the whole file. It reports the first problem as
+// "line N: ..."; an error from fn is returned as it is.
+func readExport(r io.Reader, fn func(*importSession) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 1<<16), maxLine)
 	var (
-		out  []*importSession
 		cur  *importSession
-		seen = map[string]bool{}
+		seen = map[string]struct{}{}
 		ids  map[string]bool
 		line int
 	)
+	flush := func() error {
+		if cur == nil {
+			return nil
+		}
+		return fn(cur)
+	}
 	for sc.Scan() {
 		line++
 		raw := sc.Bytes()
@@ -278,21 +286,21 @@ func parseExport(r io.Reader) ([]*importSession, error) {
 				}
 				bad += size
 			}
-			return nil, fail("not valid UTF-8 (byte %d of the line); convo exports are UTF-8", bad+1)
+			return fail("not valid UTF-8 (byte %d of the line); convo exports are UTF-8", bad+1)
 		}
 		var probe struct {
 			Type string `json:"type"`
 		}
 		if err := json.Unmarshal(raw, &probe); err != nil {
-			return nil, fail("not a JSON object: %s", jsonerr.Describe(err))
+			return fail("not a JSON object: %s", jsonerr.Describe(err))
 		}
 		if line == 1 {
 			var h exportHeader
 			if err := json.Unmarshal(raw, &h); err != nil || h.Type != "convo-export" {
-				return nil, fail(`the first line must be {"type":"convo-export","version":1}`)
+				return fail(`the first line must be {"type":"convo-export","version":1}`)
 			}
 			if h.Version != exportVersion {
-				return nil, fail("export version %d is not supported (this convo reads version %d)", h.Version, exportVersion)
+				return fail("export version %d is not supported (this convo reads version %d)", h.Version, exportVersion)
 			}
 			continue
 		}
@@ -300,62 +308,64 @@ func parseExport(r io.Reader) ([]*importSession, error) {
 		case "session":
 			var s exportSession
 			if err := json.Unmarshal(raw, &s); err != nil {
-				return nil, fail("session: %s", jsonerr.Describe(err))
+				return fail("session: %s", jsonerr.Describe(err))
 			}
 			if err := session.ValidateID(s.ID); err != nil {
-				return nil, fail("session %q: %v", s.ID, err)
+				return fail("session %q: %v", s.ID, err)
 			}
 			if s.Parent != "" {
 				if err := session.ValidateID(s.Parent); err != nil {
-					return nil, fail("session %q: parent %q: %v", s.ID, s.Parent, err)
+					return fail("session %q: parent %q: %v", s.ID, s.Parent, err)
 				}
 			}
-			if seen[s.ID] {
-				return nil, fail("session %q appears twice", s.ID)
+			if _, dup := seen[s.ID]; dup {
+				return fail("session %q appears twice", s.ID)
 			}
-			seen[s.ID] = true
+			seen[s.ID] = struct{}{}
+			if err := flush(); err != nil {
+				return err
+			}
 			cur = &importSession{hdr: s}
 			ids = map[string]bool{}
-			out = append(out, cur)
 		case "message":
 			var em exportMessage
 			if err := json.Unmarshal(raw, &em); err != nil {
-				return nil, fail("message: %s", jsonerr.Describe(err))
+				return fail("message: %s", jsonerr.Describe(err))
 			}
 			if cur == nil || em.Session != cur.hdr.ID {
-				return nil, fail("message for session %q does not follow that session's line", em.Session)
+				return fail("message for session %q does not follow that session's line", em.Session)
 			}
 			var m message.Message
 			if err := m.UnmarshalJSON(em.Message); err != nil {
-				return nil, fail("message: %v", err)
+				return fail("message: %v", err)
 			}
 			if m.ID == "" {
-				return nil, fail("message has no id")
+				return fail("message has no id")
 			}
 			if ids[m.ID] {
-				return nil, fail("message %q appears twice in session %q", m.ID, cur.hdr.ID)
+				return fail("message %q appears twice in session %q", m.ID, cur.hdr.ID)
 			}
 			ids[m.ID] = true
 			if err := m.Validate(); err != nil {
-				return nil, fail("message %q: %v", m.ID, err)
+				return fail("message %q: %v", m.ID, err)
 			}
 			cur.msgs = append(cur.msgs, m)
 		case "convo-export":
-			return nil, fail("a second header line")
+			return fail("a second header line")
 		default:
-			return nil, fail("unknown line type %q (want session or message)", probe.Type)
+			return fail("unknown line type %q (want session or message)", probe.Type)
 		}
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, fmt.Errorf("line %d: longer than %d bytes", line+1, maxLine)
+			return fmt.Errorf("line %d: longer than %d bytes", line+1, maxLine)
 		}
-		return nil, err
+		return err
 	}
 	if line == 0 {
-		return nil, errors.New("empty file: no convo-export header")
+		return errors.New("empty file: no convo-export header")
 	}
-	return out, nil
+	return flush()
 }
 
 // importResult says what import did to one session.
@@ -374,10 +384,11 @@ func (a *app) importCommand() *cobra.Command {
 		Long: `import reads a file written by export ("-" for stdin) into the store.
 
 It reads and validates the whole file first: a malformed line is reported as
-"line N: ..." and nothing is written. Then, session by session (each in one
-atomic append), it creates the sessions that do not exist, with their owner,
-title, metadata and creation time, and appends the messages each session
-lacks. Messages are matched by id, so importing the same file twice, or a
+"line N: ..." and nothing is written. Then it reads the file again and,
+session by session (each in one atomic append), creates the sessions that do
+not exist, with their owner, title, metadata and creation time, and appends
+the messages each session lacks. It holds one session at a time in memory,
+not the file (stdin is copied to a temporary file for the second reading). Messages are matched by id, so importing the same file twice, or a
 later export of a session already imported, adds only what is new. The info
 of a session that already exists is left as it is.
 
@@ -391,37 +402,41 @@ its own keeps the time of the import.
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			var r io.Reader = a.stdin
-			if args[0] != "-" {
-				f, err := os.Open(args[0])
-				if err != nil {
-					return fmt.Errorf("import: %w", err)
-				}
-				defer f.Close()
-				r = f
-			}
-			sessions, err := parseExport(r)
+			src, cleanup, err := a.importSource(args[0])
 			if err != nil {
+				return fmt.Errorf("import: %w", err)
+			}
+			defer cleanup()
+			// First reading: validate everything and count the sessions
+			// (for the progress bar); write nothing.
+			sessions := 0
+			if err := readExport(src, func(*importSession) error { sessions++; return nil }); err != nil {
 				return fmt.Errorf("import: %s: %w", args[0], err)
+			}
+			if _, err := src.Seek(0, io.SeekStart); err != nil {
+				return fmt.Errorf("import: %w", err)
 			}
 			b, err := a.open(ctx, false)
 			if err != nil {
 				return err
 			}
 			defer b.close()
-			bar := a.newProgress(int64(len(sessions)), "import")
-			var results []importResult
-			for _, s := range sessions {
+			bar := a.newProgress(int64(sessions), "import")
+			var sum importSummary
+			err = readExport(src, func(s *importSession) error {
 				res, err := importOne(ctx, b.store, s)
 				if err != nil {
-					bar.done()
-					return fmt.Errorf("import: session %q: %w", s.hdr.ID, err)
+					return fmt.Errorf("session %q: %w", s.hdr.ID, err)
 				}
-				results = append(results, res)
+				sum.add(res, a.asJSON)
 				bar.add(1)
-			}
+				return nil
+			})
 			bar.done()
-			return a.reportImport(results)
+			if err != nil {
+				return fmt.Errorf("import: %w", err)
+			}
+			return a.reportImport(sum)
 		},
 	}
 	a.addJSONFlag(cmd)
@@ -520,16 +535,59 @@ func lacking(ctx context.Context, sess session.Session, msgs []message.Message) 
 	return missing, len(have), nil
 }
 
-func (a *app) reportImport(results []importResult) error {
-	created, added, skipped := 0, 0, 0
-	for _, r := range results {
-		if r.Created {
-			created++
-		}
-		added += r.Added
-		skipped += r.Skipped
+// importSummary adds up what import did; it keeps each session's result
+// only for --json, which lists them.
+type importSummary struct {
+	results           []importResult
+	sessions, created int
+	added, skipped    int
+}
+
+func (s *importSummary) add(r importResult, keep bool) {
+	s.sessions++
+	if r.Created {
+		s.created++
 	}
+	s.added += r.Added
+	s.skipped += r.Skipped
+	if keep {
+		s.results = append(s.results, r)
+	}
+}
+
+// importSource returns the export to read twice: the file name, or for
+// "-" a temporary copy of stdin, and a function that closes (and removes)
+// it.
+func (a *app) importSource(name string) (io.ReadSeeker, func(), error) {
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, nil, err
+		}
+		return f, func() { f.Close() }, nil
+	}
+	f, err := os.CreateTemp("", "convo-import-*.jsonl")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup := func() {
+		f.Close()
+		os.Remove(f.Name())
+	}
+	if _, err := io.Copy(f, a.stdin); err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("read stdin: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return f, cleanup, nil
+}
+
+func (a *app) reportImport(sum importSummary) error {
 	if a.asJSON {
+		results := sum.results
 		if results == nil {
 			results = []importResult{}
 		}
@@ -538,9 +596,9 @@ func (a *app) reportImport(results []importResult) error {
 			Created         int            `json:"created"`
 			MessagesAdded   int            `json:"messages_added"`
 			MessagesSkipped int            `json:"messages_skipped"`
-		}{results, created, added, skipped})
+		}{results, sum.created, sum.added, sum.skipped})
 	}
 	fmt.Fprintf(a.stdout, "imported %s (%d new), %s added, %d already present\n",
-		plural(len(results), "session", "sessions"), created, plural(added, "message", "messages"), skipped)
+		plural(sum.sessions, "session", "sessions"), sum.created, plural(sum.added, "message", "messages"), sum.skipped)
 	return nil
 }
