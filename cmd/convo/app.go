@@ -233,6 +233,27 @@ func rfc3339(ns int64) string {
 	return time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
 }
 
+// eachSession calls fn with every session matching q, a page at a time,
+// holding one page in memory (allSessions holds them all).
+func eachSession(ctx context.Context, store session.Store, q session.ListQuery, fn func(session.Info) error) error {
+	q.Limit = session.MaxListLimit
+	for {
+		page, err := session.List(ctx, store, q)
+		if err != nil {
+			return err
+		}
+		for _, in := range page.Sessions {
+			if err := fn(in); err != nil {
+				return err
+			}
+		}
+		if page.Next == "" {
+			return nil
+		}
+		q.Cursor = page.Next
+	}
+}
+
 // allSessions lists every session matching q, all pages.
 func allSessions(ctx context.Context, store session.Store, q session.ListQuery) ([]session.Info, error) {
 	q.Limit = session.MaxListLimit

@@ -86,20 +86,14 @@ The report lists damaged and repaired sessions (all sessions with --all or
 				return fmt.Errorf("doctor: schema version: %w", err)
 			}
 			rep.Schema.OK = rep.Schema.Version == rep.Schema.Latest
-			if len(ids) == 0 {
-				infos, err := allSessions(ctx, b.store, session.ListQuery{})
-				if err != nil {
-					return fmt.Errorf("doctor: %w", err)
-				}
-				for _, in := range infos {
-					ids = append(ids, in.ID)
-				}
-			}
-			bar := a.newProgress(int64(len(ids)), "doctor")
-			for _, id := range ids {
+			// The report keeps what it prints: every session with --all
+			// or --json, else the damaged ones. The sessions are checked
+			// as they are listed, a page at a time: a store of a million
+			// sessions is never held in memory.
+			keepAll := all || a.asJSON
+			check := func(id string) error {
 				res := doctorSession(ctx, b.store, id, repair)
 				if err := ctx.Err(); err != nil {
-					bar.done()
 					return err
 				}
 				rep.Checked++
@@ -112,8 +106,39 @@ The report lists damaged and repaired sessions (all sessions with --all or
 				case "error":
 					rep.Errors++
 				}
-				rep.Sessions = append(rep.Sessions, res)
-				bar.add(1)
+				if keepAll || res.Status != "ok" {
+					rep.Sessions = append(rep.Sessions, res)
+				}
+				return nil
+			}
+			var bar *progress
+			if len(ids) > 0 {
+				bar = a.newProgress(int64(len(ids)), "doctor")
+				for _, id := range ids {
+					if err := check(id); err != nil {
+						bar.done()
+						return err
+					}
+					bar.add(1)
+				}
+			} else {
+				// How many sessions there are is not known before the
+				// listing ends: the bar counts them.
+				bar = a.newProgress(-1, "doctor")
+				err := eachSession(ctx, b.store, session.ListQuery{}, func(in session.Info) error {
+					if err := check(in.ID); err != nil {
+						return err
+					}
+					bar.add(1)
+					return nil
+				})
+				if err != nil {
+					bar.done()
+					if ctx.Err() != nil {
+						return err
+					}
+					return fmt.Errorf("doctor: %w", err)
+				}
 			}
 			bar.done()
 			if err := a.printDoctor(rep, all); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +10,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
@@ -152,32 +154,55 @@ metadata, creation and last-update times and messages, to stdout or --output.
 // and the others are exported; the error then says how many were left out.
 // Whatever happens, the output ends with a whole line.
 func (a *app) export(ctx context.Context, store session.Store, ids []string, w io.Writer) (sessions, messages int, err error) {
-	var infos []session.Info
+	// What to export, in order: every session, oldest first (an export
+	// reads like a log), or the ids given. Of a whole store only each
+	// session's creation time and id are held (about 50 bytes a session,
+	// not its whole info: a store of a million sessions took 736 MB); the
+	// info is read again as each session is written, and a session
+	// deleted since the listing is left out.
+	type entry struct {
+		created int64
+		id      string
+	}
+	var order []entry
 	d, describes := store.(session.Describer)
-	if len(ids) == 0 {
-		if infos, err = allSessions(ctx, store, session.ListQuery{}); err != nil {
+	whole := len(ids) == 0
+	if whole {
+		err := eachSession(ctx, store, session.ListQuery{}, func(in session.Info) error {
+			order = append(order, entry{in.CreatedAt, in.ID})
+			return nil
+		})
+		if err != nil {
 			return 0, 0, err
 		}
-		// Oldest first: an export reads like a log.
-		sort.SliceStable(infos, func(i, j int) bool {
-			if infos[i].CreatedAt != infos[j].CreatedAt {
-				return infos[i].CreatedAt < infos[j].CreatedAt
+		slices.SortFunc(order, func(a, b entry) int {
+			if c := cmp.Compare(a.created, b.created); c != 0 {
+				return c
 			}
-			return infos[i].ID < infos[j].ID
+			return strings.Compare(a.id, b.id)
 		})
 	} else {
 		for _, id := range ids {
-			in := session.Info{ID: id}
-			if describes {
-				if in, err = d.Info(ctx, id); err != nil {
-					return 0, 0, err
-				}
-			} else if ok, err := store.Exists(ctx, id); err != nil {
+			order = append(order, entry{id: id})
+		}
+	}
+	info := func(id string) (session.Info, error) {
+		if describes {
+			return d.Info(ctx, id)
+		}
+		if ok, err := store.Exists(ctx, id); err != nil {
+			return session.Info{}, err
+		} else if !ok {
+			return session.Info{}, fmt.Errorf("%q: %w", id, session.ErrNotFound)
+		}
+		return session.Info{ID: id}, nil
+	}
+	if !whole {
+		// The ids given must all exist before anything is written.
+		for _, e := range order {
+			if _, err := info(e.id); err != nil {
 				return 0, 0, err
-			} else if !ok {
-				return 0, 0, fmt.Errorf("%q: %w", id, session.ErrNotFound)
 			}
-			infos = append(infos, in)
 		}
 	}
 	bw := bufio.NewWriterSize(w, 1<<16)
@@ -194,11 +219,28 @@ func (a *app) export(ctx context.Context, store session.Store, ids []string, w i
 	if err := enc.Encode(exportHeader{Type: "convo-export", Version: exportVersion}); err != nil {
 		return 0, 0, err
 	}
-	bar := a.newProgress(int64(len(infos)), "export")
+	bar := a.newProgress(int64(len(order)), "export")
 	defer bar.done()
 	var unreadable int
-	for _, in := range infos {
+	for _, e := range order {
+		in, err := info(e.id)
+		if whole && errors.Is(err, session.ErrNotFound) {
+			bar.add(1) // deleted since the listing
+			continue
+		}
+		if errors.Is(err, session.ErrCorrupt) && in.ID != "" {
+			// Info that cannot be read in full (its metadata) comes with
+			// what could be read, as the listing gives it.
+			err = nil
+		}
+		if err != nil {
+			return sessions, messages, err
+		}
 		sess, err := store.Load(ctx, in.ID)
+		if whole && errors.Is(err, session.ErrNotFound) {
+			bar.add(1)
+			continue
+		}
 		if err != nil {
 			return sessions, messages, err
 		}
