@@ -92,7 +92,7 @@ searches use the index). PostgreSQL indexes each message as it is written.`,
 				return err
 			}
 			defer b.close()
-			if err := a.searchBacklog(cmd.Context(), b.store, index); err != nil {
+			if err := a.searchBacklog(cmd.Context(), "search", b.store, index); err != nil {
 				return fmt.Errorf("search: %w", err)
 			}
 			hits, err := session.Search(cmd.Context(), b.store, q)
@@ -148,10 +148,10 @@ type searchIndexer interface {
 var backlogNote int64 = 100000
 
 // searchBacklog brings store's full-text index up to date when index is
-// set, with a progress bar; otherwise it says on stderr when a search will
-// read a large backlog one message at a time. A store without such an
+// set, with a progress bar; otherwise it says on stderr, as cmdName, when
+// a search will read a large backlog one message at a time. A store without such an
 // index (PostgreSQL) needs neither.
-func (a *app) searchBacklog(ctx context.Context, store session.Store, index bool) error {
+func (a *app) searchBacklog(ctx context.Context, cmdName string, store session.Store, index bool) error {
 	ix, ok := store.(searchIndexer)
 	if !ok {
 		return nil
@@ -165,8 +165,8 @@ func (a *app) searchBacklog(ctx context.Context, store session.Store, index bool
 	}
 	if !index {
 		if n >= backlogNote {
-			fmt.Fprintf(a.stderr, "search: %s not in the full-text index yet, so this search reads each of them; "+
-				"convo search --index builds the index once (it writes to the database)\n", plural(n, "message is", "messages are"))
+			fmt.Fprintf(a.stderr, "%s: %s not in the full-text index yet, so every search reads each of them; "+
+				"convo search --index builds the index once (it writes to the database)\n", cmdName, plural(n, "message is", "messages are"))
 		}
 		return nil
 	}

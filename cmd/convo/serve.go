@@ -55,6 +55,11 @@ later), with Markdown rendered safely (raw text one click
 away), model and token usage, tool calls beside their results, long texts
 folded, and images from other hosts loaded only on a click.
 
+On a SQLite store whose full-text index lags far behind (the application
+never searched), serve says so at its start: each search then reads every
+message not in the index and may take longer than a request may (30 s);
+convo search --index builds the index once.
+
 All assets are built into the binary; the pages load nothing from elsewhere
 except images that messages link to. It prints the URL it listens on, and
 stops on Ctrl-C.
@@ -92,6 +97,12 @@ browser keeps it in a cookie; scripts send "Authorization: Bearer TOKEN".`,
 				return err
 			}
 			defer b.close()
+			// A search of a SQLite store whose index lags far behind reads
+			// every message it lacks, and may not finish within the
+			// request's time: say so now, and how to fix it.
+			if err := a.searchBacklog(ctx, "serve", b.store, false); err != nil {
+				return fmt.Errorf("serve: %w", err)
+			}
 			v, err := newViewer(b.store, pageSize, a.stderr)
 			if err != nil {
 				return err
