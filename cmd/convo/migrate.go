@@ -135,17 +135,39 @@ may be missed; stop writers first, or run migrate again.`,
 
 func (a *app) migrate(ctx context.Context, src, dst *backend) (migrateReport, error) {
 	rep := migrateReport{From: src.kind + " " + src.where, To: dst.kind + " " + dst.where}
-	infos, err := allSessions(ctx, src.store, session.ListQuery{})
+	// Only the ids are listed first; each session's info is read as it is
+	// copied (holding every session's info took about 700 MB for a million
+	// sessions). A session deleted from the source since is left out.
+	ids, err := allSessionIDs(ctx, src.store, session.ListQuery{})
 	if err != nil {
 		return rep, fmt.Errorf("list source: %w", err)
+	}
+	sd, ok := src.store.(session.Describer)
+	if !ok {
+		return rep, fmt.Errorf("source %T keeps no session info: %w", src.store, session.ErrNotSupported)
 	}
 	dd, dstDescribes := dst.store.(session.Describer)
 	if !dstDescribes {
 		return rep, fmt.Errorf("target %T keeps no session info: %w", dst.store, session.ErrNotSupported)
 	}
-	bar := a.newProgress(int64(len(infos)), "migrate")
+	bar := a.newProgress(int64(len(ids)), "migrate")
 	defer bar.done()
-	for _, in := range infos {
+	copied := ids[:0]
+	for _, id := range ids {
+		in, err := sd.Info(ctx, id)
+		if errors.Is(err, session.ErrNotFound) {
+			bar.add(1) // deleted since the listing
+			continue
+		}
+		if errors.Is(err, session.ErrCorrupt) && in.ID != "" {
+			// Info that cannot be read in full (its metadata) comes with
+			// what could be read, as the listing gives it.
+			err = nil
+		}
+		if err != nil {
+			return rep, fmt.Errorf("source %q: %w", id, err)
+		}
+		copied = append(copied, id)
 		rep.Sessions++
 		target, err := dd.Info(ctx, in.ID)
 		switch {
@@ -200,21 +222,23 @@ func (a *app) migrate(ctx context.Context, src, dst *backend) (migrateReport, er
 		bar.add(1)
 	}
 	// Verify: every source session has as many messages in the target.
-	sd, ok := src.store.(session.Describer)
-	if !ok {
-		return rep, fmt.Errorf("source %T keeps no session info: %w", src.store, session.ErrNotSupported)
-	}
-	for _, in := range infos {
-		s, err := sd.Info(ctx, in.ID)
-		if err != nil {
-			return rep, fmt.Errorf("verify %q: %w", in.ID, err)
+	for _, id := range copied {
+		s, err := sd.Info(ctx, id)
+		if errors.Is(err, session.ErrCorrupt) && s.ID != "" {
+			err = nil
 		}
-		d, err := dd.Info(ctx, in.ID)
 		if err != nil {
-			return rep, fmt.Errorf("verify %q: %w", in.ID, err)
+			return rep, fmt.Errorf("verify %q: %w", id, err)
+		}
+		d, err := dd.Info(ctx, id)
+		if errors.Is(err, session.ErrCorrupt) && d.ID != "" {
+			err = nil
+		}
+		if err != nil {
+			return rep, fmt.Errorf("verify %q: %w", id, err)
 		}
 		if s.MessageCount != d.MessageCount {
-			rep.Mismatches = append(rep.Mismatches, migrateMismatch{ID: in.ID, From: s.MessageCount, To: d.MessageCount})
+			rep.Mismatches = append(rep.Mismatches, migrateMismatch{ID: id, From: s.MessageCount, To: d.MessageCount})
 		}
 	}
 	rep.Verified = len(rep.Mismatches) == 0

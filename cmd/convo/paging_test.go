@@ -11,11 +11,12 @@ import (
 	"github.com/convo-dev/convo/session"
 )
 
-// TestWholeStoreCommandsPage checks doctor and export on a store of more
-// sessions than one listing page (session.MaxListLimit): they now go
-// through the sessions a page at a time instead of listing them all into
-// memory first, and must still see every one, each once. doctor keeps only
-// what it prints; export writes oldest first.
+// TestWholeStoreCommandsPage checks doctor, export and migrate on a store
+// of more sessions than one listing page (session.MaxListLimit): they now
+// list only the sessions' ids (export: with their creation times) and read
+// each session's info as they go, instead of holding every session's info,
+// and must still see every session once. doctor keeps only what it prints;
+// export writes oldest first.
 func TestWholeStoreCommandsPage(t *testing.T) {
 	n := session.MaxListLimit + 5
 	db := "sqlite:" + filepath.Join(t.TempDir(), "convo.db")
@@ -38,6 +39,11 @@ func TestWholeStoreCommandsPage(t *testing.T) {
 	}
 	if strings.Count(r.stdout, "\n") != 4 { // schema, s0003, its problem, summary
 		t.Errorf("doctor printed more than the damaged session:\n%s", r.stdout)
+	}
+
+	r = runInProcess(t, "", "--db", db, "migrate", "--to", "sqlite:"+filepath.Join(t.TempDir(), "copy.db"))
+	if r.err != nil || !strings.HasPrefix(r.stdout, fmt.Sprintf("migrated %d sessions ", n)) || !strings.Contains(r.stdout, fmt.Sprintf("%d created", n)) {
+		t.Errorf("migrate: %v\n%s", r.err, r.stdout)
 	}
 
 	r = runInProcess(t, "", "--db", db, "export")
