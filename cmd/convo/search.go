@@ -92,10 +92,14 @@ searches use the index). PostgreSQL indexes each message as it is written.`,
 				return err
 			}
 			defer b.close()
-			if err := a.searchBacklog(cmd.Context(), "search", b.store, index); err != nil {
+			backlog, err := a.searchBacklog(cmd.Context(), "search", b.store, index)
+			if err != nil {
 				return fmt.Errorf("search: %w", err)
 			}
 			hits, err := session.Search(cmd.Context(), b.store, q)
+			if errors.Is(err, context.DeadlineExceeded) && backlog >= backlogNote {
+				return fmt.Errorf("search: %w: it was reading the %d messages not in the full-text index; convo search --index builds the index once", err, backlog)
+			}
 			if err != nil {
 				return fmt.Errorf("search: %w", err)
 			}
@@ -151,24 +155,24 @@ var backlogNote int64 = 100000
 // set, with a progress bar; otherwise it says on stderr, as cmdName, when
 // a search will read a large backlog one message at a time. A store without such an
 // index (PostgreSQL) needs neither.
-func (a *app) searchBacklog(ctx context.Context, cmdName string, store session.Store, index bool) error {
+func (a *app) searchBacklog(ctx context.Context, cmdName string, store session.Store, index bool) (backlog int64, err error) {
 	ix, ok := store.(searchIndexer)
 	if !ok {
-		return nil
+		return 0, nil
 	}
 	n, err := ix.SearchBacklog(ctx)
 	if errors.Is(err, session.ErrNotSupported) {
-		return nil // Search says why
+		return 0, nil // Search says why
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if !index {
 		if n >= backlogNote {
 			fmt.Fprintf(a.stderr, "%s: %s not in the full-text index yet, so every search reads each of them; "+
 				"convo search --index builds the index once (it writes to the database)\n", cmdName, plural(n, "message is", "messages are"))
 		}
-		return nil
+		return n, nil
 	}
 	bar := a.newProgress(n, "index")
 	defer bar.done()
@@ -183,10 +187,10 @@ func (a *app) searchBacklog(ctx context.Context, cmdName string, store session.S
 		select {
 		case err := <-done:
 			if err != nil {
-				return err
+				return n, err
 			}
 			bar.set(n)
-			return nil
+			return 0, nil
 		case <-tick.C:
 			if left, err := ix.SearchBacklog(ctx); err == nil {
 				bar.set(n - left)

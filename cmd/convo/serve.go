@@ -100,7 +100,7 @@ browser keeps it in a cookie; scripts send "Authorization: Bearer TOKEN".`,
 			// A search of a SQLite store whose index lags far behind reads
 			// every message it lacks, and may not finish within the
 			// request's time: say so now, and how to fix it.
-			if err := a.searchBacklog(ctx, "serve", b.store, false); err != nil {
+			if _, err := a.searchBacklog(ctx, "serve", b.store, false); err != nil {
 				return fmt.Errorf("serve: %w", err)
 			}
 			v, err := newViewer(b.store, pageSize, a.stderr)
