@@ -63,12 +63,13 @@ A SQLite path without a query string is opened with
 ?_pragma=busy_timeout(10000); a command that writes switches the file to
 WAL once it has checked that the tables are convo's.
 
-ls, show, search, export, doctor (without --repair), serve and the source of
-migrate open the store read-only: they never create, migrate or change
-anything, so they work on a read-only file or with a read-only PostgreSQL
-role, and report a schema older or newer than this release instead of
-upgrading it. import, rm, prune, doctor --repair, migrate (its --to) and
-upgrade write, and say so in their help.`,
+ls, show, search (without --index), export, doctor (without --repair),
+serve and the source of migrate open the store read-only: they never
+create, migrate or change anything, so they work on a read-only file or
+with a read-only PostgreSQL role, and report a schema older or newer than
+this release instead of upgrading it. import, rm, prune, doctor --repair,
+search --index, migrate (its --to) and upgrade write, and say so in their
+help.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
@@ -258,11 +259,15 @@ func eachSession(ctx context.Context, store session.Store, q session.ListQuery, 
 // snapshot of what to go through that holds about 50 bytes a session, not
 // each session's info (a store of a million sessions took 700 MB that
 // way). Going through the pages while working instead would miss a session
-// updated meanwhile, which moves above the cursor.
-func allSessionIDs(ctx context.Context, store session.Store, q session.ListQuery) ([]string, error) {
+// updated meanwhile, which moves above the cursor. On a terminal a bar
+// counts the sessions listed (a million take seconds).
+func (a *app) allSessionIDs(ctx context.Context, store session.Store, q session.ListQuery) ([]string, error) {
 	var ids []string
+	bar := a.newProgress(-1, "listing")
+	defer bar.done()
 	err := eachSession(ctx, store, q, func(in session.Info) error {
 		ids = append(ids, in.ID)
+		bar.add(1)
 		return nil
 	})
 	return ids, err

@@ -112,7 +112,7 @@ The report lists damaged and repaired sessions (all sessions with --all or
 				return nil
 			}
 			if len(ids) == 0 {
-				if ids, err = allSessionIDs(ctx, b.store, session.ListQuery{}); err != nil {
+				if ids, err = a.allSessionIDs(ctx, b.store, session.ListQuery{}); err != nil {
 					return fmt.Errorf("doctor: %w", err)
 				}
 			}

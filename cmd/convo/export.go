@@ -168,10 +168,13 @@ func (a *app) export(ctx context.Context, store session.Store, ids []string, w i
 	d, describes := store.(session.Describer)
 	whole := len(ids) == 0
 	if whole {
+		listing := a.newProgress(-1, "listing")
 		err := eachSession(ctx, store, session.ListQuery{}, func(in session.Info) error {
 			order = append(order, entry{in.CreatedAt, in.ID})
+			listing.add(1)
 			return nil
 		})
+		listing.done()
 		if err != nil {
 			return 0, 0, err
 		}

@@ -138,7 +138,7 @@ func (a *app) migrate(ctx context.Context, src, dst *backend) (migrateReport, er
 	// Only the ids are listed first; each session's info is read as it is
 	// copied (holding every session's info took about 700 MB for a million
 	// sessions). A session deleted from the source since is left out.
-	ids, err := allSessionIDs(ctx, src.store, session.ListQuery{})
+	ids, err := a.allSessionIDs(ctx, src.store, session.ListQuery{})
 	if err != nil {
 		return rep, fmt.Errorf("list source: %w", err)
 	}

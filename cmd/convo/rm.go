@@ -88,7 +88,11 @@ rm refuses to delete without --yes.`,
 						return err
 					}
 				}
+				// Its rounds report only at the end: the bar shows that
+				// it works (an owner of 50,000 sessions takes a while).
+				bar := a.newProgress(-1, "rm --owner")
 				rep, err := e.DeleteOwner(ctx, owner)
+				bar.done()
 				if err != nil {
 					return fmt.Errorf("rm --owner %q: %w", owner, err)
 				}
