@@ -59,7 +59,8 @@ func (s *Store) Prune(ctx context.Context, q session.PruneQuery) (session.Delete
 
 // The bounds of one round of a bulk deletion (variables for tests). A
 // round of a thousand sessions of a few messages each holds the write lock
-// for about 0.1 s on a 2-vCPU VM (docs/performance.md, "Bulk deletion").
+// for 0.2-0.4 s on a loaded 2-vCPU VM (docs/performance.md, "The CLI on
+// a large store").
 var (
 	bulkRoundSessions = 1000
 	bulkRoundMessages = int64(10000)

@@ -44,7 +44,7 @@ func bulkStore(t *testing.T, n int, owners ...string) (*sqlite.Store, string) {
 // another connection, which does not wait at all (busy_timeout 0), can
 // write. (One transaction for a prune of 184,000 sessions held SQLite's
 // write lock for 25 s, and an application's append failed with "database
-// is locked"; docs/performance.md, "Bulk deletion".)
+// is locked"; docs/performance.md, "The CLI on a large store".)
 func TestBulkDeleteGoesInRounds(t *testing.T) {
 	for _, tc := range []struct {
 		name string
