@@ -433,7 +433,7 @@ It reads and validates the whole file first: a malformed line is reported as
 session by session (each in one atomic append), creates the sessions that do
 not exist, with their owner, title, metadata and creation time, and appends
 the messages each session lacks. It holds one session at a time in memory,
-not the file (stdin is copied to a temporary file for the second reading). Messages are matched by id, so importing the same file twice, or a
+not the file (stdin, or a pipe such as <(gunzip -c export.jsonl.gz), is copied to a temporary file for the second reading). Messages are matched by id, so importing the same file twice, or a
 later export of a session already imported, adds only what is new. The info
 of a session that already exists is left as it is.
 
@@ -600,16 +600,28 @@ func (s *importSummary) add(r importResult, keep bool) {
 	}
 }
 
-// importSource returns the export to read twice: the file name, or for
-// "-" a temporary copy of stdin, and a function that closes (and removes)
-// it.
+// importSource returns the export to read twice: the file named, or a
+// temporary copy of what cannot be read twice (stdin for "-", and a named
+// pipe or a shell's process substitution such as <(gunzip -c x.gz), which
+// a second reading would find empty or could not seek), and a function
+// that closes (and removes) it.
 func (a *app) importSource(name string) (io.ReadSeeker, func(), error) {
+	var in io.Reader = a.stdin
 	if name != "-" {
 		f, err := os.Open(name)
 		if err != nil {
 			return nil, nil, err
 		}
-		return f, func() { f.Close() }, nil
+		st, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, nil, err
+		}
+		if st.Mode().IsRegular() {
+			return f, func() { f.Close() }, nil
+		}
+		defer f.Close()
+		in = f
 	}
 	f, err := os.CreateTemp("", "convo-import-*.jsonl")
 	if err != nil {
@@ -619,9 +631,12 @@ func (a *app) importSource(name string) (io.ReadSeeker, func(), error) {
 		f.Close()
 		os.Remove(f.Name())
 	}
-	if _, err := io.Copy(f, a.stdin); err != nil {
+	if _, err := io.Copy(f, in); err != nil {
 		cleanup()
-		return nil, nil, fmt.Errorf("read stdin: %w", err)
+		if name == "-" {
+			return nil, nil, fmt.Errorf("read stdin: %w", err)
+		}
+		return nil, nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		cleanup()
