@@ -434,3 +434,32 @@ func TestIndexOfUncutCharactersStillFinds(t *testing.T) {
 		t.Errorf("the phrase finds %+v, want the message %q", hits, m.ID)
 	}
 }
+
+// A word of 97 to 100 bytes that is not one character of a script without
+// spaces is matched whole, not as a prefix: the search takes a page of
+// limit rows and checks each in Go, and the longer words that start with
+// it, dropped there, took the places of the messages that hold it.
+func TestLongWordIsNotAPrefixInTheIndex(t *testing.T) {
+	s := newStore(t, nil)
+	ctx := t.Context()
+	sess, err := s.Create(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	word := strings.Repeat("q", searchtext.MaxTermBytes-2) // 98 bytes: never cut
+	var msgs []message.Message
+	for _, text := range []string{word + "z", word + "zz", word + "y", word + "yy",
+		"a longer message that holds the word " + word + " once, among many other words of its own"} {
+		msgs = append(msgs, message.NewUserMessage(text))
+	}
+	if err := sess.AddMessages(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	hits, err := s.Search(ctx, session.SearchQuery{Text: word, Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := msgs[4].ID; len(hits) != 1 || hits[0].MessageID != want {
+		t.Errorf("Search(%d-byte word, Limit 2) = %+v, want the one message %q that holds it", len(word), hits, want)
+	}
+}

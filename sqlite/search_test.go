@@ -305,3 +305,31 @@ func TestIndexOfUncutCharactersStillFinds(t *testing.T) {
 		t.Errorf("the phrase finds %q, want the message %q", got, msgs[0].ID)
 	}
 }
+
+// A word of 97 to 100 bytes (a hash, a long identifier) that is not one
+// character of a script without spaces was never indexed longer than it is,
+// so the index query must not match it as a prefix: the query takes a page
+// of limit rows from the index and checks each in Go, and longer words that
+// start with it, dropped there, took the places of the messages that hold
+// it, so that a search with a limit missed them (the memory store finds
+// them).
+func TestLongWordIsNotAPrefixInTheIndex(t *testing.T) {
+	st, _ := openSearchStore(t)
+	s, err := st.Create(t.Context(), "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	word := strings.Repeat("q", searchtext.MaxTermBytes-2) // 98 bytes: never cut
+	addText(t, s, word+"z", word+"zz", word+"y", word+"yy")
+	want := addText(t, s, "a longer message that holds the word "+word+" once, among many other words of its own")
+	if _, err := st.IndexSearch(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	hits, err := st.Search(t.Context(), session.SearchQuery{Text: word, Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hits) != 1 || hits[0].MessageID != want[0].ID {
+		t.Errorf("Search(%d-byte word, Limit 2) = %+v, want the one message %q that holds it", len(word), hits, want[0].ID)
+	}
+}

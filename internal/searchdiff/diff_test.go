@@ -61,6 +61,10 @@ var vocabulary = []string{
 	"ก" + strings.Repeat("\u0e31", 50), "東" + strings.Repeat("\u0301", 50), "a" + strings.Repeat("\u0301", 50) + "b",
 	// A single character past PostgreSQL's 2,047 bytes for a lexeme.
 	"ข" + strings.Repeat("\u0e31", 700),
+	// Words just under MaxTermBytes, each the start of the next: never
+	// cut, so a search for one must not match the longer ones.
+	strings.Repeat("q", searchtext.MaxTermBytes-3), strings.Repeat("q", searchtext.MaxTermBytes-2),
+	strings.Repeat("q", searchtext.MaxTermBytes-1),
 }
 
 // separators go between the words of a text.
@@ -514,6 +518,29 @@ func (w *world) check(tb testing.TB, phase string, sq session.SearchQuery) {
 					e.name, phase, sq.Text, sq.Owner, sq.SessionID, k, w.texts[k], searchtext.Terms(w.texts[k]))
 			}
 		}
+		// A page smaller than the matches is full, of matches only: an
+		// engine that took a page of candidates and then dropped some in
+		// its check would return fewer (which engine ranks which first
+		// differs, so only the count and the membership are compared).
+		if len(want) < 2 {
+			continue
+		}
+		small := sq
+		small.Limit = len(want) / 2
+		page, err := e.store.(session.Searcher).Search(context.Background(), small)
+		if err != nil {
+			tb.Errorf("%s (%s): Search(%+q, limit %d): %v", e.name, phase, sq.Text, small.Limit, err)
+			continue
+		}
+		if len(page) != small.Limit {
+			tb.Errorf("%s (%s): Search(%+q, owner %q, session %q, limit %d) = %d hits, want %d (of the %d that match; FTS5 %s; tsquery %s)",
+				e.name, phase, sq.Text, sq.Owner, sq.SessionID, small.Limit, len(page), small.Limit, len(want), q.FTS5(), q.TSQuery())
+		}
+		for _, h := range page {
+			if k := (hitKey{h.SessionID, h.MessageID}); !want[k] && w.texts[k] != "" {
+				tb.Errorf("%s (%s): Search(%+q, limit %d) found %v, which does not match", e.name, phase, sq.Text, small.Limit, k)
+			}
+		}
 	}
 }
 
@@ -678,7 +705,17 @@ var regressions = []struct{ query, text string }{
 	// and SQLite stores found it.
 	{"ข" + strings.Repeat("\u0e31", 700), "ข" + strings.Repeat("\u0e31", 700)},
 	{`"ก` + "ข" + strings.Repeat("\u0e31", 700) + ` x"`, "ก" + "ข" + strings.Repeat("\u0e31", 700) + " x"},
+	// A word of 98 bytes (never cut) was a prefix term in the FTS5 and
+	// tsquery queries: the short messages of the longer words that start
+	// with it took the page of candidates, the check in Go dropped them,
+	// and a search with a limit missed the messages that hold the word.
+	{q98, "a longer message that holds the word " + q98 + " once, among many other words"},
+	{q98, "another longer message with the word " + q98 + " in it, and more words after it"},
+	{q98, q98 + "z"}, {q98, q98 + "zz"}, {q98, q98 + "y"}, {q98, q98 + "yy"},
 }
+
+// q98 is a word of MaxTermBytes-2 bytes.
+var q98 = strings.Repeat("q", searchtext.MaxTermBytes-2)
 
 // TestSearchAgreesAcrossEngines runs random queries over random texts on
 // every store and checks each answer against searchtext's matcher: first

@@ -17,6 +17,10 @@ type Clause struct {
 	// without spaces: only that character of a matching term is
 	// highlighted.
 	single bool
+	// char marks the terms that are one character of a script without
+	// spaces (Single and Last tokens), which earlier releases indexed
+	// whole, however long (see mayBeCut).
+	char []bool
 }
 
 // Query is a parsed query: a message matches when it matches every clause.
@@ -87,6 +91,7 @@ func Parse(s string) Query {
 				break
 			}
 			c.Terms = append(c.Terms, t.Term)
+			c.char = append(c.char, t.Kind == Single || t.Kind == Last)
 			terms++
 		}
 		if len(c.Terms) < len(toks) {
@@ -102,17 +107,22 @@ func Parse(s string) Query {
 	return q
 }
 
-// mayBeCut reports whether a term of the clause is one that an index
+// mayBeCut reports whether a term of the clause is a prefix term in the
+// engines' queries: the last of a prefix clause, or one that an index
 // built by an earlier release may hold longer. Releases before the one
 // that cut every term to MaxTermBytes kept a lone character of a script
 // without spaces, and the last character of a run, whole, however many
 // marks it carried. Such a term, cut now, is a prefix of the one they
-// indexed; so FTS5 and TSQuery match a term that may have been cut (more
-// than MaxTermBytes-utf8.UTFMax bytes) as a prefix, which finds it in an
-// index of either release without rebuilding it. The stores check every hit
-// in Go, so the longer terms this also matches are never returned.
+// indexed; so FTS5 and TSQuery match such a character's term that may have
+// been cut (more than MaxTermBytes-utf8.UTFMax bytes) as a prefix, which
+// finds it in an index of either release without rebuilding it. Every
+// other term (words, bigrams) was always cut and is matched whole: the
+// stores take a page of hits from the index before they check each in Go,
+// and longer terms matched as a prefix, dropped there, took the places of
+// the hits (a 98-byte word crowded out by the 99- and 100-byte words that
+// start with it).
 func (c Clause) mayBeCut(j int) bool {
-	return c.Prefix && j == len(c.Terms)-1 || len(c.Terms[j]) > MaxTermBytes-utf8.UTFMax
+	return c.Prefix && j == len(c.Terms)-1 || j < len(c.char) && c.char[j] && len(c.Terms[j]) > MaxTermBytes-utf8.UTFMax
 }
 
 // FTS5 returns the query as an SQLite FTS5 MATCH expression over a column
