@@ -248,6 +248,10 @@ func (a *app) export(ctx context.Context, store session.Store, ids []string, w i
 			return sessions, messages, err
 		}
 		msgs, err := sess.GetMessages(ctx, nil)
+		if whole && errors.Is(err, session.ErrNotFound) {
+			bar.add(1) // deleted since Load
+			continue
+		}
 		if row, ok := asCorruptRow(err); ok {
 			fmt.Fprintln(a.stderr, "export: "+unreadableNote(row))
 			unreadable++

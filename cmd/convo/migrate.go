@@ -71,7 +71,9 @@ a partly copied one gets only the messages it lacks (messages are matched
 by id), so re-running after an interruption finishes the job. At the end it
 verifies that every session has as many messages in the target as in the
 source, and fails if not. Sessions written to the source during the copy
-may be missed; stop writers first, or run migrate again.`,
+may be missed; stop writers first, or run migrate again. A session deleted
+from the source during the copy is left out, and not verified (the target
+keeps what was copied of it).`,
 		Example: `  convo migrate --db chat.db --to postgres://user@db.example/convo
   convo migrate --db postgres://user@db.example/convo --to sqlite:back.db`,
 		Args: cobra.NoArgs,
@@ -199,6 +201,13 @@ func (a *app) migrate(ctx context.Context, src, dst *backend) (migrateReport, er
 			continue
 		}
 		n, exact, err := copyMessages(ctx, src.store, dst.store, in.ID)
+		if errors.Is(err, errSourceDeleted) {
+			// Deleted from the source since its info was read: there
+			// is nothing left to copy or verify.
+			copied = copied[:len(copied)-1]
+			bar.add(1)
+			continue
+		}
 		if row, ok := asCorruptRow(err); ok {
 			// One bad row stops this session, not the whole copy.
 			rep.Unreadable = append(rep.Unreadable, row)
@@ -224,6 +233,9 @@ func (a *app) migrate(ctx context.Context, src, dst *backend) (migrateReport, er
 	// Verify: every source session has as many messages in the target.
 	for _, id := range copied {
 		s, err := sd.Info(ctx, id)
+		if errors.Is(err, session.ErrNotFound) {
+			continue // deleted from the source since it was copied
+		}
 		if errors.Is(err, session.ErrCorrupt) && s.ID != "" {
 			err = nil
 		}
@@ -245,15 +257,25 @@ func (a *app) migrate(ctx context.Context, src, dst *backend) (migrateReport, er
 	return rep, nil
 }
 
+// errSourceDeleted is copyMessages's error when the session is no longer
+// in the source (deleted while migrate ran).
+var errSourceDeleted = errors.New("deleted from the source meanwhile")
+
 // copyMessages appends to the target session id the source messages it
 // lacks, in one atomic append. It returns how many, and whether the target
 // then holds exactly the source's messages (none of its own).
 func copyMessages(ctx context.Context, src, dst session.Store, id string) (added int, exact bool, err error) {
 	ss, err := src.Load(ctx, id)
+	if errors.Is(err, session.ErrNotFound) {
+		return 0, false, fmt.Errorf("%w: %w", errSourceDeleted, err)
+	}
 	if err != nil {
 		return 0, false, err
 	}
 	msgs, err := ss.GetMessages(ctx, nil)
+	if errors.Is(err, session.ErrNotFound) {
+		return 0, false, fmt.Errorf("%w: %w", errSourceDeleted, err)
+	}
 	if err != nil {
 		return 0, false, err
 	}

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/convo-dev/convo/message"
+	"github.com/convo-dev/convo/session"
+)
+
+// deleteOnLoad is a store in which the session victim is deleted (by
+// another process, say) right after Load returns it, before its messages
+// are read.
+type deleteOnLoad struct {
+	*session.MemoryStore
+	victim string
+}
+
+func (s deleteOnLoad) Load(ctx context.Context, id string) (session.Session, error) {
+	sess, err := s.MemoryStore.Load(ctx, id)
+	if err == nil && id == s.victim {
+		if err := s.MemoryStore.Delete(ctx, id); err != nil {
+			return nil, err
+		}
+	}
+	return sess, err
+}
+
+func testApp(stdout, stderr *bytes.Buffer) *app {
+	return &app{stdin: strings.NewReader(""), stdout: newTermWriter(stdout), stderr: newTermWriter(stderr),
+		rawStdout: stdout, rawStderr: stderr, now: time.Now}
+}
+
+func memoryWith(t *testing.T, ids ...string) *session.MemoryStore {
+	t.Helper()
+	st := session.NewMemoryStore()
+	for _, id := range ids {
+		s, err := st.Create(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AddMessages(t.Context(), []message.Message{message.NewUserMessage("hi " + id)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st
+}
+
+// An export of a whole live store leaves out a session deleted since the
+// listing (b51b811), also when it goes between Load and the reading of
+// its messages: the export failed then.
+func TestExportLeavesOutSessionDeletedWhileRead(t *testing.T) {
+	store := deleteOnLoad{memoryWith(t, "a", "b", "c"), "b"}
+	var out, errb bytes.Buffer
+	a := testApp(&out, &errb)
+	n, _, err := a.export(t.Context(), store, nil, &out)
+	if err != nil || n != 2 {
+		t.Fatalf("export = %d sessions, %v; want 2 sessions and no error", n, err)
+	}
+	var ids []string
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var l exportSession
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatal(err)
+		}
+		if l.Type == "session" {
+			ids = append(ids, l.ID)
+		}
+	}
+	if strings.Join(ids, ",") != "a,c" {
+		t.Errorf("export wrote sessions %q, want a and c", ids)
+	}
+}
+
+// deleteOnInfo deletes the session victim from its store just before the
+// after-th Info of it (migrate reads it before it copies the session, and
+// again to verify the copy).
+type deleteOnInfo struct {
+	*session.MemoryStore
+	victim string
+	after  *int
+}
+
+func (s deleteOnInfo) Info(ctx context.Context, id string) (session.Info, error) {
+	if id == s.victim {
+		if *s.after--; *s.after == 0 {
+			if err := s.MemoryStore.Delete(ctx, id); err != nil {
+				return session.Info{}, err
+			}
+		}
+	}
+	return s.MemoryStore.Info(ctx, id)
+}
+
+// migrate of a live store leaves out a session deleted from the source
+// since the listing (20a65e9), also when it goes after migrate read its
+// info: while it copies the session, or before it verifies the copy. Both
+// failed the whole migration, the second after copying everything.
+func TestMigrateLeavesOutSessionDeletedMeanwhile(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		src  func() session.Store
+	}{
+		{"while copied", func() session.Store { return deleteOnLoad{memoryWith(t, "a", "b", "c"), "b"} }},
+		{"before verified", func() session.Store { n := 2; return deleteOnInfo{memoryWith(t, "a", "b", "c"), "b", &n} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := session.NewMemoryStore()
+			var out, errb bytes.Buffer
+			a := testApp(&out, &errb)
+			be := func(st session.Store) *backend { return &backend{store: st, kind: "memory", close: func() {}} }
+			rep, err := a.migrate(t.Context(), be(tc.src()), be(dst))
+			if err != nil || !rep.Verified {
+				t.Fatalf("migrate = %+v, %v; want verified, no error", rep, err)
+			}
+			for _, id := range []string{"a", "c"} {
+				in, err := dst.Info(t.Context(), id)
+				if err != nil || in.MessageCount != 1 {
+					t.Errorf("target %q: %+v, %v; want its message", id, in, err)
+				}
+			}
+		})
+	}
+}
