@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -124,5 +125,30 @@ func TestMigrateLeavesOutSessionDeletedMeanwhile(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// doctor goes through the sessions listed at its start; one deleted since
+// (a live store) was reported as a session that "could not be checked",
+// and doctor exited non-zero. doctorSession now says when a session is
+// gone, which doctor skips for a listed session; a session named on the
+// command line that does not exist stays an error.
+func TestDoctorSkipsSessionDeletedSinceListing(t *testing.T) {
+	store := deleteOnLoad{memoryWith(t, "a", "b"), "b"}
+	if res := doctorSession(t.Context(), store, "a", false); res.gone || res.Status != "ok" {
+		t.Errorf("doctorSession(a) = %+v, want ok", res)
+	}
+	if res := doctorSession(t.Context(), store, "b", false); !res.gone || res.Status != "error" {
+		t.Errorf("doctorSession(b, deleted after Load) = %+v, want an error with gone set", res)
+	}
+	if res := doctorSession(t.Context(), store, "nosuch", false); !res.gone {
+		t.Errorf("doctorSession(nosuch) = %+v, want gone set", res)
+	}
+
+	db := "sqlite:" + filepath.Join(t.TempDir(), "convo.db")
+	seed(t, db, "", []demoSession{{id: "s1", msgs: []message.Message{msg("m1", 1, message.RoleUser, message.Text{Text: "hi"})}}})
+	r := runInProcess(t, "", "--db", db, "doctor", "s1", "nosuch")
+	if r.err == nil || !strings.Contains(r.stdout, "nosuch") {
+		t.Errorf("doctor of a missing id named on the command line: %v\n%s\nwant an error naming it", r.err, r.stdout)
 	}
 }

@@ -22,6 +22,9 @@ type doctorResult struct {
 	// "rewrote history (N messages)".
 	Action string `json:"action,omitempty"`
 	Error  string `json:"error,omitempty"`
+	// gone is set when the session was not found (deleted since the
+	// listing, on a live store).
+	gone bool
 }
 
 // doctorReport is the whole report.
@@ -60,7 +63,9 @@ Without --repair doctor opens the database read-only and changes nothing;
 --repair writes to it.
 
 The report lists damaged and repaired sessions (all sessions with --all or
---json). The exit status is non-zero when damage remains.`,
+--json). The exit status is non-zero when damage remains. A session
+deleted while doctor goes through the whole store is skipped; one named on
+the command line that does not exist is an error.`,
 		Example: `  convo doctor --db chat.db
   convo doctor --db chat.db --repair`,
 		RunE: func(cmd *cobra.Command, ids []string) error {
@@ -91,10 +96,17 @@ The report lists damaged and repaired sessions (all sessions with --all or
 			// the listing every session's info: 230 MB for 300,000
 			// sessions).
 			keepAll := all || a.asJSON
+			listed := len(ids) == 0 // every session: the store is listed
 			check := func(id string) error {
 				res := doctorSession(ctx, b.store, id, repair)
 				if err := ctx.Err(); err != nil {
 					return err
+				}
+				if res.gone && listed {
+					// Deleted since the listing (a live store): there is
+					// nothing left to check. A session named on the
+					// command line that does not exist is an error.
+					return nil
 				}
 				rep.Checked++
 				switch res.Status {
@@ -111,7 +123,7 @@ The report lists damaged and repaired sessions (all sessions with --all or
 				}
 				return nil
 			}
-			if len(ids) == 0 {
+			if listed {
 				if ids, err = a.allSessionIDs(ctx, b.store, session.ListQuery{}); err != nil {
 					return fmt.Errorf("doctor: %w", err)
 				}
@@ -152,6 +164,7 @@ func doctorSession(ctx context.Context, store session.Store, id string, repair b
 	fail := func(err error) doctorResult {
 		res.Status = "error"
 		res.Error = err.Error()
+		res.gone = errors.Is(err, session.ErrNotFound)
 		return res
 	}
 	sess, err := store.Load(ctx, id)
