@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -150,5 +152,43 @@ func TestDoctorSkipsSessionDeletedSinceListing(t *testing.T) {
 	r := runInProcess(t, "", "--db", db, "doctor", "s1", "nosuch")
 	if r.err == nil || !strings.Contains(r.stdout, "nosuch") {
 		t.Errorf("doctor of a missing id named on the command line: %v\n%s\nwant an error naming it", r.err, r.stdout)
+	}
+}
+
+// rm --owner and prune delete in rounds (12ebdb7); one that fails part way
+// leaves the rounds before it deleted, and the store reports them with the
+// error. The command dropped that report and said only the error, as if
+// nothing had been deleted: for a data-deletion request the operator
+// needs to know what is gone. The error now says how much was deleted.
+func TestRmOwnerFailingPartWaySaysWhatItDeleted(t *testing.T) {
+	for _, args := range [][]string{
+		{"rm", "--owner", "o", "--yes"},
+		{"prune", "--older-than", "1ms", "--yes"},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "convo.db")
+			var ss []demoSession
+			for i := range 1001 { // one more than a round (sqlite's bulkRoundSessions)
+				ss = append(ss, demoSession{id: fmt.Sprintf("o-%04d", i), opts: session.CreateOptions{Owner: "o"}})
+			}
+			seed(t, "sqlite:"+path, "", ss)
+			db, err := sql.Open("sqlite", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The last of the owner's sessions cannot be deleted: the
+			// second round fails.
+			if _, err := db.Exec(`CREATE TRIGGER trap BEFORE DELETE ON sessions
+				WHEN (SELECT count(*) FROM sessions WHERE owner = 'o') <= 1
+				BEGIN SELECT RAISE(ABORT, 'trap'); END`); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			time.Sleep(2 * time.Millisecond) // for prune --older-than 1ms
+			r := runInProcess(t, "", append([]string{"--db", path}, args...)...)
+			if r.err == nil || !strings.Contains(r.err.Error(), "trap") || !strings.Contains(r.err.Error(), "deleted 1000 sessions") {
+				t.Errorf("%s failing part way: %v\nwant the trap's error, saying that it deleted 1000 sessions", args[0], r.err)
+			}
+		})
 	}
 }

@@ -94,7 +94,7 @@ rm refuses to delete without --yes.`,
 				rep, err := e.DeleteOwner(ctx, owner)
 				bar.done()
 				if err != nil {
-					return fmt.Errorf("rm --owner %q: %w", owner, err)
+					return fmt.Errorf("rm --owner %q: %w", owner, deletedBefore(rep, err))
 				}
 				return a.reportDelete(fmt.Sprintf("owner %q: ", owner), rep, false, nil)
 			}
@@ -224,7 +224,7 @@ script) prune refuses to delete without --yes.`,
 			rep, err := p.Prune(cmd.Context(), q)
 			bar.done()
 			if err != nil {
-				return fmt.Errorf("prune: %w", err)
+				return fmt.Errorf("prune: %w", deletedBefore(rep, err))
 			}
 			return a.reportDelete("", rep, dryRun, nil)
 		},
@@ -237,6 +237,17 @@ script) prune refuses to delete without --yes.`,
 	f.BoolVarP(&yes, "yes", "y", false, "delete without asking (required when stdin is not a terminal)")
 	a.addJSONFlag(cmd)
 	return cmd
+}
+
+// deletedBefore adds to err, a bulk deletion's error, what the rounds
+// that committed before it deleted (rep, which the store returns with the
+// error: session.OwnerEraser), so that the operator knows it is gone.
+func deletedBefore(rep session.DeleteReport, err error) error {
+	if len(rep.SessionIDs) == 0 {
+		return err
+	}
+	return fmt.Errorf("deleted %s, %s, then: %w; what was deleted stays deleted, run it again to finish",
+		plural(len(rep.SessionIDs), "session", "sessions"), plural(rep.Messages, "message", "messages"), err)
 }
 
 // reportDelete writes what a deletion removed.
