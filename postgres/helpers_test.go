@@ -23,14 +23,23 @@ const defaultTestURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 // if it does not answer.
 func testURL(tb testing.TB) string {
 	tb.Helper()
-	if u := os.Getenv("CONVO_TEST_POSTGRES"); u != "" {
+	return envURL(tb, "CONVO_TEST_POSTGRES", defaultTestURL,
+		"no server configured; to run these tests, start PostgreSQL (for example with .ci/start-postgres.sh)")
+}
+
+// envURL returns the URL in the environment variable env. Without it the
+// test skips, saying why (what) and how to run it, except under CI=true,
+// where it gets def, which the CI scripts start, and fails if that does
+// not answer.
+func envURL(tb testing.TB, env, def, what string) string {
+	tb.Helper()
+	if u := os.Getenv(env); u != "" {
 		return u
 	}
 	if os.Getenv("CI") == "true" {
-		return defaultTestURL
+		return def
 	}
-	tb.Skip("postgres: no server configured; to run these tests, start PostgreSQL (for example with .ci/start-postgres.sh) and set " +
-		"CONVO_TEST_POSTGRES=" + defaultTestURL)
+	tb.Skip("postgres: " + what + " and set " + env + "=" + def)
 	return ""
 }
 

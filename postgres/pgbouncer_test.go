@@ -28,7 +28,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -53,15 +52,8 @@ const defaultPgBouncerURL = "postgres://postgres@127.0.0.1:6432/test?sslmode=dis
 // does not answer.
 func pgbouncerURL(tb testing.TB) string {
 	tb.Helper()
-	if u := os.Getenv("CONVO_TEST_PGBOUNCER"); u != "" {
-		return u
-	}
-	if os.Getenv("CI") == "true" {
-		return defaultPgBouncerURL
-	}
-	tb.Skip("postgres: no PgBouncer configured; to run the tests through one, start it (for example with .ci/start-pgbouncer.sh) and set " +
-		"CONVO_TEST_PGBOUNCER=" + defaultPgBouncerURL)
-	return ""
+	return envURL(tb, "CONVO_TEST_PGBOUNCER", defaultPgBouncerURL,
+		"no PgBouncer configured; to run the tests through one, start it (for example with .ci/start-pgbouncer.sh)")
 }
 
 // bouncerPool returns a pool on rawURL (a PgBouncer), in pgx exec mode
@@ -265,14 +257,8 @@ func TestPgBouncerRefusesDescribeExec(t *testing.T) {
 // session pooling keeps), from CONVO_TEST_PGBOUNCER_SESSION, and checks
 // that a watch's LISTEN works there.
 func TestPgBouncerSessionMode(t *testing.T) {
-	u := os.Getenv("CONVO_TEST_PGBOUNCER_SESSION")
-	if u == "" {
-		if os.Getenv("CI") != "true" {
-			t.Skip("postgres: no PgBouncer in session mode configured; .ci/start-pgbouncer.sh serves one as " +
-				"CONVO_TEST_PGBOUNCER_SESSION=postgres://postgres@127.0.0.1:6432/test_session?sslmode=disable")
-		}
-		u = "postgres://postgres@127.0.0.1:6432/test_session?sslmode=disable"
-	}
+	u := envURL(t, "CONVO_TEST_PGBOUNCER_SESSION", "postgres://postgres@127.0.0.1:6432/test_session?sslmode=disable",
+		"no PgBouncer in session mode configured; .ci/start-pgbouncer.sh serves one")
 	s := newStore(t, bouncerPool(t, u, "", 8))
 	bouncerWorkload(t, s)
 	waitListening(t, s, s.pool, WithFeedPollInterval(time.Minute))
