@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -237,7 +238,7 @@ func rfc3339(ns int64) string {
 // eachSession calls fn with every session matching q, a page at a time,
 // holding one page in memory (allSessions holds them all).
 func eachSession(ctx context.Context, store session.Store, q session.ListQuery, fn func(session.Info) error) error {
-	q.Limit = session.MaxListLimit
+	q.Limit = listPageLimit
 	for {
 		page, err := session.List(ctx, store, q)
 		if err != nil {
@@ -251,26 +252,114 @@ func eachSession(ctx context.Context, store session.Store, q session.ListQuery, 
 		if page.Next == "" {
 			return nil
 		}
+		if listPageHook != nil {
+			listPageHook()
+		}
 		q.Cursor = page.Next
 	}
 }
 
-// allSessionIDs lists the ids of every session matching q, all pages: a
-// snapshot of what to go through that holds about 50 bytes a session, not
-// each session's info (a store of a million sessions took 700 MB that
-// way). Going through the pages while working instead would miss a session
-// updated meanwhile, which moves above the cursor. On a terminal a bar
-// counts the sessions listed (a million take seconds).
-func (a *app) allSessionIDs(ctx context.Context, store session.Store, q session.ListQuery) ([]string, error) {
-	var ids []string
+// listPageLimit is the page size of eachSession, and listPageHook, when
+// set, runs between its pages (both for tests).
+var (
+	listPageLimit = session.MaxListLimit
+	listPageHook  func()
+)
+
+// How a whole-store listing (listEvery) catches the sessions written while
+// it ran: passes over the sessions updated since the previous pass began,
+// less catchUpSkew (writers on other machines whose clocks are behind this
+// one stamp their updates earlier), at most catchUpPasses of them.
+const (
+	catchUpSkew   = 5 * time.Minute
+	catchUpPasses = 8
+)
+
+// listEvery calls fn with every session that exists from the start of the
+// listing to its end, on a live store too. A listing is newest activity
+// first, so a session written while it runs moves above its cursor and a
+// single pass misses it (a million sessions take seconds to list, and an
+// export or a migration of a live store silently left out the sessions
+// appended to meanwhile). So after the full pass, as long as the newest
+// update time of the store moved during the last pass, listEvery lists the
+// sessions updated since that pass began. fn may be called more than once
+// for a session; callers drop the repeats. On a terminal a bar counts the
+// sessions listed.
+func (a *app) listEvery(ctx context.Context, store session.Store, fn func(session.Info) error) error {
 	bar := a.newProgress(-1, "listing")
 	defer bar.done()
-	err := eachSession(ctx, store, q, func(in session.Info) error {
+	newest := func() (int64, error) {
+		page, err := session.List(ctx, store, session.ListQuery{Limit: 1})
+		if err != nil || len(page.Sessions) == 0 {
+			return 0, err
+		}
+		return page.Sessions[0].UpdatedAt, nil
+	}
+	var q session.ListQuery
+	for pass := 0; ; pass++ {
+		before, err := newest()
+		if err != nil {
+			return err
+		}
+		began := time.Now()
+		if err := eachSession(ctx, store, q, func(in session.Info) error {
+			bar.add(1)
+			return fn(in)
+		}); err != nil {
+			return err
+		}
+		after, err := newest()
+		if err != nil {
+			return err
+		}
+		if after == before || pass+1 == catchUpPasses {
+			return nil
+		}
+		// UpdatedAfter is exclusive; the earlier of this pass's start on
+		// this machine (less the skew allowed) and the store's newest
+		// update time before it.
+		q.UpdatedAfter = min(began.Add(-catchUpSkew).UnixNano(), before) - 1
+	}
+}
+
+// allSessionIDs lists the ids of every session (listEvery), each once, in
+// the order first listed: a snapshot of what to go through that holds
+// about 50 bytes a session, not each session's info (a store of a million
+// sessions took 700 MB that way). Going through the pages while working
+// instead would miss more: every session updated meanwhile.
+func (a *app) allSessionIDs(ctx context.Context, store session.Store) ([]string, error) {
+	var ids []string
+	err := a.listEvery(ctx, store, func(in session.Info) error {
 		ids = append(ids, in.ID)
-		bar.add(1)
 		return nil
 	})
-	return ids, err
+	if err != nil {
+		return nil, err
+	}
+	return firstOfEach(ids), nil
+}
+
+// firstOfEach returns ids without repeats, each where it first appears;
+// it reorders ids in place.
+func firstOfEach(ids []string) []string {
+	// Sort positions by id (a map of a million ids would take several
+	// times the memory of the ids themselves), keep the first of each run.
+	pos := make([]int32, len(ids))
+	for i := range pos {
+		pos[i] = int32(i)
+	}
+	slices.SortStableFunc(pos, func(x, y int32) int { return strings.Compare(ids[x], ids[y]) })
+	keep := make([]bool, len(ids))
+	for i, p := range pos {
+		keep[p] = i == 0 || ids[pos[i-1]] != ids[p]
+	}
+	out := ids[:0]
+	for i, id := range ids {
+		if keep[i] {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // allSessions lists every session matching q, all pages.

@@ -124,7 +124,7 @@ the command line that does not exist is an error.`,
 				return nil
 			}
 			if listed {
-				if ids, err = a.allSessionIDs(ctx, b.store, session.ListQuery{}); err != nil {
+				if ids, err = a.allSessionIDs(ctx, b.store); err != nil {
 					return fmt.Errorf("doctor: %w", err)
 				}
 			}

@@ -82,6 +82,9 @@ func (a *app) exportCommand() *cobra.Command {
 		Short: "Write sessions as JSON Lines",
 		Long: `export writes the given sessions, or every session, with their owner, title,
 metadata, creation and last-update times and messages, to stdout or --output.
+Of a live store, it writes every session that exists from its start until
+the session's turn comes, once, as it is then (a session written while the
+store is listed included); sessions created after the listing are not in it.
 
 ` + formatHelp,
 		Example: `  convo export --db chat.db > all.jsonl
@@ -168,16 +171,17 @@ func (a *app) export(ctx context.Context, store session.Store, ids []string, w i
 	d, describes := store.(session.Describer)
 	whole := len(ids) == 0
 	if whole {
-		listing := a.newProgress(-1, "listing")
-		err := eachSession(ctx, store, session.ListQuery{}, func(in session.Info) error {
+		err := a.listEvery(ctx, store, func(in session.Info) error {
 			order = append(order, entry{in.CreatedAt, in.ID})
-			listing.add(1)
 			return nil
 		})
-		listing.done()
 		if err != nil {
 			return 0, 0, err
 		}
+		// A session listed twice (listEvery) is written once: an export
+		// with a session twice is one that import refuses.
+		slices.SortFunc(order, func(a, b entry) int { return strings.Compare(a.id, b.id) })
+		order = slices.CompactFunc(order, func(a, b entry) bool { return a.id == b.id })
 		slices.SortFunc(order, func(a, b entry) int {
 			if c := cmp.Compare(a.created, b.created); c != 0 {
 				return c

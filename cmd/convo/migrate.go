@@ -70,10 +70,14 @@ It is resumable: a session already complete in the target is skipped, and
 a partly copied one gets only the messages it lacks (messages are matched
 by id), so re-running after an interruption finishes the job. At the end it
 verifies that every session has as many messages in the target as in the
-source, and fails if not. Sessions written to the source during the copy
-may be missed; stop writers first, or run migrate again. A session deleted
-from the source during the copy is left out, and not verified (the target
-keeps what was copied of it).`,
+source, and fails if not. On a live source, every session that exists from
+the start of the copy until its turn comes is copied, with the messages it
+holds then (sessions written while the source is listed included); messages
+added to a session after it was copied fail the verification, and sessions
+created after the listing are not copied: stop writers first, or run migrate
+again, which copies just those. A session deleted from the source during
+the copy is left out, and not verified (the target keeps what was copied of
+it).`,
 		Example: `  convo migrate --db chat.db --to postgres://user@db.example/convo
   convo migrate --db postgres://user@db.example/convo --to sqlite:back.db`,
 		Args: cobra.NoArgs,
@@ -140,7 +144,7 @@ func (a *app) migrate(ctx context.Context, src, dst *backend) (migrateReport, er
 	// Only the ids are listed first; each session's info is read as it is
 	// copied (holding every session's info took about 700 MB for a million
 	// sessions). A session deleted from the source since is left out.
-	ids, err := a.allSessionIDs(ctx, src.store, session.ListQuery{})
+	ids, err := a.allSessionIDs(ctx, src.store)
 	if err != nil {
 		return rep, fmt.Errorf("list source: %w", err)
 	}
