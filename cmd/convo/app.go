@@ -296,11 +296,11 @@ func (a *app) listEvery(ctx context.Context, store session.Store, fn func(sessio
 		return page.Sessions[0].UpdatedAt, nil
 	}
 	var q session.ListQuery
+	before, err := newest()
+	if err != nil {
+		return err
+	}
 	for pass := 0; ; pass++ {
-		before, err := newest()
-		if err != nil {
-			return err
-		}
 		began := time.Now()
 		if err := eachSession(ctx, store, q, func(in session.Info) error {
 			bar.add(1)
@@ -319,6 +319,9 @@ func (a *app) listEvery(ctx context.Context, store session.Store, fn func(sessio
 		// this machine (less the skew allowed) and the store's newest
 		// update time before it.
 		q.UpdatedAfter = min(began.Add(-catchUpSkew).UnixNano(), before) - 1
+		// A write after this reading moves the newest again, so the next
+		// pass's end sees it.
+		before = after
 	}
 }
 
