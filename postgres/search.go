@@ -169,43 +169,95 @@ func (s *Store) search(ctx context.Context, sq session.SearchQuery) ([]session.S
 		f |= searchSession
 		args = append(args, sq.SessionID)
 	}
-	rows, err := s.pool.Query(ctx, s.q.search[f], args...)
+	// The index proposes candidates, best first; each is checked in Go,
+	// and a near miss (see below) is dropped. When near misses leave the
+	// page short, the query runs again for more candidates, from the
+	// start: each run is one statement, so no write between runs can move
+	// a row past the window.
+	checked := map[hitKey]*session.SearchHit{}
+	for request := limit; ; request = min(request*searchGrowth, maxSearchCandidates) {
+		args[1] = request
+		hits, n, err := s.searchPage(ctx, s.q.search[f], args, q, checked, limit)
+		if err != nil || len(hits) == limit || n < request || request == maxSearchCandidates {
+			return hits, err
+		}
+	}
+}
+
+// maxSearchCandidates bounds the candidates one search takes from the
+// index, and searchGrowth is the factor by which it asks for more when near
+// misses left a page short: a page holds Limit hits whenever that many
+// messages match, unless more than maxSearchCandidates candidates ranked
+// ahead of them were near misses.
+const (
+	maxSearchCandidates = 10000
+	searchGrowth        = 8
+)
+
+// hitKey is a row of the messages table.
+type hitKey struct {
+	session string
+	seq     int64
+}
+
+// searchPage runs a search query and returns the first limit candidates
+// that match by the shared rules, with their snippets, and how many rows
+// the query returned. checked holds what earlier runs of the same search
+// found for each row (nil for a near miss), so a row is checked once.
+func (s *Store) searchPage(ctx context.Context, query string, args []any, q searchtext.Query, checked map[hitKey]*session.SearchHit, limit int) ([]session.SearchHit, int, error) {
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer rows.Close()
 	hits := []session.SearchHit{}
+	n := 0
 	for rows.Next() {
+		n++
 		var h session.SearchHit
 		var role string
 		var parts []byte
 		if err := rows.Scan(&h.SessionID, &h.MessageID, &h.Seq, &role, &h.CreatedAt, &parts); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		h.Role = message.Role(role)
-		p, err := message.UnmarshalParts(parts)
-		if err != nil {
-			// A corrupt row keeps an empty snippet; reading it
-			// reports the corruption.
-			hits = append(hits, h)
-			continue
+		if len(hits) == limit {
+			break // the page is full
 		}
-		text := searchtext.Text(p)
-		spans, ok := q.Matches(searchtext.Tokens(text))
-		if !ok {
-			// Not a match by the rules every store shares: the
-			// row's index follows an older release's rules (a
-			// database still being reindexed), or a phrase
-			// matched at positions PostgreSQL stores as 16,383.
-			continue
+		k := hitKey{h.SessionID, h.Seq}
+		hit, seen := checked[k]
+		if !seen {
+			hit = checkHit(h, role, parts, q)
+			checked[k] = hit
 		}
-		h.Snippet = searchtext.Snippet(text, spans, session.HighlightStart, session.HighlightEnd)
-		hits = append(hits, h)
+		if hit != nil {
+			hits = append(hits, *hit)
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return hits, nil
+	return hits, n, nil
+}
+
+// checkHit returns h with its role and snippet if the message with these
+// parts matches q by the shared rules, and nil for a near miss: a row whose
+// index follows an older release's rules (a database still being
+// reindexed), or a phrase matched at positions PostgreSQL stores as 16,383
+// (it clamps larger ones). A row whose parts cannot be decoded is a hit
+// with an empty snippet; reading it reports the corruption.
+func checkHit(h session.SearchHit, role string, parts []byte, q searchtext.Query) *session.SearchHit {
+	h.Role = message.Role(role)
+	p, err := message.UnmarshalParts(parts)
+	if err != nil {
+		return &h
+	}
+	text := searchtext.Text(p)
+	spans, ok := q.Matches(searchtext.Tokens(text))
+	if !ok {
+		return nil
+	}
+	h.Snippet = searchtext.Snippet(text, spans, session.HighlightStart, session.HighlightEnd)
+	return &h
 }
 
 // reindexBatch is how many messages one reindexing transaction rewrites.

@@ -322,7 +322,10 @@ type SearchQuery struct {
 	// ErrInvalidID.
 	SessionID string
 	// Limit caps the hits: 0 means DefaultListLimit; larger than
-	// MaxListLimit means MaxListLimit.
+	// MaxListLimit means MaxListLimit. A store returns Limit hits whenever
+	// at least that many messages match (a store whose index proposes
+	// candidates that do not match drops them without shortening the
+	// page; see each store's Search for its bound).
 	Limit int
 }
 

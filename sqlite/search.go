@@ -447,8 +447,12 @@ func indexTerms(parts []byte) string {
 // matches q.Text, with the syntax and matching rules of session.Searcher.
 // Hits from the index come best first (FTS5's bm25 rank); messages not yet
 // indexed, which are the most recent, are matched in Go and come before
-// them. A store that may write first indexes a large backlog; a read-only
-// one matches it in Go. Without FTS5 in the SQLite build it fails with an
+// them. Every hit is checked against the stored text in Go: a candidate of
+// a stale index that does not match is dropped without taking a hit's
+// place, so the page holds Limit hits whenever that many messages match,
+// unless more than 10,000 candidates ranked ahead of them were stale. A
+// store that may write first indexes a large backlog; a read-only one
+// matches it in Go. Without FTS5 in the SQLite build it fails with an
 // error matching session.ErrNotSupported and ErrNoFTS5.
 func (s *Store) Search(ctx context.Context, q session.SearchQuery) ([]session.SearchHit, error) {
 	if s.opts.searchTimeout > 0 {
@@ -511,7 +515,7 @@ func (s *Store) searchHits(ctx context.Context, q session.SearchQuery) ([]sessio
 			if st == s.search.scanPending && !useIndex {
 				continue
 			}
-			err := scanHits(ctx, tx, st, []any{mark, q.SessionID, q.Owner}, func(h session.SearchHit, text string) {
+			_, err := scanHits(ctx, tx, st, []any{mark, q.SessionID, q.Owner}, func(h session.SearchHit, text string) {
 				toks := searchtext.Tokens(text)
 				spans, ok := query.Matches(toks)
 				if !ok {
@@ -534,13 +538,36 @@ func (s *Store) searchHits(ctx context.Context, q session.SearchQuery) ([]sessio
 		if !useIndex || len(hits) == limit {
 			return nil
 		}
-		// Indexed messages, best first, each checked against its text.
-		return scanHits(ctx, tx, s.search.query, []any{query.FTS5(), q.SessionID, q.Owner, limit - len(hits)}, func(h session.SearchHit, text string) {
-			if snippet, ok := query.Highlight(text, session.HighlightStart, session.HighlightEnd); ok {
-				h.Snippet = snippet
-				hits = append(hits, h)
+		// Indexed messages, best first, each checked against its text. A
+		// candidate that does not match (a stale index: an older release
+		// wrote the row, or it was changed behind the store's back) does
+		// not take a hit's place: when such near misses leave the page
+		// short, the query runs again for more candidates.
+		found := len(hits)
+		checked := map[hitKey]*session.SearchHit{}
+		for request := limit - found; ; request = min(request*searchGrowth, maxSearchCandidates) {
+			hits = hits[:found]
+			n, err := scanHits(ctx, tx, s.search.query, []any{query.FTS5(), q.SessionID, q.Owner, request}, func(h session.SearchHit, text string) {
+				if len(hits) == limit {
+					return
+				}
+				k := hitKey{h.SessionID, h.Seq}
+				hit, seen := checked[k]
+				if !seen {
+					if snippet, ok := query.Highlight(text, session.HighlightStart, session.HighlightEnd); ok {
+						h.Snippet = snippet
+						hit = &h
+					}
+					checked[k] = hit
+				}
+				if hit != nil {
+					hits = append(hits, *hit)
+				}
+			})
+			if err != nil || len(hits) == limit || n < request || request == maxSearchCandidates {
+				return err
 			}
-		})
+		}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: search %q: %w", q.Text, err)
@@ -579,23 +606,42 @@ func keepBest(best []scoredHit, h scoredHit, limit int) []scoredHit {
 	return best
 }
 
+// maxSearchCandidates bounds the candidates one search takes from the
+// index, and searchGrowth is the factor by which it asks for more when near
+// misses left a page short: a page holds Limit hits whenever that many
+// messages match, unless more than maxSearchCandidates candidates ranked
+// ahead of them were near misses.
+const (
+	maxSearchCandidates = 10000
+	searchGrowth        = 8
+)
+
+// hitKey is a message row.
+type hitKey struct {
+	session string
+	seq     int64
+}
+
 // scanHits runs a query that selects session_id, id, seq, role,
 // created_at, parts, and calls fn with each row as a hit (without snippet)
 // and its searchable text. Rows whose parts cannot be decoded have no
-// searchable text.
-func scanHits(ctx context.Context, tx *sql.Tx, query string, args []any, fn func(h session.SearchHit, text string)) error {
+// searchable text and are not passed to fn. It returns how many rows the
+// query returned.
+func scanHits(ctx context.Context, tx *sql.Tx, query string, args []any, fn func(h session.SearchHit, text string)) (int, error) {
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer rows.Close()
+	n := 0
 	var parts sql.RawBytes
 	for rows.Next() {
 		var h session.SearchHit
 		var role string
 		if err := rows.Scan(&h.SessionID, &h.MessageID, &h.Seq, &role, &h.CreatedAt, &parts); err != nil {
-			return err
+			return n, err
 		}
+		n++
 		h.Role = message.Role(role)
 		ps, err := message.UnmarshalParts(parts)
 		if err != nil {
@@ -603,7 +649,7 @@ func scanHits(ctx context.Context, tx *sql.Tx, query string, args []any, fn func
 		}
 		fn(h, searchtext.Text(ps))
 	}
-	return rows.Err()
+	return n, rows.Err()
 }
 
 // indexBacklog indexes the unindexed messages, in batches, when there are

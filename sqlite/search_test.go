@@ -160,6 +160,53 @@ func TestPartsChangedInPlace(t *testing.T) {
 	}
 }
 
+// Candidates the index proposes that do not match the stored text (a stale
+// index: an older release wrote the rows, or they were changed behind the
+// store's back) do not take the places of hits: a page holds Limit hits
+// whenever that many messages match.
+func TestStaleCandidatesDoNotShortenThePage(t *testing.T) {
+	st, db := openSearchStore(t)
+	s, err := st.Create(t.Context(), "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := addText(t, s, slices.Repeat([]string{"nothing here"}, 20)...)
+	want := addText(t, s, "an okapi among many other words of a longer text",
+		"a second okapi among many other words of a longer text",
+		"a third okapi among many other words of a longer text")
+	if _, err := st.IndexSearch(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// Make the index claim "okapi" for the stale rows, ranked above the
+	// real ones (short, and the word three times).
+	for _, m := range stale {
+		var row int64
+		if err := db.QueryRow(`SELECT rowid FROM messages WHERE id = ?`, m.ID).Scan(&row); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(`DELETE FROM messages_search WHERE rowid = ?`, row); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(`INSERT INTO messages_search (rowid, terms) VALUES (?, 'okapi okapi okapi')`, row); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for limit := 1; limit <= len(want); limit++ {
+		hits, err := st.Search(t.Context(), session.SearchQuery{Text: "okapi", Limit: limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hits) != limit {
+			t.Errorf("Limit %d: %d hits, want %d", limit, len(hits), limit)
+		}
+		for _, h := range hits {
+			if !slices.ContainsFunc(want, func(m message.Message) bool { return m.ID == h.MessageID }) {
+				t.Errorf("Limit %d: hit %s is not a message with okapi", limit, h.MessageID)
+			}
+		}
+	}
+}
+
 // An index built by other rules (another release) is not used: the search
 // matches in Go, and indexing starts afresh.
 func TestIndexOfOtherRulesIsRebuilt(t *testing.T) {

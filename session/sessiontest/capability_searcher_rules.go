@@ -298,4 +298,40 @@ func testSearchRules(t *testing.T, s *suite) {
 			}
 		}
 	})
+	t.Run("Limit_page_is_full_when_enough_messages_match", func(t *testing.T) {
+		// Near misses: messages an engine's index may propose but that do
+		// not match by the shared rules. A store that takes one page of
+		// candidates from its index and drops the near misses there
+		// returns fewer hits than Limit although more messages match.
+		st, sr := s.searcher(t)
+		filler(t, st)
+		sess := create(t, st, "s1")
+		// PostgreSQL keeps tsvector positions up to 16,383 and clamps
+		// larger ones (https://www.postgresql.org/docs/current/textsearch-limitations.html):
+		// "alpha" at 16,382 and "beta" far beyond it are stored as
+		// neighbours, so the phrase "alpha beta" is proposed. They are
+		// not neighbours.
+		long := strings.Repeat("w ", 16381) + "alpha " + strings.Repeat("x ", 50) + "beta"
+		var near, phrase []message.Message
+		for range 4 {
+			near = append(near, text(long))
+		}
+		for i := range 3 {
+			phrase = append(phrase, text(fmt.Sprintf("%s alpha beta %s", strings.Repeat("y ", 20*(i+1)), strings.Repeat("z ", 200))))
+		}
+		add(t, sess, near...)
+		add(t, sess, phrase...)
+		for _, c := range []struct {
+			q    string
+			want []message.Message
+		}{{`"alpha beta"`, phrase}, {"alpha-beta", phrase}} {
+			for limit := 1; limit <= len(c.want); limit++ {
+				hits := search(t, sr, session.SearchQuery{Text: c.q, Limit: limit})
+				if len(hits) != limit {
+					t.Errorf("%+q with Limit %d: %d hits %q, want %d of %q", c.q, limit, len(hits), hitIDs(hits), limit, ids(c.want))
+				}
+			}
+			sameHits(t, fmt.Sprintf("%+q", c.q), c.want, search(t, sr, session.SearchQuery{Text: c.q}))
+		}
+	})
 }
