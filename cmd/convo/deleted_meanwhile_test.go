@@ -116,7 +116,7 @@ func TestMigrateLeavesOutSessionDeletedMeanwhile(t *testing.T) {
 			var out, errb bytes.Buffer
 			a := testApp(&out, &errb)
 			be := func(st session.Store) *backend { return &backend{store: st, kind: "memory", close: func() {}} }
-			rep, err := a.migrate(t.Context(), be(tc.src()), be(dst))
+			rep, err := a.migrate(t.Context(), be(tc.src()), be(dst), 1)
 			if err != nil || !rep.Verified {
 				t.Fatalf("migrate = %+v, %v; want verified, no error", rep, err)
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/convo-dev/convo/session"
 )
@@ -57,6 +58,7 @@ type migrateMismatch struct {
 
 func (a *app) migrateCommand() *cobra.Command {
 	var to, toPrefix string
+	jobs := defaultJobs
 	cmd := &cobra.Command{
 		Use:   "migrate --to DB",
 		Short: "Copy every session to another store (SQLite to PostgreSQL and back; writes to --to, reads --db read-only)",
@@ -77,7 +79,7 @@ added to a session after it was copied fail the verification, and sessions
 created after the listing are not copied: stop writers first, or run migrate
 again, which copies just those. A session deleted from the source during
 the copy is left out, and not verified (the target keeps what was copied of
-it).`,
+it). --jobs sessions are copied at once; the first error stops the copy.`,
 		Example: `  convo migrate --db chat.db --to postgres://user@db.example/convo
   convo migrate --db postgres://user@db.example/convo --to sqlite:back.db`,
 		Args: cobra.NoArgs,
@@ -85,6 +87,9 @@ it).`,
 			ctx := cmd.Context()
 			if to == "" {
 				return errors.New("migrate: --to is required")
+			}
+			if jobs < 1 {
+				return fmt.Errorf("migrate: --jobs %d: must be at least 1", jobs)
 			}
 			if !cmd.Flags().Changed("to-prefix") {
 				toPrefix = a.prefix
@@ -105,7 +110,7 @@ it).`,
 				return fmt.Errorf("migrate: --to: %w", err)
 			}
 			defer dst.close()
-			rep, err := a.migrate(ctx, src, dst)
+			rep, err := a.migrate(ctx, src, dst, jobs)
 			if err != nil {
 				return fmt.Errorf("migrate: %w", err)
 			}
@@ -135,11 +140,12 @@ it).`,
 	}
 	cmd.Flags().StringVar(&to, "to", "", "the target store: sqlite:PATH, PATH, or postgres://...")
 	cmd.Flags().StringVar(&toPrefix, "to-prefix", "", "table prefix in the target (default: --prefix)")
+	cmd.Flags().IntVar(&jobs, "jobs", defaultJobs, "sessions copied at once")
 	a.addJSONFlag(cmd)
 	return cmd
 }
 
-func (a *app) migrate(ctx context.Context, src, dst *backend) (migrateReport, error) {
+func (a *app) migrate(ctx context.Context, src, dst *backend, jobs int) (migrateReport, error) {
 	rep := migrateReport{From: src.kind + " " + src.where, To: dst.kind + " " + dst.where}
 	// Only the ids are listed first; each session's info is read as it is
 	// copied (holding every session's info took about 700 MB for a million
@@ -156,110 +162,192 @@ func (a *app) migrate(ctx context.Context, src, dst *backend) (migrateReport, er
 	if !dstDescribes {
 		return rep, fmt.Errorf("target %T keeps no session info: %w", dst.store, session.ErrNotSupported)
 	}
+	// Sessions are copied jobs at a time; what each one did is kept by
+	// its place in ids, so the report reads in listing order however the
+	// copies interleave.
+	outcomes := make([]migrateOutcome, len(ids))
 	bar := a.newProgress(int64(len(ids)), "migrate")
-	defer bar.done()
-	copied := ids[:0]
-	for _, id := range ids {
-		in, err := sd.Info(ctx, id)
-		if errors.Is(err, session.ErrNotFound) {
-			bar.add(1) // deleted since the listing
+	err = forEach(ctx, jobs, len(ids), func(ctx context.Context, i int) error {
+		defer bar.add(1)
+		o, err := migrateOne(ctx, src.store, sd, dst.store, dd, ids[i])
+		outcomes[i] = o
+		return err
+	})
+	bar.done()
+	for _, o := range outcomes {
+		if !o.copied {
 			continue
 		}
-		if errors.Is(err, session.ErrCorrupt) && in.ID != "" {
-			// Info that cannot be read in full (its metadata) comes with
-			// what could be read, as the listing gives it.
-			err = nil
-		}
-		if err != nil {
-			return rep, fmt.Errorf("source %q: %w", id, err)
-		}
-		copied = append(copied, id)
 		rep.Sessions++
-		target, err := dd.Info(ctx, in.ID)
 		switch {
-		case errors.Is(err, session.ErrNotFound):
-			_, err = dd.CreateWith(ctx, in.ID, session.CreateOptions{Owner: in.Owner, Title: in.Title,
-				Metadata: in.Metadata, CreatedAt: in.CreatedAt, ParentID: in.ParentID, ForkMessageID: in.ForkMessageID})
-			if err != nil {
-				return rep, fmt.Errorf("create %q: %w", in.ID, err)
-			}
+		case o.created:
 			rep.Created++
-		case err != nil:
-			return rep, fmt.Errorf("target %q: %w", in.ID, err)
-		case target.MessageCount == in.MessageCount:
-			// Complete, by the count that has always judged it. Its
-			// last-update time may still be the time of the copy: a run
-			// stopped between the append and keepUpdatedAt, or one by a
-			// convo that did not keep it. Setting it again is correct for
-			// the same reason as after a copy (the target holds the
-			// source's messages), and cheap: one write per session, only
-			// when the times differ, so a run with nothing to do writes
-			// nothing.
-			if target.UpdatedAt != in.UpdatedAt {
-				if err := keepUpdatedAt(ctx, dst.store, in.ID, in.UpdatedAt); err != nil {
-					return rep, fmt.Errorf("target %q: %w", in.ID, err)
-				}
-			}
+		case o.skipped:
 			rep.Skipped++
-			bar.add(1)
-			continue
 		}
-		n, exact, err := copyMessages(ctx, src.store, dst.store, in.ID)
-		if errors.Is(err, errSourceDeleted) {
-			// Deleted from the source since its info was read: there
-			// is nothing left to copy or verify.
-			copied = copied[:len(copied)-1]
-			bar.add(1)
-			continue
+		rep.MessagesAdded += o.added
+		if o.unreadable != nil {
+			rep.Unreadable = append(rep.Unreadable, *o.unreadable)
 		}
-		if row, ok := asCorruptRow(err); ok {
-			// One bad row stops this session, not the whole copy.
-			rep.Unreadable = append(rep.Unreadable, row)
-			bar.add(1)
-			continue
-		}
-		if err != nil {
-			return rep, fmt.Errorf("copy %q: %w", in.ID, err)
-		}
-		rep.MessagesAdded += n
-		// The append stamped the target with the time of the copy; the
-		// session's last activity is the source's, as long as the target
-		// holds nothing but the source's messages. (in.UpdatedAt is from
-		// the listing: a session written to during the copy gets the
-		// earlier time, which the next run, finding it complete, fixes.)
-		if exact {
-			if err := keepUpdatedAt(ctx, dst.store, in.ID, in.UpdatedAt); err != nil {
-				return rep, fmt.Errorf("copy %q: %w", in.ID, err)
-			}
-		}
-		bar.add(1)
+	}
+	if err != nil {
+		return rep, err
 	}
 	// Verify: every source session has as many messages in the target.
-	for _, id := range copied {
-		s, err := sd.Info(ctx, id)
-		if errors.Is(err, session.ErrNotFound) {
-			continue // deleted from the source since it was copied
+	mismatches := make([]*migrateMismatch, len(ids))
+	err = forEach(ctx, jobs, len(ids), func(ctx context.Context, i int) error {
+		if !outcomes[i].copied {
+			return nil
 		}
-		if errors.Is(err, session.ErrCorrupt) && s.ID != "" {
-			err = nil
-		}
-		if err != nil {
-			return rep, fmt.Errorf("verify %q: %w", id, err)
-		}
-		d, err := dd.Info(ctx, id)
-		if errors.Is(err, session.ErrCorrupt) && d.ID != "" {
-			err = nil
-		}
-		if err != nil {
-			return rep, fmt.Errorf("verify %q: %w", id, err)
-		}
-		if s.MessageCount != d.MessageCount {
-			rep.Mismatches = append(rep.Mismatches, migrateMismatch{ID: id, From: s.MessageCount, To: d.MessageCount})
+		m, err := verifyOne(ctx, sd, dd, ids[i])
+		mismatches[i] = m
+		return err
+	})
+	if err != nil {
+		return rep, err
+	}
+	for _, m := range mismatches {
+		if m != nil {
+			rep.Mismatches = append(rep.Mismatches, *m)
 		}
 	}
 	rep.Verified = len(rep.Mismatches) == 0
 	return rep, nil
 }
+
+// migrateOutcome is what migrate did with one listed session: copied is
+// false for one deleted from the source before or while it was copied
+// (left out of the report and the verification); a copied one was created
+// in the target, found complete there (skipped), or given added messages,
+// unless a row of it could not be read (unreadable: not copied further; the
+// verification then finds it short).
+type migrateOutcome struct {
+	copied, created, skipped bool
+	added                    int
+	unreadable               *corruptRow
+}
+
+// migrateOne copies the session id from src to dst, as migrate describes.
+func migrateOne(ctx context.Context, src session.Store, sd session.Describer, dst session.Store, dd session.Describer, id string) (migrateOutcome, error) {
+	var o migrateOutcome
+	in, err := sd.Info(ctx, id)
+	if errors.Is(err, session.ErrNotFound) {
+		return o, nil // deleted since the listing
+	}
+	if errors.Is(err, session.ErrCorrupt) && in.ID != "" {
+		// Info that cannot be read in full (its metadata) comes with
+		// what could be read, as the listing gives it.
+		err = nil
+	}
+	if err != nil {
+		return o, fmt.Errorf("source %q: %w", id, err)
+	}
+	o.copied = true
+	target, err := dd.Info(ctx, in.ID)
+	switch {
+	case errors.Is(err, session.ErrNotFound):
+		_, err = dd.CreateWith(ctx, in.ID, session.CreateOptions{Owner: in.Owner, Title: in.Title,
+			Metadata: in.Metadata, CreatedAt: in.CreatedAt, ParentID: in.ParentID, ForkMessageID: in.ForkMessageID})
+		if err != nil {
+			return o, fmt.Errorf("create %q: %w", in.ID, err)
+		}
+		o.created = true
+	case err != nil:
+		return o, fmt.Errorf("target %q: %w", in.ID, err)
+	case target.MessageCount == in.MessageCount:
+		// Complete, by the count that has always judged it. Its
+		// last-update time may still be the time of the copy: a run
+		// stopped between the append and keepUpdatedAt, or one by a
+		// convo that did not keep it. Setting it again is correct for
+		// the same reason as after a copy (the target holds the
+		// source's messages), and cheap: one write per session, only
+		// when the times differ, so a run with nothing to do writes
+		// nothing.
+		if target.UpdatedAt != in.UpdatedAt {
+			if err := keepUpdatedAt(ctx, dst, in.ID, in.UpdatedAt); err != nil {
+				return o, fmt.Errorf("target %q: %w", in.ID, err)
+			}
+		}
+		o.skipped = true
+		return o, nil
+	}
+	n, exact, err := copyMessages(ctx, src, dst, in.ID)
+	if errors.Is(err, errSourceDeleted) {
+		// Deleted from the source since its info was read: there is
+		// nothing left to copy or verify.
+		return migrateOutcome{}, nil
+	}
+	if row, ok := asCorruptRow(err); ok {
+		// One bad row stops this session, not the whole copy.
+		o.unreadable = &row
+		return o, nil
+	}
+	if err != nil {
+		return o, fmt.Errorf("copy %q: %w", in.ID, err)
+	}
+	o.added = n
+	// The append stamped the target with the time of the copy; the
+	// session's last activity is the source's, as long as the target
+	// holds nothing but the source's messages. (in.UpdatedAt is from the
+	// listing: a session written to during the copy gets the earlier
+	// time, which the next run, finding it complete, fixes.)
+	if exact {
+		if err := keepUpdatedAt(ctx, dst, in.ID, in.UpdatedAt); err != nil {
+			return o, fmt.Errorf("copy %q: %w", in.ID, err)
+		}
+	}
+	return o, nil
+}
+
+// verifyOne compares the message counts of the session id in the source
+// and the target, and returns the mismatch, if any. A session deleted from
+// the source since it was copied has none.
+func verifyOne(ctx context.Context, sd, dd session.Describer, id string) (*migrateMismatch, error) {
+	s, err := sd.Info(ctx, id)
+	if errors.Is(err, session.ErrNotFound) {
+		return nil, nil
+	}
+	if errors.Is(err, session.ErrCorrupt) && s.ID != "" {
+		err = nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("verify %q: %w", id, err)
+	}
+	d, err := dd.Info(ctx, id)
+	if errors.Is(err, session.ErrCorrupt) && d.ID != "" {
+		err = nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("verify %q: %w", id, err)
+	}
+	if s.MessageCount != d.MessageCount {
+		return &migrateMismatch{ID: id, From: s.MessageCount, To: d.MessageCount}, nil
+	}
+	return nil, nil
+}
+
+// forEach calls fn for 0 <= i < n, at most jobs calls at a time, and
+// returns the first error; the first error cancels the context of the
+// calls still running and starts no more.
+func forEach(ctx context.Context, jobs, n int, fn func(ctx context.Context, i int) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(jobs, 1))
+	for i := range n {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error { return fn(gctx, i) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// defaultJobs is how many sessions migrate copies at once by default.
+// Copying a session is mostly waiting (a PostgreSQL round trip, a commit's
+// fsync), so copies overlap well; see docs/performance.md.
+const defaultJobs = 4
 
 // errSourceDeleted is copyMessages's error when the session is no longer
 // in the source (deleted while migrate ran).
