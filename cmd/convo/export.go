@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/convo-dev/convo/internal/jsonerr"
 	"github.com/convo-dev/convo/message"
@@ -431,6 +432,7 @@ type importResult struct {
 }
 
 func (a *app) importCommand() *cobra.Command {
+	jobs := defaultJobs
 	cmd := &cobra.Command{
 		Use:   "import FILE",
 		Short: "Read sessions from a JSON Lines export (writes to the database)",
@@ -443,7 +445,10 @@ not exist, with their owner, title, metadata and creation time, and appends
 the messages each session lacks. It holds one session at a time in memory,
 not the file (stdin, or a pipe such as <(gunzip -c export.jsonl.gz), is copied to a temporary file for the second reading). Messages are matched by id, so importing the same file twice, or a
 later export of a session already imported, adds only what is new. The info
-of a session that already exists is left as it is.
+of a session that already exists is left as it is. --jobs sessions are
+written at once (the summary lists them in the file's order); the first
+error stops the import, and the sessions written before it stay written:
+run it again to finish.
 
 A session that the import writes to and that then holds exactly the file's
 messages gets the file's updated_at as its last update (when the store can
@@ -455,6 +460,9 @@ its own keeps the time of the import.
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if jobs < 1 {
+				return fmt.Errorf("import: --jobs %d: must be at least 1", jobs)
+			}
 			src, cleanup, err := a.importSource(args[0])
 			if err != nil {
 				return fmt.Errorf("import: %w", err)
@@ -475,16 +483,7 @@ its own keeps the time of the import.
 			}
 			defer b.close()
 			bar := a.newProgress(int64(sessions), "import")
-			var sum importSummary
-			err = readExport(src, func(s *importSession) error {
-				res, err := importOne(ctx, b.store, s)
-				if err != nil {
-					return fmt.Errorf("session %q: %w", s.hdr.ID, err)
-				}
-				sum.add(res, a.asJSON)
-				bar.add(1)
-				return nil
-			})
+			sum, err := importAll(ctx, b.store, src, sessions, jobs, a.asJSON, bar)
 			bar.done()
 			if err != nil {
 				return fmt.Errorf("import: %w", err)
@@ -492,8 +491,66 @@ its own keeps the time of the import.
 			return a.reportImport(sum)
 		},
 	}
+	cmd.Flags().IntVar(&jobs, "jobs", defaultJobs, "sessions written at once")
 	a.addJSONFlag(cmd)
 	return cmd
+}
+
+// importAll imports the sessions of an export that holds n of them (as a
+// first reading counted), jobs sessions at a time: one goroutine reads the
+// export and hands each session to the first free writer, so at most about
+// jobs sessions are held in memory. The summary lists the sessions in the
+// file's order (keep: --json lists each one). The first error stops the
+// import; the sessions written before it stay written.
+func importAll(ctx context.Context, store session.Store, src io.Reader, n, jobs int, keep bool, bar *progress) (importSummary, error) {
+	type job struct {
+		i int
+		s *importSession
+	}
+	results := make([]importResult, n)
+	done := make([]bool, n)
+	g, gctx := errgroup.WithContext(ctx)
+	work := make(chan job)
+	for range max(jobs, 1) {
+		g.Go(func() error {
+			for j := range work {
+				res, err := importOne(gctx, store, j.s)
+				if err != nil {
+					return fmt.Errorf("session %q: %w", j.s.hdr.ID, err)
+				}
+				results[j.i], done[j.i] = res, true
+				bar.add(1)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		defer close(work)
+		i := 0
+		return readExport(src, func(s *importSession) error {
+			if i >= n {
+				return fmt.Errorf("the export changed since it was first read: more than %d sessions", n)
+			}
+			select {
+			case work <- job{i, s}:
+				i++
+				return nil
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		})
+	})
+	err := g.Wait()
+	var sum importSummary
+	for i, r := range results {
+		if done[i] {
+			sum.add(r, keep)
+		}
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	return sum, err
 }
 
 // importOne creates s if needed and appends the messages it lacks.

@@ -102,3 +102,43 @@ func TestMigrateJobs(t *testing.T) {
 		t.Errorf("migrate --jobs 0: %v, %q", r.err, r.stderr)
 	}
 }
+
+// import writes sessions --jobs at a time: every session of the file is
+// written, the summary lists them in the file's order, and the first error
+// stops the import and is reported with the session it names.
+func TestImportJobs(t *testing.T) {
+	var ids []string
+	for i := range 200 {
+		ids = append(ids, fmt.Sprintf("s%03d", i))
+	}
+	var file bytes.Buffer
+	var out, errb bytes.Buffer
+	if _, _, err := testApp(&out, &errb).export(t.Context(), memoryWith(t, ids...), ids, &file); err != nil {
+		t.Fatal(err)
+	}
+	for _, jobs := range []int{1, 8} {
+		t.Run(fmt.Sprintf("jobs=%d", jobs), func(t *testing.T) {
+			dst := newFailCreate("", jobs)
+			sum, err := importAll(t.Context(), dst, bytes.NewReader(file.Bytes()), len(ids), jobs, true, &progress{})
+			if err != nil || sum.sessions != 200 || sum.created != 200 || sum.added != 200 {
+				t.Fatalf("import = %+v, %v; want 200 sessions created", sum, err)
+			}
+			if got := int(dst.maxAtOnce.Load()); got != jobs {
+				t.Errorf("%d sessions created at once, want %d", got, jobs)
+			}
+			for i, r := range sum.results {
+				if r.ID != ids[i] || !r.Created || r.Added != 1 {
+					t.Fatalf("result %d = %+v, want %s created in the file's order", i, r, ids[i])
+				}
+			}
+			dst = newFailCreate("s050", 0)
+			_, err = importAll(t.Context(), dst, bytes.NewReader(file.Bytes()), len(ids), jobs, false, &progress{})
+			if !errors.Is(err, errCreate) || !strings.Contains(err.Error(), `session "s050"`) {
+				t.Errorf("import into a failing target = %v; want the failure, naming s050", err)
+			}
+		})
+	}
+	if r := convo(t, "", "--db", "x.db", "import", "--jobs", "0", "-"); r.err == nil || !strings.Contains(r.stderr, "--jobs 0: must be at least 1") {
+		t.Errorf("import --jobs 0: %v, %q", r.err, r.stderr)
+	}
+}
