@@ -99,9 +99,10 @@ browser keeps it in a cookie; scripts send "Authorization: Bearer TOKEN".`,
 			defer b.close()
 			// A search of a SQLite store whose index lags far behind reads
 			// every message it lacks, and may not finish within the
-			// request's time: say so now, and how to fix it.
+			// request's time: say so now, and how to fix it. Not knowing
+			// is no reason not to show the sessions.
 			if _, err := a.searchBacklog(ctx, "serve", b.store, false); err != nil {
-				return fmt.Errorf("serve: %w", err)
+				fmt.Fprintf(a.stderr, "serve: cannot tell how much of the full-text index is missing (%v); searches may be slow or fail\n", err)
 			}
 			v, err := newViewer(b.store, pageSize, a.stderr)
 			if err != nil {
