@@ -819,6 +819,17 @@
 //	            conformance 295 passed, 1 skipped (Watcher) (57 s); 8 shard
 //	            moves under 96,924 appended messages; worker down;
 //	            upgrades from versions 1 to 8 (106 s in all).
+//	2026-11-26  At a33787f (since ad9f0c8: Open's checks for a pooler,
+//	            checkExecMode and checkSearchPath; the Watch listener's
+//	            probe; search asking for more candidates when near misses
+//	            leave a page short), on a cluster built afresh by the
+//	            recipe above: every test PASSED: conformance 297 passed
+//	            (the two new Search checks among them), 1 skipped (Watcher)
+//	            (154 s); 6 migrations under 8 writers, 520 messages, 0
+//	            failures; 8 shard moves under 69,768 appended messages;
+//	            worker down (6 sessions on the stopped worker and List
+//	            failed, all recovered); upgrades from versions 1 to 8
+//	            (217 s in all).
 //	2026-11-26  Before this release (issue 13): the conformance suite on
 //	            tables distributed by hand passed 225 of 234 checks; every
 //	            retry of stored messages failed with XX000.
