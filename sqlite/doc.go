@@ -138,7 +138,12 @@
 // SQLite numbers from the largest rowid left, is never taken as indexed. Every
 // change to the index is made in one transaction with what it records, so a
 // crash at any instant leaves it consistent; every hit is also checked
-// against the stored text before it is returned.
+// against the stored text before it is returned. (TestKilledWritersLoseNothing
+// kills, with SIGKILL, processes that append, index, and change messages in
+// place with plain SQL, some within 2 ms of the start of a write; then
+// every acknowledged turn is stored whole, no turn in part, and a search
+// finds exactly the stored messages containing each word, read-only before
+// the index is caught up and after.)
 //
 // modernc.org/sqlite has FTS5; mattn/go-sqlite3 needs the build tag
 // sqlite_fts5; ncruces/go-sqlite3 needs fts5.Register on every connection
