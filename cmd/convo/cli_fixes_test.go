@@ -305,3 +305,28 @@ func TestLsGoesOnPastAnUnreadableRow(t *testing.T) {
 		t.Errorf("ls --json: %d sessions, unreadable %q; want 5 and 2", len(out.Sessions), out.Unreadable)
 	}
 }
+
+// rm --owner and prune named every session they deleted: a prune of
+// 180,000 sessions printed 180,000 lines to the terminal. On a terminal
+// they now name the first 20 and say how many more; to a file or a pipe
+// (a cron job's log) they still name every one.
+func TestDeletionListsAPageOnATerminal(t *testing.T) {
+	var sessions []demoSession
+	for i := range 30 {
+		sessions = append(sessions, demoSession{id: fmt.Sprintf("s%02d", i), opts: session.CreateOptions{Owner: "trial"},
+			msgs: []message.Message{message.NewUserMessage("hi")}})
+	}
+	terminal := filepath.Join(t.TempDir(), "a.db")
+	seed(t, terminal, "", sessions)
+	out, err := startPty(t, nil, nil, "--db", terminal, "rm", "--owner", "trial", "--yes").wait(t)
+	if err != nil || !strings.Contains(out, `owner "trial": deleted 30 sessions, 30 messages`) ||
+		strings.Count(out, "\n  s") != 20 || !strings.Contains(out, "... and 10 more (every id goes to a file or pipe, or with --json)") {
+		t.Errorf("rm --owner on a terminal: err %v, output:\n%s", err, out)
+	}
+	piped := filepath.Join(t.TempDir(), "b.db")
+	seed(t, piped, "", sessions)
+	r := mustConvo(t, "", "--db", piped, "rm", "--owner", "trial", "--yes")
+	if strings.Count(r.stdout, "\n  s") != 30 || strings.Contains(r.stdout, "more") {
+		t.Errorf("rm --owner to a pipe: want every id, got:\n%s", r.stdout)
+	}
+}

@@ -264,15 +264,30 @@ func (a *app) reportDelete(what string, rep session.DeleteReport, dryRun bool, m
 		verb = "would delete"
 	}
 	fmt.Fprintf(a.stdout, "%s%s %s, %s\n", what, verb, plural(len(rep.SessionIDs), "session", "sessions"), plural(rep.Messages, "message", "messages"))
-	if len(rep.SessionIDs) > 0 {
+	ids := rep.SessionIDs
+	if isTerminal(a.rawStdout) && len(ids) > maxListedOnTerminal {
+		// A prune of 180,000 sessions printed 180,000 lines to the
+		// terminal. A log or a pipe still gets every id.
+		ids = ids[:maxListedOnTerminal]
+	}
+	if len(ids) > 0 {
 		tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-		for _, id := range rep.SessionIDs {
+		for _, id := range ids {
 			fmt.Fprintf(tw, "  %s\n", id)
 		}
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if more := len(rep.SessionIDs) - len(ids); more > 0 {
+		fmt.Fprintf(a.stdout, "  ... and %d more (every id goes to a file or pipe, or with --json)\n", more)
 	}
 	return nil
 }
+
+// maxListedOnTerminal is how many deleted sessions rm and prune name on a
+// terminal.
+const maxListedOnTerminal = 20
 
 func quoteAll(ids []string) string {
 	q := make([]string, len(ids))
