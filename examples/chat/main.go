@@ -79,8 +79,9 @@ to ` + defaultGeminiModel + `).`
 // defaultGeminiModel is the model -provider gemini uses without -model.
 const defaultGeminiModel = "gemini-2.5-flash"
 
-// errSetup is returned when the endpoint or model is not configured.
-var errSetup = errors.New("no endpoint configured")
+// errSetup is returned, wrapped with what is missing, when the endpoint,
+// the model or the Gemini API key is not configured.
+var errSetup = errors.New("not configured")
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("chat", flag.ContinueOnError)
@@ -155,8 +156,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 }
 
 // newClient returns the model client for provider, configured from the
-// flags and the environment, or an error matching errSetup when the
-// environment does not name an endpoint or key.
+// flags and the environment, or an error matching errSetup, naming what is
+// missing, when they do not give an endpoint or key and a model.
 func newClient(provider, model string, getenv func(string) string) (llm.Client, error) {
 	switch provider {
 	case "openai":
@@ -164,8 +165,11 @@ func newClient(provider, model string, getenv func(string) string) (llm.Client, 
 			model = getenv("OPENAI_MODEL")
 		}
 		baseURL, key := getenv("OPENAI_BASE_URL"), getenv("OPENAI_API_KEY")
-		if (baseURL == "" && key == "") || model == "" {
-			return nil, errSetup
+		if baseURL == "" && key == "" {
+			return nil, fmt.Errorf("%w: no endpoint (set OPENAI_BASE_URL and/or OPENAI_API_KEY)", errSetup)
+		}
+		if model == "" {
+			return nil, fmt.Errorf("%w: no model (pass -model or set OPENAI_MODEL)", errSetup)
 		}
 		opts := []openai.Option{openai.WithModel(model)}
 		if baseURL != "" {
@@ -185,7 +189,7 @@ func newClient(provider, model string, getenv func(string) string) (llm.Client, 
 			key = getenv("GEMINI_API_KEY")
 		}
 		if key == "" {
-			return nil, errSetup
+			return nil, fmt.Errorf("%w: no Gemini API key (set GEMINI_API_KEY or GOOGLE_API_KEY)", errSetup)
 		}
 		opts := []gemini.Option{gemini.WithAPIKey(key), gemini.WithModel(model)}
 		if u := getenv("GOOGLE_GEMINI_BASE_URL"); u != "" {

@@ -42,7 +42,8 @@ func TestWithoutEndpointExplainsAndFails(t *testing.T) {
 	var stderr bytes.Buffer
 	env := func(string) string { return "" }
 	err := run(t.Context(), []string{"-model", "m"}, env, strings.NewReader(""), io.Discard, &stderr)
-	if !errors.Is(err, errSetup) || !strings.Contains(stderr.String(), "OPENAI_BASE_URL") {
+	if !errors.Is(err, errSetup) || !strings.Contains(stderr.String(), "OPENAI_BASE_URL") ||
+		!strings.Contains(err.Error(), "no endpoint") {
 		t.Fatalf("err %v, stderr %q", err, stderr.String())
 	}
 	err = run(t.Context(), nil, func(k string) string {
@@ -51,8 +52,9 @@ func TestWithoutEndpointExplainsAndFails(t *testing.T) {
 		}
 		return ""
 	}, strings.NewReader(""), io.Discard, &stderr)
-	if !errors.Is(err, errSetup) {
-		t.Fatalf("missing model accepted: %v", err)
+	// The error names what is missing: the model, not the endpoint.
+	if !errors.Is(err, errSetup) || !strings.Contains(err.Error(), "no model") {
+		t.Fatalf("missing model: %v", err)
 	}
 }
 
@@ -188,7 +190,8 @@ func TestChatWithGemini(t *testing.T) {
 	// Without a key, the program explains the setup.
 	var stderr bytes.Buffer
 	err := run(t.Context(), []string{"-provider", "gemini"}, func(string) string { return "" }, strings.NewReader(""), io.Discard, &stderr)
-	if !errors.Is(err, errSetup) || !strings.Contains(stderr.String(), "GEMINI_API_KEY") {
+	if !errors.Is(err, errSetup) || !strings.Contains(stderr.String(), "GEMINI_API_KEY") ||
+		!strings.Contains(err.Error(), "no Gemini API key") {
 		t.Fatalf("err %v, stderr %q", err, stderr.String())
 	}
 }
