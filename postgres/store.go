@@ -106,6 +106,9 @@ func open(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, erro
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
+	if err := connect(ctx, pool, "open"); err != nil {
+		return nil, err
+	}
 	if err := checkExecMode(ctx, pool); err != nil {
 		return nil, err
 	}
@@ -148,6 +151,20 @@ func open(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, erro
 		}
 	}
 	return s, nil
+}
+
+// connect acquires a connection from pool and releases it, so that a
+// server that cannot be reached (refused, a wrong password, a missing
+// database) is reported as a failure to connect, named after op, and not
+// as the failure of whichever catalog check happens to run first. The
+// connection stays in the pool for the queries that follow.
+func connect(ctx context.Context, pool *pgxpool.Pool, op string) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres: %s: connect: %w", op, err)
+	}
+	conn.Release()
+	return nil
 }
 
 // errReadOnly is what every write of a read-only store returns.

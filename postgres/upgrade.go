@@ -67,6 +67,9 @@ func upgrade(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (UpgradeRe
 	if o.readOnly {
 		return UpgradeReport{}, fmt.Errorf("postgres: upgrade: %w", errReadOnly)
 	}
+	if err := connect(ctx, pool, "upgrade"); err != nil {
+		return UpgradeReport{}, err
+	}
 	if err := checkExecMode(ctx, pool); err != nil {
 		return UpgradeReport{}, err
 	}
