@@ -174,7 +174,8 @@ func (p *progress) done() {
 }
 
 // parseTime parses a --since/--until value: an RFC 3339 time, a date
-// (2006-01-02), or a duration before now (90m, 36h, 7d, 2w).
+// (2006-01-02, midnight UTC: convo prints every time in UTC, whatever the
+// machine's time zone), or a duration before now (90m, 36h, 7d, 2w).
 func parseTime(s string, now time.Time) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
@@ -182,7 +183,7 @@ func parseTime(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
 	}
-	if t, err := time.ParseInLocation("2006-01-02", s, time.Local); err == nil {
+	if t, err := time.Parse("2006-01-02", s); err == nil {
 		return t, nil
 	}
 	if d, err := parseDuration(s); err == nil {

@@ -330,3 +330,20 @@ func TestDeletionListsAPageOnATerminal(t *testing.T) {
 		t.Errorf("rm --owner to a pipe: want every id, got:\n%s", r.stdout)
 	}
 }
+
+// TestSinceDateIsUTC checks that a date given to --since is midnight UTC,
+// as every time convo prints is UTC, and not midnight where the machine
+// is: in Los Angeles, --since 2026-11-16 left out a session updated at
+// 02:01 UTC that day, which ls shows as "2026-11-16 02:01:24".
+func TestSinceDateIsUTC(t *testing.T) {
+	db := demoDB(t)
+	cmd := exec.CommandContext(t.Context(), convoBinary(t), "--db", db, "ls", "--id-prefix", "t", "--since", "2026-11-16")
+	cmd.Env = append(filteredEnv("CONVO_DB", "TZ"), "TZ=America/Los_Angeles", "NO_COLOR=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("convo ls: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "tokyo-5days") || !strings.Contains(string(out), "trip-paris") {
+		t.Errorf("convo ls --since 2026-11-16 with TZ=America/Los_Angeles:\n%s\nwant trip-paris and tokyo-5days (updated 2026-11-16 02:01:24 UTC)", out)
+	}
+}
