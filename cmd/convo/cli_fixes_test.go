@@ -347,3 +347,21 @@ func TestSinceDateIsUTC(t *testing.T) {
 		t.Errorf("convo ls --since 2026-11-16 with TZ=America/Los_Angeles:\n%s\nwant trip-paris and tokyo-5days (updated 2026-11-16 02:01:24 UTC)", out)
 	}
 }
+
+// TestExportOutputInAMissingDirectory checks that export --output into a
+// directory that does not exist fails before the store is opened, naming
+// the file given: it named its temporary file
+// ("open /x/.out.jsonl.2566401068.tmp: no such file or directory"), after
+// opening the store.
+func TestExportOutputInAMissingDirectory(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "missing", "out.jsonl")
+	r := convo(t, "", "--db", filepath.Join(dir, "absent.db"), "export", "-o", out)
+	want := "convo: export: --output " + out + ": no such file or directory\n"
+	if r.err == nil || r.stderr != want {
+		t.Errorf("export -o %s: err %v, stderr %q; want %q", out, r.err, r.stderr, want)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}

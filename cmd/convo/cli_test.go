@@ -156,8 +156,8 @@ func TestExportImportRoundTrip(t *testing.T) {
 			if n := strings.Count(r.stdout, "\n"); n != 1+1+2 {
 				t.Errorf("export support-42: %d lines, want 4:\n%s", n, r.stdout)
 			}
-			if r := convo(t, "", db.args("export", "ghost")...); r.err == nil || !strings.Contains(r.stderr, "not found") {
-				t.Errorf("export ghost: err %v, stderr %q; want not found", r.err, r.stderr)
+			if r := convo(t, "", db.args("export", "ghost")...); r.err == nil || !strings.Contains(r.stderr, `export: no session "ghost"`) {
+				t.Errorf("export ghost: err %v, stderr %q; want no session \"ghost\", as show says it", r.err, r.stderr)
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -96,19 +97,21 @@ store is listed included); sessions created after the listing are not in it.
 					return fmt.Errorf("export: %w", err)
 				}
 			}
-			b, err := a.openRead(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer b.close()
 			var out io.Writer = a.stdout
 			var f *os.File
 			if output != "" && output != "-" {
 				// Write beside the target and rename only when the whole
 				// export succeeded: a failed export leaves an existing file
-				// (often a backup) as it was.
+				// (often a backup) as it was. The file is made before the
+				// store is opened, so a directory that does not exist is
+				// reported at once, by the name the user gave.
+				var err error
 				if f, err = os.CreateTemp(filepath.Dir(output), "."+filepath.Base(output)+".*.tmp"); err != nil {
-					return fmt.Errorf("export: %w", err)
+					var pe *fs.PathError
+					if errors.As(err, &pe) {
+						err = pe.Err // its path is the temporary file's
+					}
+					return fmt.Errorf("export: --output %s: %w", output, err)
 				}
 				defer func() {
 					if f != nil {
@@ -125,6 +128,11 @@ store is listed included); sessions created after the listing are not in it.
 				}
 				out = f
 			}
+			b, err := a.openRead(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer b.close()
 			n, m, err := a.export(cmd.Context(), b.store, ids, out)
 			if err != nil {
 				return fmt.Errorf("export: %w", err)
@@ -208,7 +216,9 @@ func (a *app) export(ctx context.Context, store session.Store, ids []string, w i
 	if !whole {
 		// The ids given must all exist before anything is written.
 		for _, e := range order {
-			if _, err := info(e.id); err != nil {
+			if _, err := info(e.id); errors.Is(err, session.ErrNotFound) {
+				return 0, 0, fmt.Errorf("no session %q", e.id) // as show and rm say it
+			} else if err != nil {
 				return 0, 0, err
 			}
 		}
