@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -101,7 +102,45 @@ help.`,
 		a.upgradeCommand(),
 		a.demoCommand(),
 	)
+	// The completion command is made here, not when the command line is
+	// run, so that it gets the argument check below and names a shell it
+	// does not know instead of printing its help with exit status 0
+	// (cobra's default for a command that has subcommands).
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			c.Args = func(cmd *cobra.Command, args []string) error {
+				if len(args) > 0 {
+					return fmt.Errorf("completion: unknown shell %q (want bash, zsh, fish or powershell)", args[0])
+				}
+				return nil
+			}
+			c.RunE = func(cmd *cobra.Command, args []string) error { return cmd.Help() }
+			continue
+		}
+		if c.Args != nil {
+			c.Args = explainArgs(c.Args)
+		}
+	}
 	return root
+}
+
+// explainArgs wraps a command's check of its positional arguments so that
+// its error names the command and shows its usage line. cobra's own reads
+// "accepts 1 arg(s), received 0", or, for a command that takes none,
+// "unknown command "x" for "convo ls"".
+func explainArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	none := reflect.ValueOf(check).Pointer() == reflect.ValueOf(cobra.NoArgs).Pointer()
+	return func(cmd *cobra.Command, args []string) error {
+		err := check(cmd, args)
+		if err == nil {
+			return nil
+		}
+		if none && len(args) > 0 {
+			err = fmt.Errorf("takes no arguments, got %q", args[0])
+		}
+		return fmt.Errorf("%s: %w (usage: %s)", cmd.Name(), err, cmd.UseLine())
+	}
 }
 
 // addJSONFlag adds --json to cmd.

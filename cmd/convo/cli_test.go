@@ -36,6 +36,9 @@ func TestBadInput(t *testing.T) {
 		{"unknown command", []string{"--db", dbPath, "frobnicate"}, `unknown command "frobnicate"`},
 		{"bad prefix", []string{"--db", dbPath, "--prefix", "x; DROP", "ls"}, "prefix"},
 		{"import missing file", []string{"--db", dbPath, "import", missingFile}, "no such file"},
+		{"import without a file", []string{"--db", dbPath, "import"}, "import: accepts 1 arg(s), received 0 (usage: convo import FILE [flags])"},
+		{"ls with an argument", []string{"--db", dbPath, "ls", "alice"}, `ls: takes no arguments, got "alice" (usage: convo ls [flags])`},
+		{"completion of an unknown shell", []string{"completion", "tcsh"}, `completion: unknown shell "tcsh"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
