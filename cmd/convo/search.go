@@ -43,6 +43,11 @@ number, role, time and a snippet with the matched words highlighted (in
 colour on a terminal, between *stars* otherwise; NO_COLOR set to anything
 but "" turns colour off unless --color always).
 
+Words in double quotes ('"pack an umbrella"') match in that order, next to
+each other; a trailing * makes a word a prefix (umbr*). No other character
+is an operator (there is no OR or NOT); case does not matter, nor do accents
+on Latin, Greek, Cyrillic, Arabic and Hebrew letters.
+
 With --json it writes a list of hits, each with its session in the shape
 that ls --json uses (docs/cli.md, "JSON output").
 
