@@ -107,7 +107,26 @@ help.`,
 	// does not know instead of printing its help with exit status 0
 	// (cobra's default for a command that has subcommands).
 	root.InitDefaultCompletionCmd()
+	root.InitDefaultHelpCmd()
 	for _, c := range root.Commands() {
+		if c.Name() == "help" && c.Run != nil {
+			// cobra's help prints "Unknown help topic" and the usage with
+			// exit status 0 for a command that does not exist.
+			show := c.Run
+			c.Run = nil
+			c.RunE = func(cmd *cobra.Command, args []string) error {
+				found, rest, err := cmd.Root().Find(args)
+				if err != nil {
+					return fmt.Errorf("help: %w", err)
+				}
+				if len(rest) > 0 {
+					return fmt.Errorf("help: %q has no command %q", found.CommandPath(), rest[0])
+				}
+				show(cmd, args)
+				return nil
+			}
+			continue
+		}
 		if c.Name() == "completion" {
 			c.Args = func(cmd *cobra.Command, args []string) error {
 				if len(args) > 0 {

@@ -39,6 +39,7 @@ func TestBadInput(t *testing.T) {
 		{"import without a file", []string{"--db", dbPath, "import"}, "import: accepts 1 arg(s), received 0 (usage: convo import FILE [flags])"},
 		{"ls with an argument", []string{"--db", dbPath, "ls", "alice"}, `ls: takes no arguments, got "alice" (usage: convo ls [flags])`},
 		{"completion of an unknown shell", []string{"completion", "tcsh"}, `completion: unknown shell "tcsh"`},
+		{"help on an unknown command", []string{"help", "lss"}, `help: unknown command "lss" for "convo"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
