@@ -39,6 +39,8 @@ func TestBadInput(t *testing.T) {
 		{"import without a file", []string{"--db", dbPath, "import"}, "import: accepts 1 arg(s), received 0 (usage: convo import FILE [flags])"},
 		{"ls with an argument", []string{"--db", dbPath, "ls", "alice"}, `ls: takes no arguments, got "alice" (usage: convo ls [flags])`},
 		{"completion of an unknown shell", []string{"completion", "tcsh"}, `completion: unknown shell "tcsh"`},
+		{"ls --limit 0", []string{"--db", dbPath, "ls", "--limit", "0"}, "--limit must be between 1 and 1000"},
+		{"search --limit 0", []string{"--db", dbPath, "search", "--limit", "0", "x"}, "--limit must be between 1 and 1000"},
 		{"help on an unknown command", []string{"help", "lss"}, `help: unknown command "lss" for "convo"`},
 	}
 	for _, tc := range tests {

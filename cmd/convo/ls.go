@@ -61,7 +61,7 @@ When more sessions follow, the last line gives the command for the next page
 			if err != nil {
 				return fmt.Errorf("--until: %w", err)
 			}
-			if q.Limit < 0 || q.Limit > session.MaxListLimit {
+			if q.Limit < 1 || q.Limit > session.MaxListLimit {
 				return fmt.Errorf("--limit must be between 1 and %d", session.MaxListLimit)
 			}
 			if !after.IsZero() {

@@ -69,7 +69,7 @@ searches use the index). PostgreSQL indexes each message as it is written.`,
 			if strings.TrimSpace(q.Text) == "" {
 				return errors.New("search: empty query")
 			}
-			if q.Limit < 0 || q.Limit > session.MaxListLimit {
+			if q.Limit < 1 || q.Limit > session.MaxListLimit {
 				return fmt.Errorf("search: --limit must be between 1 and %d", session.MaxListLimit)
 			}
 			if q.SessionID != "" {
