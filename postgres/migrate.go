@@ -227,7 +227,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	// A deadlock (40P01) with a transaction that takes convo's tables in
 	// another order than its own statements do rolled everything back:
 	// retryDeadlock runs the migration again.
-	return retryDeadlock(ctx, func() error {
+	err = retryDeadlock(ctx, func() error {
 		for attempt := 0; ; attempt++ {
 			err := s.migrateLocked(ctx, ms)
 			var pe *pgconn.PgError
@@ -237,6 +237,14 @@ func (s *Store) migrate(ctx context.Context) error {
 			return err
 		}
 	})
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "3F000" && s.opts.schema == "" {
+		// PostgreSQL's "no schema has been selected to create in": the
+		// search_path names no schema that exists (a search_path in the
+		// URL with a schema not created yet, say).
+		return fmt.Errorf("%w (the search_path names no schema that exists: create it first with CREATE SCHEMA, or open the store WithSchema, which creates its schema)", err)
+	}
+	return err
 }
 
 // readVersion returns the recorded schema version, 0 if there is none.

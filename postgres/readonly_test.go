@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/convo-dev/convo/message"
 	"github.com/convo-dev/convo/session"
@@ -162,4 +164,17 @@ func TestReadOnlyReportsTheSchemaInsteadOfChangingIt(t *testing.T) {
 			t.Errorf("read-only open of a newer schema: %v, want ErrSchemaTooNew", err)
 		}
 	})
+}
+
+// A search_path (in the URL, say) whose schema does not exist made the
+// first open fail with PostgreSQL's own words alone, "no schema has been
+// selected to create in (SQLSTATE 3F000)"; the error now says what to do.
+func TestMissingSchemaSaysWhatToDo(t *testing.T) {
+	pool := newPool(t, func(cfg *pgxpool.Config) {
+		cfg.ConnConfig.RuntimeParams["search_path"] = "convo_no_such_schema_" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "_"))
+	})
+	_, err := SessionStore(t.Context(), pool)
+	if err == nil || !strings.Contains(err.Error(), "SQLSTATE 3F000") || !strings.Contains(err.Error(), "create it first with CREATE SCHEMA") {
+		t.Errorf("SessionStore with a search_path of a missing schema: %v; want PostgreSQL's error and what to do", err)
+	}
 }
