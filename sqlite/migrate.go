@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -195,7 +196,37 @@ func (s *Store) checkSchema(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("sqlite: open: read schema: %w", err)
 	}
-	return s.schemaError(kind, v, LatestSchemaVersion())
+	err = s.schemaError(kind, v, LatestSchemaVersion())
+	if errors.Is(err, ErrNoSchema) {
+		// Often the right file, opened with the wrong prefix: name the
+		// prefixes it has tables of.
+		if others, lerr := otherPrefixes(ctx, tx, s.opts.prefix); lerr == nil && len(others) > 0 {
+			err = fmt.Errorf("%w; it has convo tables with prefix %s", err, strings.Join(others, ", "))
+		}
+	}
+	return err
+}
+
+// otherPrefixes returns, quoted, the table prefixes other than prefix that
+// the database has a convo schema version table of.
+func otherPrefixes(ctx context.Context, tx *sql.Tx, prefix string) ([]string, error) {
+	const versions = "convo_schema_migrations"
+	rows, err := tx.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%' || ? ORDER BY name`, versions)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		if p, ok := strings.CutSuffix(name, versions); ok && p != prefix {
+			out = append(out, strconv.Quote(p))
+		}
+	}
+	return out, rows.Err()
 }
 
 // migrate brings the schema of s up to date. It first checks, reading only,

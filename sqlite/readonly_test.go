@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/convo-dev/convo/message"
@@ -225,6 +226,25 @@ func TestReadOnlyReportsTheSchemaInsteadOfChangingIt(t *testing.T) {
 		var n int
 		if err := db.QueryRow(`SELECT count(*) FROM sqlite_master`).Scan(&n); err != nil || n != 0 {
 			t.Errorf("the read-only open created %d objects (%v)", n, err)
+		}
+	})
+	t.Run("another_prefix", func(t *testing.T) {
+		// The right file with the wrong prefix: the error names the
+		// prefixes whose tables the file has.
+		path := filepath.Join(t.TempDir(), "chat.db")
+		db := openFile(t, path)
+		for _, p := range []string{"chat_", "v2_"} {
+			if _, err := sqlite.SessionStore(ctx, db, sqlite.WithTablePrefix(p)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err := sqlite.SessionStore(ctx, db, sqlite.WithReadOnly())
+		if !errors.Is(err, sqlite.ErrNoSchema) || !strings.Contains(err.Error(), `it has convo tables with prefix "chat_", "v2_"`) {
+			t.Errorf("read-only open without the prefix: %v; want ErrNoSchema naming the prefixes", err)
+		}
+		_, err = sqlite.SessionStore(ctx, db, sqlite.WithReadOnly(), sqlite.WithTablePrefix("v3_"))
+		if !errors.Is(err, sqlite.ErrNoSchema) || !strings.Contains(err.Error(), `prefix "chat_", "v2_"`) {
+			t.Errorf("read-only open with prefix v3_: %v; want ErrNoSchema naming the prefixes", err)
 		}
 	})
 }
