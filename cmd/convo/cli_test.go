@@ -387,6 +387,11 @@ func TestSearch(t *testing.T) {
 			if strings.Contains(r.stdout, "trip-paris") || !strings.Contains(r.stderr, "no matches") {
 				t.Errorf("search in another session found: %s / %s", r.stdout, r.stderr)
 			}
+			for _, args := range [][]string{{"search", "--session", "no-such", "sky"}, {"search", "--session", "no-such", "--json", "sky"}} {
+				if r := convo(t, "", db.args(args...)...); r.err == nil || !strings.Contains(r.stderr, `search: --session: no session "no-such"`) {
+					t.Errorf("%s: err %v, stderr %q; want no session", strings.Join(args, " "), r.err, r.stderr)
+				}
+			}
 		})
 	}
 }

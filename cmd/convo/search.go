@@ -108,6 +108,13 @@ searches use the index). PostgreSQL indexes each message as it is written.`,
 			if err != nil {
 				return fmt.Errorf("search: %w", err)
 			}
+			if len(hits) == 0 && q.SessionID != "" {
+				// Nothing found in a session that is not there: say so, as
+				// show and rm do, rather than "no matches".
+				if _, err := b.store.Load(cmd.Context(), q.SessionID); errors.Is(err, session.ErrNotFound) {
+					return fmt.Errorf("search: --session: no session %q", q.SessionID)
+				}
+			}
 			if a.asJSON {
 				out, err := hitsJSON(cmd.Context(), b.store, hits)
 				if err != nil {
