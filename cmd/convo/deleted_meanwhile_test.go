@@ -150,7 +150,7 @@ func TestDoctorSkipsSessionDeletedSinceListing(t *testing.T) {
 	db := "sqlite:" + filepath.Join(t.TempDir(), "convo.db")
 	seed(t, db, "", []demoSession{{id: "s1", msgs: []message.Message{msg("m1", 1, message.RoleUser, message.Text{Text: "hi"})}}})
 	r := runInProcess(t, "", "--db", db, "doctor", "s1", "nosuch")
-	if r.err == nil || !strings.Contains(r.stdout, "nosuch") {
+	if r.err == nil || !strings.Contains(r.stdout, `nosuch: error: no session "nosuch"`) {
 		t.Errorf("doctor of a missing id named on the command line: %v\n%s\nwant an error naming it", r.err, r.stdout)
 	}
 }

@@ -164,7 +164,9 @@ func doctorSession(ctx context.Context, store session.Store, id string, repair b
 	fail := func(err error) doctorResult {
 		res.Status = "error"
 		res.Error = err.Error()
-		res.gone = errors.Is(err, session.ErrNotFound)
+		if res.gone = errors.Is(err, session.ErrNotFound); res.gone {
+			res.Error = fmt.Sprintf("no session %q", id) // as show and rm say it
+		}
 		return res
 	}
 	sess, err := store.Load(ctx, id)
