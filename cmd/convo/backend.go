@@ -181,10 +181,16 @@ func openPostgres(ctx context.Context, dsn, prefix string, readOnly bool) (*back
 		pool.Close()
 		return nil, fmt.Errorf("open postgres %s/%s: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Database, err)
 	}
+	where := cfg.ConnConfig.Host + "/" + cfg.ConnConfig.Database
+	if sp := cfg.ConnConfig.RuntimeParams["search_path"]; sp != "" {
+		// The URL's search_path says which schema: two stores in one
+		// database differ by it alone.
+		where += " (search_path " + sp + ")"
+	}
 	return &backend{
 		store:         st,
 		kind:          "postgres",
-		where:         cfg.ConnConfig.Host + "/" + cfg.ConnConfig.Database,
+		where:         where,
 		schemaVersion: st.SchemaVersion,
 		latestSchema:  postgres.LatestSchemaVersion(),
 		close:         pool.Close,

@@ -142,3 +142,25 @@ func TestImportJobs(t *testing.T) {
 		t.Errorf("import --jobs 0: %v, %q", r.err, r.stderr)
 	}
 }
+
+// migrate's report named a PostgreSQL store by host and database alone
+// ("postgres 127.0.0.1/test"), the same for two stores in one database
+// that differ by the URL's search_path; it now names the search_path.
+func TestPostgresStoreNamesItsSearchPath(t *testing.T) {
+	pg := postgresURL(t)
+	if pg == "" {
+		t.Skip("CONVO_TEST_POSTGRES not set")
+	}
+	sep := "?"
+	if strings.Contains(pg, "?") {
+		sep = "&"
+	}
+	b, err := openBackend(t.Context(), pg+sep+"search_path=public", uniquePrefix(t, pg), false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.close()
+	if !strings.HasSuffix(b.where, " (search_path public)") {
+		t.Errorf("where = %q; want the search_path named", b.where)
+	}
+}
