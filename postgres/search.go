@@ -174,37 +174,21 @@ func (s *Store) search(ctx context.Context, sq session.SearchQuery) ([]session.S
 	// page short, the query runs again for more candidates, from the
 	// start: each run is one statement, so no write between runs can move
 	// a row past the window.
-	checked := map[hitKey]*session.SearchHit{}
-	for request := limit; ; request = min(request*searchGrowth, maxSearchCandidates) {
+	checked := map[searchtext.Row]*session.SearchHit{}
+	for request := limit; ; request = searchtext.MoreCandidates(request) {
 		args[1] = request
 		hits, n, err := s.searchPage(ctx, s.q.search[f], args, q, checked, limit)
-		if err != nil || len(hits) == limit || n < request || request == maxSearchCandidates {
+		if err != nil || len(hits) == limit || n < request || request == searchtext.MaxCandidates {
 			return hits, err
 		}
 	}
-}
-
-// maxSearchCandidates bounds the candidates one search takes from the
-// index, and searchGrowth is the factor by which it asks for more when near
-// misses left a page short: a page holds Limit hits whenever that many
-// messages match, unless more than maxSearchCandidates candidates ranked
-// ahead of them were near misses.
-const (
-	maxSearchCandidates = 10000
-	searchGrowth        = 8
-)
-
-// hitKey is a row of the messages table.
-type hitKey struct {
-	session string
-	seq     int64
 }
 
 // searchPage runs a search query and returns the first limit candidates
 // that match by the shared rules, with their snippets, and how many rows
 // the query returned. checked holds what earlier runs of the same search
 // found for each row (nil for a near miss), so a row is checked once.
-func (s *Store) searchPage(ctx context.Context, query string, args []any, q searchtext.Query, checked map[hitKey]*session.SearchHit, limit int) ([]session.SearchHit, int, error) {
+func (s *Store) searchPage(ctx context.Context, query string, args []any, q searchtext.Query, checked map[searchtext.Row]*session.SearchHit, limit int) ([]session.SearchHit, int, error) {
 	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, 0, err
@@ -223,7 +207,7 @@ func (s *Store) searchPage(ctx context.Context, query string, args []any, q sear
 		if len(hits) == limit {
 			break // the page is full
 		}
-		k := hitKey{h.SessionID, h.Seq}
+		k := searchtext.Row{Session: h.SessionID, Seq: h.Seq}
 		hit, seen := checked[k]
 		if !seen {
 			hit = checkHit(h, role, parts, q)

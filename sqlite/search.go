@@ -544,14 +544,14 @@ func (s *Store) searchHits(ctx context.Context, q session.SearchQuery) ([]sessio
 		// not take a hit's place: when such near misses leave the page
 		// short, the query runs again for more candidates.
 		found := len(hits)
-		checked := map[hitKey]*session.SearchHit{}
-		for request := limit - found; ; request = min(request*searchGrowth, maxSearchCandidates) {
+		checked := map[searchtext.Row]*session.SearchHit{}
+		for request := limit - found; ; request = searchtext.MoreCandidates(request) {
 			hits = hits[:found]
 			n, err := scanHits(ctx, tx, s.search.query, []any{query.FTS5(), q.SessionID, q.Owner, request}, func(h session.SearchHit, text string) {
 				if len(hits) == limit {
 					return
 				}
-				k := hitKey{h.SessionID, h.Seq}
+				k := searchtext.Row{Session: h.SessionID, Seq: h.Seq}
 				hit, seen := checked[k]
 				if !seen {
 					if snippet, ok := query.Highlight(text, session.HighlightStart, session.HighlightEnd); ok {
@@ -564,7 +564,7 @@ func (s *Store) searchHits(ctx context.Context, q session.SearchQuery) ([]sessio
 					hits = append(hits, *hit)
 				}
 			})
-			if err != nil || len(hits) == limit || n < request || request == maxSearchCandidates {
+			if err != nil || len(hits) == limit || n < request || request == searchtext.MaxCandidates {
 				return err
 			}
 		}
@@ -604,22 +604,6 @@ func keepBest(best []scoredHit, h scoredHit, limit int) []scoredHit {
 	copy(best[i+1:], best[i:len(best)-1])
 	best[i] = h
 	return best
-}
-
-// maxSearchCandidates bounds the candidates one search takes from the
-// index, and searchGrowth is the factor by which it asks for more when near
-// misses left a page short: a page holds Limit hits whenever that many
-// messages match, unless more than maxSearchCandidates candidates ranked
-// ahead of them were near misses.
-const (
-	maxSearchCandidates = 10000
-	searchGrowth        = 8
-)
-
-// hitKey is a message row.
-type hitKey struct {
-	session string
-	seq     int64
 }
 
 // scanHits runs a query that selects session_id, id, seq, role,
