@@ -27,9 +27,10 @@ var (
 	ErrInvalidMessage = errors.New("invalid message")
 	// ErrTooLarge: a message is larger than the store accepts.
 	ErrTooLarge = errors.New("message too large")
-	// ErrCorrupt: a stored row cannot be decoded. The error is a
-	// *CorruptError naming the session and row.
-	ErrCorrupt = errors.New("corrupt stored message")
+	// ErrCorrupt: a stored row cannot be decoded: a message (the error
+	// is then a *CorruptError naming the session and row) or a session's
+	// own row, its info (the error names the session and the field).
+	ErrCorrupt = errors.New("corrupt stored row")
 	// ErrReadOnly: a write to a store opened read-only (such as
 	// sqlite.WithReadOnly or postgres.WithReadOnly).
 	ErrReadOnly = errors.New("store is read-only")

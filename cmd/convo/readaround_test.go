@@ -356,7 +356,7 @@ func TestUnreadableErrorNamesTheFirstRows(t *testing.T) {
 		bad[s*2] = session.ErrCorrupt
 	}
 	err := unreadableError("s", bad)
-	want := `1000 messages of session "s" cannot be read (seq 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34, 36, 38, 40 and 980 more; corrupt stored message): ` + repairHint
+	want := `1000 messages of session "s" cannot be read (seq 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34, 36, 38, 40 and 980 more; corrupt stored row): ` + repairHint
 	if err == nil || err.Error() != want || !errors.Is(err, session.ErrCorrupt) {
 		t.Errorf("got %v\nwant %s", err, want)
 	}
